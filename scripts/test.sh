@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds, fetches pinned test data and runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/build.sh
+bash scripts/fetch_test_data.sh build/testdata
+ctest --test-dir build --output-on-failure --parallel "$(nproc)" --timeout 900
