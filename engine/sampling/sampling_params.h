@@ -27,12 +27,17 @@ struct SamplingParams {
   std::vector<TokenId> stop_token_ids;  // in addition to the model's EOS
   std::vector<std::string> stop_strings;
   bool ignore_eos = false;
-  int32_t top_logprobs = 0;  // how many alternatives to return (0: none)
+  int32_t top_logprobs = 0;     // how many alternatives to return (0: none)
   bool return_logprob = false;  // logprob of the chosen token
 };
 
+// The most alternatives a request may ask for, as in the OpenAI API.
+inline constexpr int32_t kMaxTopLogprobs = 20;
+
 // INVALID_ARGUMENT naming the field for out-of-range values (negative
 // temperature, top_p outside (0, 1], top_k < 0, max_tokens < 1, ...).
+// NaN and infinite floats are rejected too; stop token ids must lie in
+// [0, vocab_size) and stop strings must be non-empty. Pure; thread-safe.
 absl::Status ValidateSamplingParams(const SamplingParams& params, int64_t vocab_size);
 
 }  // namespace strata::engine
