@@ -61,7 +61,9 @@ std::optional<std::string> ByteLevelToBytes(std::string_view text) {
     if (lead < 0x80) {
       code_point = lead;
       i += 1;
-    } else if ((lead & 0xE0) == 0xC0 && i + 1 < text.size()) {
+    } else if (lead >= 0xC2 && lead <= 0xDF && i + 1 < text.size() &&
+               (static_cast<uint8_t>(text[i + 1]) & 0xC0) == 0x80) {
+      // 0xC0 and 0xC1 would be overlong encodings; a continuation must follow.
       code_point = (static_cast<char32_t>(lead & 0x1F) << 6) | (text[i + 1] & 0x3F);
       i += 2;
     } else {
