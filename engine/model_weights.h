@@ -56,6 +56,11 @@ struct LoadedModel {
 // INVALID_ARGUMENT (wrong shape, bad dtype), UNIMPLEMENTED (architecture).
 absl::StatusOr<LoadedModel> LoadModel(const std::filesystem::path& dir);
 
+// The distinct tensors of `weights` in load order (embedding, each layer's
+// present tensors, final norm, then lm_head unless it aliases the embedding).
+// The views borrow `weights.storage`. For sizing (`strata inspect`) and tests.
+std::vector<TensorView> ModelTensors(const ModelWeights& weights);
+
 }  // namespace strata::engine
 
 #endif  // STRATA_ENGINE_MODEL_WEIGHTS_H_
