@@ -1,0 +1,16 @@
+#include "scheduler/engine_loop.h"
+
+namespace strata::scheduler {
+
+std::vector<TokenEvent> RunStep(Scheduler& scheduler, engine::Backend& backend) {
+  engine::StepPlan plan = scheduler.Schedule();
+  if (plan.sequences.empty() && plan.block_moves.empty()) {
+    // Nothing to compute, but aborts may still need their events.
+    return scheduler.Update(plan, engine::StepResult{});
+  }
+  absl::StatusOr<engine::StepResult> result = backend.Execute(plan);
+  if (!result.ok()) return scheduler.FailStep(plan, result.status());
+  return scheduler.Update(plan, *result);
+}
+
+}  // namespace strata::scheduler

@@ -1,0 +1,260 @@
+#include "scheduler/scheduler.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/check.h"
+
+namespace strata::scheduler {
+
+struct Scheduler::Sequence {
+  Sequence(Request r, const engine::Tokenizer& tokenizer, absl::Span<const TokenId> eos_ids)
+      : request(std::move(r)),
+        // Primed with the prompt so the first output token keeps its leading
+        // space (SentencePiece strips it only at the very start of a text).
+        detokenizer(tokenizer, /*skip_special_tokens=*/true, request.prompt_ids),
+        stop_checker(request.sampling, eos_ids) {}
+
+  int64_t num_tokens() const {
+    return static_cast<int64_t>(request.prompt_ids.size() + output_ids.size());
+  }
+  TokenId TokenAt(int64_t i) const {
+    int64_t prompt_len = static_cast<int64_t>(request.prompt_ids.size());
+    return i < prompt_len ? request.prompt_ids[i] : output_ids[i - prompt_len];
+  }
+
+  Request request;
+  std::vector<TokenId> output_ids;
+  int64_t computed = 0;  // tokens whose K/V are in `blocks`
+  std::vector<cache::BlockId> blocks;
+  engine::IncrementalDetokenizer detokenizer;
+  engine::StopChecker stop_checker;
+  bool done = false;
+};
+
+Scheduler::Scheduler(const SchedulerOptions& options, const engine::Tokenizer& tokenizer)
+    : options_(options), tokenizer_(tokenizer), pool_(options.num_blocks) {
+  CHECK_GT(options_.block_size, 0);
+  CHECK_GT(options_.max_batch_tokens, 0);
+  CHECK_GT(options_.max_running, 0);
+  CHECK_GT(options_.max_model_len, 0);
+}
+
+Scheduler::~Scheduler() = default;
+
+absl::Status Scheduler::AddRequest(Request request) {
+  if (sequences_.count(request.id)) {
+    return absl::AlreadyExistsError(absl::StrCat("request ", request.id, " already exists"));
+  }
+  if (request.prompt_ids.empty()) return absl::InvalidArgumentError("prompt is empty");
+  for (TokenId id : request.prompt_ids) {
+    if (id < 0 || id >= options_.vocab_size) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("prompt token id ", id, " is outside the vocabulary [0, ",
+                       options_.vocab_size, ")"));
+    }
+  }
+  int64_t prompt_len = static_cast<int64_t>(request.prompt_ids.size());
+  if (prompt_len >= options_.max_model_len) {
+    return absl::InvalidArgumentError(absl::StrCat("prompt of ", prompt_len,
+                                                   " tokens leaves no room to generate within the "
+                                                   "model's context of ",
+                                                   options_.max_model_len, " tokens"));
+  }
+  int64_t blocks_needed = prompt_len / options_.block_size + 1;
+  if (blocks_needed > pool_.num_blocks()) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("prompt of ", prompt_len, " tokens needs ", blocks_needed,
+                     " KV blocks; the cache holds ", pool_.num_blocks()));
+  }
+  if (absl::Status valid = engine::ValidateSamplingParams(request.sampling, options_.vocab_size);
+      !valid.ok()) {
+    return valid;
+  }
+  RequestId id = request.id;
+  sequences_.emplace(id, std::make_unique<Sequence>(std::move(request), tokenizer_,
+                                                    options_.eos_token_ids));
+  waiting_.push_back(id);
+  return absl::OkStatus();
+}
+
+absl::Status Scheduler::Abort(RequestId id) {
+  auto it = sequences_.find(id);
+  if (it == sequences_.end() || it->second->done ||
+      std::find(aborted_.begin(), aborted_.end(), id) != aborted_.end()) {
+    return absl::NotFoundError(absl::StrCat("request ", id, " is not running or waiting"));
+  }
+  Release(*it->second);
+  aborted_.push_back(id);
+  return absl::OkStatus();
+}
+
+engine::StepPlan Scheduler::Schedule() {
+  engine::StepPlan plan;
+  plan.finished_ids = std::move(ended_since_plan_);
+  ended_since_plan_.clear();
+  int64_t budget = options_.max_batch_tokens;
+  ScheduleRunning(plan, budget);
+  AdmitWaiting(plan, budget);
+  return plan;
+}
+
+void Scheduler::ScheduleRunning(engine::StepPlan& plan, int64_t& budget) {
+  size_t i = 0;
+  while (i < running_.size() && budget > 0) {
+    Sequence& seq = *sequences_.at(running_[i]);
+    int64_t n = std::min(seq.num_tokens() - seq.computed, budget);
+    bool preempted_self = false;
+    while (!GrowBlocks(seq, seq.computed + n)) {
+      // Out of blocks: the newest sequence gives its blocks up and recomputes
+      // later. Sequences before i are already in the plan and never the newest.
+      Sequence& victim = *sequences_.at(running_.back());
+      preempted_self = &victim == &seq;
+      Preempt(victim);
+      if (preempted_self) break;
+    }
+    if (preempted_self) break;
+    plan.sequences.push_back(MakeStep(seq, n));
+    budget -= n;
+    ++i;
+  }
+}
+
+void Scheduler::AdmitWaiting(engine::StepPlan& plan, int64_t& budget) {
+  while (!waiting_.empty() && budget > 0 &&
+         static_cast<int64_t>(running_.size()) < options_.max_running) {
+    Sequence& seq = *sequences_.at(waiting_.front());
+    int64_t n = std::min(seq.num_tokens() - seq.computed, budget);
+    if (!GrowBlocks(seq, seq.computed + n)) return;  // first come, first served: no overtaking
+    waiting_.pop_front();
+    running_.push_back(seq.request.id);
+    plan.sequences.push_back(MakeStep(seq, n));
+    budget -= n;
+  }
+}
+
+bool Scheduler::GrowBlocks(Sequence& seq, int64_t num_tokens) {
+  int64_t needed = (num_tokens + options_.block_size - 1) / options_.block_size -
+                   static_cast<int64_t>(seq.blocks.size());
+  if (needed <= 0) return true;
+  std::optional<std::vector<cache::BlockId>> blocks = pool_.Allocate(needed);
+  if (!blocks) return false;
+  seq.blocks.insert(seq.blocks.end(), blocks->begin(), blocks->end());
+  return true;
+}
+
+void Scheduler::Preempt(Sequence& seq) {
+  pool_.Release(seq.blocks);
+  seq.blocks.clear();
+  seq.computed = 0;  // prompt and output so far are recomputed on return
+  running_.erase(std::find(running_.begin(), running_.end(), seq.request.id));
+  waiting_.push_front(seq.request.id);
+  ++num_preemptions_;
+}
+
+engine::SequenceStep Scheduler::MakeStep(const Sequence& seq, int64_t num_tokens) const {
+  engine::SequenceStep step;
+  step.seq_id = seq.request.id;
+  step.start_position = seq.computed;
+  step.token_ids.reserve(num_tokens);
+  for (int64_t i = seq.computed; i < seq.computed + num_tokens; ++i) {
+    step.token_ids.push_back(seq.TokenAt(i));
+  }
+  step.block_table = seq.blocks;
+  step.sample = seq.computed + num_tokens == seq.num_tokens();
+  if (step.sample) {
+    step.sampling = seq.request.sampling;
+    const engine::SamplingParams& p = seq.request.sampling;
+    // The penalties are the only readers of the history; skip the copy otherwise.
+    if (p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f) {
+      step.prompt_ids = seq.request.prompt_ids;
+      step.output_ids = seq.output_ids;
+    }
+  }
+  return step;
+}
+
+std::vector<TokenEvent> Scheduler::Update(const engine::StepPlan& plan,
+                                          const engine::StepResult& result) {
+  std::vector<TokenEvent> events;
+  for (RequestId id : aborted_) {
+    TokenEvent event{.request_id = id};
+    Finish(*sequences_.at(id), "abort", event);
+    events.push_back(std::move(event));
+  }
+  aborted_.clear();
+  for (size_t k = 0; k < plan.sequences.size(); ++k) {
+    const engine::SequenceStep& step = plan.sequences[k];
+    auto it = sequences_.find(step.seq_id);
+    if (it == sequences_.end() || it->second->done) continue;
+    Sequence& seq = *it->second;
+    seq.computed += static_cast<int64_t>(step.token_ids.size());
+    if (!step.sample) continue;
+    TokenEvent event{.request_id = seq.request.id};
+    if (k >= result.outputs.size() || !result.outputs[k].token) {
+      event.error = absl::InternalError("the backend returned no token for a sampling step");
+      Finish(seq, "error", event);
+    } else {
+      AppendToken(seq, *result.outputs[k].token, event);
+    }
+    events.push_back(std::move(event));
+  }
+  std::erase_if(sequences_, [](const auto& entry) { return entry.second->done; });
+  return events;
+}
+
+std::vector<TokenEvent> Scheduler::FailStep(const engine::StepPlan& plan,
+                                            const absl::Status& error) {
+  std::vector<TokenEvent> events;
+  for (const engine::SequenceStep& step : plan.sequences) {
+    auto it = sequences_.find(step.seq_id);
+    if (it == sequences_.end() || it->second->done) continue;
+    TokenEvent event{.request_id = step.seq_id, .error = error};
+    Finish(*it->second, "error", event);
+    events.push_back(std::move(event));
+  }
+  std::erase_if(sequences_, [](const auto& entry) { return entry.second->done; });
+  return events;
+}
+
+void Scheduler::AppendToken(Sequence& seq, const engine::SampledToken& sampled,
+                            TokenEvent& event) {
+  seq.output_ids.push_back(sampled.id);
+  event.token_id = sampled.id;
+  const engine::SamplingParams& params = seq.request.sampling;
+  if (params.return_logprob || params.top_logprobs > 0) event.sampled = sampled;
+  absl::StatusOr<std::string> piece = seq.detokenizer.Push(sampled.id);
+  if (!piece.ok()) {
+    event.error = piece.status();
+    Finish(seq, "error", event);
+    return;
+  }
+  engine::StopUpdate update = seq.stop_checker.Push(sampled.id, *piece);
+  event.text = std::move(update.text_to_emit);
+  if (update.finish) {
+    // A matched stop string drops what follows it; otherwise the text held in
+    // the detokenizer (a cut-off character) still belongs to the client.
+    if (!update.finish->stop_string) event.text += seq.detokenizer.Finish().value_or("");
+    Finish(seq, std::string(update.finish->Name()), event);
+  } else if (seq.num_tokens() >= options_.max_model_len) {
+    event.text += seq.stop_checker.Flush() + seq.detokenizer.Finish().value_or("");
+    Finish(seq, "length", event);
+  }
+}
+
+void Scheduler::Finish(Sequence& seq, const std::string& reason, TokenEvent& event) {
+  event.finished = true;
+  event.finish_reason = reason;
+  Release(seq);
+  seq.done = true;
+  ended_since_plan_.push_back(seq.request.id);
+}
+
+void Scheduler::Release(Sequence& seq) {
+  pool_.Release(seq.blocks);
+  seq.blocks.clear();
+  std::erase(running_, seq.request.id);
+  std::erase(waiting_, seq.request.id);
+}
+
+}  // namespace strata::scheduler

@@ -1,0 +1,97 @@
+// Continuous batching over the step contract (DESIGN.md): Schedule() builds a
+// StepPlan, the backend executes it, Update() advances every sequence and
+// turns sampled tokens into TokenEvents. A sequence's computed count catches
+// up with its tokens, which covers prefill, chunked prefill and decode alike.
+//
+// This is the first, plain policy: first come first served, chunked prefill
+// under a token budget, preemption by recomputation when blocks run out.
+// Prefix reuse, tiers, priorities and affinity arrive with later issues.
+#ifndef STRATA_SCHEDULER_SCHEDULER_H_
+#define STRATA_SCHEDULER_SCHEDULER_H_
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "cache/block_pool.h"
+#include "engine/sampling/stop_checker.h"
+#include "engine/step.h"
+#include "engine/tokenizer/incremental_detokenizer.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "scheduler/request.h"
+
+namespace strata::scheduler {
+
+struct SchedulerOptions {
+  int64_t block_size = 16;
+  int64_t num_blocks = 0;           // the backend arena's block count
+  int64_t max_batch_tokens = 512;   // tokens computed per step, all sequences
+  int64_t max_running = 64;         // sequences in one step
+  int64_t max_model_len = 0;        // prompt + output limit (the model's context)
+  int64_t vocab_size = 0;
+  std::vector<TokenId> eos_token_ids;
+};
+
+// Not thread-safe: owned and driven by the engine thread.
+class Scheduler {
+ public:
+  // Borrows `tokenizer` (for streaming text and stop strings); it must
+  // outlive the scheduler.
+  Scheduler(const SchedulerOptions& options, const engine::Tokenizer& tokenizer);
+  ~Scheduler();
+
+  // Queues a request. INVALID_ARGUMENT for an empty prompt, a token id
+  // outside the vocabulary, bad sampling parameters, or a prompt that leaves
+  // no room to generate within max_model_len; ALREADY_EXISTS for a duplicate
+  // id; RESOURCE_EXHAUSTED if the prompt alone needs more KV blocks than the
+  // whole arena holds. Nothing is queued on error.
+  absl::Status AddRequest(Request request);
+
+  // Ends a request early; its next Update emits a finished "abort" event.
+  // NOT_FOUND if the id is unknown or already finished.
+  absl::Status Abort(RequestId id);
+
+  // The next step. Empty (no sequences) when there is nothing to run.
+  engine::StepPlan Schedule();
+
+  // Applies the backend's result to the plan it ran.
+  std::vector<TokenEvent> Update(const engine::StepPlan& plan, const engine::StepResult& result);
+
+  // A step that failed as a whole: every sequence in `plan` ends with `error`,
+  // and the others carry on.
+  std::vector<TokenEvent> FailStep(const engine::StepPlan& plan, const absl::Status& error);
+
+  bool HasWork() const { return !waiting_.empty() || !running_.empty() || !aborted_.empty(); }
+  int64_t num_waiting() const { return static_cast<int64_t>(waiting_.size()); }
+  int64_t num_running() const { return static_cast<int64_t>(running_.size()); }
+  int64_t num_preemptions() const { return num_preemptions_; }
+  int64_t num_free_blocks() const { return pool_.num_free(); }
+
+ private:
+  struct Sequence;
+
+  void ScheduleRunning(engine::StepPlan& plan, int64_t& budget);
+  void AdmitWaiting(engine::StepPlan& plan, int64_t& budget);
+  bool GrowBlocks(Sequence& seq, int64_t num_tokens);
+  void Preempt(Sequence& seq);
+  engine::SequenceStep MakeStep(const Sequence& seq, int64_t num_tokens) const;
+  void AppendToken(Sequence& seq, const engine::SampledToken& sampled, TokenEvent& event);
+  void Finish(Sequence& seq, const std::string& reason, TokenEvent& event);
+  void Release(Sequence& seq);
+
+  SchedulerOptions options_;
+  const engine::Tokenizer& tokenizer_;
+  cache::BlockPool pool_;
+  std::map<RequestId, std::unique_ptr<Sequence>> sequences_;
+  std::deque<RequestId> waiting_;
+  std::vector<RequestId> running_;  // in admission order: the newest is preempted first
+  std::vector<RequestId> aborted_;  // abort requested, event not yet emitted
+  std::vector<RequestId> ended_since_plan_;
+  int64_t num_preemptions_ = 0;
+};
+
+}  // namespace strata::scheduler
+
+#endif  // STRATA_SCHEDULER_SCHEDULER_H_

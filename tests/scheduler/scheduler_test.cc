@@ -1,0 +1,240 @@
+#include "scheduler/scheduler.h"
+
+#include <map>
+#include <set>
+
+#include "engine/tokenizer/tokenizer.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "scheduler/engine_loop.h"
+
+namespace strata::scheduler {
+namespace {
+
+constexpr int64_t kVocab = 512;  // the aidreams260K tokenizer's
+constexpr TokenId kEos = 2;
+
+// A backend whose "model" picks the next token as a hash of the whole
+// sequence, so outputs are deterministic yet depend on every token. It keeps
+// the tokens each block holds and checks the invariants a real arena relies
+// on: a sequence reads only positions it wrote, and no block is written by
+// two sequences at once.
+class FakeBackend : public engine::Backend {
+ public:
+  absl::StatusOr<engine::StepResult> Execute(const engine::StepPlan& plan) override {
+    if (fail_next_) {
+      fail_next_ = false;
+      return absl::InternalError("injected failure");
+    }
+    engine::StepResult result;
+    int64_t step_tokens = 0;
+    std::set<engine::BlockId> in_this_step;
+    for (const engine::SequenceStep& step : plan.sequences) {
+      step_tokens += static_cast<int64_t>(step.token_ids.size());
+      std::vector<TokenId>& tokens = written_[step.seq_id];
+      EXPECT_LE(step.start_position, static_cast<int64_t>(tokens.size()))
+          << "sequence " << step.seq_id << " skips positions it never computed";
+      tokens.resize(step.start_position);
+      tokens.insert(tokens.end(), step.token_ids.begin(), step.token_ids.end());
+      int64_t end = static_cast<int64_t>(tokens.size());
+      EXPECT_GE(static_cast<int64_t>(step.block_table.size()) * kBlockSize, end);
+      for (size_t j = 0; j < step.block_table.size(); ++j) {
+        engine::BlockId block = step.block_table[j];
+        EXPECT_TRUE(in_this_step.insert(block).second) << "block " << block << " in two tables";
+        int64_t first = static_cast<int64_t>(j) * kBlockSize;
+        if (first < step.start_position) {  // read: must still hold this sequence's K/V
+          EXPECT_EQ(block_owner_[block], step.seq_id)
+              << "sequence " << step.seq_id << " reads block " << block << " overwritten by "
+              << block_owner_[block];
+        }
+        if (first + kBlockSize > step.start_position && first < end) {
+          block_owner_[block] = step.seq_id;  // written now
+        }
+      }
+      engine::SequenceOutput output{.seq_id = step.seq_id};
+      if (step.sample) output.token = engine::SampledToken{.id = NextToken(tokens)};
+      result.outputs.push_back(std::move(output));
+    }
+    max_step_tokens_ = std::max(max_step_tokens_, step_tokens);
+    return result;
+  }
+  absl::Status CopyBlocks(absl::Span<const engine::BlockMove>) override {
+    return absl::OkStatus();
+  }
+  absl::Status Synchronize() override { return absl::OkStatus(); }
+  absl::StatusOr<std::unique_ptr<engine::HostBuffer>> AllocateHostBuffer(size_t) override {
+    return absl::UnimplementedError("not needed by the scheduler");
+  }
+  engine::KvArenaInfo kv_arena_info() const override { return {}; }
+  const engine::ModelConfig& model_config() const override { return config_; }
+  std::string name() const override { return "fake"; }
+
+  static TokenId NextToken(const std::vector<TokenId>& tokens) {
+    uint64_t hash = 1469598103934665603ull;
+    for (TokenId t : tokens) hash = (hash ^ static_cast<uint64_t>(t)) * 1099511628211ull;
+    return static_cast<TokenId>(3 + hash % (kVocab - 3));  // never EOS (2)
+  }
+
+  static constexpr int64_t kBlockSize = 4;
+  bool fail_next_ = false;
+  int64_t max_step_tokens_ = 0;
+
+ private:
+  engine::ModelConfig config_;
+  std::map<engine::SequenceId, std::vector<TokenId>> written_;
+  std::map<engine::BlockId, engine::SequenceId> block_owner_;  // whose K/V a block holds
+};
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto tokenizer = engine::Tokenizer::Load(STRATA_SOURCE_DIR "/models/aidreams260K");
+    ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+    tokenizer_ = std::move(*tokenizer);
+  }
+
+  SchedulerOptions Options(int64_t num_blocks, int64_t max_batch_tokens) const {
+    return SchedulerOptions{.block_size = FakeBackend::kBlockSize,
+                            .num_blocks = num_blocks,
+                            .max_batch_tokens = max_batch_tokens,
+                            .max_running = 8,
+                            .max_model_len = 128,
+                            .vocab_size = kVocab,
+                            .eos_token_ids = {kEos}};
+  }
+
+  static Request MakeRequest(RequestId id, int prompt_len, int max_tokens) {
+    Request request{.id = id};
+    for (int i = 0; i < prompt_len; ++i) request.prompt_ids.push_back(3 + (id * 31 + i) % 500);
+    request.sampling.temperature = 0;
+    request.sampling.max_tokens = max_tokens;
+    return request;
+  }
+
+  // Runs until idle; returns each request's token ids and finish reason.
+  std::map<RequestId, std::pair<std::vector<TokenId>, std::string>> RunAll(Scheduler& scheduler,
+                                                                          FakeBackend& backend) {
+    std::map<RequestId, std::pair<std::vector<TokenId>, std::string>> out;
+    for (int step = 0; scheduler.HasWork() && step < 10000; ++step) {
+      for (const TokenEvent& event : RunStep(scheduler, backend)) {
+        if (event.token_id) out[event.request_id].first.push_back(*event.token_id);
+        if (event.finished) out[event.request_id].second = event.finish_reason;
+      }
+    }
+    EXPECT_FALSE(scheduler.HasWork());
+    return out;
+  }
+
+  std::unique_ptr<engine::Tokenizer> tokenizer_;
+};
+
+TEST_F(SchedulerTest, GeneratesMaxTokensThenFinishesWithLengthAndFreesBlocks) {
+  Scheduler scheduler(Options(64, 32), *tokenizer_);
+  FakeBackend backend;
+  ASSERT_TRUE(scheduler.AddRequest(MakeRequest(1, 10, 7)).ok());
+  auto out = RunAll(scheduler, backend);
+  EXPECT_EQ(out[1].first.size(), 7u);
+  EXPECT_EQ(out[1].second, "length");
+  EXPECT_EQ(scheduler.num_free_blocks(), 64);
+}
+
+TEST_F(SchedulerTest, ChunkedPrefillKeepsEveryStepWithinTheTokenBudget) {
+  Scheduler scheduler(Options(64, 16), *tokenizer_);
+  FakeBackend backend;
+  for (RequestId id = 1; id <= 3; ++id) ASSERT_TRUE(scheduler.AddRequest(MakeRequest(id, 50, 5)).ok());
+  auto out = RunAll(scheduler, backend);
+  EXPECT_LE(backend.max_step_tokens_, 16);
+  for (RequestId id = 1; id <= 3; ++id) EXPECT_EQ(out[id].first.size(), 5u);
+}
+
+TEST_F(SchedulerTest, PreemptionUnderBlockPressureGivesTheSameOutputsAsRunningAlone) {
+  std::map<RequestId, std::vector<TokenId>> alone;
+  for (RequestId id = 1; id <= 6; ++id) {
+    Scheduler scheduler(Options(64, 64), *tokenizer_);
+    FakeBackend backend;
+    ASSERT_TRUE(scheduler.AddRequest(MakeRequest(id, 9 + id, 20)).ok());
+    alone[id] = RunAll(scheduler, backend)[id].first;
+  }
+  // 14 blocks of 4 tokens cannot hold six sequences of ~35 tokens each.
+  Scheduler scheduler(Options(14, 64), *tokenizer_);
+  FakeBackend backend;
+  for (RequestId id = 1; id <= 6; ++id) {
+    ASSERT_TRUE(scheduler.AddRequest(MakeRequest(id, 9 + id, 20)).ok());
+  }
+  auto out = RunAll(scheduler, backend);
+  EXPECT_GT(scheduler.num_preemptions(), 0);
+  for (RequestId id = 1; id <= 6; ++id) {
+    EXPECT_EQ(out[id].first, alone[id]) << "request " << id;
+    EXPECT_EQ(out[id].second, "length");
+  }
+  EXPECT_EQ(scheduler.num_free_blocks(), 14);
+}
+
+TEST_F(SchedulerTest, StopTokenIdFinishesWithStop) {
+  Scheduler scheduler(Options(64, 64), *tokenizer_);
+  FakeBackend backend;
+  Request request = MakeRequest(1, 8, 50);
+  std::vector<TokenId> tokens = request.prompt_ids;
+  TokenId first = FakeBackend::NextToken(tokens);
+  tokens.push_back(first);
+  request.sampling.stop_token_ids = {FakeBackend::NextToken(tokens)};
+  ASSERT_TRUE(scheduler.AddRequest(request).ok());
+  auto out = RunAll(scheduler, backend);
+  EXPECT_EQ(out[1].first.size(), 2u);
+  EXPECT_EQ(out[1].second, "stop");
+}
+
+TEST_F(SchedulerTest, AbortEndsTheRequestAndOthersCarryOn) {
+  Scheduler scheduler(Options(64, 64), *tokenizer_);
+  FakeBackend backend;
+  ASSERT_TRUE(scheduler.AddRequest(MakeRequest(1, 8, 30)).ok());
+  ASSERT_TRUE(scheduler.AddRequest(MakeRequest(2, 8, 30)).ok());
+  std::vector<TokenEvent> first_step = RunStep(scheduler, backend);
+  ASSERT_EQ(first_step.size(), 2u);  // both prompts fit one step and sample a token
+  ASSERT_TRUE(scheduler.Abort(1).ok());
+  EXPECT_EQ(scheduler.Abort(1).code(), absl::StatusCode::kNotFound);
+  auto out = RunAll(scheduler, backend);
+  EXPECT_EQ(out[1].second, "abort");
+  EXPECT_TRUE(out[1].first.empty());  // nothing generated after the abort
+  EXPECT_EQ(out[2].second, "length");
+  EXPECT_EQ(out[2].first.size() + 1, 30u);
+  EXPECT_EQ(scheduler.num_free_blocks(), 64);
+}
+
+TEST_F(SchedulerTest, BackendErrorFailsThatStepOnlyAndLaterRequestsRun) {
+  Scheduler scheduler(Options(64, 64), *tokenizer_);
+  FakeBackend backend;
+  ASSERT_TRUE(scheduler.AddRequest(MakeRequest(1, 8, 5)).ok());
+  backend.fail_next_ = true;
+  std::vector<TokenEvent> events = RunStep(scheduler, backend);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].finish_reason, "error");
+  EXPECT_THAT(std::string(events[0].error.message()), ::testing::HasSubstr("injected failure"));
+  ASSERT_TRUE(scheduler.AddRequest(MakeRequest(2, 8, 5)).ok());
+  auto out = RunAll(scheduler, backend);
+  EXPECT_EQ(out[2].first.size(), 5u);
+  EXPECT_EQ(scheduler.num_free_blocks(), 64);
+}
+
+TEST_F(SchedulerTest, RejectsBadRequestsWithPreciseErrors) {
+  Scheduler scheduler(Options(8, 64), *tokenizer_);
+  EXPECT_EQ(scheduler.AddRequest(MakeRequest(1, 0, 5)).code(), absl::StatusCode::kInvalidArgument);
+  Request out_of_vocab = MakeRequest(2, 4, 5);
+  out_of_vocab.prompt_ids[1] = kVocab;
+  absl::Status status = scheduler.AddRequest(out_of_vocab);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("512"));
+  EXPECT_EQ(scheduler.AddRequest(MakeRequest(3, 128, 5)).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(scheduler.AddRequest(MakeRequest(4, 40, 5)).code(),
+            absl::StatusCode::kResourceExhausted);  // 8 blocks of 4 tokens
+  Request bad_sampling = MakeRequest(5, 4, 5);
+  bad_sampling.sampling.top_p = 0;
+  EXPECT_EQ(scheduler.AddRequest(bad_sampling).code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(scheduler.AddRequest(MakeRequest(6, 4, 5)).ok());
+  EXPECT_EQ(scheduler.AddRequest(MakeRequest(6, 4, 5)).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(scheduler.num_waiting(), 1);
+}
+
+}  // namespace
+}  // namespace strata::scheduler
