@@ -1,0 +1,129 @@
+// The interface every execution backend (cpu, cuda) implements, plus a
+// registry by name. The scheduler drives a backend only through Execute with
+// a StepPlan (engine/step.h); storage/ allocates host staging memory through
+// AllocateHostBuffer and moves whole KV blocks through the arena accessors.
+#ifndef STRATA_ENGINE_BACKEND_H_
+#define STRATA_ENGINE_BACKEND_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "engine/model_config.h"
+#include "engine/model_weights.h"
+#include "engine/step.h"
+#include "engine/tensor_view.h"
+
+namespace strata::engine {
+
+// The shape of the paged KV cache, all that cache/ needs to know of a model.
+struct KvCacheSpec {
+  int64_t num_layers = 0;
+  int64_t num_kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t block_size = 0;  // tokens per block
+  DType dtype = DType::kBF16;
+
+  // One block holds K and V of every layer for block_size tokens.
+  int64_t BytesPerBlock() const {
+    return 2 * num_layers * num_kv_heads * block_size * head_dim *
+           static_cast<int64_t>(DTypeSize(dtype));
+  }
+};
+
+struct KvArenaInfo {
+  KvCacheSpec spec;
+  int64_t num_blocks = 0;
+  int64_t bytes_per_block = 0;  // == spec.BytesPerBlock(); one contiguous region
+};
+
+// How GEMMs are computed. All accumulate in fp32.
+enum class Precision {
+  // bf16 weights; each fp32 activation is passed as a pair of bf16 (hi, lo =
+  // x - hi), so results match fp32 activations to ~1e-5 relative. Decode
+  // (bandwidth-bound) costs the same as kBf16; prefill does 2x the GEMM work.
+  kBf16Split,
+  // bf16 weights and bf16-rounded activations: fastest prefill, logits
+  // within a few 1e-2 of an fp32 forward.
+  kBf16,
+  // fp32 weights and activations: exact for fp32 checkpoints. For small
+  // models and tests only (2x weight memory, slower GEMMs).
+  kF32,
+};
+
+struct BackendOptions {
+  int64_t block_size = 16;
+  // Arena size: num_kv_blocks when > 0, else kv_bytes / bytes per block, else
+  // enough blocks for max_position_embeddings tokens of one sequence.
+  int64_t num_kv_blocks = 0;
+  int64_t kv_bytes = 0;
+  int threads = 0;  // 0: all hardware threads
+  DType kv_dtype = DType::kBF16;  // kBF16 or kF32
+  Precision precision = Precision::kBf16Split;
+};
+
+// Host memory from the backend (pinned for CUDA, aligned heap for CPU).
+// Owns its bytes; freed on destruction. Not thread-safe to write concurrently.
+class HostBuffer {
+ public:
+  virtual ~HostBuffer() = default;
+  virtual std::byte* data() = 0;
+  virtual size_t size() const = 0;
+};
+
+// A backend owns its converted weights and its KV arena. All methods are
+// called from one thread (the engine thread) unless stated otherwise.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // Runs one step: plan.block_moves in order, the forward pass of every
+  // sequence, then sampling. Validates the whole plan before touching the
+  // arena: INVALID_ARGUMENT for a token id outside the vocabulary, a position
+  // at or beyond max_position_embeddings, a block table too short for the
+  // span, a block id out of range, or an empty span; the arena is unchanged
+  // then. Outputs are in plan order.
+  virtual absl::StatusOr<StepResult> Execute(const StepPlan& plan) = 0;
+
+  // Copies whole blocks within the arena, in order (src then dst of each).
+  // INVALID_ARGUMENT if any id is out of range; nothing is copied then.
+  virtual absl::Status CopyBlocks(absl::Span<const BlockMove> moves) = 0;
+
+  // Waits for all queued work. The CPU backend runs synchronously.
+  virtual absl::Status Synchronize() = 0;
+
+  // Host memory for staging KV blocks. RESOURCE_EXHAUSTED on failure.
+  // Thread-safe.
+  virtual absl::StatusOr<std::unique_ptr<HostBuffer>> AllocateHostBuffer(size_t bytes) = 0;
+
+  virtual KvArenaInfo kv_arena_info() const = 0;
+  virtual const ModelConfig& model_config() const = 0;
+  virtual std::string name() const = 0;
+};
+
+// Builds a backend for `model`. The backend copies or converts everything it
+// needs: `model` may be destroyed once the factory returns.
+using BackendFactory = std::function<absl::StatusOr<std::unique_ptr<Backend>>(
+    const LoadedModel& model, const BackendOptions& options)>;
+
+// Registers `factory` under `name`; ALREADY_EXISTS if taken. "cpu" is built
+// in. Thread-safe.
+absl::Status RegisterBackend(const std::string& name, BackendFactory factory);
+
+// NOT_FOUND (listing the known names) for an unknown name; otherwise the
+// factory's result. Thread-safe.
+absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const std::string& name,
+                                                       const LoadedModel& model,
+                                                       const BackendOptions& options);
+
+std::vector<std::string> RegisteredBackendNames();
+
+}  // namespace strata::engine
+
+#endif  // STRATA_ENGINE_BACKEND_H_

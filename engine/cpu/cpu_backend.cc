@@ -1,0 +1,190 @@
+#include "engine/cpu/cpu_backend.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "engine/cpu/linear.h"
+#include "engine/sampling/sampler.h"
+
+namespace strata::engine::cpu {
+namespace {
+
+class CpuHostBuffer : public HostBuffer {
+ public:
+  CpuHostBuffer(std::byte* data, size_t bytes) : data_(data), size_(bytes) {}
+  ~CpuHostBuffer() override { std::free(data_); }
+  CpuHostBuffer(const CpuHostBuffer&) = delete;
+  CpuHostBuffer& operator=(const CpuHostBuffer&) = delete;
+  std::byte* data() override { return data_; }
+  size_t size() const override { return size_; }
+
+ private:
+  std::byte* data_;  // owned, std::free
+  size_t size_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const LoadedModel& model,
+                                                               const BackendOptions& options) {
+  const ModelConfig& c = model.config;
+  if (options.block_size <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("block_size must be positive, got ", options.block_size));
+  }
+  if (options.threads < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("threads must be >= 0, got ", options.threads));
+  }
+  KvCacheSpec spec{c.num_layers, c.num_kv_heads, c.head_dim, options.block_size,
+                   options.kv_dtype};
+  int64_t blocks = options.num_kv_blocks;
+  if (blocks <= 0 && options.kv_bytes > 0) blocks = options.kv_bytes / spec.BytesPerBlock();
+  if (blocks <= 0 && options.kv_bytes == 0) {
+    blocks = (std::max<int64_t>(c.max_position_embeddings, 1) + options.block_size - 1) /
+             options.block_size;
+  }
+  if (blocks <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("kv_bytes ", options.kv_bytes,
+                                                   " holds no block of ", spec.BytesPerBlock(),
+                                                   " bytes"));
+  }
+  auto backend = std::unique_ptr<CpuBackend>(new CpuBackend());
+  int threads = options.threads;
+  if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  backend->pool_ = std::make_unique<ThreadPool>(threads);
+  auto decoder = Decoder::Create(model, options.precision, backend->pool_.get());
+  if (!decoder.ok()) return decoder.status();
+  backend->decoder_ = *std::move(decoder);
+  auto arena = KvArena::Create(spec, blocks);
+  if (!arena.ok()) return arena.status();
+  backend->arena_ = *std::move(arena);
+  return backend;
+}
+
+absl::Status CpuBackend::Validate(const StepPlan& plan) const {
+  const ModelConfig& c = decoder_->config();
+  const int64_t block_size = arena_->spec().block_size;
+  for (const BlockMove& move : plan.block_moves) {
+    if (move.src < 0 || move.src >= arena_->num_blocks() || move.dst < 0 ||
+        move.dst >= arena_->num_blocks()) {
+      return absl::InvalidArgumentError(absl::StrCat("block move ", move.src, " -> ", move.dst,
+                                                     " outside the arena of ",
+                                                     arena_->num_blocks(), " blocks"));
+    }
+  }
+  for (const SequenceStep& seq : plan.sequences) {
+    const std::string who = absl::StrCat("sequence ", seq.seq_id, ": ");
+    if (seq.token_ids.empty()) return absl::InvalidArgumentError(who + "no tokens to compute");
+    if (seq.start_position < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(who, "negative start position ", seq.start_position));
+    }
+    for (size_t i = 0; i < seq.token_ids.size(); ++i) {
+      const TokenId id = seq.token_ids[i];
+      if (id < 0 || id >= c.vocab_size) {
+        return absl::InvalidArgumentError(absl::StrCat(who, "token id ", id, " at index ", i,
+                                                       " is outside the vocabulary of ",
+                                                       c.vocab_size));
+      }
+    }
+    const int64_t end = seq.start_position + static_cast<int64_t>(seq.token_ids.size());
+    if (c.max_position_embeddings > 0 && end > c.max_position_embeddings) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          who, "position ", end - 1, " is beyond the model's maximum context of ",
+          c.max_position_embeddings));
+    }
+    const int64_t needed = (end + block_size - 1) / block_size;
+    if (static_cast<int64_t>(seq.block_table.size()) < needed) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          who, "position ", end - 1, " needs ", needed, " blocks of ", block_size,
+          " tokens but the block table has ", seq.block_table.size()));
+    }
+    for (int64_t b = 0; b < needed; ++b) {
+      const BlockId id = seq.block_table[static_cast<size_t>(b)];
+      if (id < 0 || id >= arena_->num_blocks()) {
+        return absl::InvalidArgumentError(absl::StrCat(who, "block id ", id, " at table index ", b,
+                                                       " is outside the arena of ",
+                                                       arena_->num_blocks(), " blocks"));
+      }
+    }
+    if (seq.sample) {
+      absl::Status status = ValidateSamplingParams(seq.sampling, c.vocab_size);
+      if (!status.ok()) return status;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StepResult> CpuBackend::Execute(const StepPlan& plan) {
+  absl::Status status = Validate(plan);
+  if (!status.ok()) return status;
+  status = arena_->CopyBlocks(plan.block_moves);
+  if (!status.ok()) return status;
+
+  DecoderBatch batch;
+  int64_t row = 0;
+  // Where each sequence's logits start in the decoder's output, or -1.
+  std::vector<int64_t> first_logit(plan.sequences.size(), -1);
+  for (size_t s = 0; s < plan.sequences.size(); ++s) {
+    const SequenceStep& seq = plan.sequences[s];
+    const int64_t n = static_cast<int64_t>(seq.token_ids.size());
+    batch.sequences.push_back({seq.token_ids, seq.start_position, seq.block_table});
+    if (seq.return_logits || seq.sample) {
+      first_logit[s] = static_cast<int64_t>(batch.logit_rows.size());
+      const int64_t from = seq.return_logits ? 0 : n - 1;
+      for (int64_t i = from; i < n; ++i) batch.logit_rows.push_back(row + i);
+    }
+    row += n;
+  }
+  std::vector<float> logits;
+  if (row > 0) logits = decoder_->Forward(batch, *arena_);
+
+  const int64_t vocab = decoder_->config().vocab_size;
+  StepResult result;
+  result.moves_completed = static_cast<int64_t>(plan.block_moves.size());
+  result.outputs.reserve(plan.sequences.size());
+  for (size_t s = 0; s < plan.sequences.size(); ++s) {
+    const SequenceStep& seq = plan.sequences[s];
+    const int64_t n = static_cast<int64_t>(seq.token_ids.size());
+    SequenceOutput out;
+    out.seq_id = seq.seq_id;
+    if (first_logit[s] >= 0) {
+      const float* begin = logits.data() + first_logit[s] * vocab;
+      const int64_t count = seq.return_logits ? n : 1;
+      if (seq.return_logits) out.logits.assign(begin, begin + count * vocab);
+      if (seq.sample) {
+        const float* last = begin + (count - 1) * vocab;
+        TokenHistory history{seq.prompt_ids, seq.output_ids};
+        out.token = SampleToken(absl::Span<const float>(last, static_cast<size_t>(vocab)),
+                                seq.sampling, history);
+      }
+    }
+    result.outputs.push_back(std::move(out));
+  }
+  return result;
+}
+
+absl::Status CpuBackend::CopyBlocks(absl::Span<const BlockMove> moves) {
+  return arena_->CopyBlocks(moves);
+}
+
+absl::StatusOr<std::unique_ptr<HostBuffer>> CpuBackend::AllocateHostBuffer(size_t bytes) {
+  if (bytes == 0) return absl::InvalidArgumentError("host buffer of 0 bytes");
+  void* data = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+  if (data == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate ", bytes, " host bytes"));
+  }
+  return std::unique_ptr<HostBuffer>(new CpuHostBuffer(static_cast<std::byte*>(data), bytes));
+}
+
+absl::StatusOr<std::unique_ptr<Backend>> CreateCpuBackend(const LoadedModel& model,
+                                                          const BackendOptions& options) {
+  auto backend = CpuBackend::Create(model, options);
+  if (!backend.ok()) return backend.status();
+  return std::unique_ptr<Backend>(std::move(*backend));
+}
+
+}  // namespace strata::engine::cpu

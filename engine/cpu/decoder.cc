@@ -1,0 +1,381 @@
+#include "engine/cpu/decoder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numbers>
+
+#include "absl/strings/str_cat.h"
+#include "common/check.h"
+#include "engine/cpu/simd.h"
+
+namespace strata::engine::cpu {
+namespace {
+
+std::vector<float> ToFloats(const TensorView& view) {
+  std::vector<float> out(static_cast<size_t>(view.NumElements()));
+  for (size_t i = 0; i < out.size(); ++i) out[i] = view.ElementAsFloat(static_cast<int64_t>(i));
+  return out;
+}
+
+// Rows per parallel chunk for cheap element-wise passes.
+constexpr int64_t kRowGrain = 8;
+
+}  // namespace
+
+std::vector<float> RopeInverseFrequencies(const ModelConfig& config) {
+  // Mirrors transformers' rope init functions, computed in fp32 like torch.
+  const int64_t dim = config.head_dim;
+  std::vector<float> inv(static_cast<size_t>(dim / 2));
+  for (int64_t i = 0; i < dim / 2; ++i) {
+    const float exponent = static_cast<float>(2 * i) / static_cast<float>(dim);
+    inv[static_cast<size_t>(i)] =
+        1.0f / std::pow(static_cast<float>(config.rope_theta), exponent);
+  }
+  const RopeScaling& scaling = config.rope_scaling;
+  if (scaling.type == RopeType::kLinear) {
+    for (float& f : inv) f /= static_cast<float>(scaling.factor);
+  } else if (scaling.type == RopeType::kLlama3) {
+    const float factor = static_cast<float>(scaling.factor);
+    const float low = static_cast<float>(scaling.low_freq_factor);
+    const float high = static_cast<float>(scaling.high_freq_factor);
+    const float old_len = static_cast<float>(scaling.original_max_position_embeddings);
+    const float low_wavelen = old_len / low;
+    const float high_wavelen = old_len / high;
+    for (float& f : inv) {
+      const float wavelen = 2.0f * std::numbers::pi_v<float> / f;
+      if (wavelen > low_wavelen) {
+        f = f / factor;
+      } else if (!(wavelen < high_wavelen)) {  // medium band: interpolate
+        const float smooth = (old_len / wavelen - low) / (high - low);
+        f = (1.0f - smooth) * f / factor + smooth * f;
+      }
+    }
+  }
+  return inv;
+}
+
+absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Create(const LoadedModel& model,
+                                                         Precision precision,
+                                                         ThreadPool* pool) {
+  const DType compute_dtype = precision == Precision::kF32 ? DType::kF32 : DType::kBF16;
+  const ModelConfig& c = model.config;
+  if (c.head_dim <= 0 || c.head_dim % 2 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("head_dim must be even, got ", c.head_dim));
+  }
+  if (c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("num_heads ", c.num_heads,
+                                                   " is not a multiple of num_kv_heads ",
+                                                   c.num_kv_heads));
+  }
+  if (static_cast<int64_t>(model.weights.layers.size()) != c.num_layers) {
+    return absl::InvalidArgumentError("layer count differs from the config");
+  }
+  auto decoder = std::unique_ptr<Decoder>(new Decoder());
+  decoder->config_ = c;
+  decoder->precision_ = precision;
+  decoder->weight_dtype_ = compute_dtype;
+  decoder->pool_ = pool;
+  decoder->gemm_.pool = pool;
+  for (const LayerWeights& w : model.weights.layers) {
+    Layer layer;
+    layer.input_norm = ToFloats(w.input_norm);
+    layer.post_attention_norm = ToFloats(w.post_attention_norm);
+    if (c.qkv_bias) {
+      for (const TensorView* b : {&w.q_bias, &w.k_bias, &w.v_bias}) {
+        if (b->empty()) return absl::InvalidArgumentError("qkv_bias set but a bias is missing");
+        std::vector<float> part = ToFloats(*b);
+        layer.qkv_bias.insert(layer.qkv_bias.end(), part.begin(), part.end());
+      }
+    }
+    if (c.qk_norm) {
+      if (w.q_norm.empty() || w.k_norm.empty()) {
+        return absl::InvalidArgumentError("qk_norm set but q_norm/k_norm is missing");
+      }
+      layer.q_norm = ToFloats(w.q_norm);
+      layer.k_norm = ToFloats(w.k_norm);
+    }
+    auto qkv = Linear::Create({&w.q_proj, &w.k_proj, &w.v_proj}, compute_dtype);
+    if (!qkv.ok()) return qkv.status();
+    layer.qkv = *std::move(qkv);
+    auto o = Linear::Create({&w.o_proj}, compute_dtype);
+    if (!o.ok()) return o.status();
+    layer.o = *std::move(o);
+    auto gate_up = Linear::Create({&w.gate_proj, &w.up_proj}, compute_dtype);
+    if (!gate_up.ok()) return gate_up.status();
+    layer.gate_up = *std::move(gate_up);
+    auto down = Linear::Create({&w.down_proj}, compute_dtype);
+    if (!down.ok()) return down.status();
+    layer.down = *std::move(down);
+    decoder->layers_.push_back(std::move(layer));
+  }
+  decoder->final_norm_ = ToFloats(model.weights.final_norm);
+  const TensorView& head =
+      model.weights.lm_head.empty() ? model.weights.embed_tokens : model.weights.lm_head;
+  auto lm_head = Linear::Create({&head}, compute_dtype);
+  if (!lm_head.ok()) return lm_head.status();
+  decoder->lm_head_ = *std::move(lm_head);
+  decoder->tied_ = head.data == model.weights.embed_tokens.data;
+  if (!decoder->tied_) {
+    auto embed = Linear::Create({&model.weights.embed_tokens}, compute_dtype);
+    if (!embed.ok()) return embed.status();
+    decoder->embed_ = *std::move(embed);
+  }
+  decoder->inv_freq_ = RopeInverseFrequencies(c);
+  return decoder;
+}
+
+void Decoder::Embed(const DecoderBatch& batch) {
+  const int64_t hidden = config_.hidden_size;
+  const Linear& table = tied_ ? lm_head_ : embed_;
+  int64_t r = 0;
+  for (const DecoderSequence& seq : batch.sequences) {
+    for (TokenId id : seq.tokens) {
+      float* dst = x_.data() + r * hidden;
+      if (weight_dtype_ == DType::kBF16) {
+        ConvertBf16ToF32(reinterpret_cast<const uint16_t*>(table.weight_data()) + id * hidden,
+                         dst, hidden);
+      } else {
+        std::memcpy(dst, reinterpret_cast<const float*>(table.weight_data()) + id * hidden,
+                    static_cast<size_t>(hidden) * 4);
+      }
+      ++r;
+    }
+  }
+}
+
+void Decoder::WriteActivations(const float* src, int64_t offset, int64_t n) {
+  switch (precision_) {
+    case Precision::kF32:
+      std::memcpy(act_.as<float>() + offset, src, static_cast<size_t>(n) * 4);
+      return;
+    case Precision::kBf16:
+      ConvertF32ToBf16(src, act_.as<uint16_t>() + offset, n);
+      return;
+    case Precision::kBf16Split:
+      ConvertF32ToBf16Split(src, act_.as<uint16_t>() + offset, act_lo_.as<uint16_t>() + offset,
+                            n);
+      return;
+  }
+}
+
+void Decoder::NormRows(const float* x, int64_t rows, const std::vector<float>& weight) {
+  const int64_t n = static_cast<int64_t>(weight.size());
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  pool_->ParallelFor(rows, kRowGrain, [&](int64_t begin, int64_t end) {
+    std::vector<float> tmp(static_cast<size_t>(n));
+    for (int64_t r = begin; r < end; ++r) {
+      const float* in = x + r * n;
+      float sum = 0.0f;
+      for (int64_t i = 0; i < n; ++i) sum += in[i] * in[i];
+      const float scale = 1.0f / std::sqrt(sum / static_cast<float>(n) + eps);
+      for (int64_t i = 0; i < n; ++i) tmp[static_cast<size_t>(i)] = weight[static_cast<size_t>(i)] * (in[i] * scale);
+      WriteActivations(tmp.data(), r * n, n);
+    }
+  });
+}
+
+void Decoder::RopeRow(float* heads, int64_t count, int64_t position) const {
+  const int64_t d = config_.head_dim;
+  const int64_t half = d / 2;
+  float cos_v[512], sin_v[512];
+  CHECK_LE(half, 512);
+  for (int64_t i = 0; i < half; ++i) {
+    // fp32 angle like transformers; cos/sin of it in double then rounded.
+    const float angle = static_cast<float>(position) * inv_freq_[static_cast<size_t>(i)];
+    cos_v[i] = static_cast<float>(std::cos(static_cast<double>(angle)));
+    sin_v[i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+  }
+  for (int64_t h = 0; h < count; ++h) {
+    float* v = heads + h * d;
+    for (int64_t i = 0; i < half; ++i) {
+      const float a = v[i], b = v[i + half];
+      v[i] = a * cos_v[i] - b * sin_v[i];
+      v[i + half] = b * cos_v[i] + a * sin_v[i];
+    }
+  }
+}
+
+void Decoder::QkvPostprocess(const Layer& layer) {
+  const int64_t d = config_.head_dim;
+  const int64_t heads = config_.num_heads, kv_heads = config_.num_kv_heads;
+  const int64_t width = (heads + 2 * kv_heads) * d;
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  const int64_t rows = static_cast<int64_t>(rows_.size());
+  pool_->ParallelFor(rows, kRowGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      float* row = qkv_.data() + r * width;
+      if (!layer.qkv_bias.empty()) {
+        for (int64_t i = 0; i < width; ++i) row[i] += layer.qkv_bias[static_cast<size_t>(i)];
+      }
+      if (!layer.q_norm.empty()) {  // Qwen3: RMSNorm over each q and k head
+        for (int64_t h = 0; h < heads + kv_heads; ++h) {
+          float* v = row + h * d;
+          const std::vector<float>& w = h < heads ? layer.q_norm : layer.k_norm;
+          float sum = 0.0f;
+          for (int64_t i = 0; i < d; ++i) sum += v[i] * v[i];
+          const float scale = 1.0f / std::sqrt(sum / static_cast<float>(d) + eps);
+          for (int64_t i = 0; i < d; ++i) v[i] = w[static_cast<size_t>(i)] * (v[i] * scale);
+        }
+      }
+      RopeRow(row, heads + kv_heads, rows_[static_cast<size_t>(r)].position);
+    }
+  });
+}
+
+void Decoder::StoreKv(int64_t layer, const DecoderBatch& batch, KvArena& arena) {
+  const int64_t d = config_.head_dim;
+  const int64_t heads = config_.num_heads, kv_heads = config_.num_kv_heads;
+  const int64_t width = (heads + 2 * kv_heads) * d;
+  const int64_t block_size = arena.spec().block_size;
+  const bool bf16 = arena.spec().dtype == DType::kBF16;
+  for (size_t r = 0; r < rows_.size(); ++r) {
+    const DecoderSequence& seq = batch.sequences[static_cast<size_t>(rows_[r].sequence)];
+    const int64_t pos = rows_[r].position;
+    const BlockId block = seq.block_table[static_cast<size_t>(pos / block_size)];
+    const int64_t slot = pos % block_size;
+    const float* row = qkv_.data() + static_cast<int64_t>(r) * width;
+    for (int64_t g = 0; g < kv_heads; ++g) {
+      for (int is_value = 0; is_value < 2; ++is_value) {
+        const float* src = row + (heads + g + is_value * kv_heads) * d;
+        std::byte* dst = arena.HeadData(block, layer, is_value == 1, g);
+        if (bf16) {
+          ConvertF32ToBf16(src, reinterpret_cast<uint16_t*>(dst) + slot * d, d);
+        } else {
+          std::memcpy(reinterpret_cast<float*>(dst) + slot * d, src, static_cast<size_t>(d) * 4);
+        }
+      }
+    }
+  }
+}
+
+void Decoder::Attention(int64_t layer, const DecoderBatch& batch, const KvArena& arena) {
+  const int64_t d = config_.head_dim;
+  const int64_t heads = config_.num_heads, kv_heads = config_.num_kv_heads;
+  const int64_t group = heads / kv_heads;
+  const int64_t width = (heads + 2 * kv_heads) * d;
+  const int64_t block_size = arena.spec().block_size;
+  const bool bf16 = arena.spec().dtype == DType::kBF16;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const int64_t items = static_cast<int64_t>(rows_.size()) * heads;
+  pool_->ParallelForDynamic(items, [&](int64_t item) {
+    thread_local std::vector<float> scores;
+    const int64_t r = item / heads, h = item % heads, g = h / group;
+    const Row& row = rows_[static_cast<size_t>(r)];
+    const DecoderSequence& seq = batch.sequences[static_cast<size_t>(row.sequence)];
+    const int64_t count = row.position + 1;  // causal: positions 0..position
+    if (static_cast<int64_t>(scores.size()) < count) scores.resize(static_cast<size_t>(count));
+    const float* q = qkv_.data() + r * width + h * d;
+    const int64_t blocks = (count + block_size - 1) / block_size;
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t n = std::min(block_size, count - b * block_size);
+      const std::byte* keys = arena.HeadData(seq.block_table[static_cast<size_t>(b)], layer, false, g);
+      float* out = scores.data() + b * block_size;
+      if (bf16) {
+        AttentionScoresBf16(q, reinterpret_cast<const uint16_t*>(keys), n, d, scale, out);
+      } else {
+        AttentionScoresF32(q, reinterpret_cast<const float*>(keys), n, d, scale, out);
+      }
+    }
+    float max = scores[0];
+    for (int64_t t = 1; t < count; ++t) max = std::max(max, scores[static_cast<size_t>(t)]);
+    float sum = 0.0f;
+    for (int64_t t = 0; t < count; ++t) {
+      const float e = std::exp(scores[static_cast<size_t>(t)] - max);
+      scores[static_cast<size_t>(t)] = e;
+      sum += e;
+    }
+    const float inv_sum = 1.0f / sum;
+    for (int64_t t = 0; t < count; ++t) scores[static_cast<size_t>(t)] *= inv_sum;
+    float* out = attn_.data() + r * heads * d + h * d;
+    std::fill(out, out + d, 0.0f);
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t n = std::min(block_size, count - b * block_size);
+      const std::byte* values = arena.HeadData(seq.block_table[static_cast<size_t>(b)], layer, true, g);
+      const float* weights = scores.data() + b * block_size;
+      if (bf16) {
+        AttentionValuesBf16(weights, reinterpret_cast<const uint16_t*>(values), n, d, out);
+      } else {
+        AttentionValuesF32(weights, reinterpret_cast<const float*>(values), n, d, out);
+      }
+    }
+  });
+}
+
+void Decoder::SwiGlu() {
+  const int64_t inter = config_.intermediate_size;
+  const int64_t rows = static_cast<int64_t>(rows_.size());
+  pool_->ParallelFor(rows, kRowGrain, [&](int64_t begin, int64_t end) {
+    std::vector<float> tmp(static_cast<size_t>(inter));
+    for (int64_t r = begin; r < end; ++r) {
+      const float* gate = gu_.data() + r * 2 * inter;
+      const float* up = gate + inter;
+      for (int64_t i = 0; i < inter; ++i) {
+        const float g = gate[i];
+        tmp[static_cast<size_t>(i)] = g / (1.0f + std::exp(-g)) * up[i];
+      }
+      WriteActivations(tmp.data(), r * inter, inter);
+    }
+  });
+}
+
+std::vector<float> Decoder::Forward(const DecoderBatch& batch, KvArena& arena) {
+  const ModelConfig& c = config_;
+  rows_.clear();
+  for (size_t s = 0; s < batch.sequences.size(); ++s) {
+    const DecoderSequence& seq = batch.sequences[s];
+    for (size_t i = 0; i < seq.tokens.size(); ++i) {
+      rows_.push_back({static_cast<int64_t>(s), seq.start_position + static_cast<int64_t>(i)});
+    }
+  }
+  const int64_t rows = static_cast<int64_t>(rows_.size());
+  const int64_t q_width = c.num_heads * c.head_dim;
+  const int64_t qkv_width = (c.num_heads + 2 * c.num_kv_heads) * c.head_dim;
+  const int64_t act_width = std::max({c.hidden_size, q_width, c.intermediate_size});
+  x_.resize(static_cast<size_t>(rows * c.hidden_size));
+  qkv_.resize(static_cast<size_t>(rows * qkv_width));
+  attn_.resize(static_cast<size_t>(rows * q_width));
+  gu_.resize(static_cast<size_t>(rows * 2 * c.intermediate_size));
+  const size_t act_elements = static_cast<size_t>(rows * act_width);
+  if (act_.size() < act_elements * DTypeSize(weight_dtype_)) {
+    act_ = AlignedBuffer(act_elements * DTypeSize(weight_dtype_));
+  }
+  if (precision_ == Precision::kBf16Split && act_lo_.size() < act_elements * 2) {
+    act_lo_ = AlignedBuffer(act_elements * 2);
+  }
+
+  Embed(batch);
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    Layer& layer = layers_[static_cast<size_t>(l)];
+    NormRows(x_.data(), rows, layer.input_norm);
+    layer.qkv.Forward(gemm_, act_.data(), ActLo(), rows, qkv_.data(), false);
+    QkvPostprocess(layer);
+    StoreKv(l, batch, arena);
+    Attention(l, batch, arena);
+    pool_->ParallelFor(rows, kRowGrain, [&](int64_t begin, int64_t end) {
+      WriteActivations(attn_.data() + begin * q_width, begin * q_width, (end - begin) * q_width);
+    });
+    layer.o.Forward(gemm_, act_.data(), ActLo(), rows, x_.data(), true);
+    NormRows(x_.data(), rows, layer.post_attention_norm);
+    layer.gate_up.Forward(gemm_, act_.data(), ActLo(), rows, gu_.data(), false);
+    SwiGlu();
+    layer.down.Forward(gemm_, act_.data(), ActLo(), rows, x_.data(), true);
+  }
+
+  // Only the rows whose logits are wanted pay for the final norm and lm_head.
+  const int64_t out_rows = static_cast<int64_t>(batch.logit_rows.size());
+  std::vector<float> logits(static_cast<size_t>(out_rows * c.vocab_size));
+  if (out_rows == 0) return logits;
+  std::vector<float> selected(static_cast<size_t>(out_rows * c.hidden_size));
+  for (int64_t i = 0; i < out_rows; ++i) {
+    const int64_t r = batch.logit_rows[static_cast<size_t>(i)];
+    CHECK(r >= 0 && r < rows);
+    std::memcpy(selected.data() + i * c.hidden_size, x_.data() + r * c.hidden_size,
+                static_cast<size_t>(c.hidden_size) * 4);
+  }
+  NormRows(selected.data(), out_rows, final_norm_);
+  lm_head_.Forward(gemm_, act_.data(), ActLo(), out_rows, logits.data(), false);
+  return logits;
+}
+
+}  // namespace strata::engine::cpu

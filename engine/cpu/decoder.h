@@ -1,0 +1,115 @@
+// The one parameterised decoder-only transformer of the CPU backend: Llama,
+// Mistral, Qwen2 (qkv bias), Qwen3 (per-head q/k RMSNorm), with GQA/MQA/MHA,
+// explicit head_dim, tied embeddings and RoPE (default, linear, llama3).
+//
+// One Forward call runs a batch of sequences at arbitrary positions: the token
+// rows of all sequences are concatenated for the GEMMs, and attention reads
+// each sequence's K/V through its block table in the paged KV arena. Every
+// row's arithmetic is independent of which other rows share the batch, except
+// for the GEMM kernel choice (GEMV for small batches, oneDNN otherwise), whose
+// summation order differs in the last bits.
+#ifndef STRATA_ENGINE_CPU_DECODER_H_
+#define STRATA_ENGINE_CPU_DECODER_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "engine/backend.h"
+#include "engine/cpu/kv_arena.h"
+#include "engine/cpu/linear.h"
+#include "engine/cpu/thread_pool.h"
+#include "engine/model_weights.h"
+#include "engine/step.h"
+
+namespace strata::engine::cpu {
+
+// A sequence's span in a batch. Borrowed pointers, valid for the call. The
+// caller has validated ids, positions and the table (CpuBackend does).
+struct DecoderSequence {
+  absl::Span<const TokenId> tokens;
+  int64_t start_position = 0;
+  absl::Span<const BlockId> block_table;
+};
+
+struct DecoderBatch {
+  std::vector<DecoderSequence> sequences;
+  // Indices into the concatenated rows whose logits are wanted, ascending.
+  std::vector<int64_t> logit_rows;
+};
+
+// Not thread-safe: one Forward at a time (the engine thread). Uses `pool`
+// and the oneDNN stream internally.
+class Decoder {
+ public:
+  // Converts the weights for `precision` (bf16, or fp32 for kF32) and copies
+  // what it needs; `model` may be destroyed afterwards. INVALID_ARGUMENT for
+  // unusable shapes (odd head_dim, heads not a multiple of kv heads, ...).
+  static absl::StatusOr<std::unique_ptr<Decoder>> Create(const LoadedModel& model,
+                                                         Precision precision, ThreadPool* pool);
+
+  const ModelConfig& config() const { return config_; }
+
+  // Writes the batch's K/V into `arena` and returns fp32 logits
+  // [logit_rows.size(), vocab], row-major.
+  std::vector<float> Forward(const DecoderBatch& batch, KvArena& arena);
+
+ private:
+  struct Layer {
+    std::vector<float> input_norm, post_attention_norm;
+    std::vector<float> qkv_bias;  // empty unless qkv_bias
+    std::vector<float> q_norm, k_norm;  // empty unless qk_norm
+    Linear qkv, o, gate_up, down;
+  };
+  struct Row {
+    int64_t sequence;  // index into batch.sequences
+    int64_t position;
+  };
+
+  Decoder() = default;
+  void Embed(const DecoderBatch& batch);
+  // act_ rows = RMSNorm(x rows) * weight.
+  void NormRows(const float* x, int64_t rows, const std::vector<float>& weight);
+  // Writes n fp32 values as GEMM input at element `offset` of act_ (and of
+  // act_lo_ for split precision).
+  void WriteActivations(const float* src, int64_t offset, int64_t n);
+  const uint16_t* ActLo() const {
+    return precision_ == Precision::kBf16Split ? act_lo_.as<uint16_t>() : nullptr;
+  }
+  void QkvPostprocess(const Layer& layer);
+  void StoreKv(int64_t layer, const DecoderBatch& batch, KvArena& arena);
+  void Attention(int64_t layer, const DecoderBatch& batch, const KvArena& arena);
+  void SwiGlu();
+  void RopeRow(float* heads, int64_t count, int64_t position) const;
+
+  ModelConfig config_;
+  Precision precision_ = Precision::kBf16Split;
+  DType weight_dtype_ = DType::kBF16;
+  ThreadPool* pool_ = nullptr;  // borrowed
+  GemmContext gemm_;
+  std::vector<Layer> layers_;
+  std::vector<float> final_norm_;
+  Linear lm_head_;
+  // Embedding rows in compute dtype: lm_head_'s matrix when tied, else this.
+  Linear embed_;
+  bool tied_ = false;
+  std::vector<float> inv_freq_;   // [head_dim / 2]
+
+  // Scratch, reused across calls.
+  std::vector<Row> rows_;
+  std::vector<float> x_;      // [rows, hidden] residual stream
+  std::vector<float> qkv_;    // [rows, (heads + 2 kv_heads) * head_dim]
+  std::vector<float> attn_;   // [rows, heads * head_dim]
+  std::vector<float> gu_;     // [rows, 2 * intermediate]
+  AlignedBuffer act_;         // GEMM input in weight dtype, largest width
+  AlignedBuffer act_lo_;      // bf16 residuals of act_ (kBf16Split only)
+};
+
+// HF's inverse RoPE frequencies for `config` (rope_scaling applied), fp32.
+std::vector<float> RopeInverseFrequencies(const ModelConfig& config);
+
+}  // namespace strata::engine::cpu
+
+#endif  // STRATA_ENGINE_CPU_DECODER_H_

@@ -1,0 +1,66 @@
+// The CPU backend's paged KV cache: num_blocks blocks of block_size tokens,
+// each holding K and V of every layer in ONE contiguous region, so that moving
+// a block between tiers (host buffer, disk) is a single memcpy of
+// bytes_per_block(). Layout of a block:
+//   [layer][k|v][kv_head][token in block][head_dim]
+// so one head's keys of one block are block_size * head_dim contiguous
+// elements, the unit attention streams through.
+#ifndef STRATA_ENGINE_CPU_KV_ARENA_H_
+#define STRATA_ENGINE_CPU_KV_ARENA_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "engine/backend.h"
+#include "engine/step.h"
+
+namespace strata::engine::cpu {
+
+// Owns the arena memory (64-byte aligned). Not thread-safe for concurrent
+// writes to the same block; distinct blocks may be written from any thread.
+class KvArena {
+ public:
+  // INVALID_ARGUMENT for a non-positive dimension or block count or a dtype
+  // other than kBF16/kF32; RESOURCE_EXHAUSTED if the memory cannot be had.
+  static absl::StatusOr<std::unique_ptr<KvArena>> Create(const KvCacheSpec& spec,
+                                                         int64_t num_blocks);
+  ~KvArena();
+  KvArena(const KvArena&) = delete;
+  KvArena& operator=(const KvArena&) = delete;
+
+  const KvCacheSpec& spec() const { return spec_; }
+  int64_t num_blocks() const { return num_blocks_; }
+  int64_t bytes_per_block() const { return bytes_per_block_; }
+  KvArenaInfo info() const { return {spec_, num_blocks_, bytes_per_block_}; }
+
+  // The whole block: bytes_per_block() bytes. CHECKs the id (callers validate).
+  std::byte* BlockData(BlockId block);
+  const std::byte* BlockData(BlockId block) const;
+
+  // Start of [block_size][head_dim] keys (is_value false) or values of
+  // (block, layer, kv_head), elements of spec().dtype.
+  std::byte* HeadData(BlockId block, int64_t layer, bool is_value, int64_t kv_head);
+  const std::byte* HeadData(BlockId block, int64_t layer, bool is_value,
+                            int64_t kv_head) const;
+
+  // Copies whole blocks in order. INVALID_ARGUMENT (nothing copied) if an id
+  // is out of range.
+  absl::Status CopyBlocks(absl::Span<const BlockMove> moves);
+
+ private:
+  KvArena(const KvCacheSpec& spec, int64_t num_blocks, std::byte* data);
+
+  KvCacheSpec spec_;
+  int64_t num_blocks_;
+  int64_t bytes_per_block_;
+  int64_t bytes_per_head_;  // block_size * head_dim * element size
+  std::byte* data_;         // owned; std::free
+};
+
+}  // namespace strata::engine::cpu
+
+#endif  // STRATA_ENGINE_CPU_KV_ARENA_H_

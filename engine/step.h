@@ -1,0 +1,88 @@
+// The step contract between the scheduler and a backend (DESIGN.md, "The step
+// contract"). One StepPlan is one iteration: block moves first, then one
+// forward pass over every scheduled sequence's token span, then sampling.
+// There is no prefill/decode distinction: a sequence computes the tokens from
+// its computed count onwards, one or many at a time.
+//
+// Plain value types: the scheduler builds a plan, the backend reads it and
+// returns a StepResult. Neither keeps references into the other's data.
+#ifndef STRATA_ENGINE_STEP_H_
+#define STRATA_ENGINE_STEP_H_
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "engine/sampling/sampler.h"
+#include "engine/sampling/sampling_params.h"
+
+namespace strata::engine {
+
+// Index of a KV block in the backend's arena, 0 <= id < KvArenaInfo::num_blocks.
+using BlockId = int32_t;
+using SequenceId = int64_t;
+
+// One sequence's work in a step.
+struct SequenceStep {
+  SequenceId seq_id = 0;
+  // The tokens computed now: positions start_position .. start_position +
+  // token_ids.size() - 1. Never empty.
+  std::vector<TokenId> token_ids;
+  // Number of tokens of this sequence whose K/V are already in its blocks
+  // (its computed count). Positions before it are read, never written.
+  int64_t start_position = 0;
+  // Block i holds positions [i * block_size, (i + 1) * block_size). Must cover
+  // every position up to start_position + token_ids.size() - 1; blocks shared
+  // with other sequences (prefix sharing) must not be written by this step,
+  // i.e. the scheduler copies a shared block (BlockMove) before appending.
+  std::vector<BlockId> block_table;
+  // Sample a token after the last position (last prompt chunk, or decode).
+  bool sample = false;
+  SamplingParams sampling;
+  // The history the sampler's penalties read. May be left empty when the
+  // params set no penalty.
+  std::vector<TokenId> prompt_ids;
+  std::vector<TokenId> output_ids;
+  // Return the logits of every position in token_ids (for `strata logits`,
+  // scoring and tests). Costs an lm_head row per token.
+  bool return_logits = false;
+};
+
+enum class BlockMoveKind {
+  // Copy within the arena (copy-on-write of a shared, partly filled block).
+  kCopy,
+};
+
+struct BlockMove {
+  BlockId src = 0;
+  BlockId dst = 0;
+  BlockMoveKind kind = BlockMoveKind::kCopy;
+};
+
+struct StepPlan {
+  std::vector<SequenceStep> sequences;
+  // Performed in order, before the forward pass.
+  std::vector<BlockMove> block_moves;
+  // Sequences that ended (finished normally / aborted) since the last plan, so
+  // a backend can drop per-sequence state. The CPU backend keeps none.
+  std::vector<SequenceId> finished_ids;
+  std::vector<SequenceId> aborted_ids;
+};
+
+// One sequence's outputs, in the same order as StepPlan::sequences.
+struct SequenceOutput {
+  SequenceId seq_id = 0;
+  std::optional<SampledToken> token;  // set exactly when the step sampled
+  // Row-major fp32 [token_ids.size(), vocab] when return_logits, else empty.
+  std::vector<float> logits;
+};
+
+struct StepResult {
+  std::vector<SequenceOutput> outputs;
+  // All of plan.block_moves completed before the forward pass read the arena.
+  int64_t moves_completed = 0;
+};
+
+}  // namespace strata::engine
+
+#endif  // STRATA_ENGINE_STEP_H_

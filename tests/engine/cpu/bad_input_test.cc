@@ -1,0 +1,126 @@
+// Invalid plans are refused with precise INVALID_ARGUMENT errors before the
+// arena is touched; nothing crashes.
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/cpu/cpu_backend.h"
+#include "engine/cpu/random_weights.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/engine/cpu/cpu_test_util.h"
+
+namespace strata::engine::cpu {
+namespace {
+
+using ::testing::HasSubstr;
+
+ModelConfig TinyConfig() {
+  ModelConfig c;
+  c.vocab_size = 64;
+  c.hidden_size = 32;
+  c.intermediate_size = 48;
+  c.num_layers = 2;
+  c.num_heads = 4;
+  c.num_kv_heads = 2;
+  c.head_dim = 8;
+  c.max_position_embeddings = 64;
+  return c;
+}
+
+class BadInputTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto model = MakeRandomModel(TinyConfig(), 5);
+    ASSERT_TRUE(model.ok()) << model.status();
+    BackendOptions options;
+    options.num_kv_blocks = 8;
+    auto backend = CreateBackend("cpu", *model, options);
+    ASSERT_TRUE(backend.ok()) << backend.status();
+    backend_ = *std::move(backend);
+  }
+
+  absl::Status Run(SequenceStep step, std::vector<BlockMove> moves = {}) {
+    StepPlan plan;
+    plan.sequences.push_back(std::move(step));
+    plan.block_moves = std::move(moves);
+    return backend_->Execute(plan).status();
+  }
+
+  static SequenceStep Step(std::vector<TokenId> ids, int64_t start, std::vector<BlockId> table) {
+    SequenceStep step;
+    step.seq_id = 3;
+    step.token_ids = std::move(ids);
+    step.start_position = start;
+    step.block_table = std::move(table);
+    return step;
+  }
+
+  std::unique_ptr<Backend> backend_;
+};
+
+void ExpectInvalid(const absl::Status& status, const std::string& text) {
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_THAT(std::string(status.message()), HasSubstr(text));
+}
+
+TEST_F(BadInputTest, ValidPlanRuns) { EXPECT_TRUE(Run(Step({1, 2, 3}, 0, {0})).ok()); }
+
+TEST_F(BadInputTest, TokenIdOutsideVocabulary) {
+  ExpectInvalid(Run(Step({1, 64}, 0, {0})), "token id 64 at index 1 is outside the vocabulary");
+  ExpectInvalid(Run(Step({-1}, 0, {0})), "token id -1");
+}
+
+TEST_F(BadInputTest, PositionBeyondContext) {
+  ExpectInvalid(Run(Step({1}, 64, {0, 1, 2, 3, 4})), "beyond the model's maximum context of 64");
+  ExpectInvalid(Run(Step({1}, -1, {0})), "negative start position");
+}
+
+TEST_F(BadInputTest, BlockTableTooShort) {
+  ExpectInvalid(Run(Step(std::vector<TokenId>(17, 1), 0, {0})),
+                "needs 2 blocks of 16 tokens but the block table has 1");
+}
+
+TEST_F(BadInputTest, BlockIdOutOfRange) {
+  ExpectInvalid(Run(Step({1}, 16, {0, 8})), "block id 8 at table index 1 is outside the arena");
+  ExpectInvalid(Run(Step({1}, 0, {-2})), "block id -2");
+  ExpectInvalid(Run(Step({1}, 0, {0}), {{0, 9, BlockMoveKind::kCopy}}), "block move 0 -> 9");
+  std::vector<BlockMove> moves = {{1, 99, BlockMoveKind::kCopy}};
+  ExpectInvalid(backend_->CopyBlocks(moves), "outside the arena of 8 blocks");
+}
+
+TEST_F(BadInputTest, EmptySpanAndBadSampling) {
+  ExpectInvalid(Run(Step({}, 0, {0})), "no tokens to compute");
+  SequenceStep step = Step({1}, 0, {0});
+  step.sample = true;
+  step.sampling.temperature = -1.0f;
+  EXPECT_EQ(Run(step).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(BadInputTest, UnknownBackendName) {
+  auto model = MakeRandomModel(TinyConfig(), 5);
+  ASSERT_TRUE(model.ok());
+  auto backend = CreateBackend("tpu", *model, {});
+  EXPECT_EQ(backend.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(backend.status().message()), HasSubstr("known: cpu"));
+}
+
+TEST(KvArenaTest, BlockIsOneContiguousRegionAndCopies) {
+  KvCacheSpec spec{2, 2, 8, 16, DType::kBF16};
+  auto arena = KvArena::Create(spec, 4);
+  ASSERT_TRUE(arena.ok()) << arena.status();
+  EXPECT_EQ((*arena)->bytes_per_block(), 2 * 2 * 2 * 16 * 8 * 2);
+  EXPECT_EQ((*arena)->BlockData(1) - (*arena)->BlockData(0), (*arena)->bytes_per_block());
+  // The last head of the last layer's values ends exactly at the block's end.
+  EXPECT_EQ((*arena)->HeadData(0, 1, true, 1) + 16 * 8 * 2, (*arena)->BlockData(1));
+  std::memset((*arena)->BlockData(2), 0x5a, static_cast<size_t>((*arena)->bytes_per_block()));
+  std::vector<BlockMove> moves = {{2, 3, BlockMoveKind::kCopy}};
+  ASSERT_TRUE((*arena)->CopyBlocks(moves).ok());
+  EXPECT_EQ(std::memcmp((*arena)->BlockData(2), (*arena)->BlockData(3),
+                        static_cast<size_t>((*arena)->bytes_per_block())),
+            0);
+}
+
+}  // namespace
+}  // namespace strata::engine::cpu
