@@ -1,0 +1,249 @@
+// `strata bench engine`: prefill and decode throughput of a backend, at a few
+// context lengths and batch sizes, next to the machine's measured memory
+// bandwidth so that decode is reported as a fraction of its roofline.
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <numeric>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "engine/backend.h"
+#include "engine/cpu/random_weights.h"
+#include "engine/model_weights.h"
+#include "nlohmann/json.hpp"
+#include "server/commands/args.h"
+#include "server/commands/command_registry.h"
+
+namespace strata::server {
+namespace {
+
+constexpr char kName[] = "bench";
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+// Read bandwidth over a buffer far larger than the caches, on every core:
+// the roofline that batch-1 decode (which streams all weights) is held to.
+double MeasureReadBandwidth(int threads) {
+  const size_t bytes_per_thread = size_t{256} << 20;
+  std::vector<std::vector<uint64_t>> buffers(threads);
+  for (auto& buffer : buffers) buffer.assign(bytes_per_thread / 8, 1);
+  std::vector<double> samples;
+  for (int rep = 0; rep < 5; ++rep) {
+    std::vector<uint64_t> sums(threads);
+    Clock::time_point start = Clock::now();
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+      workers.emplace_back([&, t] {
+        const std::vector<uint64_t>& b = buffers[t];
+        uint64_t lanes[8] = {};  // independent sums so the loop vectorises
+        for (size_t i = 0; i + 7 < b.size(); i += 8) {
+          for (int k = 0; k < 8; ++k) lanes[k] += b[i + k];
+        }
+        sums[t] = std::accumulate(std::begin(lanes), std::end(lanes), uint64_t{0});
+      });
+    }
+    for (auto& worker : workers) worker.join();
+    samples.push_back(threads * bytes_per_thread / Seconds(start));
+    if (std::accumulate(sums.begin(), sums.end(), uint64_t{0}) == 0) return 0;  // keeps the loads
+  }
+  return Median(samples);
+}
+
+struct BenchModel {
+  engine::LoadedModel model;
+  std::string description;
+};
+
+absl::StatusOr<BenchModel> LoadBenchModel(const ParsedArgs& args) {
+  if (args.Has("random-weights")) {
+    absl::StatusOr<std::string> config_path = args.Require("config");
+    if (!config_path.ok()) return config_path.status();
+    std::ifstream in(*config_path);
+    if (!in) return absl::NotFoundError(absl::StrCat("cannot read config ", *config_path));
+    nlohmann::json json = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (json.is_discarded()) {
+      return absl::InvalidArgumentError(absl::StrCat(*config_path, ": not valid JSON"));
+    }
+    absl::StatusOr<engine::ModelConfig> config = engine::ParseModelConfig(json, *config_path);
+    if (!config.ok()) return config.status();
+    absl::StatusOr<engine::LoadedModel> model = engine::cpu::MakeRandomModel(*config, 1234);
+    if (!model.ok()) return model.status();
+    return BenchModel{*std::move(model), absl::StrCat("random weights, ", *config_path)};
+  }
+  std::string dir = args.Get("model").value_or(DefaultModelDir().string());
+  absl::StatusOr<engine::LoadedModel> model = engine::LoadModel(dir);
+  if (!model.ok()) return model.status();
+  return BenchModel{*std::move(model), dir};
+}
+
+// A plan of `batch` sequences, each computing `tokens` tokens from `start`.
+engine::StepPlan MakePlan(int64_t batch, int64_t start, int64_t tokens, int64_t blocks_per_seq,
+                          int64_t vocab) {
+  engine::StepPlan plan;
+  for (int64_t s = 0; s < batch; ++s) {
+    engine::SequenceStep step{.seq_id = s, .start_position = start, .sample = true};
+    for (int64_t i = 0; i < tokens; ++i) {
+      step.token_ids.push_back(static_cast<engine::TokenId>((7 + 31 * (start + i) + s) % vocab));
+    }
+    for (int64_t b = 0; b < blocks_per_seq; ++b) {
+      step.block_table.push_back(static_cast<engine::BlockId>(s * blocks_per_seq + b));
+    }
+    step.sampling.temperature = 0;
+    plan.sequences.push_back(std::move(step));
+  }
+  return plan;
+}
+
+struct Measurement {
+  std::string phase;
+  int64_t batch = 0;
+  int64_t context = 0;
+  double tokens_per_second = 0;
+};
+
+absl::StatusOr<double> TimePlan(engine::Backend& backend, const engine::StepPlan& plan, int reps) {
+  std::vector<double> samples;
+  for (int rep = 0; rep < reps; ++rep) {
+    Clock::time_point start = Clock::now();
+    absl::StatusOr<engine::StepResult> result = backend.Execute(plan);
+    if (!result.ok()) return result.status();
+    samples.push_back(Seconds(start));
+  }
+  return Median(samples);
+}
+
+// Prefill: one sequence computing `context` tokens in one step. Decode: each
+// of `batch` sequences at position `context` computes one token per step.
+absl::StatusOr<std::vector<Measurement>> RunMeasurements(const engine::LoadedModel& model,
+                                                         const std::vector<int64_t>& contexts,
+                                                         const std::vector<int64_t>& batches) {
+  const int64_t block_size = 16;
+  const int64_t max_context = *std::max_element(contexts.begin(), contexts.end());
+  const int64_t blocks_per_seq = (max_context + 1 + block_size - 1) / block_size;
+  const int64_t max_batch = *std::max_element(batches.begin(), batches.end());
+  engine::BackendOptions options{.block_size = block_size,
+                                 .num_kv_blocks = blocks_per_seq * max_batch};
+  absl::StatusOr<std::unique_ptr<engine::Backend>> backend =
+      engine::CreateBackend("cpu", model, options);
+  if (!backend.ok()) return backend.status();
+  const int64_t vocab = model.config.vocab_size;
+  std::vector<Measurement> out;
+  for (int64_t context : contexts) {
+    absl::StatusOr<double> prefill =
+        TimePlan(**backend, MakePlan(1, 0, context, blocks_per_seq, vocab), 3);
+    if (!prefill.ok()) return prefill.status();
+    out.push_back({"prefill", 1, context, context / *prefill});
+    for (int64_t batch : batches) {
+      // Fill every sequence's KV up to `context` (untimed), then time decode.
+      absl::StatusOr<double> fill =
+          TimePlan(**backend, MakePlan(batch, 0, context, blocks_per_seq, vocab), 1);
+      if (!fill.ok()) return fill.status();
+      absl::StatusOr<double> decode =
+          TimePlan(**backend, MakePlan(batch, context, 1, blocks_per_seq, vocab), 9);
+      if (!decode.ok()) return decode.status();
+      out.push_back({"decode", batch, context, batch / *decode});
+    }
+  }
+  return out;
+}
+
+std::vector<int64_t> ParseList(const std::string& text) {
+  std::vector<int64_t> values;
+  for (absl::string_view piece : absl::StrSplit(text, ',')) {
+    int64_t value = 0;
+    if (!absl::SimpleAtoi(piece, &value) || value <= 0) return {};
+    values.push_back(value);
+  }
+  return values;
+}
+
+int RunBenchEngine(const std::vector<std::string>& raw_args) {
+  ArgSpec spec{.value_options = {"model", "config", "contexts", "batches", "out"},
+               .flag_options = {"random-weights"}};
+  absl::StatusOr<ParsedArgs> args = ParseArgs(raw_args, spec);
+  if (!args.ok()) return UsageError(kName, std::string(args.status().message()));
+  std::vector<int64_t> contexts = ParseList(args->Get("contexts").value_or("16,128,512"));
+  std::vector<int64_t> batches = ParseList(args->Get("batches").value_or("1,4,16"));
+  if (contexts.empty() || batches.empty()) {
+    return UsageError(kName, "--contexts and --batches take lists of positive integers");
+  }
+  absl::StatusOr<BenchModel> bench = LoadBenchModel(*args);
+  if (!bench.ok()) {
+    std::cerr << "strata bench engine: " << bench.status().message() << "\n";
+    return kExitFailure;
+  }
+  const engine::ModelConfig& config = bench->model.config;
+  for (int64_t& context : contexts) context = std::min(context, config.max_position_embeddings - 1);
+  std::sort(contexts.begin(), contexts.end());
+  contexts.erase(std::unique(contexts.begin(), contexts.end()), contexts.end());
+  absl::StatusOr<std::vector<Measurement>> results =
+      RunMeasurements(bench->model, contexts, batches);
+  if (!results.ok()) {
+    std::cerr << "strata bench engine: " << results.status().message() << "\n";
+    return kExitFailure;
+  }
+  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const double bandwidth = MeasureReadBandwidth(threads);
+  const double weight_bytes = 2.0 * config.NumParameters();  // bf16
+  const double roofline = bandwidth / weight_bytes;           // batch-1 decode tokens/s
+
+  std::cout << absl::StrFormat("model: %s (%.1fM parameters, %.1f MB as bf16)\n",
+                               bench->description, config.NumParameters() / 1e6,
+                               weight_bytes / 1e6);
+  std::cout << absl::StrFormat(
+      "memory read bandwidth: %.1f GB/s on %d threads -> batch-1 decode roofline %.1f tok/s\n",
+      bandwidth / 1e9, threads, roofline);
+  std::cout << absl::StrFormat("%-8s %6s %8s %12s %10s\n", "phase", "batch", "context", "tokens/s",
+                               "roofline");
+  nlohmann::json json_rows = nlohmann::json::array();
+  for (const Measurement& m : *results) {
+    std::string fraction =
+        m.phase == "decode" && m.batch == 1
+            ? absl::StrFormat("%.0f%%", 100.0 * m.tokens_per_second / roofline)
+            : "";
+    std::cout << absl::StrFormat("%-8s %6d %8d %12.1f %10s\n", m.phase, m.batch, m.context,
+                                 m.tokens_per_second, fraction);
+    json_rows.push_back({{"phase", m.phase},
+                         {"batch", m.batch},
+                         {"context", m.context},
+                         {"tokens_per_second", m.tokens_per_second}});
+  }
+  nlohmann::json report = {{"model", bench->description},
+                           {"num_parameters", config.NumParameters()},
+                           {"read_bandwidth_bytes_per_second", bandwidth},
+                           {"decode_roofline_tokens_per_second", roofline},
+                           {"results", json_rows}};
+  std::cout << report.dump() << "\n";
+  if (auto out = args->Get("out")) std::ofstream(*out) << report.dump(2) << "\n";
+  return kExitOk;
+}
+
+int RunBench(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] != "engine") {
+    return UsageError(kName, "which benchmark? (engine)");
+  }
+  return RunBenchEngine(std::vector<std::string>(args.begin() + 1, args.end()));
+}
+
+const CommandRegistrar kRegistrar({
+    .name = kName,
+    .usage = "engine [--model DIR | --random-weights --config FILE.json] [--contexts 16,128,512] "
+             "[--batches 1,4,16] [--out FILE.json]",
+    .run = RunBench,
+});
+
+}  // namespace
+}  // namespace strata::server

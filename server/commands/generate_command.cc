@@ -1,0 +1,116 @@
+// `strata generate`: streams a completion to stdout through the same step
+// loop (Scheduler + Backend) the daemon runs.
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "engine/backend.h"
+#include "engine/model_weights.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "scheduler/engine_loop.h"
+#include "scheduler/scheduler.h"
+#include "server/commands/args.h"
+#include "server/commands/command_registry.h"
+
+namespace strata::server {
+namespace {
+
+constexpr char kName[] = "generate";
+
+absl::StatusOr<engine::SamplingParams> SamplingFromArgs(const ParsedArgs& args) {
+  engine::SamplingParams params;
+  absl::StatusOr<int64_t> max_tokens = args.GetInt("max-tokens", 64);
+  absl::StatusOr<double> temperature = args.GetDouble("temperature", 0.0);
+  absl::StatusOr<double> top_p = args.GetDouble("top-p", 1.0);
+  absl::StatusOr<int64_t> top_k = args.GetInt("top-k", 0);
+  absl::StatusOr<double> min_p = args.GetDouble("min-p", 0.0);
+  for (const absl::Status& status : {max_tokens.status(), temperature.status(), top_p.status(),
+                                     top_k.status(), min_p.status()}) {
+    if (!status.ok()) return status;
+  }
+  params.max_tokens = static_cast<int32_t>(*max_tokens);
+  params.temperature = static_cast<float>(*temperature);
+  params.top_p = static_cast<float>(*top_p);
+  params.top_k = static_cast<int32_t>(*top_k);
+  params.min_p = static_cast<float>(*min_p);
+  if (auto seed = args.GetInt("seed", -1); !seed.ok()) {
+    return seed.status();
+  } else if (*seed >= 0) {
+    params.seed = static_cast<uint64_t>(*seed);
+  }
+  return params;
+}
+
+// Loads everything, then runs the loop until the one request finishes.
+// Returns the finish reason, or the error that ended it.
+absl::StatusOr<std::string> Generate(const std::filesystem::path& model_dir,
+                                     const std::string& prompt,
+                                     const engine::SamplingParams& params) {
+  absl::StatusOr<engine::LoadedModel> model = engine::LoadModel(model_dir);
+  if (!model.ok()) return model.status();
+  absl::StatusOr<std::unique_ptr<engine::Tokenizer>> tokenizer = engine::Tokenizer::Load(model_dir);
+  if (!tokenizer.ok()) return tokenizer.status();
+  absl::StatusOr<std::unique_ptr<engine::Backend>> backend =
+      engine::CreateBackend("cpu", *model, engine::BackendOptions{});
+  if (!backend.ok()) return backend.status();
+  absl::StatusOr<std::vector<engine::TokenId>> prompt_ids =
+      (*tokenizer)->Encode(prompt, /*add_special_tokens=*/true);
+  if (!prompt_ids.ok()) return prompt_ids.status();
+
+  const engine::ModelConfig& config = model->config;
+  engine::KvArenaInfo arena = (*backend)->kv_arena_info();
+  scheduler::SchedulerOptions options{
+      .block_size = arena.spec.block_size,
+      .num_blocks = arena.num_blocks,
+      .max_model_len = config.max_position_embeddings,
+      .vocab_size = config.vocab_size,
+  };
+  for (int64_t id : config.eos_token_ids) {
+    options.eos_token_ids.push_back(static_cast<engine::TokenId>(id));
+  }
+  scheduler::Scheduler scheduler(options, **tokenizer);
+  absl::Status added = scheduler.AddRequest(
+      scheduler::Request{.id = 1, .prompt_ids = *prompt_ids, .sampling = params});
+  if (!added.ok()) return added;
+
+  std::cout << prompt << std::flush;
+  std::string finish_reason;
+  while (scheduler.HasWork()) {
+    for (const scheduler::TokenEvent& event : scheduler::RunStep(scheduler, **backend)) {
+      std::cout << event.text << std::flush;
+      if (!event.finished) continue;
+      if (!event.error.ok()) return event.error;
+      finish_reason = event.finish_reason;
+    }
+  }
+  std::cout << "\n";
+  return finish_reason;
+}
+
+int RunGenerate(const std::vector<std::string>& raw_args) {
+  ArgSpec spec{.value_options = {"model", "prompt", "max-tokens", "temperature", "top-p", "top-k",
+                                 "min-p", "seed"}};
+  absl::StatusOr<ParsedArgs> args = ParseArgs(raw_args, spec);
+  if (!args.ok()) return UsageError(kName, std::string(args.status().message()));
+  absl::StatusOr<engine::SamplingParams> params = SamplingFromArgs(*args);
+  if (!params.ok()) return UsageError(kName, std::string(params.status().message()));
+  std::filesystem::path model_dir = args->Get("model").value_or(DefaultModelDir().string());
+  absl::StatusOr<std::string> finished = Generate(model_dir, args->Get("prompt").value_or(""), *params);
+  if (!finished.ok()) {
+    std::cerr << "strata generate: " << finished.status().message() << "\n";
+    return kExitFailure;
+  }
+  std::cerr << "[finished: " << *finished << "]\n";
+  return kExitOk;
+}
+
+const CommandRegistrar kRegistrar({
+    .name = kName,
+    .usage = "[--model DIR] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-p P] "
+             "[--top-k K] [--min-p P] [--seed S]",
+    .run = RunGenerate,
+});
+
+}  // namespace
+}  // namespace strata::server
