@@ -12,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/server/commands/strata_runner.h"
 
 namespace {
 
@@ -45,29 +46,8 @@ std::string ReadFile(const fs::path& path) {
   return text.str();
 }
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-RunResult RunStrata(const std::string& args) {
-  TempDir dir;
-  const fs::path err_path = dir.path() / "stderr";
-  const std::string command =
-      std::string(STRATA_BINARY) + " " + args + " 2>'" + err_path.string() + "'";
-  RunResult result;
-  FILE* pipe = popen(command.c_str(), "r");
-  EXPECT_NE(pipe, nullptr) << command;
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.out.append(buffer, n);
-  int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.err = ReadFile(err_path);
-  return result;
-}
+using strata::testing::RunStrata;
+using RunResult = strata::testing::StrataResult;
 
 // Parameter count and stored bytes computed straight from the safetensors
 // header, independently of the loader.
@@ -94,7 +74,7 @@ HeaderTotals TotalsFromHeader(const fs::path& file) {
 }
 
 TEST(InspectCommandTest, DescribesTheEmbeddedModelByDefault) {
-  RunResult run = RunStrata("inspect");
+  RunResult run = RunStrata({"inspect"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   json out = json::parse(run.out, nullptr, false);
   ASSERT_FALSE(out.is_discarded()) << run.out;
@@ -124,7 +104,7 @@ TEST(InspectCommandTest, DescribesTheEmbeddedModelByDefault) {
 
 TEST(InspectCommandTest, DescribesAnExplicitModel) {
   const fs::path dir = kModels / "qwen2-tiny";
-  RunResult run = RunStrata("inspect --model " + dir.string());
+  RunResult run = RunStrata({"inspect", "--model", dir.string()});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   json out = json::parse(run.out, nullptr, false);
   ASSERT_FALSE(out.is_discarded()) << run.out;
@@ -137,12 +117,12 @@ TEST(InspectCommandTest, DescribesAnExplicitModel) {
 }
 
 TEST(InspectCommandTest, UsageErrorsExitTwo) {
-  RunResult run = RunStrata("inspect --bogus");
+  RunResult run = RunStrata({"inspect", "--bogus"});
   EXPECT_EQ(run.exit_code, 2);
   EXPECT_THAT(run.err, AllOf(HasSubstr("--bogus"), HasSubstr("usage: strata inspect")));
   EXPECT_TRUE(run.out.empty());
 
-  run = RunStrata("inspect --model");
+  run = RunStrata({"inspect", "--model"});
   EXPECT_EQ(run.exit_code, 2);
   EXPECT_THAT(run.err, HasSubstr("--model needs a value"));
 }
@@ -150,7 +130,7 @@ TEST(InspectCommandTest, UsageErrorsExitTwo) {
 TEST(InspectCommandTest, LoadErrorsExitOneWithTheMessage) {
   TempDir dir;
   const fs::path missing = dir.path() / "no_such_model";
-  RunResult run = RunStrata("inspect --model " + missing.string());
+  RunResult run = RunStrata({"inspect", "--model", missing.string()});
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_THAT(run.err,
               AllOf(HasSubstr((missing / "config.json").string()), HasSubstr("NOT_FOUND")));
@@ -161,7 +141,7 @@ TEST(InspectCommandTest, LoadErrorsExitOneWithTheMessage) {
   config["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
   std::ofstream(dir.path() / "config.json") << config.dump();
   fs::copy_file(kModels / "llama-tiny/model.safetensors", dir.path() / "model.safetensors");
-  run = RunStrata("inspect --model " + dir.path().string());
+  run = RunStrata({"inspect", "--model", dir.path().string()});
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_THAT(run.err, AllOf(HasSubstr("yarn"), HasSubstr((dir.path() / "config.json").string())));
 }

@@ -12,45 +12,18 @@
 #include "absl/strings/str_cat.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "nlohmann/json.hpp"
+#include "tests/server/commands/strata_runner.h"
 
 namespace strata {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout, plus stderr when requested
-};
+using strata::testing::RunStrata;
+using strata::testing::StrataResult;
 
-std::string ShellQuote(const std::string& arg) {
-  std::string quoted = "'";
-  for (char c : arg) {
-    if (c == '\'') {
-      quoted += "'\\''";
-    } else {
-      quoted += c;
-    }
-  }
-  quoted += '\'';
-  return quoted;
-}
-
-CommandResult RunStrata(const std::vector<std::string>& args, bool capture_stderr = false) {
-  std::string command = ShellQuote(STRATA_BINARY);
-  for (const std::string& arg : args) absl::StrAppend(&command, " ", ShellQuote(arg));
-  command += capture_stderr ? " 2>&1" : " 2>/dev/null";
-  CommandResult result;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buffer;
-  size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
-    result.output.append(buffer.data(), n);
-  int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+// stdout and stderr together, for messages that may land on either.
+std::string AllOutput(const StrataResult& result) { return result.out + result.err; }
 
 const fs::path kAidreamsDir = fs::path(STRATA_SOURCE_DIR) / "models/aidreams260K";
 
@@ -73,11 +46,11 @@ TEST(TokenizeCommandTest, PrintsIdsOfTheDefaultModel) {
   for (bool special : {false, true}) {
     std::vector<std::string> args = {"tokenize", "--text", text};
     if (special) args.push_back("--special");
-    CommandResult result = RunStrata(args);
-    ASSERT_EQ(result.exit_code, 0) << result.output;
+    StrataResult result = RunStrata(args);
+    ASSERT_EQ(result.exit_code, 0) << AllOutput(result);
     auto expected = tokenizer->Encode(text, special);
     ASSERT_TRUE(expected.ok());
-    EXPECT_EQ(nlohmann::json::parse(result.output), (nlohmann::json{{"ids", *expected}}));
+    EXPECT_EQ(nlohmann::json::parse(result.out), (nlohmann::json{{"ids", *expected}}));
     EXPECT_EQ(expected->front() == 1, special);  // BOS only with --special
   }
 }
@@ -85,9 +58,9 @@ TEST(TokenizeCommandTest, PrintsIdsOfTheDefaultModel) {
 TEST(TokenizeCommandTest, UsesTheModelDirectory) {
   fs::path dir = fs::path(STRATA_FETCHED_DATA_DIR) / "tokenizers/llama3";
   ASSERT_TRUE(fs::exists(dir / "tokenizer.json")) << "run scripts/fetch_test_data.sh first";
-  CommandResult result = RunStrata({"tokenize", "--model", dir.string(), "--text", "Hello world"});
+  StrataResult result = RunStrata({"tokenize", "--model", dir.string(), "--text", "Hello world"});
   ASSERT_EQ(result.exit_code, 0);
-  EXPECT_EQ(nlohmann::json::parse(result.output)["ids"], (nlohmann::json{9906, 1917}));
+  EXPECT_EQ(nlohmann::json::parse(result.out)["ids"], (nlohmann::json{9906, 1917}));
 }
 
 TEST(DetokenizeCommandTest, RoundTripsTextWithCharactersJsonMustEscape) {
@@ -96,15 +69,15 @@ TEST(DetokenizeCommandTest, RoundTripsTextWithCharactersJsonMustEscape) {
   const std::string text = "She said \"hi\"\\ then\tleft.\nZ\xC3\xBCrich";
   auto ids = tokenizer->Encode(text, /*add_special_tokens=*/true);
   ASSERT_TRUE(ids.ok());
-  CommandResult result = RunStrata({"detokenize", "--ids", IdList(*ids), "--skip-special"});
+  StrataResult result = RunStrata({"detokenize", "--ids", IdList(*ids), "--skip-special"});
   ASSERT_EQ(result.exit_code, 0);
-  EXPECT_EQ(nlohmann::json::parse(result.output)["text"], text);
+  EXPECT_EQ(nlohmann::json::parse(result.out)["text"], text);
   // Without --skip-special the BOS piece is part of the text.
   result = RunStrata({"detokenize", "--ids", IdList(*ids)});
   ASSERT_EQ(result.exit_code, 0);
   auto expected = tokenizer->Decode(*ids, false);
   ASSERT_TRUE(expected.ok());
-  EXPECT_EQ(nlohmann::json::parse(result.output)["text"], *expected);
+  EXPECT_EQ(nlohmann::json::parse(result.out)["text"], *expected);
   EXPECT_NE(*expected, text);
 }
 
@@ -116,16 +89,16 @@ TEST(DetokenizeCommandTest, BrokenUtf8StillGivesValidJson) {
   ASSERT_TRUE(byte_token.has_value());
   auto a = tokenizer->TokenToId("a");
   ASSERT_TRUE(a.has_value());
-  CommandResult result = RunStrata({"detokenize", "--ids", IdList({*a, *byte_token})});
+  StrataResult result = RunStrata({"detokenize", "--ids", IdList({*a, *byte_token})});
   ASSERT_EQ(result.exit_code, 0);
-  nlohmann::json out = nlohmann::json::parse(result.output);  // throws if not valid JSON
+  nlohmann::json out = nlohmann::json::parse(result.out);  // throws if not valid JSON
   EXPECT_EQ(out["text"], "a\xEF\xBF\xBD");
 }
 
 TEST(DetokenizeCommandTest, EmptyIdListIsEmptyText) {
-  CommandResult result = RunStrata({"detokenize", "--ids", ""});
+  StrataResult result = RunStrata({"detokenize", "--ids", ""});
   ASSERT_EQ(result.exit_code, 0);
-  EXPECT_EQ(nlohmann::json::parse(result.output), (nlohmann::json{{"text", ""}}));
+  EXPECT_EQ(nlohmann::json::parse(result.out), (nlohmann::json{{"text", ""}}));
 }
 
 TEST(CommandErrorsTest, BadArgumentsAreUsageErrors) {
@@ -141,27 +114,27 @@ TEST(CommandErrorsTest, BadArgumentsAreUsageErrors) {
       {"detokenize", "--ids", "1", "extra"},
   };
   for (const auto& args : cases) {
-    CommandResult result = RunStrata(args, /*capture_stderr=*/true);
-    EXPECT_EQ(result.exit_code, 2) << args.back() << ": " << result.output;
-    EXPECT_NE(result.output.find(absl::StrCat("usage: strata ", args[0])), std::string::npos)
-        << result.output;
+    StrataResult result = RunStrata(args);
+    EXPECT_EQ(result.exit_code, 2) << args.back() << ": " << AllOutput(result);
+    EXPECT_NE(AllOutput(result).find(absl::StrCat("usage: strata ", args[0])), std::string::npos)
+        << AllOutput(result);
   }
 }
 
 TEST(CommandErrorsTest, LoadAndDecodeErrorsExitOne) {
-  CommandResult result =
-      RunStrata({"tokenize", "--model", "/nonexistent/model", "--text", "hi"}, true);
+  StrataResult result =
+      RunStrata({"tokenize", "--model", "/nonexistent/model", "--text", "hi"});
   EXPECT_EQ(result.exit_code, 1);
-  EXPECT_NE(result.output.find("/nonexistent/model/tokenizer.json"), std::string::npos)
-      << result.output;
-  result = RunStrata({"detokenize", "--model", "/nonexistent/model", "--ids", "1"}, true);
+  EXPECT_NE(AllOutput(result).find("/nonexistent/model/tokenizer.json"), std::string::npos)
+      << AllOutput(result);
+  result = RunStrata({"detokenize", "--model", "/nonexistent/model", "--ids", "1"});
   EXPECT_EQ(result.exit_code, 1);
-  result = RunStrata({"detokenize", "--ids", "100000"}, true);  // outside the 512-token vocab
+  result = RunStrata({"detokenize", "--ids", "100000"});  // outside the 512-token vocab
   EXPECT_EQ(result.exit_code, 1);
-  EXPECT_NE(result.output.find("outside the vocabulary"), std::string::npos) << result.output;
-  result = RunStrata({"tokenize", "--text", "bad \xff utf-8"}, true);
+  EXPECT_NE(AllOutput(result).find("outside the vocabulary"), std::string::npos) << AllOutput(result);
+  result = RunStrata({"tokenize", "--text", "bad \xff utf-8"});
   EXPECT_EQ(result.exit_code, 1);
-  EXPECT_NE(result.output.find("UTF-8"), std::string::npos) << result.output;
+  EXPECT_NE(AllOutput(result).find("UTF-8"), std::string::npos) << AllOutput(result);
 }
 
 }  // namespace
