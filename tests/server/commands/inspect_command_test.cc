@@ -11,6 +11,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/temp_dir.h"
 #include "nlohmann/json.hpp"
 #include "tests/server/commands/strata_runner.h"
 
@@ -24,20 +25,7 @@ using json = nlohmann::json;
 const fs::path kEmbedded = fs::path(STRATA_SOURCE_DIR) / "models/aidreams260K";
 const fs::path kModels = fs::path(STRATA_TEST_DATA_DIR) / "models";
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "strata_inspect_XXXXXX").string();
-    const char* made = mkdtemp(pattern.data());
-    EXPECT_NE(made, nullptr) << pattern;
-    path_ = pattern;
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using strata::testing::TempDir;
 
 std::string ReadFile(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
