@@ -10,7 +10,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   # Libraries
   libabsl-dev nlohmann-json3-dev librocksdb-dev libyaml-cpp-dev
-  libpcre2-dev libutf8proc-dev libdnnl-dev libcivetweb-dev
+  libpcre2-dev libutf8proc-dev libdnnl-dev libcivetweb-dev libxxhash-dev
   # Tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # Tools the tests use: npm fetches pinned tokenizer packages
