@@ -1,11 +1,25 @@
 #include "scheduler/scheduler.h"
 
 #include <algorithm>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
 
 namespace strata::scheduler {
+namespace {
+
+// Requests carry no tenant yet, so all share one cache salt. The server sets a
+// per-tenant salt once Request has the field (DESIGN.md, tenant isolation).
+constexpr std::string_view kCacheSalt = "";
+
+engine::KvCacheSpec CacheSpec(const SchedulerOptions& options) {
+  engine::KvCacheSpec spec = options.kv_spec;
+  spec.block_size = options.block_size;
+  return spec;
+}
+
+}  // namespace
 
 struct Scheduler::Sequence {
   Sequence(Request r, const engine::Tokenizer& tokenizer, absl::Span<const TokenId> eos_ids)
@@ -13,27 +27,24 @@ struct Scheduler::Sequence {
         // Primed with the prompt so the first output token keeps its leading
         // space (SentencePiece strips it only at the very start of a text).
         detokenizer(tokenizer, /*skip_special_tokens=*/true, request.prompt_ids),
-        stop_checker(request.sampling, eos_ids) {}
+        stop_checker(request.sampling, eos_ids),
+        tokens(request.prompt_ids) {}
 
-  int64_t num_tokens() const {
-    return static_cast<int64_t>(request.prompt_ids.size() + output_ids.size());
-  }
-  TokenId TokenAt(int64_t i) const {
-    int64_t prompt_len = static_cast<int64_t>(request.prompt_ids.size());
-    return i < prompt_len ? request.prompt_ids[i] : output_ids[i - prompt_len];
-  }
+  int64_t num_tokens() const { return static_cast<int64_t>(tokens.size()); }
 
   Request request;
   std::vector<TokenId> output_ids;
-  int64_t computed = 0;  // tokens whose K/V are in `blocks`
-  std::vector<cache::BlockId> blocks;
   engine::IncrementalDetokenizer detokenizer;
   engine::StopChecker stop_checker;
+  std::vector<TokenId> tokens;  // prompt then output: what the prefix cache hashes
+  int64_t computed = 0;         // tokens whose K/V are in the sequence's blocks
   bool done = false;
 };
 
 Scheduler::Scheduler(const SchedulerOptions& options, const engine::Tokenizer& tokenizer)
-    : options_(options), tokenizer_(tokenizer), pool_(options.num_blocks) {
+    : options_(options),
+      tokenizer_(tokenizer),
+      cache_(CacheSpec(options), options.num_blocks, options.model_fingerprint) {
   CHECK_GT(options_.block_size, 0);
   CHECK_GT(options_.max_batch_tokens, 0);
   CHECK_GT(options_.max_running, 0);
@@ -49,9 +60,8 @@ absl::Status Scheduler::AddRequest(Request request) {
   if (request.prompt_ids.empty()) return absl::InvalidArgumentError("prompt is empty");
   for (TokenId id : request.prompt_ids) {
     if (id < 0 || id >= options_.vocab_size) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("prompt token id ", id, " is outside the vocabulary [0, ",
-                       options_.vocab_size, ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "prompt token id ", id, " is outside the vocabulary [0, ", options_.vocab_size, ")"));
     }
   }
   int64_t prompt_len = static_cast<int64_t>(request.prompt_ids.size());
@@ -62,18 +72,18 @@ absl::Status Scheduler::AddRequest(Request request) {
                                                    options_.max_model_len, " tokens"));
   }
   int64_t blocks_needed = prompt_len / options_.block_size + 1;
-  if (blocks_needed > pool_.num_blocks()) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("prompt of ", prompt_len, " tokens needs ", blocks_needed,
-                     " KV blocks; the cache holds ", pool_.num_blocks()));
+  if (blocks_needed > cache_.num_blocks()) {
+    return absl::ResourceExhaustedError(absl::StrCat("prompt of ", prompt_len, " tokens needs ",
+                                                     blocks_needed, " KV blocks; the cache holds ",
+                                                     cache_.num_blocks()));
   }
   if (absl::Status valid = engine::ValidateSamplingParams(request.sampling, options_.vocab_size);
       !valid.ok()) {
     return valid;
   }
   RequestId id = request.id;
-  sequences_.emplace(id, std::make_unique<Sequence>(std::move(request), tokenizer_,
-                                                    options_.eos_token_ids));
+  sequences_.emplace(
+      id, std::make_unique<Sequence>(std::move(request), tokenizer_, options_.eos_token_ids));
   waiting_.push_back(id);
   return absl::OkStatus();
 }
@@ -124,8 +134,15 @@ void Scheduler::AdmitWaiting(engine::StepPlan& plan, int64_t& budget) {
   while (!waiting_.empty() && budget > 0 &&
          static_cast<int64_t>(running_.size()) < options_.max_running) {
     Sequence& seq = *sequences_.at(waiting_.front());
-    int64_t n = std::min(seq.num_tokens() - seq.computed, budget);
-    if (!GrowBlocks(seq, seq.computed + n)) return;  // first come, first served: no overtaking
+    // A resumed (preempted) sequence looks up its output too: its own blocks
+    // may still be cached.
+    cache::CachedPrefix prefix = cache_.FindCachedPrefix(kCacheSalt, seq.tokens);
+    int64_t n = std::min(seq.num_tokens() - prefix.num_tokens, budget);
+    if (!cache_.AddSequence(seq.request.id, kCacheSalt, prefix, prefix.num_tokens + n,
+                            seq.num_tokens())) {
+      return;  // first come, first served: no overtaking
+    }
+    seq.computed = prefix.num_tokens;
     waiting_.pop_front();
     running_.push_back(seq.request.id);
     plan.sequences.push_back(MakeStep(seq, n));
@@ -134,19 +151,14 @@ void Scheduler::AdmitWaiting(engine::StepPlan& plan, int64_t& budget) {
 }
 
 bool Scheduler::GrowBlocks(Sequence& seq, int64_t num_tokens) {
-  int64_t needed = (num_tokens + options_.block_size - 1) / options_.block_size -
-                   static_cast<int64_t>(seq.blocks.size());
-  if (needed <= 0) return true;
-  std::optional<std::vector<cache::BlockId>> blocks = pool_.Allocate(needed);
-  if (!blocks) return false;
-  seq.blocks.insert(seq.blocks.end(), blocks->begin(), blocks->end());
-  return true;
+  return cache_.Allocate(seq.request.id, num_tokens).has_value();
 }
 
 void Scheduler::Preempt(Sequence& seq) {
-  pool_.Release(seq.blocks);
-  seq.blocks.clear();
-  seq.computed = 0;  // prompt and output so far are recomputed on return
+  // Its full blocks stay cached: on return it recomputes only what was
+  // evicted meanwhile, plus the partial tail.
+  cache_.Free(seq.request.id);
+  seq.computed = 0;
   running_.erase(std::find(running_.begin(), running_.end(), seq.request.id));
   waiting_.push_front(seq.request.id);
   ++num_preemptions_;
@@ -158,9 +170,9 @@ engine::SequenceStep Scheduler::MakeStep(const Sequence& seq, int64_t num_tokens
   step.start_position = seq.computed;
   step.token_ids.reserve(num_tokens);
   for (int64_t i = seq.computed; i < seq.computed + num_tokens; ++i) {
-    step.token_ids.push_back(seq.TokenAt(i));
+    step.token_ids.push_back(seq.tokens[i]);
   }
-  step.block_table = seq.blocks;
+  step.block_table = cache_.block_table(seq.request.id);
   step.sample = seq.computed + num_tokens == seq.num_tokens();
   if (step.sample) {
     step.sampling = seq.request.sampling;
@@ -189,6 +201,7 @@ std::vector<TokenEvent> Scheduler::Update(const engine::StepPlan& plan,
     if (it == sequences_.end() || it->second->done) continue;
     Sequence& seq = *it->second;
     seq.computed += static_cast<int64_t>(step.token_ids.size());
+    cache_.CommitFullBlocks(seq.request.id, seq.tokens, seq.computed);
     if (!step.sample) continue;
     TokenEvent event{.request_id = seq.request.id};
     if (k >= result.outputs.size() || !result.outputs[k].token) {
@@ -217,9 +230,9 @@ std::vector<TokenEvent> Scheduler::FailStep(const engine::StepPlan& plan,
   return events;
 }
 
-void Scheduler::AppendToken(Sequence& seq, const engine::SampledToken& sampled,
-                            TokenEvent& event) {
+void Scheduler::AppendToken(Sequence& seq, const engine::SampledToken& sampled, TokenEvent& event) {
   seq.output_ids.push_back(sampled.id);
+  seq.tokens.push_back(sampled.id);
   event.token_id = sampled.id;
   const engine::SamplingParams& params = seq.request.sampling;
   if (params.return_logprob || params.top_logprobs > 0) event.sampled = sampled;
@@ -251,8 +264,7 @@ void Scheduler::Finish(Sequence& seq, const std::string& reason, TokenEvent& eve
 }
 
 void Scheduler::Release(Sequence& seq) {
-  pool_.Release(seq.blocks);
-  seq.blocks.clear();
+  cache_.Free(seq.request.id);  // no-op when already released (abort, then finish)
   std::erase(running_, seq.request.id);
   std::erase(waiting_, seq.request.id);
 }

@@ -5,7 +5,11 @@
 //
 // This is the first, plain policy: first come first served, chunked prefill
 // under a token budget, preemption by recomputation when blocks run out.
-// Prefix reuse, tiers, priorities and affinity arrive with later issues.
+// Prefix reuse is on: a request starts computing after its longest cached
+// prefix of whole blocks (cache::KvCacheManager), every full block a step
+// computes is registered for later requests, and a finished or preempted
+// sequence leaves its blocks cached until they are evicted. Tiers, priorities
+// and affinity arrive with later issues.
 #ifndef STRATA_SCHEDULER_SCHEDULER_H_
 #define STRATA_SCHEDULER_SCHEDULER_H_
 
@@ -15,7 +19,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "cache/block_pool.h"
+#include "cache/kv_cache_manager.h"
+#include "engine/backend.h"
 #include "engine/sampling/stop_checker.h"
 #include "engine/step.h"
 #include "engine/tokenizer/incremental_detokenizer.h"
@@ -26,12 +31,18 @@ namespace strata::scheduler {
 
 struct SchedulerOptions {
   int64_t block_size = 16;
-  int64_t num_blocks = 0;           // the backend arena's block count
-  int64_t max_batch_tokens = 512;   // tokens computed per step, all sequences
-  int64_t max_running = 64;         // sequences in one step
-  int64_t max_model_len = 0;        // prompt + output limit (the model's context)
+  int64_t num_blocks = 0;          // the backend arena's block count
+  int64_t max_batch_tokens = 512;  // tokens computed per step, all sequences
+  int64_t max_running = 64;        // sequences in one step
+  int64_t max_model_len = 0;       // prompt + output limit (the model's context)
   int64_t vocab_size = 0;
   std::vector<TokenId> eos_token_ids;
+  // Identity of the model's K/V for prefix-cache keys (cache/block_hash.h).
+  // Left at its default, keys are only meaningful within one model's process.
+  cache::ModelFingerprint model_fingerprint;
+  // Shape of a KV block, for the cache's byte counters; `block_size` above is
+  // the one used.
+  engine::KvCacheSpec kv_spec;
 };
 
 // Not thread-safe: owned and driven by the engine thread.
@@ -67,7 +78,9 @@ class Scheduler {
   int64_t num_waiting() const { return static_cast<int64_t>(waiting_.size()); }
   int64_t num_running() const { return static_cast<int64_t>(running_.size()); }
   int64_t num_preemptions() const { return num_preemptions_; }
-  int64_t num_free_blocks() const { return pool_.num_free(); }
+  // Blocks an allocation can take: free ones plus cached, unreferenced ones.
+  int64_t num_free_blocks() const { return cache_.num_available_blocks(); }
+  const cache::CacheStats& cache_stats() const { return cache_.stats(); }
 
  private:
   struct Sequence;
@@ -83,7 +96,7 @@ class Scheduler {
 
   SchedulerOptions options_;
   const engine::Tokenizer& tokenizer_;
-  cache::BlockPool pool_;
+  cache::KvCacheManager cache_;
   std::map<RequestId, std::unique_ptr<Sequence>> sequences_;
   std::deque<RequestId> waiting_;
   std::vector<RequestId> running_;  // in admission order: the newest is preempted first

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "common/check.h"
 #include "gtest/gtest.h"
 
 namespace strata::cache {
@@ -63,6 +64,114 @@ TEST(BlockPoolDeathTest, DoubleFreeIsABug) {
   ASSERT_TRUE(ids.has_value());
   pool.Release(*ids);
   EXPECT_DEATH(pool.Release(*ids), "CHECK failed");
+}
+
+BlockKey Key(uint64_t n) { return BlockKey{n, ~n}; }
+
+// Allocates `n` blocks, keys block i with Key(100 + id), releases them in
+// order: all cached, released in id order.
+std::vector<BlockId> CacheBlocks(BlockPool& pool, int64_t n) {
+  auto ids = pool.Allocate(n);
+  CHECK(ids.has_value());
+  for (BlockId id : *ids) pool.SetKey(id, Key(100 + id));
+  for (BlockId id : *ids) pool.Release({id});
+  return *ids;
+}
+
+TEST(BlockPoolTest, KeyedBlocksStayCachedAfterReleaseAndFreeOnesGoFirst) {
+  BlockPool pool(4);
+  std::vector<BlockId> cached = CacheBlocks(pool, 2);
+  EXPECT_EQ(pool.num_free(), 2);
+  EXPECT_EQ(pool.num_cached(), 2);
+  EXPECT_EQ(pool.num_available(), 4);
+  EXPECT_EQ(pool.state(cached[0]), BlockState::kCached);
+  std::vector<EvictedBlock> evicted;
+  auto fresh = pool.Allocate(2, &evicted);
+  ASSERT_TRUE(fresh.has_value());
+  EXPECT_TRUE(evicted.empty());
+  for (BlockId id : *fresh) EXPECT_FALSE(pool.key(id).has_value());
+  EXPECT_EQ(pool.num_cached(), 2);
+  EXPECT_TRUE(pool.Validate().ok()) << pool.Validate();
+}
+
+TEST(BlockPoolTest, EvictsLeastRecentlyReleasedFirstAndReportsKeys) {
+  BlockPool pool(3);
+  std::vector<BlockId> ids = CacheBlocks(pool, 3);  // released in order ids[0], ids[1], ids[2]
+  pool.Acquire(ids[0]);                             // used again: now the most recent
+  pool.Release({ids[0]});
+  std::vector<EvictedBlock> evicted;
+  auto got = pool.Allocate(2, &evicted);
+  ASSERT_TRUE(got.has_value());
+  ASSERT_EQ(evicted.size(), 2u);
+  EXPECT_EQ(evicted[0].id, ids[1]);
+  EXPECT_EQ(evicted[0].key, Key(100 + ids[1]));
+  EXPECT_EQ(evicted[1].id, ids[2]);
+  EXPECT_EQ(pool.state(ids[0]), BlockState::kCached);
+  EXPECT_FALSE(pool.key(ids[1]).has_value());  // reused blocks forget their content
+  EXPECT_TRUE(pool.Validate().ok()) << pool.Validate();
+}
+
+TEST(BlockPoolTest, LowerPriorityIsEvictedBeforeLessRecentHigherPriority) {
+  BlockPool pool(4);
+  std::vector<BlockId> ids = CacheBlocks(pool, 4);
+  pool.SetPriority(ids[0], Priority::kSessionPinned);  // oldest, but pinned
+  pool.SetPriority(ids[1], Priority::kWorkflowSoon);
+  std::vector<EvictedBlock> evicted;
+  ASSERT_TRUE(pool.Allocate(4, &evicted).has_value());
+  ASSERT_EQ(evicted.size(), 4u);
+  EXPECT_EQ(evicted[0].id, ids[2]);
+  EXPECT_EQ(evicted[1].id, ids[3]);
+  EXPECT_EQ(evicted[2].id, ids[1]);
+  EXPECT_EQ(evicted[2].priority, Priority::kWorkflowSoon);
+  EXPECT_EQ(evicted[3].id, ids[0]);  // pinned goes last, rather than failing the allocation
+  EXPECT_EQ(pool.priority(ids[0]), Priority::kNormal);
+}
+
+TEST(BlockPoolTest, PriorityOfAnInUseBlockAppliesWhenReleased) {
+  BlockPool pool(2);
+  auto ids = pool.Allocate(2);
+  ASSERT_TRUE(ids.has_value());
+  pool.SetKey((*ids)[0], Key(1));
+  pool.SetKey((*ids)[1], Key(2));
+  pool.SetPriority((*ids)[0], Priority::kWorkflowSoon);
+  pool.Release(*ids);
+  std::vector<EvictedBlock> evicted;
+  ASSERT_TRUE(pool.Allocate(1, &evicted).has_value());
+  ASSERT_EQ(evicted.size(), 1u);
+  EXPECT_EQ(evicted[0].id, (*ids)[1]);
+}
+
+TEST(BlockPoolTest, InUseBlocksAreNeverEvicted) {
+  BlockPool pool(3);
+  std::vector<BlockId> ids = CacheBlocks(pool, 3);
+  pool.Acquire(ids[0]);  // a prefix hit holds it
+  std::vector<EvictedBlock> evicted;
+  EXPECT_FALSE(pool.Allocate(3, &evicted).has_value());
+  EXPECT_TRUE(evicted.empty());  // a refused allocation evicts nothing
+  EXPECT_EQ(pool.num_cached(), 2);
+  auto got = pool.Allocate(2, &evicted);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(evicted.size(), 2u);
+  EXPECT_EQ(pool.state(ids[0]), BlockState::kInUse);
+  EXPECT_EQ(pool.key(ids[0]), Key(100 + ids[0]));
+  EXPECT_TRUE(pool.Validate().ok()) << pool.Validate();
+}
+
+TEST(BlockPoolTest, EvictMakesFreeBlocksAheadOfDemand) {
+  BlockPool pool(3);
+  CacheBlocks(pool, 3);
+  std::vector<EvictedBlock> evicted;
+  EXPECT_EQ(pool.Evict(2, &evicted), 2);
+  EXPECT_EQ(pool.num_free(), 2);
+  EXPECT_EQ(pool.Evict(5, &evicted), 1);
+  EXPECT_EQ(evicted.size(), 3u);
+  EXPECT_EQ(pool.num_free(), 3);
+  EXPECT_TRUE(pool.Validate().ok()) << pool.Validate();
+}
+
+TEST(BlockPoolDeathTest, AcquiringAFreeBlockIsABug) {
+  BlockPool pool(1);
+  EXPECT_DEATH(pool.Acquire(0), "CHECK failed");
 }
 
 }  // namespace

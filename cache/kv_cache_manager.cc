@@ -1,0 +1,212 @@
+#include "cache/kv_cache_manager.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/check.h"
+
+namespace strata::cache {
+namespace {
+
+// engine::DTypeSize lives in the model library, which cache/ does not link.
+int64_t KvDTypeBytes(engine::DType dtype) {
+  switch (dtype) {
+    case engine::DType::kF32:
+      return 4;
+    case engine::DType::kF16:
+    case engine::DType::kBF16:
+      return 2;
+  }
+  CHECK(false);
+  return 0;
+}
+
+int64_t BlocksFor(int64_t num_tokens, int64_t block_size) {
+  return (num_tokens + block_size - 1) / block_size;
+}
+
+}  // namespace
+
+KvCacheManager::KvCacheManager(const engine::KvCacheSpec& spec, int64_t num_device_blocks,
+                               const ModelFingerprint& model)
+    : block_size_(spec.block_size),
+      bytes_per_block_(2 * spec.num_layers * spec.num_kv_heads * spec.block_size * spec.head_dim *
+                       KvDTypeBytes(spec.dtype)),
+      model_(model),
+      pool_(num_device_blocks) {
+  CHECK_GT(block_size_, 0);
+  index_.reserve(num_device_blocks);
+}
+
+CachedPrefix KvCacheManager::FindCachedPrefix(std::string_view salt,
+                                              absl::Span<const TokenId> tokens) const {
+  CachedPrefix prefix;
+  if (tokens.empty()) return prefix;
+  // (n - 1) / block_size full blocks end before the last token (see header).
+  const int64_t max_blocks = (static_cast<int64_t>(tokens.size()) - 1) / block_size_;
+  BlockKey key = RootKey(model_, salt);
+  for (int64_t i = 0; i < max_blocks; ++i) {
+    key = HashBlock(key, tokens.subspan(i * block_size_, block_size_));
+    ++num_index_lookups_;
+    auto it = index_.find(key);
+    if (it == index_.end()) break;
+    prefix.blocks.push_back(it->second);
+  }
+  prefix.num_tokens = static_cast<int64_t>(prefix.blocks.size()) * block_size_;
+  return prefix;
+}
+
+std::optional<BlockTable> KvCacheManager::AddSequence(SeqId seq, std::string_view salt,
+                                                      const CachedPrefix& prefix,
+                                                      int64_t num_tokens,
+                                                      int64_t num_query_tokens) {
+  CHECK(!sequences_.contains(seq));
+  CHECK_EQ(prefix.num_tokens, static_cast<int64_t>(prefix.blocks.size()) * block_size_);
+  CHECK_GE(num_tokens, prefix.num_tokens);
+  CHECK_GE(num_query_tokens, prefix.num_tokens);
+  int64_t reclaimed = 0;  // prefix blocks that stop being evictable once shared
+  for (BlockId id : prefix.blocks) {
+    std::optional<BlockKey> key = pool_.key(id);
+    CHECK(key.has_value());  // stale prefix: the block was evicted since the lookup
+    auto it = index_.find(*key);
+    CHECK(it != index_.end() && it->second == id);
+    if (pool_.state(id) == BlockState::kCached) ++reclaimed;
+  }
+  const int64_t needed =
+      BlocksFor(num_tokens, block_size_) - static_cast<int64_t>(prefix.blocks.size());
+  if (needed > pool_.num_available() - reclaimed) return std::nullopt;
+
+  // References first, so that the allocation below cannot evict the prefix.
+  for (BlockId id : prefix.blocks) pool_.Acquire(id);
+  Sequence sequence;
+  sequence.blocks = prefix.blocks;
+  sequence.num_committed = static_cast<int64_t>(prefix.blocks.size());
+  sequence.last_key =
+      prefix.blocks.empty() ? RootKey(model_, salt) : *pool_.key(prefix.blocks.back());
+  CHECK(AllocateInto(sequence.blocks, needed));
+
+  ++stats_.queries;
+  stats_.query_tokens += num_query_tokens;
+  stats_.hit_tokens[static_cast<int>(Tier::kDevice)] += prefix.num_tokens;
+  stats_.miss_tokens += num_query_tokens - prefix.num_tokens;
+  BlockTable table = sequence.blocks;
+  sequences_.emplace(seq, std::move(sequence));
+  return table;
+}
+
+std::optional<BlockTable> KvCacheManager::Allocate(SeqId seq, int64_t num_tokens) {
+  Sequence& sequence = GetSequence(seq);
+  int64_t needed =
+      BlocksFor(num_tokens, block_size_) - static_cast<int64_t>(sequence.blocks.size());
+  if (needed > 0 && !AllocateInto(sequence.blocks, needed)) return std::nullopt;
+  return sequence.blocks;
+}
+
+bool KvCacheManager::AllocateInto(BlockTable& table, int64_t count) {
+  if (count <= 0) return true;
+  evicted_scratch_.clear();
+  std::optional<std::vector<BlockId>> ids = pool_.Allocate(count, &evicted_scratch_);
+  if (!ids) return false;
+  for (const EvictedBlock& evicted : evicted_scratch_) {
+    auto it = index_.find(evicted.key);
+    CHECK(it != index_.end() && it->second == evicted.id);
+    index_.erase(it);
+    ++stats_.evicted_blocks;
+    if (listener_) listener_(evicted);
+  }
+  table.insert(table.end(), ids->begin(), ids->end());
+  return true;
+}
+
+void KvCacheManager::CommitFullBlocks(SeqId seq, absl::Span<const TokenId> tokens,
+                                      int64_t num_computed) {
+  Sequence& sequence = GetSequence(seq);
+  CHECK_LE(num_computed, static_cast<int64_t>(tokens.size()));
+  const int64_t full =
+      std::min(num_computed / block_size_, static_cast<int64_t>(sequence.blocks.size()));
+  for (int64_t i = sequence.num_committed; i < full; ++i) {
+    BlockKey key = HashBlock(sequence.last_key, tokens.subspan(i * block_size_, block_size_));
+    BlockId id = sequence.blocks[i];
+    // A key already indexed means another sequence computed the same block
+    // first: keep that one, leave this copy unregistered (freed, not cached).
+    if (index_.try_emplace(key, id).second) pool_.SetKey(id, key);
+    sequence.last_key = key;
+    sequence.num_committed = i + 1;
+  }
+}
+
+void KvCacheManager::Free(SeqId seq) {
+  auto it = sequences_.find(seq);
+  if (it == sequences_.end()) return;
+  // Tail first: the pool evicts the earliest released first, and a chain's
+  // later blocks are worthless once their parents are gone.
+  std::vector<BlockId> reversed(it->second.blocks.rbegin(), it->second.blocks.rend());
+  pool_.Release(reversed);
+  sequences_.erase(it);
+}
+
+void KvCacheManager::SetPriority(SeqId seq, Priority priority) {
+  SetPriority(GetSequence(seq).blocks, priority);
+}
+
+void KvCacheManager::SetPriority(absl::Span<const BlockId> blocks, Priority priority) {
+  for (BlockId id : blocks) pool_.SetPriority(id, priority);
+}
+
+void KvCacheManager::RecordTransfer(Tier from, Tier to, int64_t num_blocks) {
+  CHECK_GE(num_blocks, 0);
+  CHECK(from != to);
+  if (static_cast<int>(to) > static_cast<int>(from)) {
+    stats_.demoted_blocks += num_blocks;
+  } else {
+    stats_.promoted_blocks += num_blocks;
+  }
+  stats_.bytes_moved[static_cast<int>(from)][static_cast<int>(to)] += num_blocks * bytes_per_block_;
+}
+
+void KvCacheManager::RecordTierHit(Tier tier, int64_t num_tokens) {
+  CHECK_GE(num_tokens, 0);
+  stats_.hit_tokens[static_cast<int>(tier)] += num_tokens;
+  stats_.miss_tokens -= num_tokens;  // counted as a miss by the device lookup
+}
+
+const BlockTable& KvCacheManager::block_table(SeqId seq) const {
+  auto it = sequences_.find(seq);
+  CHECK(it != sequences_.end());
+  return it->second.blocks;
+}
+
+KvCacheManager::Sequence& KvCacheManager::GetSequence(SeqId seq) {
+  auto it = sequences_.find(seq);
+  CHECK(it != sequences_.end());
+  return it->second;
+}
+
+absl::Status KvCacheManager::Validate() const {
+  if (absl::Status pool = pool_.Validate(); !pool.ok()) return pool;
+  for (const auto& [key, id] : index_) {
+    if (id < 0 || id >= pool_.num_blocks() || pool_.key(id) != key) {
+      return absl::InternalError(
+          absl::StrCat("index entry ", key.ToHex(), " -> block ", id, " does not hold that key"));
+    }
+  }
+  std::vector<int32_t> holders(pool_.num_blocks(), 0);
+  for (const auto& [seq, sequence] : sequences_) {
+    for (BlockId id : sequence.blocks) ++holders[id];
+  }
+  int64_t keyed = 0;
+  for (BlockId id = 0; id < pool_.num_blocks(); ++id) {
+    if (pool_.key(id)) ++keyed;
+    if (pool_.ref_count(id) != holders[id]) {
+      return absl::InternalError(absl::StrCat("block ", id, " has ", pool_.ref_count(id),
+                                              " references but ", holders[id], " holders"));
+    }
+  }
+  if (keyed != num_indexed_blocks()) {
+    return absl::InternalError(
+        absl::StrCat(keyed, " keyed blocks but ", num_indexed_blocks(), " index entries"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace strata::cache

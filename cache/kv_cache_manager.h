@@ -1,0 +1,183 @@
+// The device tier's KV bookkeeping: each sequence's block table, prefix
+// sharing between sequences, and the prefix index that lets a new request
+// start from K/V computed for an earlier one.
+//
+// Prefix index. Every full block a sequence has computed is registered under
+// its chained key (cache/block_hash.h) in one flat_hash_map<BlockKey, BlockId>.
+// Because a key already commits to its whole prefix, the map is an implicit
+// radix tree of block granularity: the longest cached prefix of a prompt is
+// found by hashing its blocks in order and looking each up until the first
+// miss, i.e. at most prompt_blocks lookups however many sequences are cached,
+// with no pointer-linked nodes to maintain or to fragment. The same keys name
+// blocks in the host and disk tiers, so the walk can continue there once the
+// tiers are wired in.
+//
+// Partial blocks are never shared. Only full, computed blocks are registered,
+// so a cached prefix is a whole number of blocks and every block a sequence
+// writes is its own: no copy-on-write, no BlockMove, ever, for sharing. The
+// price is that the tail of a prompt past its last full cached block is
+// recomputed (under block_size tokens), which costs less than the copy.
+//
+// The last-token rule. A hit never covers the whole prompt: at least one token
+// is left to compute, because sampling needs the logits of the last position
+// and those come only from running it. A prompt that is an exact multiple of
+// block_size therefore reuses all but its last block and recomputes that one
+// (sharing it and computing only the last token would write into a shared
+// block). A sequence that recomputes a block already in the index keeps its
+// copy unregistered; the first registration wins.
+//
+// Eviction. A sequence's blocks stay cached after Free and are evicted only
+// when an allocation finds no free block: lowest priority first, least
+// recently used within a priority (BlockPool). Blocks in use are never
+// evicted. Each eviction is reported to the eviction listener before the
+// block is handed out again, so the owner can demote its K/V to the host tier
+// instead of losing it.
+//
+// Not thread-safe: owned by the engine thread. Programming errors (unknown
+// sequence ids, a stale prefix) CHECK-fail; running out of blocks is nullopt.
+#ifndef STRATA_CACHE_KV_CACHE_MANAGER_H_
+#define STRATA_CACHE_KV_CACHE_MANAGER_H_
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "cache/block_hash.h"
+#include "cache/block_pool.h"
+#include "engine/backend.h"
+
+namespace strata::cache {
+
+using SeqId = int64_t;  // engine::SequenceId
+using BlockTable = std::vector<BlockId>;
+
+enum class Tier : uint8_t { kDevice = 0, kHost = 1, kDisk = 2 };
+inline constexpr int kNumTiers = 3;
+
+// The longest cached run of full blocks at the start of a token sequence.
+struct CachedPrefix {
+  std::vector<BlockId> blocks;  // device blocks, in order
+  int64_t num_tokens = 0;       // blocks.size() * block_size
+};
+
+// Cumulative counters, for strata_prefix_cache_* and strata_kv_* metrics.
+struct CacheStats {
+  int64_t queries = 0;                          // sequences admitted through the prefix index
+  int64_t query_tokens = 0;                     // tokens those sequences asked for
+  std::array<int64_t, kNumTiers> hit_tokens{};  // tokens served, by the tier they came from
+  int64_t miss_tokens = 0;                      // query tokens left to compute
+  int64_t evicted_blocks = 0;                   // device blocks whose cached content was dropped
+  int64_t demoted_blocks = 0;                   // moved to a lower tier (RecordTransfer)
+  int64_t promoted_blocks = 0;                  // moved to a higher tier
+  // Bytes moved between tiers, [from][to].
+  std::array<std::array<int64_t, kNumTiers>, kNumTiers> bytes_moved{};
+};
+
+// Called once per evicted block, during the Allocate that evicts it.
+using EvictionListener = std::function<void(const EvictedBlock&)>;
+
+class KvCacheManager {
+ public:
+  // `spec` gives block_size and the bytes per block (for the counters).
+  KvCacheManager(const engine::KvCacheSpec& spec, int64_t num_device_blocks,
+                 const ModelFingerprint& model);
+
+  // Looks up the longest cached prefix of `tokens` under `salt`, never all of
+  // it (the last-token rule). Takes no references and changes nothing: the
+  // result is valid until the next call that allocates or frees.
+  CachedPrefix FindCachedPrefix(std::string_view salt, absl::Span<const TokenId> tokens) const;
+
+  // Admits a new sequence `seq` of `num_query_tokens` tokens: it shares
+  // `prefix` (straight from FindCachedPrefix with the same salt) and gets
+  // blocks to cover `num_tokens` >= prefix.num_tokens positions. Returns its
+  // table; nullopt when that does not fit even after eviction, and then
+  // nothing changed (no references, no statistics). CHECK-fails if `seq`
+  // exists or the prefix is stale.
+  std::optional<BlockTable> AddSequence(SeqId seq, std::string_view salt,
+                                        const CachedPrefix& prefix, int64_t num_tokens,
+                                        int64_t num_query_tokens);
+
+  // Grows `seq`'s table to cover `num_tokens` positions, evicting cached
+  // blocks if needed. Returns the whole table; nullopt, and nothing changed,
+  // when the blocks are not there (the scheduler preempts or waits).
+  std::optional<BlockTable> Allocate(SeqId seq, int64_t num_tokens);
+
+  // Registers the full blocks among `seq`'s first `num_computed` positions
+  // (whose K/V a step has now written) in the prefix index. `tokens` holds at
+  // least the sequence's first num_computed token ids. Idempotent.
+  void CommitFullBlocks(SeqId seq, absl::Span<const TokenId> tokens, int64_t num_computed);
+
+  // Drops `seq` and its references, tail block first; registered blocks stay
+  // cached for later hits until evicted. No-op for an unknown id.
+  void Free(SeqId seq);
+
+  // Priorities for eviction: of every block `seq` holds now, or of the given
+  // blocks (e.g. a CachedPrefix the scheduler wants kept). Last setter wins
+  // on a shared block. Kept after Free until the block is evicted.
+  void SetPriority(SeqId seq, Priority priority);
+  void SetPriority(absl::Span<const BlockId> blocks, Priority priority);
+
+  // Called for every eviction from now on (replacing any earlier listener);
+  // the default drops evicted content. The listener must not call back into
+  // the manager.
+  void set_eviction_listener(EvictionListener listener) { listener_ = std::move(listener); }
+
+  // For the tier integration: counts a block transfer (demotion when `to` is
+  // below `from`) and its bytes; and tokens of an admitted sequence served by
+  // a lower tier, which AddSequence had counted as misses.
+  void RecordTransfer(Tier from, Tier to, int64_t num_blocks);
+  void RecordTierHit(Tier tier, int64_t num_tokens);
+
+  bool HasSequence(SeqId seq) const { return sequences_.contains(seq); }
+  const BlockTable& block_table(SeqId seq) const;
+  const CacheStats& stats() const { return stats_; }
+  const BlockPool& pool() const { return pool_; }
+  int64_t block_size() const { return block_size_; }
+  int64_t bytes_per_block() const { return bytes_per_block_; }
+  int64_t num_blocks() const { return pool_.num_blocks(); }
+  // Blocks an allocation can take: free, or cached and unreferenced.
+  int64_t num_available_blocks() const { return pool_.num_available(); }
+  int64_t num_cached_blocks() const { return pool_.num_cached(); }
+  int64_t num_indexed_blocks() const { return static_cast<int64_t>(index_.size()); }
+
+  // Test hook: prefix-index lookups made so far by FindCachedPrefix.
+  int64_t num_index_lookups() const { return num_index_lookups_; }
+
+  // Checks that the pool is consistent, that every index entry points at a
+  // block holding that key and every keyed block is indexed, and that each
+  // block's reference count equals the number of tables holding it. O(blocks
+  // + table entries); for tests and debugging.
+  absl::Status Validate() const;
+
+ private:
+  struct Sequence {
+    BlockTable blocks;
+    int64_t num_committed = 0;  // leading blocks hashed (registered or duplicate)
+    BlockKey last_key;          // key of block num_committed - 1, or the root
+  };
+
+  Sequence& GetSequence(SeqId seq);
+  // Allocates `count` blocks into `table`, reporting evictions; false if short.
+  bool AllocateInto(BlockTable& table, int64_t count);
+
+  int64_t block_size_;
+  int64_t bytes_per_block_;
+  ModelFingerprint model_;
+  BlockPool pool_;
+  absl::flat_hash_map<BlockKey, BlockId> index_;
+  absl::flat_hash_map<SeqId, Sequence> sequences_;
+  EvictionListener listener_;
+  std::vector<EvictedBlock> evicted_scratch_;
+  CacheStats stats_;
+  mutable int64_t num_index_lookups_ = 0;
+};
+
+}  // namespace strata::cache
+
+#endif  // STRATA_CACHE_KV_CACHE_MANAGER_H_
