@@ -1,4 +1,4 @@
-// The CPU implementation of Backend: bf16 weights and oneDNN GEMMs (or fp32
+// The CPU implementation of Backend: bf16 weights and batch-invariant GEMMs (or fp32
 // for exact small models), a paged KV arena in host memory, and sampling
 // through engine/sampling. Registered as "cpu" (see engine/backend.h).
 #ifndef STRATA_ENGINE_CPU_CPU_BACKEND_H_

@@ -130,17 +130,7 @@ void Decoder::Embed(const DecoderBatch& batch) {
   const Linear& table = tied_ ? lm_head_ : embed_;
   int64_t r = 0;
   for (const DecoderSequence& seq : batch.sequences) {
-    for (TokenId id : seq.tokens) {
-      float* dst = x_.data() + r * hidden;
-      if (weight_dtype_ == DType::kBF16) {
-        ConvertBf16ToF32(reinterpret_cast<const uint16_t*>(table.weight_data()) + id * hidden,
-                         dst, hidden);
-      } else {
-        std::memcpy(dst, reinterpret_cast<const float*>(table.weight_data()) + id * hidden,
-                    static_cast<size_t>(hidden) * 4);
-      }
-      ++r;
-    }
+    for (TokenId id : seq.tokens) table.RowToFloat(id, x_.data() + hidden * r++);
   }
 }
 

@@ -5,9 +5,9 @@
 // One Forward call runs a batch of sequences at arbitrary positions: the token
 // rows of all sequences are concatenated for the GEMMs, and attention reads
 // each sequence's K/V through its block table in the paged KV arena. Every
-// row's arithmetic is independent of which other rows share the batch, except
-// for the GEMM kernel choice (GEMV for small batches, oneDNN otherwise), whose
-// summation order differs in the last bits.
+// row's arithmetic is independent of which other rows share the batch: the
+// GEMM (engine/cpu/gemm.h) fixes each output's summation order whatever the
+// batch size, so logits are bitwise the same however a prompt is chunked.
 #ifndef STRATA_ENGINE_CPU_DECODER_H_
 #define STRATA_ENGINE_CPU_DECODER_H_
 
@@ -41,7 +41,7 @@ struct DecoderBatch {
 };
 
 // Not thread-safe: one Forward at a time (the engine thread). Uses `pool`
-// and the oneDNN stream internally.
+// internally.
 class Decoder {
  public:
   // Converts the weights for `precision` (bf16, or fp32 for kF32) and copies

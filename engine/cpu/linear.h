@@ -1,82 +1,52 @@
-// A linear layer's weight matrix on the CPU, converted once at load to the
-// compute dtype, and the GEMM that applies it. Large batches go through a
-// oneDNN matmul (bf16 x bf16 -> fp32, or fp32 for exact small models); small
-// batches of bf16 rows (decode) through a bandwidth-bound SIMD GEMV on the
-// backend's thread pool, which streams the weights once for all rows.
+// A linear layer's weight matrix on the CPU, packed once at load for the
+// batch-invariant GEMM (engine/cpu/gemm.h), and the call that applies it to
+// any number of rows: decode (bandwidth-bound) and prefill (compute-bound)
+// take the same kernels' per-row arithmetic, so a row's output does not
+// depend on the batch it is in.
 #ifndef STRATA_ENGINE_CPU_LINEAR_H_
 #define STRATA_ENGINE_CPU_LINEAR_H_
 
-#include <cstddef>
 #include <cstdint>
-#include <memory>
-#include <unordered_map>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/cpu/aligned_buffer.h"
+#include "engine/cpu/gemm.h"
 #include "engine/cpu/thread_pool.h"
 #include "engine/tensor_view.h"
-#include "oneapi/dnnl/dnnl.hpp"
 
 namespace strata::engine::cpu {
 
-// 64-byte aligned heap bytes. Owns its memory.
-class AlignedBuffer {
- public:
-  AlignedBuffer() = default;
-  explicit AlignedBuffer(size_t bytes);
-  std::byte* data() const { return data_.get(); }
-  size_t size() const { return size_; }
-  template <typename T>
-  T* as() const {
-    return reinterpret_cast<T*>(data_.get());
-  }
-
- private:
-  struct Free {
-    void operator()(std::byte* p) const;
-  };
-  std::unique_ptr<std::byte, Free> data_;
-  size_t size_ = 0;
-};
-
-// Shared by all layers of one backend: the oneDNN engine and stream and the
-// pool. Used from the engine thread only.
+// Shared by all layers of one backend; used from the engine thread only.
 struct GemmContext {
-  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
-  dnnl::stream stream{engine};
-  ThreadPool* pool = nullptr;  // borrowed
-  // Batches of at most this many rows take the GEMV path (bf16 only).
-  int64_t gemv_max_rows = 4;
+  ThreadPool* pool = nullptr;  // borrowed; nullptr runs on the caller alone
+  GemmPath path = BestGemmPath();
 };
 
 class Linear {
  public:
   // Stacks the rows of `parts` (each [n_i, k], any dtype, same k) into one
-  // [sum n_i, k] matrix in `compute` (kBF16 or kF32). INVALID_ARGUMENT on a
-  // shape mismatch.
+  // [sum n_i, k] matrix in `compute` (kBF16 or kF32), packed. INVALID_ARGUMENT
+  // on a shape mismatch.
   static absl::StatusOr<Linear> Create(const std::vector<const TensorView*>& parts,
                                        DType compute);
 
-  int64_t rows() const { return n_; }  // output features
-  int64_t cols() const { return k_; }  // input features
-  DType dtype() const { return dtype_; }
-  const std::byte* weight_data() const { return weights_.data(); }
+  int64_t rows() const { return weights_.n(); }  // output features
+  int64_t cols() const { return weights_.k(); }  // input features
+  DType dtype() const { return weights_.dtype(); }
+  // Row `row` of the weight matrix as fp32 (embedding lookups of tied
+  // weights); dst holds cols() floats.
+  void RowToFloat(int64_t row, float* dst) const { weights_.RowToFloat(row, dst); }
 
-  // dst[m, n] (+)= src[m, k] . W[n, k]^T for m < rows; src in dtype(), dst
-  // fp32 with leading dimension rows(). With src_lo (bf16 only), the input is
-  // src + src_lo (split precision). `accumulate` adds into dst (residual).
-  void Forward(GemmContext& context, const void* src, const uint16_t* src_lo, int64_t m,
-               float* dst, bool accumulate);
+  // dst[m, n] (+)= src[m, k] . W[n, k]^T for m < rows; src in dtype() with
+  // leading dimension cols(), dst fp32 with leading dimension rows(). With
+  // src_lo (bf16 only), the input is src + src_lo (split precision).
+  // `accumulate` adds the product to dst (residual).
+  void Forward(const GemmContext& context, const void* src, const uint16_t* src_lo, int64_t m,
+               float* dst, bool accumulate) const;
 
  private:
-  void Matmul(GemmContext& context, const void* src, int64_t m, float* dst, bool accumulate);
-  dnnl::matmul& Primitive(GemmContext& context, int64_t m, bool accumulate);
-
-  int64_t n_ = 0;
-  int64_t k_ = 0;
-  DType dtype_ = DType::kBF16;
-  AlignedBuffer weights_;  // [n, k] row-major
-  std::unordered_map<int64_t, dnnl::matmul> primitives_;  // by m * 2 + accumulate
+  PackedMatrix weights_;
 };
 
 }  // namespace strata::engine::cpu

@@ -15,7 +15,6 @@ namespace strata::engine::cpu {
 namespace {
 
 #define STRATA_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")))
-#define STRATA_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 inline float Bf16ToFloat(uint16_t v) {
   uint32_t bits = static_cast<uint32_t>(v) << 16;
@@ -50,25 +49,6 @@ Level GetLevel() {
   return level;
 }
 
-// ---------------------------------------------------------------- scalar ---
-
-void GemvScalar(const uint16_t* x, const uint16_t* x_lo, int64_t rows, int64_t k,
-                const uint16_t* w, int64_t n_begin, int64_t n_end, float* y, int64_t ldy,
-                bool accumulate) {
-  for (int64_t j = n_begin; j < n_end; ++j) {
-    const uint16_t* wr = w + j * k;
-    for (int64_t m = 0; m < rows; ++m) {
-      const uint16_t* xr = x + m * k;
-      float acc = 0.0f;
-      for (int64_t i = 0; i < k; ++i) acc += Bf16ToFloat(xr[i]) * Bf16ToFloat(wr[i]);
-      if (x_lo != nullptr) {
-        for (int64_t i = 0; i < k; ++i) acc += Bf16ToFloat(x_lo[m * k + i]) * Bf16ToFloat(wr[i]);
-      }
-      y[m * ldy + j] = accumulate ? y[m * ldy + j] + acc : acc;
-    }
-  }
-}
-
 // --------------------------------------------------------------- AVX-512 ---
 
 // Horizontal sum in a fixed order (GCC 12's _mm512_reduce_add_ps trips
@@ -91,91 +71,6 @@ STRATA_AVX512 inline __m512 LoadBf16x16(const uint16_t* p) {
 STRATA_AVX512 inline __m512 LoadBf16x16Masked(const uint16_t* p, __mmask16 mask) {
   __m256i raw = _mm256_maskz_loadu_epi16(mask, p);
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
-}
-
-// kRows x kCols dot products of bf16 rows; each accumulator has a fixed
-// order over k, so a row's result does not depend on kRows or kCols.
-template <int kRows, int kCols, bool kSplit>
-STRATA_AVX512 void GemvTile512(const uint16_t* x, const uint16_t* x_lo, int64_t k,
-                               const uint16_t* w, float* y, int64_t ldy, bool accumulate) {
-  __m512 acc[kRows][kCols];
-  for (int m = 0; m < kRows; ++m)
-    for (int c = 0; c < kCols; ++c) acc[m][c] = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 32 <= k; i += 32) {
-    __m512i wv[kCols];
-    for (int c = 0; c < kCols; ++c)
-      wv[c] = _mm512_loadu_si512(reinterpret_cast<const void*>(w + c * k + i));
-    for (int m = 0; m < kRows; ++m) {
-      __m512i xv = _mm512_loadu_si512(reinterpret_cast<const void*>(x + m * k + i));
-      for (int c = 0; c < kCols; ++c)
-        acc[m][c] = _mm512_dpbf16_ps(acc[m][c], (__m512bh)xv, (__m512bh)wv[c]);
-      if constexpr (kSplit) {
-        __m512i lv = _mm512_loadu_si512(reinterpret_cast<const void*>(x_lo + m * k + i));
-        for (int c = 0; c < kCols; ++c)
-          acc[m][c] = _mm512_dpbf16_ps(acc[m][c], (__m512bh)lv, (__m512bh)wv[c]);
-      }
-    }
-  }
-  if (i < k) {
-    const __mmask32 mask = static_cast<__mmask32>((1ull << (k - i)) - 1);
-    __m512i wv[kCols];
-    for (int c = 0; c < kCols; ++c) wv[c] = _mm512_maskz_loadu_epi16(mask, w + c * k + i);
-    for (int m = 0; m < kRows; ++m) {
-      __m512i xv = _mm512_maskz_loadu_epi16(mask, x + m * k + i);
-      for (int c = 0; c < kCols; ++c)
-        acc[m][c] = _mm512_dpbf16_ps(acc[m][c], (__m512bh)xv, (__m512bh)wv[c]);
-      if constexpr (kSplit) {
-        __m512i lv = _mm512_maskz_loadu_epi16(mask, x_lo + m * k + i);
-        for (int c = 0; c < kCols; ++c)
-          acc[m][c] = _mm512_dpbf16_ps(acc[m][c], (__m512bh)lv, (__m512bh)wv[c]);
-      }
-    }
-  }
-  for (int m = 0; m < kRows; ++m) {
-    for (int c = 0; c < kCols; ++c) {
-      float sum = Sum512(acc[m][c]);
-      y[m * ldy + c] = accumulate ? y[m * ldy + c] + sum : sum;
-    }
-  }
-}
-
-template <int kRows, bool kSplit>
-STRATA_AVX512 void GemvRows512(const uint16_t* x, const uint16_t* x_lo, int64_t k,
-                               const uint16_t* w, int64_t n_begin, int64_t n_end, float* y,
-                               int64_t ldy, bool accumulate) {
-  int64_t j = n_begin;
-  for (; j + 4 <= n_end; j += 4)
-    GemvTile512<kRows, 4, kSplit>(x, x_lo, k, w + j * k, y + j, ldy, accumulate);
-  for (; j < n_end; ++j)
-    GemvTile512<kRows, 1, kSplit>(x, x_lo, k, w + j * k, y + j, ldy, accumulate);
-}
-
-template <bool kSplit>
-STRATA_AVX512 void Gemv512(const uint16_t* x, const uint16_t* x_lo, int64_t rows, int64_t k,
-                           const uint16_t* w, int64_t n_begin, int64_t n_end, float* y,
-                           int64_t ldy, bool accumulate) {
-  // Up to 4 rows share each streamed weight tile; a row's accumulation order
-  // is the same whichever group it falls in.
-  for (int64_t m = 0; m < rows; m += 4) {
-    const uint16_t* xm = x + m * k;
-    const uint16_t* lm = kSplit ? x_lo + m * k : nullptr;
-    float* ym = y + m * ldy;
-    switch (std::min<int64_t>(rows - m, 4)) {
-      case 4:
-        GemvRows512<4, kSplit>(xm, lm, k, w, n_begin, n_end, ym, ldy, accumulate);
-        break;
-      case 3:
-        GemvRows512<3, kSplit>(xm, lm, k, w, n_begin, n_end, ym, ldy, accumulate);
-        break;
-      case 2:
-        GemvRows512<2, kSplit>(xm, lm, k, w, n_begin, n_end, ym, ldy, accumulate);
-        break;
-      default:
-        GemvRows512<1, kSplit>(xm, lm, k, w, n_begin, n_end, ym, ldy, accumulate);
-        break;
-    }
-  }
 }
 
 STRATA_AVX512 void ConvertF32ToBf16_512(const float* src, uint16_t* dst, int64_t n) {
@@ -238,45 +133,6 @@ STRATA_AVX512 void Values512(const float* weights, const void* values, int64_t c
   }
 }
 
-// ------------------------------------------------------------------ AVX2 ---
-
-STRATA_AVX2 inline __m256 LoadBf16x8(const uint16_t* p) {
-  __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(raw), 16));
-}
-
-STRATA_AVX2 inline float Sum256(__m256 v) {
-  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-  __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
-  return _mm_cvtss_f32(s1);
-}
-
-STRATA_AVX2 void Gemv256(const uint16_t* x, const uint16_t* x_lo, int64_t rows, int64_t k,
-                         const uint16_t* w, int64_t n_begin, int64_t n_end, float* y,
-                         int64_t ldy, bool accumulate) {
-  const int64_t full = k / 8 * 8;
-  for (int64_t j = n_begin; j < n_end; ++j) {
-    const uint16_t* wr = w + j * k;
-    for (int64_t m = 0; m < rows; ++m) {
-      const uint16_t* xr = x + m * k;
-      __m256 acc = _mm256_setzero_ps();
-      const uint16_t* lr = x_lo != nullptr ? x_lo + m * k : nullptr;
-      for (int64_t i = 0; i < full; i += 8) {
-        __m256 wv = LoadBf16x8(wr + i);
-        acc = _mm256_fmadd_ps(LoadBf16x8(xr + i), wv, acc);
-        if (lr != nullptr) acc = _mm256_fmadd_ps(LoadBf16x8(lr + i), wv, acc);
-      }
-      float sum = Sum256(acc);
-      for (int64_t i = full; i < k; ++i) {
-        sum += Bf16ToFloat(xr[i]) * Bf16ToFloat(wr[i]);
-        if (lr != nullptr) sum += Bf16ToFloat(lr[i]) * Bf16ToFloat(wr[i]);
-      }
-      y[m * ldy + j] = accumulate ? y[m * ldy + j] + sum : sum;
-    }
-  }
-}
-
 }  // namespace
 
 void ConvertF32ToBf16(const float* src, uint16_t* dst, int64_t n) {
@@ -289,26 +145,6 @@ void ConvertF32ToBf16(const float* src, uint16_t* dst, int64_t n) {
 
 void ConvertBf16ToF32(const uint16_t* src, float* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = Bf16ToFloat(src[i]);
-}
-
-void GemvBf16(const uint16_t* x, const uint16_t* x_lo, int64_t rows, int64_t k,
-              const uint16_t* w, int64_t n_begin, int64_t n_end, float* y, int64_t ldy,
-              bool accumulate) {
-  switch (GetLevel()) {
-    case Level::kAvx512:
-      if (x_lo != nullptr) {
-        Gemv512<true>(x, x_lo, rows, k, w, n_begin, n_end, y, ldy, accumulate);
-      } else {
-        Gemv512<false>(x, x_lo, rows, k, w, n_begin, n_end, y, ldy, accumulate);
-      }
-      return;
-    case Level::kAvx2:
-      Gemv256(x, x_lo, rows, k, w, n_begin, n_end, y, ldy, accumulate);
-      return;
-    case Level::kScalar:
-      GemvScalar(x, x_lo, rows, k, w, n_begin, n_end, y, ldy, accumulate);
-      return;
-  }
 }
 
 void ConvertF32ToBf16Split(const float* src, uint16_t* hi, uint16_t* lo, int64_t n) {

@@ -1,7 +1,7 @@
-// Runtime-dispatched SIMD kernels of the CPU backend. Each entry point picks
-// an AVX-512 (with AVX512-BF16), AVX2 or scalar body once, at first use, from
-// __builtin_cpu_supports; the bodies are compiled with target attributes so
-// the rest of the binary stays baseline x86-64.
+// Runtime-dispatched SIMD helpers of the CPU backend (the GEMM lives in
+// gemm.h). Each entry point picks an AVX-512 (with AVX512-BF16) or scalar
+// body once, at first use, from __builtin_cpu_supports; the bodies are
+// compiled with target attributes so the rest of the binary stays baseline.
 //
 // bf16 values are passed as uint16_t bit patterns. Every function is pure,
 // reentrant and thread-safe (callers split work across threads). Results of
@@ -19,16 +19,6 @@ void ConvertF32ToBf16(const float* src, uint16_t* dst, int64_t n);
 // hi = bf16(src), lo = bf16(src - hi): hi + lo carries ~16 mantissa bits.
 void ConvertF32ToBf16Split(const float* src, uint16_t* hi, uint16_t* lo, int64_t n);
 void ConvertBf16ToF32(const uint16_t* src, float* dst, int64_t n);
-
-// y[m * ldy + j] (+)= dot(x[m * k .. +k], w[j * k .. +k]) for m < rows and
-// j in [n_begin, n_end): x is bf16 [rows, k], w is bf16 [n, k] row-major
-// (a Linear's weight), fp32 accumulate. When x_lo is not null, x + x_lo is
-// the input (split precision; both go into the same accumulator).
-// `accumulate` adds to y instead of overwriting it. Memory-bound small-batch
-// path (decode): the weights are streamed once for all rows.
-void GemvBf16(const uint16_t* x, const uint16_t* x_lo, int64_t rows, int64_t k,
-              const uint16_t* w, int64_t n_begin, int64_t n_end, float* y, int64_t ldy,
-              bool accumulate);
 
 // scores[t] = scale * dot(q, key_t) for t < count, where key_t = keys + t * d
 // holds bf16 (KvBf16) or fp32 (KvF32) elements.

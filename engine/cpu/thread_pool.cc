@@ -1,6 +1,5 @@
 #include "engine/cpu/thread_pool.h"
 
-#include <dlfcn.h>
 #include <immintrin.h>
 
 #include <algorithm>
@@ -10,39 +9,39 @@
 namespace strata::engine::cpu {
 namespace {
 
-// About 50-100 microseconds of spinning: long enough to catch the next
-// parallel region of a forward pass, short enough not to starve oneDNN.
-constexpr int kSpinIterations = 256;
-
-struct OmpTask {
-  const std::function<void(int)>* fn;
-  int (*thread_num)();
-};
+// A few hundred microseconds of spinning: long enough to catch the next
+// region of a forward pass, short enough not to burn a core between steps.
+constexpr int kSpinIterations = 4096;
 
 }  // namespace
 
 ThreadPool::ThreadPool(int threads) : threads_(threads) {
   CHECK_GE(threads, 1);
-  gomp_parallel_ = reinterpret_cast<GompParallelFn>(dlsym(RTLD_DEFAULT, "GOMP_parallel"));
-  omp_thread_num_ = reinterpret_cast<OmpThreadNumFn>(dlsym(RTLD_DEFAULT, "omp_get_thread_num"));
-  if (gomp_parallel_ != nullptr && omp_thread_num_ != nullptr) return;
-  gomp_parallel_ = nullptr;
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
-}
-
-void ThreadPool::OmpTrampoline(void* data) {
-  const auto* task = static_cast<const OmpTask*>(data);
-  (*task->fn)(task->thread_num());
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
 
 ThreadPool::~ThreadPool() {
   stop_.store(true, std::memory_order_release);
-  generation_.fetch_add(1, std::memory_order_acq_rel);
-  generation_.notify_all();
+  Publish(generation_.load() + 1);
   for (std::thread& worker : workers_) worker.join();
 }
 
-void ThreadPool::WorkerLoop(int index) {
+void ThreadPool::Drain(uint64_t generation) {
+  const uint64_t tag = generation & 0xffffffffu;
+  uint64_t word = claim_.load(std::memory_order_acquire);
+  while ((word >> 32) == tag && static_cast<int>(word & 0xffffffffu) < threads_) {
+    if (!claim_.compare_exchange_weak(word, word + 1, std::memory_order_acq_rel)) continue;
+    // The caller cannot finish the region (and retire task_) before this
+    // piece counts as done.
+    (*task_)(static_cast<int>(word & 0xffffffffu));
+    done_.fetch_add(1, std::memory_order_acq_rel);
+    word = claim_.load(std::memory_order_acquire);
+  }
+}
+
+void ThreadPool::WorkerLoop() {
+  // Generation 0 is the pool's start, even if this thread starts late: a
+  // region (or the stop) published before it ran must still be seen.
   uint64_t seen = 0;
   while (true) {
     uint64_t current = generation_.load(std::memory_order_acquire);
@@ -51,32 +50,40 @@ void ThreadPool::WorkerLoop(int index) {
       current = generation_.load(std::memory_order_acquire);
     }
     if (current == seen) {
-      generation_.wait(seen, std::memory_order_acquire);
+      // Dekker with Publish: either it sees this sleeper, or this sees its
+      // generation; the re-check under the mutex closes the rest.
+      std::unique_lock<std::mutex> lock(mutex_);
+      sleepers_.fetch_add(1);
+      wake_.wait(lock, [&] { return generation_.load() != seen; });
+      sleepers_.fetch_sub(1);
       continue;
     }
     seen = current;
     if (stop_.load(std::memory_order_acquire)) return;
-    (*task_)(index);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    Drain(current);
+  }
+}
+
+void ThreadPool::Publish(uint64_t generation) {
+  generation_.store(generation);
+  if (sleepers_.load() > 0) {
+    { std::lock_guard<std::mutex> lock(mutex_); }
+    wake_.notify_all();
   }
 }
 
 void ThreadPool::Run(const std::function<void(int)>& fn) {
-  if (gomp_parallel_ != nullptr && threads_ > 1) {
-    OmpTask task{&fn, omp_thread_num_};
-    gomp_parallel_(&OmpTrampoline, &task, static_cast<unsigned>(threads_), 0);
-    return;
-  }
   if (workers_.empty()) {
-    fn(0);
+    for (int i = 0; i < threads_; ++i) fn(i);
     return;
   }
   task_ = &fn;
-  pending_.store(static_cast<int>(workers_.size()), std::memory_order_release);
-  generation_.fetch_add(1, std::memory_order_acq_rel);
-  generation_.notify_all();
-  fn(0);
-  while (pending_.load(std::memory_order_acquire) != 0) _mm_pause();
+  done_.store(0, std::memory_order_relaxed);
+  const uint64_t generation = generation_.load(std::memory_order_relaxed) + 1;
+  claim_.store((generation & 0xffffffffu) << 32, std::memory_order_release);
+  Publish(generation);
+  Drain(generation);
+  while (done_.load(std::memory_order_acquire) != threads_) _mm_pause();
   task_ = nullptr;
 }
 

@@ -1,17 +1,22 @@
-// The threads for the CPU backend's own kernels (GEMV, attention,
-// element-wise passes). Debian's oneDNN runs its GEMMs on libgomp's OpenMP
-// team, whose idle threads spin for milliseconds after each parallel region;
-// a second set of threads would then fight them for the cores. So when
-// libgomp is loaded (it is, through libdnnl) the pool runs its regions on that
-// same OpenMP team, found with dlsym because strata_cpu is not compiled with
-// -fopenmp. Without libgomp it falls back to its own std::threads, which spin
-// only briefly before sleeping.
+// The threads of the CPU backend's kernels (GEMM, attention, element-wise
+// passes). A region's pieces are claimed one at a time by whichever threads
+// are running, and the caller waits only for pieces already claimed: a
+// worker that the OS has not scheduled (two cores shared with other work)
+// costs nothing, where a barrier over all threads would wait a whole time
+// slice (milliseconds) in each of the ~100 regions of a decode step. Workers
+// spin briefly between regions, then sleep. oneDNN is not used by the
+// forward pass, so its OpenMP team does not compete with these threads.
+//
+// Results never depend on which thread runs a piece: callers give each piece
+// fixed work (see gemm.h for why that keeps logits batch-invariant).
 #ifndef STRATA_ENGINE_CPU_THREAD_POOL_H_
 #define STRATA_ENGINE_CPU_THREAD_POOL_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -28,12 +33,10 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return threads_; }
-  // Whether regions run on the OpenMP team shared with oneDNN.
-  bool uses_openmp() const { return gomp_parallel_ != nullptr; }
 
-  // Calls fn(thread_index) once on each of size() threads; returns when all
-  // are done.
-  void Run(const std::function<void(int thread_index)>& fn);
+  // Calls fn(piece) once for each piece in [0, size()), each on whichever
+  // thread claims it (possibly all on the caller); returns when all are done.
+  void Run(const std::function<void(int piece)>& fn);
 
   // Splits [0, n) into size() contiguous ranges of whole `grain`s and calls
   // fn(begin, end) for each non-empty one.
@@ -45,19 +48,25 @@ class ThreadPool {
   void ParallelForDynamic(int64_t n, const std::function<void(int64_t item)>& fn);
 
  private:
-  void WorkerLoop(int index);
-
-  using GompParallelFn = void (*)(void (*)(void*), void*, unsigned, unsigned);
-  using OmpThreadNumFn = int (*)();
-  static void OmpTrampoline(void* data);
+  void WorkerLoop();
+  // Claims and runs pieces of region `generation` until none is left.
+  void Drain(uint64_t generation);
+  // Publishes a new generation and wakes sleeping workers.
+  void Publish(uint64_t generation);
 
   int threads_ = 1;
-  GompParallelFn gomp_parallel_ = nullptr;  // libgomp's entry, when loaded
-  OmpThreadNumFn omp_thread_num_ = nullptr;
   std::vector<std::thread> workers_;
-  const std::function<void(int)>* task_ = nullptr;
+  const std::function<void(int)>* task_ = nullptr;  // valid while pieces are unfinished
+  // Generation of the current region (high 32 bits) and its next unclaimed
+  // piece (low 32 bits), in one word so that a stale claim fails.
+  std::atomic<uint64_t> claim_{0};
+  // Bumped per region; workers spin on it, then sleep on wake_. (Not
+  // std::atomic::wait: libstdc++ 12's can miss a notify.)
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<int> sleepers_{0};
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::atomic<int> done_{0};
   std::atomic<bool> stop_{false};
 };
 

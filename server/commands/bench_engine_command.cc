@@ -1,6 +1,8 @@
 // `strata bench engine`: prefill and decode throughput of a backend, at a few
-// context lengths and batch sizes, next to the machine's measured memory
-// bandwidth so that decode is reported as a fraction of its roofline.
+// context lengths and batch sizes, next to two yardsticks measured in the
+// same run: the machine's memory read bandwidth (batch-1 decode is reported
+// as a fraction of its roofline) and oneDNN's bf16 matmul on the model's
+// largest prefill GEMM (prefill FLOP/s are reported as a fraction of it).
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -13,7 +15,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "engine/backend.h"
+#include "engine/cpu/gemm.h"
+#include "engine/cpu/onednn_reference.h"
 #include "engine/cpu/random_weights.h"
+#include "engine/cpu/thread_pool.h"
 #include "engine/model_weights.h"
 #include "nlohmann/json.hpp"
 #include "server/commands/args.h"
@@ -60,6 +65,56 @@ double MeasureReadBandwidth(int threads) {
     if (std::accumulate(sums.begin(), sums.end(), uint64_t{0}) == 0) return 0;  // keeps the loads
   }
   return Median(samples);
+}
+
+// FLOPs of a prefill of `tokens` tokens: every linear layer on every token,
+// the lm_head on the last one, and causal attention (QK^T and PV).
+double PrefillFlops(const engine::ModelConfig& c, int64_t tokens) {
+  const double q = static_cast<double>(c.num_heads * c.head_dim);
+  const double kv = static_cast<double>(c.num_kv_heads * c.head_dim);
+  const double h = static_cast<double>(c.hidden_size);
+  const double layer = h * (q + 2 * kv) + q * h + 3.0 * h * static_cast<double>(c.intermediate_size);
+  const double t = static_cast<double>(tokens);
+  const double attention = 4.0 * q * t * (t + 1) / 2;
+  return static_cast<double>(c.num_layers) * (2.0 * layer * t + attention) +
+         2.0 * h * static_cast<double>(c.vocab_size);
+}
+
+// The model's largest prefill GEMM: the fused gate/up projection of `m`
+// tokens. Times the CPU backend's GEMM on it, next to oneDNN on the same
+// shape, both on `threads` threads.
+struct GemmComparison {
+  int64_t m = 0, n = 0, k = 0;
+  double strata_gflops = 0;
+  std::string strata_path;
+  engine::cpu::MatmulThroughput onednn;
+};
+
+absl::StatusOr<GemmComparison> CompareGemm(const engine::ModelConfig& c, int64_t m, int threads) {
+  GemmComparison out{m, 2 * c.intermediate_size, c.hidden_size};
+  absl::StatusOr<engine::cpu::MatmulThroughput> onednn =
+      engine::cpu::MeasureOnednnBf16Matmul(out.m, out.n, out.k, threads, 9);
+  if (!onednn.ok()) return onednn.status();
+  out.onednn = *onednn;
+  const engine::cpu::PackedMatrix w = engine::cpu::PackedMatrix::Pack(
+      out.n, out.k, engine::DType::kBF16, [k = out.k](int64_t row, float* dst) {
+        for (int64_t i = 0; i < k; ++i) dst[i] = static_cast<float>((row + i) % 7) * 0.125f;
+      });
+  std::vector<uint16_t> a(static_cast<size_t>(out.m * out.k), 0x3f80);  // 1.0
+  std::vector<float> result(static_cast<size_t>(out.m * out.n));
+  engine::cpu::ThreadPool pool(threads);
+  engine::cpu::GemmArgs args{.a = a.data(), .lda = out.k, .m = out.m, .c = result.data(),
+                             .ldc = out.n};
+  const engine::cpu::GemmPath path = engine::cpu::BestGemmPath();
+  out.strata_path = engine::cpu::GemmPathName(path);
+  std::vector<double> samples;
+  for (int rep = 0; rep <= 9; ++rep) {
+    Clock::time_point start = Clock::now();
+    engine::cpu::Gemm(w, args, &pool, path);
+    if (rep > 0) samples.push_back(Seconds(start));  // the first run warms caches
+  }
+  out.strata_gflops = 2.0 * out.m * out.n * out.k / Median(samples) / 1e9;
+  return out;
 }
 
 struct BenchModel {
@@ -197,6 +252,12 @@ int RunBenchEngine(const std::vector<std::string>& raw_args) {
   }
   const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const double bandwidth = MeasureReadBandwidth(threads);
+  absl::StatusOr<GemmComparison> gemm = CompareGemm(config, contexts.back(), threads);
+  if (!gemm.ok()) {
+    std::cerr << "strata bench engine: " << gemm.status().message() << "\n";
+    return kExitFailure;
+  }
+  const double onednn_gflops = gemm->onednn.gflops;
   const double weight_bytes = 2.0 * config.NumParameters();  // bf16
   const double roofline = bandwidth / weight_bytes;           // batch-1 decode tokens/s
 
@@ -206,25 +267,42 @@ int RunBenchEngine(const std::vector<std::string>& raw_args) {
   std::cout << absl::StrFormat(
       "memory read bandwidth: %.1f GB/s on %d threads -> batch-1 decode roofline %.1f tok/s\n",
       bandwidth / 1e9, threads, roofline);
-  std::cout << absl::StrFormat("%-8s %6s %8s %12s %10s\n", "phase", "batch", "context", "tokens/s",
-                               "roofline");
+  std::cout << absl::StrFormat(
+      "bf16 GEMM %dx%dx%d (gate/up of a %d-token prefill): oneDNN %.0f GFLOP/s (%s), "
+      "strata %.0f GFLOP/s (%s) = %.0f%% of oneDNN\n",
+      gemm->m, gemm->n, gemm->k, gemm->m, onednn_gflops, gemm->onednn.implementation,
+      gemm->strata_gflops, gemm->strata_path, 100.0 * gemm->strata_gflops / onednn_gflops);
+  std::cout << absl::StrFormat("%-8s %6s %8s %12s %10s %10s\n", "phase", "batch", "context",
+                               "tokens/s", "GFLOP/s", "target");
   nlohmann::json json_rows = nlohmann::json::array();
   for (const Measurement& m : *results) {
-    std::string fraction =
-        m.phase == "decode" && m.batch == 1
-            ? absl::StrFormat("%.0f%%", 100.0 * m.tokens_per_second / roofline)
-            : "";
-    std::cout << absl::StrFormat("%-8s %6d %8d %12.1f %10s\n", m.phase, m.batch, m.context,
-                                 m.tokens_per_second, fraction);
+    // Batch-1 decode against the bandwidth roofline; prefill against oneDNN.
+    std::string fraction, gflops;
+    double flops_per_second = 0;
+    if (m.phase == "decode" && m.batch == 1) {
+      fraction = absl::StrFormat("%.0f%% roof", 100.0 * m.tokens_per_second / roofline);
+    } else if (m.phase == "prefill") {
+      flops_per_second = PrefillFlops(config, m.context) * m.tokens_per_second / m.context;
+      gflops = absl::StrFormat("%.0f", flops_per_second / 1e9);
+      fraction = absl::StrFormat("%.0f%% dnnl", 100.0 * flops_per_second / 1e9 / onednn_gflops);
+    }
+    std::cout << absl::StrFormat("%-8s %6d %8d %12.1f %10s %10s\n", m.phase, m.batch, m.context,
+                                 m.tokens_per_second, gflops, fraction);
     json_rows.push_back({{"phase", m.phase},
                          {"batch", m.batch},
                          {"context", m.context},
-                         {"tokens_per_second", m.tokens_per_second}});
+                         {"tokens_per_second", m.tokens_per_second},
+                         {"flops_per_second", flops_per_second}});
   }
   nlohmann::json report = {{"model", bench->description},
                            {"num_parameters", config.NumParameters()},
                            {"read_bandwidth_bytes_per_second", bandwidth},
                            {"decode_roofline_tokens_per_second", roofline},
+                           {"gemm_shape", {gemm->m, gemm->n, gemm->k}},
+                           {"onednn_bf16_gflops", onednn_gflops},
+                           {"onednn_implementation", gemm->onednn.implementation},
+                           {"strata_gemm_gflops", gemm->strata_gflops},
+                           {"strata_gemm_path", gemm->strata_path},
                            {"results", json_rows}};
   std::cout << report.dump() << "\n";
   if (auto out = args->Get("out")) std::ofstream(*out) << report.dump(2) << "\n";
