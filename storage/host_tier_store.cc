@@ -1,0 +1,259 @@
+#include "storage/host_tier_store.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/check.h"
+
+namespace strata::storage {
+namespace {
+
+class HeapMemory final : public HostMemory {
+ public:
+  static constexpr std::align_val_t kAlignment{64};
+
+  explicit HeapMemory(size_t size)
+      : data_(static_cast<std::byte*>(::operator new(size, kAlignment))), size_(size) {}
+  ~HeapMemory() override { ::operator delete(data_, kAlignment); }
+  HeapMemory(const HeapMemory&) = delete;
+  HeapMemory& operator=(const HeapMemory&) = delete;
+
+  std::byte* data() override { return data_; }
+  size_t size() const override { return size_; }
+
+ private:
+  std::byte* data_;
+  size_t size_;
+};
+
+}  // namespace
+
+HostAllocator HeapHostAllocator() {
+  return [](size_t bytes) -> absl::StatusOr<std::unique_ptr<HostMemory>> {
+    std::unique_ptr<HostMemory> memory;
+    try {
+      memory = std::make_unique<HeapMemory>(bytes);
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError(absl::StrCat("cannot allocate ", bytes, " host bytes"));
+    }
+    return memory;
+  };
+}
+
+// Pins one slot for its lifetime; the bytes cannot move or be reused until
+// the destructor unpins them.
+class HostTierStore::Handle final : public TierStoreHandle {
+ public:
+  Handle(HostTierStore* store, int32_t slot, absl::Span<const std::byte> value)
+      : store_(store), slot_(slot), value_(value) {}
+  ~Handle() override { store_->Unpin(slot_); }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+
+  bool IsReady() const override { return true; }
+  void Wait() override {}
+  absl::Span<const std::byte> Value() override { return value_; }
+
+ private:
+  HostTierStore* store_;
+  int32_t slot_;
+  absl::Span<const std::byte> value_;
+};
+
+HostTierStore::HostTierStore(HostTierOptions options)
+    : options_(std::move(options)),
+      allocator_(options_.allocator ? options_.allocator : HeapHostAllocator()),
+      max_slots_(options_.block_bytes == 0
+                     ? 0
+                     : static_cast<int64_t>(options_.capacity_bytes / options_.block_bytes)),
+      slots_per_slab_(options_.block_bytes == 0
+                          ? 1
+                          : std::max<int64_t>(1, static_cast<int64_t>(options_.slab_bytes /
+                                                                      options_.block_bytes))) {
+  CHECK_GT(options_.block_bytes, 0u);
+  // Slot numbers are int32_t links; a tier of 2^31 blocks is far beyond host memory.
+  CHECK_LT(max_slots_, int64_t{1} << 31);
+  stats_.capacity_bytes = static_cast<uint64_t>(max_slots_) * options_.block_bytes;
+}
+
+HostTierStore::~HostTierStore() {
+  absl::MutexLock lock(&mu_);
+  CHECK_EQ(pinned_handles_, 0);
+}
+
+std::byte* HostTierStore::SlotData(int32_t slot) const {
+  const int64_t slab = slot / slots_per_slab_;
+  const int64_t offset = (slot % slots_per_slab_) * static_cast<int64_t>(options_.block_bytes);
+  return slabs_[static_cast<size_t>(slab)]->data() + offset;
+}
+
+bool HostTierStore::Grow() {
+  const int64_t allocated = static_cast<int64_t>(slots_.size());
+  if (allocated >= max_slots_ || allocator_failed_) return false;
+  const int64_t count = std::min(slots_per_slab_, max_slots_ - allocated);
+  const size_t bytes = static_cast<size_t>(count) * options_.block_bytes;
+  absl::StatusOr<std::unique_ptr<HostMemory>> memory = allocator_(bytes);
+  if (memory.ok() && (*memory == nullptr || (*memory)->size() < bytes)) {
+    memory = absl::InternalError("allocator returned less memory than asked");
+  }
+  if (!memory.ok()) {
+    // The tier keeps serving with the slots it has; retrying every Insert
+    // would only slow the engine thread down.
+    allocator_failed_ = true;
+    stats_.error = absl::StrCat("host tier allocation failed: ", memory.status().ToString());
+    std::fprintf(stderr, "strata storage: %s; the host tier keeps %lld blocks\n",
+                 stats_.error.c_str(), static_cast<long long>(allocated));
+    if (allocated == 0) stats_.enabled = false;
+    return false;
+  }
+  // Every slab but the last is whole, so slot / slots_per_slab_ finds the slab.
+  slabs_.push_back(*std::move(memory));
+  slots_.resize(static_cast<size_t>(allocated + count));
+  for (int64_t slot = allocated + count - 1; slot >= allocated; --slot) {
+    free_slots_.push_back(static_cast<int32_t>(slot));
+  }
+  return true;
+}
+
+void HostTierStore::LinkFront(int32_t slot) {
+  Slot& s = slots_[static_cast<size_t>(slot)];
+  s.prev = kNone;
+  s.next = lru_head_;
+  if (lru_head_ != kNone) slots_[static_cast<size_t>(lru_head_)].prev = slot;
+  lru_head_ = slot;
+  if (lru_tail_ == kNone) lru_tail_ = slot;
+}
+
+void HostTierStore::Unlink(int32_t slot) {
+  Slot& s = slots_[static_cast<size_t>(slot)];
+  if (s.prev != kNone) {
+    slots_[static_cast<size_t>(s.prev)].next = s.next;
+  } else {
+    lru_head_ = s.next;
+  }
+  if (s.next != kNone) {
+    slots_[static_cast<size_t>(s.next)].prev = s.prev;
+  } else {
+    lru_tail_ = s.prev;
+  }
+  s.prev = s.next = kNone;
+}
+
+void HostTierStore::FreeSlot(int32_t slot) {
+  slots_[static_cast<size_t>(slot)] = Slot{};
+  free_slots_.push_back(slot);
+  --live_slots_;
+}
+
+int32_t HostTierStore::TakeSlot() {
+  if (free_slots_.empty()) Grow();
+  if (!free_slots_.empty()) {
+    const int32_t slot = free_slots_.back();
+    free_slots_.pop_back();
+    ++live_slots_;
+    return slot;
+  }
+  // Pinned blocks are not in the LRU list, so its tail is always evictable.
+  const int32_t victim = lru_tail_;
+  if (victim == kNone) return kNone;
+  Slot& s = slots_[static_cast<size_t>(victim)];
+  Unlink(victim);
+  index_.erase(s.key);
+  ++stats_.evictions;
+  if (options_.on_evict) {
+    options_.on_evict(s.key, absl::MakeConstSpan(SlotData(victim), options_.block_bytes));
+  }
+  s = Slot{};
+  return victim;  // stays counted in live_slots_: the new block takes it over
+}
+
+absl::Status HostTierStore::Insert(const BlockKey& key, absl::Span<const std::byte> bytes) {
+  if (bytes.size() != options_.block_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "block of ", bytes.size(), " bytes; this store holds blocks of ", options_.block_bytes));
+  }
+  absl::MutexLock lock(&mu_);
+  ++stats_.inserts;
+  if (const auto it = index_.find(key); it != index_.end()) {
+    Slot& s = slots_[static_cast<size_t>(it->second)];
+    if (s.pins == 0) {
+      Unlink(it->second);
+      LinkFront(it->second);
+    }
+    return absl::OkStatus();
+  }
+  const int32_t slot = TakeSlot();
+  if (slot == kNone) {
+    ++stats_.dropped_inserts;
+    return absl::OkStatus();
+  }
+  std::memcpy(SlotData(slot), bytes.data(), bytes.size());
+  Slot& s = slots_[static_cast<size_t>(slot)];
+  s.key = key;
+  index_[key] = slot;
+  LinkFront(slot);
+  stats_.bytes_written += bytes.size();
+  return absl::OkStatus();
+}
+
+std::unique_ptr<TierStoreHandle> HostTierStore::Lookup(const BlockKey& key) {
+  absl::MutexLock lock(&mu_);
+  ++stats_.lookups;
+  const auto it = index_.find(key);
+  if (it == index_.end()) {
+    ++stats_.misses;
+    return nullptr;
+  }
+  const int32_t slot = it->second;
+  Slot& s = slots_[static_cast<size_t>(slot)];
+  if (s.pins++ == 0) Unlink(slot);
+  ++pinned_handles_;
+  ++stats_.hits;
+  stats_.bytes_read += options_.block_bytes;
+  return std::make_unique<Handle>(this, slot,
+                                  absl::MakeConstSpan(SlotData(slot), options_.block_bytes));
+}
+
+void HostTierStore::Unpin(int32_t slot) {
+  absl::MutexLock lock(&mu_);
+  Slot& s = slots_[static_cast<size_t>(slot)];
+  CHECK_GT(s.pins, 0);
+  --pinned_handles_;
+  if (--s.pins > 0) return;
+  if (s.erased) {
+    FreeSlot(slot);
+  } else {
+    LinkFront(slot);  // the reader just used it
+  }
+}
+
+void HostTierStore::Erase(const BlockKey& key) {
+  absl::MutexLock lock(&mu_);
+  const auto it = index_.find(key);
+  if (it == index_.end()) return;
+  const int32_t slot = it->second;
+  index_.erase(it);
+  Slot& s = slots_[static_cast<size_t>(slot)];
+  if (s.pins > 0) {
+    s.erased = true;
+    return;
+  }
+  Unlink(slot);
+  FreeSlot(slot);
+}
+
+TierStoreStats HostTierStore::Stats() const {
+  absl::MutexLock lock(&mu_);
+  TierStoreStats stats = stats_;
+  stats.blocks = index_.size();
+  stats.used_bytes = static_cast<uint64_t>(live_slots_) * options_.block_bytes;
+  return stats;
+}
+
+}  // namespace strata::storage

@@ -1,0 +1,108 @@
+// TierStore: a store of whole KV blocks below device memory (host memory,
+// disk), modelled on RocksDB's SecondaryCache. It is a cache, not a database:
+// Insert may drop a block and still succeed, and every failure to read a block
+// back (evicted, corrupt, foreign, I/O error) is a miss that the caller
+// recomputes. A store never returns bytes other than those inserted under the
+// key.
+//
+// Thread safety: every TierStore method may be called from any thread,
+// concurrently (in practice the engine thread calls Insert/Lookup/Erase while
+// the store's own I/O threads complete reads and writes). A handle is used by
+// one thread at a time; IsReady may be polled from any thread.
+#ifndef STRATA_STORAGE_TIER_STORE_H_
+#define STRATA_STORAGE_TIER_STORE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "storage/block_key.h"
+
+namespace strata::storage {
+
+// A snapshot of a store's counters, for the metrics endpoint. Counters only
+// grow; used/capacity/blocks are the state at the time of the call.
+struct TierStoreStats {
+  // False once the store has turned itself off after an I/O error. A
+  // disabled store drops inserts and misses every lookup.
+  bool enabled = true;
+  // The error that disabled the store, or one it degraded around (the host
+  // tier keeps serving with less memory when its allocator fails); empty if none.
+  std::string error;
+
+  uint64_t inserts = 0;          // Insert calls with a well-sized block
+  uint64_t dropped_inserts = 0;  // of those, blocks not stored (full, disabled, too slow)
+  uint64_t lookups = 0;
+  uint64_t hits = 0;
+  uint64_t misses = 0;          // every lookup that gave no bytes, including the two below
+  uint64_t corrupt_misses = 0;  // stored bytes failed verification (checksum, length, magic)
+  uint64_t foreign_misses = 0;  // stored bytes belong to another model fingerprint
+  uint64_t evictions = 0;       // blocks removed to make room
+  uint64_t bytes_written = 0;   // bytes stored (the disk store counts its headers too)
+  uint64_t bytes_read = 0;      // block bytes returned by hits
+
+  uint64_t blocks = 0;          // blocks held now
+  uint64_t used_bytes = 0;      // bytes held now, in the store's own accounting
+  uint64_t capacity_bytes = 0;  // the most it will hold
+};
+
+// The result of a Lookup. Owns (or pins) the block's bytes: Value() stays
+// valid for the life of the handle, even if the block is evicted or erased in
+// the meantime. The disk store's handles may outlive the store; the host
+// store's may not (they pin its memory).
+class TierStoreHandle {
+ public:
+  virtual ~TierStoreHandle() = default;
+
+  // True once Value() can be called without blocking.
+  virtual bool IsReady() const = 0;
+
+  // Blocks until the read has finished (successfully or not).
+  virtual void Wait() = 0;
+
+  // Waits if needed, then returns the block's bytes (block_bytes() of them),
+  // or an empty span for a miss: the block was gone, or the bytes read back
+  // failed verification. Never other bytes than those inserted under the key.
+  virtual absl::Span<const std::byte> Value() = 0;
+};
+
+class TierStore {
+ public:
+  virtual ~TierStore() = default;
+
+  // The fixed size of every block in this store (the KV block size).
+  virtual size_t block_bytes() const = 0;
+
+  // Offers a block to the store, which copies the bytes before returning
+  // (the caller keeps ownership of `bytes`). OK also when the store dropped
+  // the block (full, disabled, or its write queue is full): a tier is a
+  // cache, and the block can be recomputed. INVALID_ARGUMENT when
+  // bytes.size() != block_bytes(). A key already held is left as it is: a
+  // key names its contents, so the bytes are the same.
+  virtual absl::Status Insert(const BlockKey& key, absl::Span<const std::byte> bytes) = 0;
+
+  // Starts a read of the block. nullptr is a miss known at once (not held,
+  // or the store is disabled); otherwise the handle may still turn out a
+  // miss (empty Value()). Reads of several handles run in parallel.
+  virtual std::unique_ptr<TierStoreHandle> Lookup(const BlockKey& key) = 0;
+
+  // Waits for every handle; null entries are skipped.
+  virtual void WaitAll(absl::Span<const std::unique_ptr<TierStoreHandle>> handles) {
+    for (const std::unique_ptr<TierStoreHandle>& handle : handles) {
+      if (handle != nullptr) handle->Wait();
+    }
+  }
+
+  // Removes the block if held; no-op otherwise. Handles already returned
+  // keep their bytes.
+  virtual void Erase(const BlockKey& key) = 0;
+
+  virtual TierStoreStats Stats() const = 0;
+};
+
+}  // namespace strata::storage
+
+#endif  // STRATA_STORAGE_TIER_STORE_H_

@@ -1,0 +1,381 @@
+#include "storage/disk_tier_store.h"
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "rocksdb/db.h"
+#include "storage/disk_format.h"
+#include "tests/common/temp_dir.h"
+
+namespace strata::storage {
+namespace {
+
+constexpr size_t kBlockBytes = 4096;
+constexpr size_t kValueBytes = disk_format::kHeaderBytes + kBlockBytes;
+constexpr uint64_t kModelA = 0xa11ce;
+constexpr uint64_t kModelB = 0xb0b;
+
+BlockKey Key(uint64_t i) { return BlockKey{.high = 0xfeed, .low = i}; }
+
+std::vector<std::byte> Block(uint64_t i) {
+  std::vector<std::byte> bytes(kBlockBytes);
+  for (size_t j = 0; j < bytes.size(); ++j) {
+    bytes[j] = static_cast<std::byte>((i * 2654435761u + j * 7) >> 3);
+  }
+  return bytes;
+}
+
+std::vector<std::byte> Copy(absl::Span<const std::byte> bytes) {
+  return std::vector<std::byte>(bytes.begin(), bytes.end());
+}
+
+class DiskTierStoreTest : public ::testing::Test {
+ protected:
+  DiskTierOptions Options(uint64_t fingerprint = kModelA, size_t blocks = 64) const {
+    DiskTierOptions options;
+    options.path = (dir_.path() / "disk").string();
+    options.block_bytes = kBlockBytes;
+    options.capacity_bytes = blocks * kValueBytes;
+    options.model_fingerprint = fingerprint;
+    options.read_threads = 2;
+    return options;
+  }
+
+  static std::unique_ptr<DiskTierStore> OpenStore(DiskTierOptions options) {
+    absl::StatusOr<std::unique_ptr<DiskTierStore>> store = DiskTierStore::Open(std::move(options));
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? *std::move(store) : nullptr;
+  }
+
+  // The block's bytes after a full read, or nullopt for any kind of miss.
+  static std::optional<std::vector<std::byte>> Read(TierStore& store, uint64_t i) {
+    std::unique_ptr<TierStoreHandle> handle = store.Lookup(Key(i));
+    if (handle == nullptr) return std::nullopt;
+    handle->Wait();
+    EXPECT_TRUE(handle->IsReady());
+    const absl::Span<const std::byte> value = handle->Value();
+    if (value.empty()) return std::nullopt;
+    return Copy(value);
+  }
+
+  static void InsertAll(DiskTierStore& store, uint64_t first, uint64_t last) {
+    for (uint64_t i = first; i <= last; ++i) ASSERT_TRUE(store.Insert(Key(i), Block(i)).ok());
+    store.Flush();
+  }
+
+  // Rewrites one stored value with the store closed, as damage on disk would.
+  void RewriteValue(uint64_t fingerprint, uint64_t i,
+                    const std::function<void(std::string&)>& damage) const {
+    rocksdb::DBOptions options;
+    const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+        {rocksdb::kDefaultColumnFamilyName, {}},
+        {disk_format::kBlocksColumnFamily, {}},
+        {disk_format::kIndexColumnFamily, {}},
+    };
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(options, Options().path, families, &handles, &db).ok());
+    const std::string key = disk_format::EncodeKey({fingerprint, Key(i)});
+    std::string value;
+    ASSERT_TRUE(db->Get({}, handles[1], key, &value).ok());
+    damage(value);
+    ASSERT_TRUE(db->Put({}, handles[1], key, value).ok());
+    for (rocksdb::ColumnFamilyHandle* handle : handles) db->DestroyColumnFamilyHandle(handle);
+    ASSERT_TRUE(db->Close().ok());
+    delete db;
+  }
+
+  strata::testing::TempDir dir_;
+};
+
+TEST_F(DiskTierStoreTest, RoundTripsBlocksBitIdentical) {
+  std::unique_ptr<DiskTierStore> store = OpenStore(Options());
+  ASSERT_TRUE(store->Insert(Key(1), Block(1)).ok());
+  EXPECT_EQ(Read(*store, 1), Block(1));  // served from the write queue or from disk
+  InsertAll(*store, 2, 10);
+  for (uint64_t i = 1; i <= 10; ++i) EXPECT_EQ(Read(*store, i), Block(i)) << i;
+  EXPECT_EQ(Read(*store, 11), std::nullopt);
+
+  const TierStoreStats stats = store->Stats();
+  EXPECT_TRUE(stats.enabled);
+  EXPECT_EQ(stats.inserts, 10u);
+  EXPECT_EQ(stats.dropped_inserts, 0u);
+  EXPECT_EQ(stats.blocks, 10u);
+  EXPECT_EQ(stats.used_bytes, 10 * kValueBytes);
+  EXPECT_EQ(stats.bytes_written, 10 * kValueBytes);
+  EXPECT_EQ(stats.hits, 11u);
+  EXPECT_EQ(stats.misses, 1u);
+  EXPECT_EQ(stats.bytes_read, 11 * kBlockBytes);
+}
+
+TEST_F(DiskTierStoreTest, RejectsBadOptionsAndBlocksOfTheWrongSize) {
+  DiskTierOptions options = Options();
+  options.block_bytes = 0;
+  EXPECT_EQ(DiskTierStore::Open(options).status().code(), absl::StatusCode::kInvalidArgument);
+
+  std::unique_ptr<DiskTierStore> store = OpenStore(Options());
+  std::vector<std::byte> big(kBlockBytes + 1);
+  EXPECT_EQ(store->Insert(Key(1), big).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(DiskTierStoreTest, UnopenableDirectoryIsUnavailable) {
+  std::unique_ptr<DiskTierStore> store = OpenStore(Options());
+  // The first store holds the database's lock.
+  EXPECT_EQ(DiskTierStore::Open(Options()).status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(DiskTierStoreTest, ServesItsBlocksAfterACleanRestart) {
+  {
+    std::unique_ptr<DiskTierStore> store = OpenStore(Options());
+    for (uint64_t i = 1; i <= 20; ++i) ASSERT_TRUE(store->Insert(Key(i), Block(i)).ok());
+    // No Flush: closing writes what is queued.
+  }
+  std::unique_ptr<DiskTierStore> store = OpenStore(Options());
+  EXPECT_EQ(store->Stats().blocks, 20u);
+  EXPECT_EQ(store->Stats().used_bytes, 20 * kValueBytes);
+  for (uint64_t i = 1; i <= 20; ++i) EXPECT_EQ(Read(*store, i), Block(i)) << i;
+}
+
+TEST_F(DiskTierStoreTest, EvictsOldestFirstAndKeepsTheOrderAcrossRestarts) {
+  {
+    std::unique_ptr<DiskTierStore> store = OpenStore(Options(kModelA, 3));
+    InsertAll(*store, 1, 5);
+    EXPECT_EQ(store->Stats().evictions, 2u);
+    EXPECT_EQ(store->Stats().blocks, 3u);
+    EXPECT_EQ(Read(*store, 1), std::nullopt);
+    EXPECT_EQ(Read(*store, 2), std::nullopt);
+    // A hit makes 3 the newest; 4 is next to go.
+    EXPECT_EQ(Read(*store, 3), Block(3));
+    store->Flush();
+  }
+  std::unique_ptr<DiskTierStore> store = OpenStore(Options(kModelA, 3));
+  InsertAll(*store, 6, 6);
+  EXPECT_EQ(Read(*store, 4), std::nullopt);
+  EXPECT_EQ(Read(*store, 3), Block(3));
+  EXPECT_EQ(Read(*store, 5), Block(5));
+  EXPECT_EQ(Read(*store, 6), Block(6));
+}
+
+TEST_F(DiskTierStoreTest, ReopeningWithASmallerCapacityEvictsTheOldest) {
+  {
+    std::unique_ptr<DiskTierStore> store = OpenStore(Options(kModelA, 8));
+    InsertAll(*store, 1, 8);
+  }
+  std::unique_ptr<DiskTierStore> store = OpenStore(Options(kModelA, 2));
+  EXPECT_EQ(store->Stats().blocks, 2u);
+  EXPECT_EQ(Read(*store, 6), std::nullopt);
+  EXPECT_EQ(Read(*store, 7), Block(7));
+  EXPECT_EQ(Read(*store, 8), Block(8));
+}
+
+TEST_F(DiskTierStoreTest, EraseRemovesTheBlockForGood) {
+  {
+    std::unique_ptr<DiskTierStore> store = OpenStore(Options());
+    InsertAll(*store, 1, 2);
+    store->Erase(Key(1));
+    EXPECT_EQ(store->Lookup(Key(1)), nullptr);
+    store->Erase(Key(3));  // not held: nothing happens
+    ASSERT_TRUE(store->Insert(Key(4), Block(4)).ok());
+    store->Erase(Key(4));  // possibly still queued
+    EXPECT_EQ(store->Lookup(Key(4)), nullptr);
+  }
+  std::unique_ptr<DiskTierStore> store = OpenStore(Options());
+  EXPECT_EQ(store->Lookup(Key(1)), nullptr);
+  EXPECT_EQ(store->Lookup(Key(4)), nullptr);
+  EXPECT_EQ(Read(*store, 2), Block(2));
+  EXPECT_EQ(store->Stats().blocks, 1u);
+}
+
+TEST_F(DiskTierStoreTest, CorruptValueIsAMissAndIsErased) {
+  {
+    std::unique_ptr<DiskTierStore> store = OpenStore(Options());
+    InsertAll(*store, 1, 3);
+  }
+  RewriteValue(kModelA, 1, [](std::string& value) { value[disk_format::kHeaderBytes + 100] ^= 1; });
+  RewriteValue(kModelA, 2, [](std::string& value) { value[0] ^= 0x40; });  // the magic
+  {
+    std::unique_ptr<DiskTierStore> store = OpenStore(Options());
+    EXPECT_EQ(Read(*store, 1), std::nullopt);
+    EXPECT_EQ(Read(*store, 2), std::nullopt);
+    EXPECT_EQ(Read(*store, 3), Block(3));
+    EXPECT_EQ(store->Stats().corrupt_misses, 2u);
+    store->Flush();
+    EXPECT_EQ(store->Lookup(Key(1)), nullptr);  // erased: now a miss known at once
+    EXPECT_EQ(store->Stats().blocks, 1u);
+  }
+  std::unique_ptr<DiskTierStore> store = OpenStore(Options());
+  EXPECT_EQ(store->Lookup(Key(1)), nullptr);
+  EXPECT_EQ(store->Lookup(Key(2)), nullptr);
+}
+
+TEST_F(DiskTierStoreTest, TruncatedValueIsAMiss) {
+  {
+    std::unique_ptr<DiskTierStore> store = OpenStore(Options());
+    InsertAll(*store, 1, 3);
+  }
+  RewriteValue(kModelA, 1, [](std::string& value) { value.resize(value.size() - 1); });
+  RewriteValue(kModelA, 2, [](std::string& value) { value.resize(10); });  // not even a header
+  std::unique_ptr<DiskTierStore> store = OpenStore(Options());
+  EXPECT_EQ(Read(*store, 1), std::nullopt);
+  EXPECT_EQ(Read(*store, 2), std::nullopt);
+  EXPECT_EQ(Read(*store, 3), Block(3));
+  EXPECT_EQ(store->Stats().corrupt_misses, 2u);
+}
+
+TEST_F(DiskTierStoreTest, AnotherModelInTheSameDirectoryNeverSeesTheseBlocks) {
+  {
+    std::unique_ptr<DiskTierStore> store = OpenStore(Options(kModelA));
+    InsertAll(*store, 1, 4);
+  }
+  {
+    std::unique_ptr<DiskTierStore> other = OpenStore(Options(kModelB));
+    for (uint64_t i = 1; i <= 4; ++i) EXPECT_EQ(other->Lookup(Key(i)), nullptr) << i;
+    EXPECT_EQ(other->Stats().misses, 4u);
+    EXPECT_EQ(other->Stats().used_bytes, 4 * kValueBytes);  // shared capacity
+    InsertAll(*other, 5, 5);
+  }
+  std::unique_ptr<DiskTierStore> store = OpenStore(Options(kModelA));
+  for (uint64_t i = 1; i <= 4; ++i) EXPECT_EQ(Read(*store, i), Block(i)) << i;
+  EXPECT_EQ(store->Lookup(Key(5)), nullptr);
+}
+
+TEST_F(DiskTierStoreTest, ValueWrittenForAnotherModelIsAForeignMiss) {
+  {
+    std::unique_ptr<DiskTierStore> store = OpenStore(Options(kModelA));
+    InsertAll(*store, 1, 2);
+  }
+  // An intact value with model B's header, under model A's key.
+  RewriteValue(kModelA, 1, [](std::string& value) {
+    disk_format::WriteHeader({kModelB, Key(1)}, kBlockBytes,
+                             reinterpret_cast<std::byte*>(value.data()));
+  });
+  std::unique_ptr<DiskTierStore> store = OpenStore(Options(kModelA));
+  EXPECT_EQ(Read(*store, 1), std::nullopt);
+  EXPECT_EQ(Read(*store, 2), Block(2));
+  EXPECT_EQ(store->Stats().foreign_misses, 1u);
+  EXPECT_EQ(store->Stats().corrupt_misses, 0u);
+  store->Flush();
+  EXPECT_EQ(store->Lookup(Key(1)), nullptr);
+}
+
+TEST_F(DiskTierStoreTest, WriteErrorTurnsTheTierOffAndServingGoesOn) {
+  auto failing = std::make_shared<std::atomic<bool>>(false);
+  DiskTierOptions options = Options();
+  options.write_fault_for_testing = [failing](std::string_view) {
+    return failing->load() ? absl::ResourceExhaustedError("injected: no space left on device")
+                           : absl::OkStatus();
+  };
+  {
+    std::unique_ptr<DiskTierStore> store = OpenStore(options);
+    InsertAll(*store, 1, 2);
+    failing->store(true);
+    InsertAll(*store, 3, 3);
+    const TierStoreStats stats = store->Stats();
+    EXPECT_FALSE(stats.enabled);
+    EXPECT_NE(stats.error.find("no space left"), std::string::npos) << stats.error;
+    EXPECT_EQ(stats.dropped_inserts, 1u);
+    // Off: cheap misses and dropped inserts, never an error or a crash.
+    EXPECT_EQ(store->Lookup(Key(1)), nullptr);
+    EXPECT_EQ(store->Lookup(Key(3)), nullptr);
+    EXPECT_TRUE(store->Insert(Key(4), Block(4)).ok());
+    store->Erase(Key(2));
+    store->Flush();
+    EXPECT_EQ(store->Stats().dropped_inserts, 2u);
+  }
+  // Once the disk has room again, a reopened store serves what was written.
+  failing->store(false);
+  std::unique_ptr<DiskTierStore> store = OpenStore(options);
+  EXPECT_TRUE(store->Stats().enabled);
+  EXPECT_EQ(Read(*store, 1), Block(1));
+  EXPECT_EQ(Read(*store, 2), Block(2));
+  EXPECT_EQ(Read(*store, 3), std::nullopt);
+}
+
+TEST_F(DiskTierStoreTest, DropsInsertsWhileTheWriteQueueIsFull) {
+  auto armed = std::make_shared<std::atomic<bool>>(false);
+  auto writing = std::make_shared<absl::Notification>();
+  auto release = std::make_shared<absl::Notification>();
+  DiskTierOptions options = Options();
+  options.max_queued_bytes = kValueBytes;  // one block waits at most
+  // Holds the writer inside its first WAL write once armed.
+  options.write_fault_for_testing = [=](std::string_view file) {
+    if (armed->load() && file.ends_with(".log") && !writing->HasBeenNotified()) {
+      writing->Notify();
+      release->WaitForNotification();
+    }
+    return absl::OkStatus();
+  };
+  std::unique_ptr<DiskTierStore> store = OpenStore(options);
+  armed->store(true);
+  ASSERT_TRUE(store->Insert(Key(1), Block(1)).ok());
+  writing->WaitForNotification();                     // 1 is being written
+  ASSERT_TRUE(store->Insert(Key(2), Block(2)).ok());  // queued
+  ASSERT_TRUE(store->Insert(Key(3), Block(3)).ok());  // no room: dropped
+  EXPECT_EQ(store->Stats().dropped_inserts, 1u);
+  EXPECT_EQ(Read(*store, 2), Block(2));  // served from the queue
+  release->Notify();
+  store->Flush();
+  EXPECT_EQ(Read(*store, 1), Block(1));
+  EXPECT_EQ(Read(*store, 2), Block(2));
+  EXPECT_EQ(store->Lookup(Key(3)), nullptr);
+}
+
+TEST_F(DiskTierStoreTest, ConcurrentInsertsAndLookupsNeverSeeWrongBytes) {
+  std::unique_ptr<DiskTierStore> store = OpenStore(Options(kModelA, 150));
+  constexpr int kThreads = 4;
+  constexpr uint64_t kPerThread = 100;
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (uint64_t n = 0; n < kPerThread; ++n) {
+        const uint64_t i = t * kPerThread + n;
+        if (!store->Insert(Key(i), Block(i)).ok()) ++wrong;
+        // Reads of this thread's and others' blocks, old and new, all in flight at once.
+        std::vector<std::unique_ptr<TierStoreHandle>> handles;
+        std::vector<uint64_t> wanted;
+        for (uint64_t j : {i, i / 2, (i * 7) % (kThreads * kPerThread)}) {
+          wanted.push_back(j);
+          handles.push_back(store->Lookup(Key(j)));
+        }
+        if (n % 10 == 0) store->Erase(Key(i / 3));
+        store->WaitAll(handles);
+        for (size_t k = 0; k < handles.size(); ++k) {
+          if (handles[k] == nullptr || handles[k]->Value().empty()) continue;
+          if (Copy(handles[k]->Value()) != Block(wanted[k])) ++wrong;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  store->Flush();
+  EXPECT_EQ(wrong.load(), 0);
+  const TierStoreStats stats = store->Stats();
+  EXPECT_TRUE(stats.enabled);
+  EXPECT_EQ(stats.lookups, stats.hits + stats.misses);
+  EXPECT_EQ(stats.corrupt_misses + stats.foreign_misses, 0u);
+  EXPECT_LE(stats.used_bytes, 150 * kValueBytes);
+  EXPECT_EQ(stats.used_bytes, stats.blocks * kValueBytes);
+}
+
+TEST_F(DiskTierStoreTest, HandlesOutliveTheStore) {
+  std::unique_ptr<DiskTierStore> store = OpenStore(Options());
+  InsertAll(*store, 1, 1);
+  std::unique_ptr<TierStoreHandle> handle = store->Lookup(Key(1));
+  ASSERT_NE(handle, nullptr);
+  store.reset();  // finishes queued reads before closing
+  EXPECT_EQ(Copy(handle->Value()), Block(1));
+}
+
+}  // namespace
+}  // namespace strata::storage
