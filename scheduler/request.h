@@ -21,6 +21,10 @@ struct Request {
   RequestId id = 0;
   std::vector<TokenId> prompt_ids;
   engine::SamplingParams sampling;
+  // Keeps tenants' prefix caches apart: requests share cached blocks only
+  // when their salts are equal. Set by server/ from the authenticated
+  // identity, never from the request body.
+  std::string cache_salt;
 };
 
 // One generated token (or the end) of one request, in order.

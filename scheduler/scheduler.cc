@@ -11,7 +11,6 @@ namespace {
 
 // Requests carry no tenant yet, so all share one cache salt. The server sets a
 // per-tenant salt once Request has the field (DESIGN.md, tenant isolation).
-constexpr std::string_view kCacheSalt = "";
 
 engine::KvCacheSpec CacheSpec(const SchedulerOptions& options) {
   engine::KvCacheSpec spec = options.kv_spec;
@@ -136,9 +135,9 @@ void Scheduler::AdmitWaiting(engine::StepPlan& plan, int64_t& budget) {
     Sequence& seq = *sequences_.at(waiting_.front());
     // A resumed (preempted) sequence looks up its output too: its own blocks
     // may still be cached.
-    cache::CachedPrefix prefix = cache_.FindCachedPrefix(kCacheSalt, seq.tokens);
+    cache::CachedPrefix prefix = cache_.FindCachedPrefix(seq.request.cache_salt, seq.tokens);
     int64_t n = std::min(seq.num_tokens() - prefix.num_tokens, budget);
-    if (!cache_.AddSequence(seq.request.id, kCacheSalt, prefix, prefix.num_tokens + n,
+    if (!cache_.AddSequence(seq.request.id, seq.request.cache_salt, prefix, prefix.num_tokens + n,
                             seq.num_tokens())) {
       return;  // first come, first served: no overtaking
     }

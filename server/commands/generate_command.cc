@@ -6,12 +6,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/backend.h"
-#include "engine/model_weights.h"
-#include "engine/tokenizer/tokenizer.h"
 #include "scheduler/engine_loop.h"
 #include "scheduler/scheduler.h"
 #include "server/commands/args.h"
 #include "server/commands/command_registry.h"
+#include "server/engine_setup.h"
 
 namespace strata::server {
 namespace {
@@ -47,29 +46,13 @@ absl::StatusOr<engine::SamplingParams> SamplingFromArgs(const ParsedArgs& args) 
 absl::StatusOr<std::string> Generate(const std::filesystem::path& model_dir,
                                      const std::string& prompt,
                                      const engine::SamplingParams& params) {
-  absl::StatusOr<engine::LoadedModel> model = engine::LoadModel(model_dir);
-  if (!model.ok()) return model.status();
-  absl::StatusOr<std::unique_ptr<engine::Tokenizer>> tokenizer = engine::Tokenizer::Load(model_dir);
-  if (!tokenizer.ok()) return tokenizer.status();
-  absl::StatusOr<std::unique_ptr<engine::Backend>> backend =
-      engine::CreateBackend("cpu", *model, engine::BackendOptions{});
-  if (!backend.ok()) return backend.status();
+  absl::StatusOr<ServingEngine> serving =
+      LoadServingEngine(model_dir, "cpu", engine::BackendOptions{});
+  if (!serving.ok()) return serving.status();
   absl::StatusOr<std::vector<engine::TokenId>> prompt_ids =
-      (*tokenizer)->Encode(prompt, /*add_special_tokens=*/true);
+      serving->tokenizer->Encode(prompt, /*add_special_tokens=*/true);
   if (!prompt_ids.ok()) return prompt_ids.status();
-
-  const engine::ModelConfig& config = model->config;
-  engine::KvArenaInfo arena = (*backend)->kv_arena_info();
-  scheduler::SchedulerOptions options{
-      .block_size = arena.spec.block_size,
-      .num_blocks = arena.num_blocks,
-      .max_model_len = config.max_position_embeddings,
-      .vocab_size = config.vocab_size,
-  };
-  for (int64_t id : config.eos_token_ids) {
-    options.eos_token_ids.push_back(static_cast<engine::TokenId>(id));
-  }
-  scheduler::Scheduler scheduler(options, **tokenizer);
+  scheduler::Scheduler scheduler(serving->scheduler_options, *serving->tokenizer);
   absl::Status added = scheduler.AddRequest(
       scheduler::Request{.id = 1, .prompt_ids = *prompt_ids, .sampling = params});
   if (!added.ok()) return added;
@@ -77,7 +60,7 @@ absl::StatusOr<std::string> Generate(const std::filesystem::path& model_dir,
   std::cout << prompt << std::flush;
   std::string finish_reason;
   while (scheduler.HasWork()) {
-    for (const scheduler::TokenEvent& event : scheduler::RunStep(scheduler, **backend)) {
+    for (const scheduler::TokenEvent& event : scheduler::RunStep(scheduler, *serving->backend)) {
       std::cout << event.text << std::flush;
       if (!event.finished) continue;
       if (!event.error.ok()) return event.error;

@@ -214,6 +214,29 @@ TEST_F(SchedulerTest, SecondRequestWithTheSamePromptComputesOnlyTheUncachedTail)
   }
 }
 
+TEST_F(SchedulerTest, DifferentCacheSaltsNeverShareBlocks) {
+  Scheduler scheduler(Options(64, 64), *tokenizer_);
+  FakeBackend backend;
+  Request tenant_a = MakeRequest(1, 12, 4);
+  tenant_a.cache_salt = "tenant-a";
+  ASSERT_TRUE(scheduler.AddRequest(tenant_a).ok());
+  auto out_a = RunAll(scheduler, backend);
+  Request tenant_b = tenant_a;
+  tenant_b.id = 2;
+  tenant_b.cache_salt = "tenant-b";
+  ASSERT_TRUE(scheduler.AddRequest(tenant_b).ok());
+  size_t before = backend.steps_.size();
+  auto out_b = RunAll(scheduler, backend);
+  EXPECT_EQ(backend.steps_[before].start_position, 0);  // nothing reused across tenants
+  EXPECT_EQ(out_b[2].first, out_a[1].first);
+  Request tenant_a_again = tenant_a;
+  tenant_a_again.id = 3;
+  ASSERT_TRUE(scheduler.AddRequest(tenant_a_again).ok());
+  before = backend.steps_.size();
+  RunAll(scheduler, backend);
+  EXPECT_EQ(backend.steps_[before].start_position, 8);  // same tenant: two blocks reused
+}
+
 TEST_F(SchedulerTest, NextTurnReusesTheCachedOutputOfThePreviousTurn) {
   Request turn1 = MakeRequest(1, 10, 6);
   Scheduler scheduler(Options(64, 64), *tokenizer_);
