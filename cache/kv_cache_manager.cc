@@ -56,6 +56,25 @@ CachedPrefix KvCacheManager::FindCachedPrefix(std::string_view salt,
   return prefix;
 }
 
+std::vector<BlockKey> KvCacheManager::KeysAfter(std::string_view salt,
+                                                absl::Span<const TokenId> tokens,
+                                                const CachedPrefix& prefix) const {
+  std::vector<BlockKey> keys;
+  if (tokens.empty()) return keys;
+  const int64_t max_blocks = (static_cast<int64_t>(tokens.size()) - 1) / block_size_;
+  BlockKey key = RootKey(model_, salt);
+  if (!prefix.blocks.empty()) {
+    std::optional<BlockKey> last = pool_.key(prefix.blocks.back());
+    CHECK(last.has_value());  // stale prefix
+    key = *last;
+  }
+  for (int64_t i = static_cast<int64_t>(prefix.blocks.size()); i < max_blocks; ++i) {
+    key = HashBlock(key, tokens.subspan(i * block_size_, block_size_));
+    keys.push_back(key);
+  }
+  return keys;
+}
+
 std::optional<BlockTable> KvCacheManager::AddSequence(SeqId seq, std::string_view salt,
                                                       const CachedPrefix& prefix,
                                                       int64_t num_tokens,

@@ -9,8 +9,8 @@
 // found by hashing its blocks in order and looking each up until the first
 // miss, i.e. at most prompt_blocks lookups however many sequences are cached,
 // with no pointer-linked nodes to maintain or to fragment. The same keys name
-// blocks in the host and disk tiers, so the walk can continue there once the
-// tiers are wired in.
+// blocks in the host and disk tiers, so the walk continues there (KeysAfter,
+// cache/prefix_load.h) and promoted blocks join the index like computed ones.
 //
 // Partial blocks are never shared. Only full, computed blocks are registered,
 // so a cached prefix is a whole number of blocks and every block a sequence
@@ -30,8 +30,8 @@
 // when an allocation finds no free block: lowest priority first, least
 // recently used within a priority (BlockPool). Blocks in use are never
 // evicted. Each eviction is reported to the eviction listener before the
-// block is handed out again, so the owner can demote its K/V to the host tier
-// instead of losing it.
+// block is handed out again, so the owner (the scheduler) demotes its K/V to
+// the host tier by a move at the front of the plan that reuses the block.
 //
 // Not thread-safe: owned by the engine thread. Programming errors (unknown
 // sequence ids, a stale prefix) CHECK-fail; running out of blocks is nullopt.
@@ -92,6 +92,12 @@ class KvCacheManager {
   // it (the last-token rule). Takes no references and changes nothing: the
   // result is valid until the next call that allocates or frees.
   CachedPrefix FindCachedPrefix(std::string_view salt, absl::Span<const TokenId> tokens) const;
+
+  // The keys of the full blocks after `prefix` (from FindCachedPrefix with
+  // the same salt and tokens) up to the last-token limit: what a lower tier
+  // may hold of the rest of the prompt. Same chain, same keys in every tier.
+  std::vector<BlockKey> KeysAfter(std::string_view salt, absl::Span<const TokenId> tokens,
+                                  const CachedPrefix& prefix) const;
 
   // Admits a new sequence `seq` of `num_query_tokens` tokens: it shares
   // `prefix` (straight from FindCachedPrefix with the same salt) and gets

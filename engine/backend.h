@@ -1,7 +1,8 @@
 // The interface every execution backend (cpu, cuda) implements, plus a
 // registry by name. The scheduler drives a backend only through Execute with
-// a StepPlan (engine/step.h); storage/ allocates host staging memory through
-// AllocateHostBuffer and moves whole KV blocks through the arena accessors.
+// a StepPlan (engine/step.h), whose block moves carry whole KV blocks between
+// the arena and host memory; host staging memory and the host tier's slabs
+// come from AllocateHostBuffer, so that a CUDA backend can DMA them.
 #ifndef STRATA_ENGINE_BACKEND_H_
 #define STRATA_ENGINE_BACKEND_H_
 
@@ -91,8 +92,10 @@ class Backend {
   // then. Outputs are in plan order.
   virtual absl::StatusOr<StepResult> Execute(const StepPlan& plan) = 0;
 
-  // Copies whole blocks within the arena, in order (src then dst of each).
-  // INVALID_ARGUMENT if any id is out of range; nothing is copied then.
+  // Performs block moves in order, outside a step: copies within the arena,
+  // demotions to host memory and promotions from it (engine/step.h).
+  // INVALID_ARGUMENT if any arena id is out of range or a host span is not
+  // exactly one block; nothing is moved then. Completes before returning.
   virtual absl::Status CopyBlocks(absl::Span<const BlockMove> moves) = 0;
 
   // Waits for all queued work. The CPU backend runs synchronously.

@@ -9,10 +9,12 @@
 #ifndef STRATA_ENGINE_STEP_H_
 #define STRATA_ENGINE_STEP_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <vector>
 
+#include "absl/types/span.h"
 #include "engine/sampling/sampler.h"
 #include "engine/sampling/sampling_params.h"
 
@@ -49,19 +51,36 @@ struct SequenceStep {
 };
 
 enum class BlockMoveKind {
-  // Copy within the arena (copy-on-write of a shared, partly filled block).
+  // Copy within the arena: src -> dst.
   kCopy,
+  // Demotion ("swap out"): arena block src -> host_dst.
+  kDeviceToHost,
+  // Promotion ("swap in"): host_src -> arena block dst.
+  kHostToDevice,
 };
 
+// One whole KV block moved as one contiguous copy (the arena keeps a block in
+// one region). The host side is memory the scheduler owns and the backend can
+// address: any host memory for the CPU backend; for CUDA, memory from
+// Backend::AllocateHostBuffer (pinned), or the copy is staged through a
+// pinned bounce buffer at a bandwidth cost. Host bytes must stay valid and
+// untouched from Schedule until the scheduler's Update of the plan (the
+// backend may copy asynchronously until then). No device address appears
+// here: arena blocks are named by id.
 struct BlockMove {
-  BlockId src = 0;
-  BlockId dst = 0;
+  BlockId src = 0;  // arena block read (kCopy, kDeviceToHost)
+  BlockId dst = 0;  // arena block written (kCopy, kHostToDevice)
   BlockMoveKind kind = BlockMoveKind::kCopy;
+  // kDeviceToHost: exactly KvArenaInfo::bytes_per_block bytes to fill.
+  absl::Span<std::byte> host_dst;
+  // kHostToDevice: exactly KvArenaInfo::bytes_per_block bytes to copy in.
+  absl::Span<const std::byte> host_src;
 };
 
 struct StepPlan {
   std::vector<SequenceStep> sequences;
-  // Performed in order, before the forward pass.
+  // Performed in order, before the forward pass: a block demoted and then
+  // reused in this plan is read out before anything writes it.
   std::vector<BlockMove> block_moves;
   // Sequences that ended (finished normally / aborted) since the last plan, so
   // a backend can drop per-sequence state. The CPU backend keeps none.

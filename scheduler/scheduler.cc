@@ -38,6 +38,9 @@ struct Scheduler::Sequence {
   std::vector<TokenId> tokens;  // prompt then output: what the prefix cache hashes
   int64_t computed = 0;         // tokens whose K/V are in the sequence's blocks
   bool done = false;
+  // While LOADING: the lower-tier lookups of blocks load_first_block on.
+  std::unique_ptr<cache::PrefixLoad> load;
+  int64_t load_first_block = 0;
 };
 
 Scheduler::Scheduler(const SchedulerOptions& options, const engine::Tokenizer& tokenizer)
@@ -48,6 +51,13 @@ Scheduler::Scheduler(const SchedulerOptions& options, const engine::Tokenizer& t
   CHECK_GT(options_.max_batch_tokens, 0);
   CHECK_GT(options_.max_running, 0);
   CHECK_GT(options_.max_model_len, 0);
+  if (has_tiers()) {
+    const int64_t max_staging =
+        options_.max_staging_blocks > 0 ? options_.max_staging_blocks : options_.num_blocks;
+    staging_ = std::make_unique<cache::StagingPool>(static_cast<size_t>(cache_.bytes_per_block()),
+                                                    max_staging, options_.staging_allocator);
+    cache_.set_eviction_listener([this](const cache::EvictedBlock& block) { OnEvicted(block); });
+  }
 }
 
 Scheduler::~Scheduler() = default;
@@ -103,9 +113,39 @@ engine::StepPlan Scheduler::Schedule() {
   plan.finished_ids = std::move(ended_since_plan_);
   ended_since_plan_.clear();
   int64_t budget = options_.max_batch_tokens;
+  moves_ = &plan.block_moves;
   ScheduleRunning(plan, budget);
+  AdmitLoaded(plan, budget);
   AdmitWaiting(plan, budget);
+  moves_ = nullptr;
   return plan;
+}
+
+void Scheduler::OnEvicted(const cache::EvictedBlock& block) {
+  CHECK(moves_ != nullptr);  // blocks are allocated only while a plan is built
+  std::optional<int32_t> slot = staging_->Acquire();
+  if (!slot) return;  // no staging memory: the content is dropped, recomputed if needed
+  // At the front of the block's reuse: the moves run in order before the
+  // forward pass, and nothing earlier in this plan wrote the block.
+  moves_->push_back(engine::BlockMove{.src = block.id,
+                                      .kind = engine::BlockMoveKind::kDeviceToHost,
+                                      .host_dst = staging_->Data(*slot)});
+  demotions_.push_back(Demotion{*slot, block.key});
+}
+
+void Scheduler::FinishMoves(bool performed) {
+  storage::TierStore* target =
+      options_.host_tier != nullptr ? options_.host_tier : options_.disk_tier;
+  const cache::Tier tier = options_.host_tier != nullptr ? cache::Tier::kHost : cache::Tier::kDisk;
+  int64_t demoted = 0;
+  for (const Demotion& demotion : demotions_) {
+    // Insert copies (and may drop, or push an older block down to disk).
+    if (performed && target->Insert(demotion.key, staging_->Data(demotion.slot)).ok()) ++demoted;
+    staging_->Release(demotion.slot);
+  }
+  if (demoted > 0) cache_.RecordTransfer(cache::Tier::kDevice, tier, demoted);
+  demotions_.clear();
+  promotions_.clear();  // unpins the host blocks the promotions read
 }
 
 void Scheduler::ScheduleRunning(engine::StepPlan& plan, int64_t& budget) {
@@ -129,24 +169,90 @@ void Scheduler::ScheduleRunning(engine::StepPlan& plan, int64_t& budget) {
   }
 }
 
+void Scheduler::AdmitLoaded(engine::StepPlan& plan, int64_t& budget) {
+  // In arrival order; one whose reads are still running lets later ones by,
+  // but one that does not fit stops admission (first come, first served).
+  for (size_t i = 0; i < loading_.size() && budget > 0 &&
+                     static_cast<int64_t>(running_.size()) < options_.max_running;) {
+    Sequence& seq = *sequences_.at(loading_[i]);
+    if (!seq.load->IsReady()) {
+      ++i;
+      continue;
+    }
+    if (!Admit(seq, plan, budget)) return;
+    loading_.erase(loading_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+}
+
 void Scheduler::AdmitWaiting(engine::StepPlan& plan, int64_t& budget) {
   while (!waiting_.empty() && budget > 0 &&
          static_cast<int64_t>(running_.size()) < options_.max_running) {
-    Sequence& seq = *sequences_.at(waiting_.front());
-    // A resumed (preempted) sequence looks up its output too: its own blocks
-    // may still be cached.
-    cache::CachedPrefix prefix = cache_.FindCachedPrefix(seq.request.cache_salt, seq.tokens);
-    int64_t n = std::min(seq.num_tokens() - prefix.num_tokens, budget);
-    if (!cache_.AddSequence(seq.request.id, seq.request.cache_salt, prefix, prefix.num_tokens + n,
-                            seq.num_tokens())) {
-      return;  // first come, first served: no overtaking
+    const RequestId id = waiting_.front();
+    Sequence& seq = *sequences_.at(id);
+    if (StartLoad(seq)) {
+      waiting_.pop_front();
+      loading_.push_back(id);
+      if (!seq.load->IsReady()) continue;  // disk reads run; the others go on
+      if (!Admit(seq, plan, budget)) return;
+      loading_.pop_back();
+      continue;
     }
-    seq.computed = prefix.num_tokens;
+    if (!Admit(seq, plan, budget)) return;  // first come, first served: no overtaking
     waiting_.pop_front();
-    running_.push_back(seq.request.id);
-    plan.sequences.push_back(MakeStep(seq, n));
-    budget -= n;
   }
+}
+
+bool Scheduler::StartLoad(Sequence& seq) {
+  if (!has_tiers()) return false;
+  // A resumed (preempted) sequence looks up its output too: its own blocks
+  // may still be cached.
+  cache::CachedPrefix prefix = cache_.FindCachedPrefix(seq.request.cache_salt, seq.tokens);
+  std::vector<cache::BlockKey> keys =
+      cache_.KeysAfter(seq.request.cache_salt, seq.tokens, prefix);
+  if (keys.empty()) return false;
+  auto load = std::make_unique<cache::PrefixLoad>(keys, options_.host_tier, options_.disk_tier);
+  if (load->num_found() == 0) return false;
+  seq.load = std::move(load);
+  seq.load_first_block = static_cast<int64_t>(prefix.blocks.size());
+  return true;
+}
+
+bool Scheduler::Admit(Sequence& seq, engine::StepPlan& plan, int64_t& budget) {
+  cache::CachedPrefix prefix = cache_.FindCachedPrefix(seq.request.cache_salt, seq.tokens);
+  const int64_t device_blocks = static_cast<int64_t>(prefix.blocks.size());
+  std::vector<cache::LoadedBlock> loaded;
+  if (seq.load != nullptr && device_blocks >= seq.load_first_block) {
+    // The device prefix may have changed while the reads ran: promote only
+    // the loaded blocks that continue it. (Had it shrunk, the loaded blocks
+    // would leave a gap: they are dropped and recomputed.)
+    loaded = seq.load->Blocks();
+    const size_t skip = static_cast<size_t>(device_blocks - seq.load_first_block);
+    loaded.erase(loaded.begin(), loaded.begin() + static_cast<std::ptrdiff_t>(
+                                                      std::min(skip, loaded.size())));
+  }
+  const int64_t block_size = options_.block_size;
+  const int64_t start = prefix.num_tokens + static_cast<int64_t>(loaded.size()) * block_size;
+  const int64_t n = std::min(seq.num_tokens() - start, budget);
+  std::optional<cache::BlockTable> table = cache_.AddSequence(
+      seq.request.id, seq.request.cache_salt, prefix, start + n, seq.num_tokens());
+  if (!table) return false;
+  // After any demotion moves AddSequence's evictions queued: a block evicted
+  // and refilled here is read out first.
+  for (size_t i = 0; i < loaded.size(); ++i) {
+    moves_->push_back(engine::BlockMove{
+        .dst = (*table)[static_cast<size_t>(device_blocks) + i],
+        .kind = engine::BlockMoveKind::kHostToDevice,
+        .host_src = loaded[i].bytes});
+    cache_.RecordTierHit(loaded[i].tier, block_size);
+    cache_.RecordTransfer(loaded[i].tier, cache::Tier::kDevice, 1);
+  }
+  if (!loaded.empty()) promotions_.push_back(std::move(seq.load));
+  seq.load.reset();
+  seq.computed = start;
+  running_.push_back(seq.request.id);
+  plan.sequences.push_back(MakeStep(seq, n));
+  budget -= n;
+  return true;
 }
 
 bool Scheduler::GrowBlocks(Sequence& seq, int64_t num_tokens) {
@@ -187,6 +293,7 @@ engine::SequenceStep Scheduler::MakeStep(const Sequence& seq, int64_t num_tokens
 
 std::vector<TokenEvent> Scheduler::Update(const engine::StepPlan& plan,
                                           const engine::StepResult& result) {
+  FinishMoves(result.moves_completed == static_cast<int64_t>(plan.block_moves.size()));
   std::vector<TokenEvent> events;
   for (RequestId id : aborted_) {
     TokenEvent event{.request_id = id};
@@ -217,6 +324,7 @@ std::vector<TokenEvent> Scheduler::Update(const engine::StepPlan& plan,
 
 std::vector<TokenEvent> Scheduler::FailStep(const engine::StepPlan& plan,
                                             const absl::Status& error) {
+  FinishMoves(/*performed=*/false);
   std::vector<TokenEvent> events;
   for (const engine::SequenceStep& step : plan.sequences) {
     auto it = sequences_.find(step.seq_id);
@@ -264,6 +372,8 @@ void Scheduler::Finish(Sequence& seq, const std::string& reason, TokenEvent& eve
 
 void Scheduler::Release(Sequence& seq) {
   cache_.Free(seq.request.id);  // no-op when already released (abort, then finish)
+  seq.load.reset();
+  std::erase(loading_, seq.request.id);
   std::erase(running_, seq.request.id);
   std::erase(waiting_, seq.request.id);
 }

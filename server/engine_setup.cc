@@ -29,25 +29,54 @@ absl::StatusOr<cache::ModelFingerprint> FingerprintModel(const engine::LoadedMod
   return std::move(builder).Finish(kv_spec.dtype, kv_spec.block_size);
 }
 
-absl::StatusOr<ServingEngine> LoadServingEngine(const std::filesystem::path& model_dir,
-                                                const std::string& backend_name,
-                                                const engine::BackendOptions& options) {
-  absl::StatusOr<engine::LoadedModel> model = engine::LoadModel(model_dir);
-  if (!model.ok()) return model.status();
+namespace {
+
+// The backend's host buffers as the storage tiers' memory (pinned on CUDA).
+class BackendHostMemory : public storage::HostMemory {
+ public:
+  explicit BackendHostMemory(std::unique_ptr<engine::HostBuffer> buffer)
+      : buffer_(std::move(buffer)) {}
+  std::byte* data() override { return buffer_->data(); }
+  size_t size() const override { return buffer_->size(); }
+
+ private:
+  std::unique_ptr<engine::HostBuffer> buffer_;
+};
+
+storage::HostAllocator BackendAllocator(engine::Backend* backend) {
+  return [backend](size_t bytes) -> absl::StatusOr<std::unique_ptr<storage::HostMemory>> {
+    absl::StatusOr<std::unique_ptr<engine::HostBuffer>> buffer = backend->AllocateHostBuffer(bytes);
+    if (!buffer.ok()) return buffer.status();
+    return std::make_unique<BackendHostMemory>(*std::move(buffer));
+  };
+}
+
+}  // namespace
+
+absl::StatusOr<ServingEngine> MakeServingEngine(const engine::LoadedModel& model,
+                                                std::unique_ptr<engine::Tokenizer> tokenizer,
+                                                const cache::ModelFingerprint& fingerprint,
+                                                const ServingOptions& options) {
+  if (absl::Status valid = cache::ValidateKvCacheOptions(options.cache); !valid.ok()) return valid;
+  engine::BackendOptions backend_options = options.backend_options;
+  backend_options.block_size = options.cache.block_size;
+  if (options.cache.device_blocks > 0) backend_options.num_kv_blocks = options.cache.device_blocks;
+  if (options.cache.device_bytes > 0) backend_options.kv_bytes = options.cache.device_bytes;
   ServingEngine serving;
-  absl::StatusOr<std::unique_ptr<engine::Tokenizer>> tokenizer = engine::Tokenizer::Load(model_dir);
-  if (!tokenizer.ok()) return tokenizer.status();
-  serving.tokenizer = *std::move(tokenizer);
+  serving.tokenizer = std::move(tokenizer);
   absl::StatusOr<std::unique_ptr<engine::Backend>> backend =
-      engine::CreateBackend(backend_name, *model, options);
+      engine::CreateBackend(options.backend, model, backend_options);
   if (!backend.ok()) return backend.status();
   serving.backend = *std::move(backend);
 
-  const engine::ModelConfig& config = model->config;
+  const engine::ModelConfig& config = model.config;
   const engine::KvArenaInfo arena = serving.backend->kv_arena_info();
-  absl::StatusOr<cache::ModelFingerprint> fingerprint =
-      FingerprintModel(*model, model_dir, arena.spec);
-  if (!fingerprint.ok()) return fingerprint.status();
+  absl::StatusOr<cache::TierStores> tiers =
+      cache::OpenTierStores(options.cache, static_cast<size_t>(arena.bytes_per_block), fingerprint,
+                            BackendAllocator(serving.backend.get()));
+  if (!tiers.ok()) return tiers.status();
+  serving.tiers = *std::move(tiers);
+
   scheduler::SchedulerOptions& scheduler_options = serving.scheduler_options;
   scheduler_options.block_size = arena.spec.block_size;
   scheduler_options.num_blocks = arena.num_blocks;
@@ -56,9 +85,39 @@ absl::StatusOr<ServingEngine> LoadServingEngine(const std::filesystem::path& mod
   for (int64_t id : config.eos_token_ids) {
     scheduler_options.eos_token_ids.push_back(static_cast<engine::TokenId>(id));
   }
-  scheduler_options.model_fingerprint = *fingerprint;
+  scheduler_options.model_fingerprint = fingerprint;
   scheduler_options.kv_spec = arena.spec;
+  scheduler_options.host_tier = serving.tiers.host.get();
+  scheduler_options.disk_tier = serving.tiers.disk.get();
+  scheduler_options.staging_allocator = BackendAllocator(serving.backend.get());
   return serving;
+}
+
+absl::StatusOr<ServingEngine> LoadServingEngine(const std::filesystem::path& model_dir,
+                                                const ServingOptions& options) {
+  absl::StatusOr<engine::LoadedModel> model = engine::LoadModel(model_dir);
+  if (!model.ok()) return model.status();
+  absl::StatusOr<std::unique_ptr<engine::Tokenizer>> tokenizer = engine::Tokenizer::Load(model_dir);
+  if (!tokenizer.ok()) return tokenizer.status();
+  // The fingerprint covers the KV layout, which the cache options decide.
+  const engine::KvCacheSpec spec{.num_layers = model->config.num_layers,
+                                 .num_kv_heads = model->config.num_kv_heads,
+                                 .head_dim = model->config.head_dim,
+                                 .block_size = options.cache.block_size,
+                                 .dtype = options.backend_options.kv_dtype};
+  absl::StatusOr<cache::ModelFingerprint> fingerprint = FingerprintModel(*model, model_dir, spec);
+  if (!fingerprint.ok()) return fingerprint.status();
+  return MakeServingEngine(*model, *std::move(tokenizer), *fingerprint, options);
+}
+
+absl::StatusOr<ServingEngine> LoadServingEngine(const std::filesystem::path& model_dir,
+                                                const std::string& backend_name,
+                                                const engine::BackendOptions& options) {
+  ServingOptions serving_options{.backend = backend_name, .backend_options = options};
+  serving_options.cache.block_size = options.block_size;
+  serving_options.cache.device_blocks = options.num_kv_blocks;
+  serving_options.cache.device_bytes = options.kv_bytes;
+  return LoadServingEngine(model_dir, serving_options);
 }
 
 }  // namespace strata::server

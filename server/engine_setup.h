@@ -1,6 +1,7 @@
 // Everything the engine thread needs to serve one model, loaded and wired
-// together once: tokenizer, backend, and the scheduler's options (including
-// the model fingerprint that keys the prefix cache). `strata generate` and
+// together once: tokenizer, backend, the KV cache's lower tiers, and the
+// scheduler's options (including the model fingerprint that keys the prefix
+// cache in every tier). `strata generate` and
 // the daemon both start here.
 #ifndef STRATA_SERVER_ENGINE_SETUP_H_
 #define STRATA_SERVER_ENGINE_SETUP_H_
@@ -10,6 +11,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "cache/kv_cache_options.h"
+#include "cache/tier_stores.h"
 #include "engine/backend.h"
 #include "engine/model_weights.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -17,18 +20,43 @@
 
 namespace strata::server {
 
+// How to serve one model: the backend and its options, and the KV cache's
+// tiers. cache.block_size and cache.device_bytes / device_blocks override
+// backend_options' block_size, kv_bytes and num_kv_blocks.
+struct ServingOptions {
+  std::string backend = "cpu";
+  engine::BackendOptions backend_options;
+  cache::KvCacheOptions cache;
+};
+
+// Member order is destruction order in reverse: a scheduler built from
+// scheduler_options borrows `tiers` and must be destroyed first; the tiers'
+// host memory comes from `backend`, which outlives them.
 struct ServingEngine {
   std::unique_ptr<engine::Tokenizer> tokenizer;
   std::unique_ptr<engine::Backend> backend;
+  cache::TierStores tiers;  // null stores for tiers that are off
   scheduler::SchedulerOptions scheduler_options;
 };
 
-// Loads `model_dir` (config, weights, tokenizer) and creates the named
-// backend. Errors are the loaders' and the backend's, which name the file
-// and the tensor or key.
+// Loads `model_dir` (config, weights, tokenizer), creates the named backend
+// and opens the cache tiers. Errors are the loaders', the backend's (which
+// name the file and the tensor or key) and the tiers' (OpenTierStores).
+absl::StatusOr<ServingEngine> LoadServingEngine(const std::filesystem::path& model_dir,
+                                                const ServingOptions& options);
+
+// The same with no cache tiers below the device (the prefix index only).
 absl::StatusOr<ServingEngine> LoadServingEngine(const std::filesystem::path& model_dir,
                                                 const std::string& backend_name,
                                                 const engine::BackendOptions& options);
+
+// Wires a model that is already in memory (random weights for benchmarks,
+// or a model loaded by the caller) with `tokenizer` and `fingerprint`, which
+// must identify `model`'s K/V for the disk tier to be shared safely.
+absl::StatusOr<ServingEngine> MakeServingEngine(const engine::LoadedModel& model,
+                                                std::unique_ptr<engine::Tokenizer> tokenizer,
+                                                const cache::ModelFingerprint& fingerprint,
+                                                const ServingOptions& options);
 
 // The identity of `model`'s K/V for the prefix cache: config, every tensor
 // (name, dtype, shape, sampled bytes), the tokenizer file, KV dtype and

@@ -67,14 +67,7 @@ absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const LoadedModel
 absl::Status CpuBackend::Validate(const StepPlan& plan) const {
   const ModelConfig& c = decoder_->config();
   const int64_t block_size = arena_->spec().block_size;
-  for (const BlockMove& move : plan.block_moves) {
-    if (move.src < 0 || move.src >= arena_->num_blocks() || move.dst < 0 ||
-        move.dst >= arena_->num_blocks()) {
-      return absl::InvalidArgumentError(absl::StrCat("block move ", move.src, " -> ", move.dst,
-                                                     " outside the arena of ",
-                                                     arena_->num_blocks(), " blocks"));
-    }
-  }
+  if (absl::Status moves = arena_->ValidateMoves(plan.block_moves); !moves.ok()) return moves;
   for (const SequenceStep& seq : plan.sequences) {
     const std::string who = absl::StrCat("sequence ", seq.seq_id, ": ");
     if (seq.token_ids.empty()) return absl::InvalidArgumentError(who + "no tokens to compute");

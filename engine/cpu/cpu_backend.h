@@ -33,7 +33,7 @@ class CpuBackend : public Backend {
   const ModelConfig& model_config() const override { return decoder_->config(); }
   std::string name() const override { return "cpu"; }
 
-  // The arena, for tier moves (one memcpy per block) and tests.
+  // The arena, for tests: tier moves reach it through StepPlan::block_moves.
   KvArena& arena() { return *arena_; }
   int threads() const { return pool_->size(); }
 

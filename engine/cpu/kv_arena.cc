@@ -67,20 +67,57 @@ const std::byte* KvArena::HeadData(BlockId block, int64_t layer, bool is_value,
   return BlockData(block) + index * bytes_per_head_;
 }
 
-absl::Status KvArena::CopyBlocks(absl::Span<const BlockMove> moves) {
+absl::Status KvArena::ValidateMoves(absl::Span<const BlockMove> moves) const {
+  const auto in_range = [&](BlockId id) { return id >= 0 && id < num_blocks_; };
+  const size_t block_bytes = static_cast<size_t>(bytes_per_block_);
   for (const BlockMove& move : moves) {
-    if (move.src < 0 || move.src >= num_blocks_ || move.dst < 0 || move.dst >= num_blocks_) {
+    const bool reads_arena = move.kind != BlockMoveKind::kHostToDevice;
+    const bool writes_arena = move.kind != BlockMoveKind::kDeviceToHost;
+    if ((reads_arena && !in_range(move.src)) || (writes_arena && !in_range(move.dst))) {
       return absl::InvalidArgumentError(absl::StrCat("block move ", move.src, " -> ", move.dst,
                                                      " outside the arena of ", num_blocks_,
                                                      " blocks"));
     }
-    if (move.kind != BlockMoveKind::kCopy) {
-      return absl::UnimplementedError("only in-arena block copies are supported");
+    switch (move.kind) {
+      case BlockMoveKind::kCopy:
+        break;
+      case BlockMoveKind::kDeviceToHost:
+        if (move.host_dst.data() == nullptr || move.host_dst.size() != block_bytes) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("demotion of block ", move.src, " into a host span of ",
+                           move.host_dst.size(), " bytes; a block is ", block_bytes));
+        }
+        break;
+      case BlockMoveKind::kHostToDevice:
+        if (move.host_src.data() == nullptr || move.host_src.size() != block_bytes) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("promotion into block ", move.dst, " from a host span of ",
+                           move.host_src.size(), " bytes; a block is ", block_bytes));
+        }
+        break;
+      default:
+        return absl::InvalidArgumentError(
+            absl::StrCat("unknown block move kind ", static_cast<int>(move.kind)));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status KvArena::CopyBlocks(absl::Span<const BlockMove> moves) {
+  if (absl::Status valid = ValidateMoves(moves); !valid.ok()) return valid;
+  const size_t block_bytes = static_cast<size_t>(bytes_per_block_);
   for (const BlockMove& move : moves) {
-    if (move.src == move.dst) continue;
-    std::memcpy(BlockData(move.dst), BlockData(move.src), static_cast<size_t>(bytes_per_block_));
+    switch (move.kind) {
+      case BlockMoveKind::kCopy:
+        if (move.src != move.dst) std::memcpy(BlockData(move.dst), BlockData(move.src), block_bytes);
+        break;
+      case BlockMoveKind::kDeviceToHost:
+        std::memcpy(move.host_dst.data(), BlockData(move.src), block_bytes);
+        break;
+      case BlockMoveKind::kHostToDevice:
+        std::memcpy(BlockData(move.dst), move.host_src.data(), block_bytes);
+        break;
+    }
   }
   return absl::OkStatus();
 }

@@ -47,8 +47,14 @@ class KvArena {
   const std::byte* HeadData(BlockId block, int64_t layer, bool is_value,
                             int64_t kv_head) const;
 
-  // Copies whole blocks in order. INVALID_ARGUMENT (nothing copied) if an id
-  // is out of range.
+  // OK when every move names blocks in range and, for a tier move, a host
+  // span of exactly bytes_per_block() bytes; INVALID_ARGUMENT naming the
+  // first bad move otherwise.
+  absl::Status ValidateMoves(absl::Span<const BlockMove> moves) const;
+
+  // Performs the moves in order, one memcpy per block: within the arena,
+  // arena -> host (demotion) and host -> arena (promotion). Validates all
+  // first: INVALID_ARGUMENT and nothing moved on a bad move.
   absl::Status CopyBlocks(absl::Span<const BlockMove> moves);
 
  private:

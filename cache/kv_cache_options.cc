@@ -1,0 +1,30 @@
+#include "cache/kv_cache_options.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace strata::cache {
+
+absl::StatusOr<EvictionPolicy> ParseEvictionPolicy(std::string_view name) {
+  if (name == "lru") return EvictionPolicy::kLru;
+  return absl::InvalidArgumentError(
+      absl::StrCat("cache.eviction: unknown policy \"", std::string(name), "\"; known: lru"));
+}
+
+absl::Status ValidateKvCacheOptions(const KvCacheOptions& options) {
+  if (options.block_size <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cache.block_size must be positive, got ", options.block_size));
+  }
+  if (options.device_bytes < 0 || options.device_blocks < 0) {
+    return absl::InvalidArgumentError("cache.device_bytes must not be negative");
+  }
+  if (!options.disk_path.empty() && options.disk_bytes == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cache.disk_path is ", options.disk_path, " but cache.disk_bytes is 0"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace strata::cache

@@ -1,0 +1,49 @@
+// What the KV cache is given to work with, tier by tier. The names match the
+// YAML keys that issue 6's config loader fills (cache.block_size,
+// cache.device_bytes, cache.host_bytes, cache.disk_path, cache.disk_bytes,
+// cache.eviction), so that the config is a plain mapping onto this struct.
+#ifndef STRATA_CACHE_KV_CACHE_OPTIONS_H_
+#define STRATA_CACHE_KV_CACHE_OPTIONS_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace strata::cache {
+
+// How each tier picks what to drop. LRU (per priority class on the device,
+// BlockPool) is the only policy so far.
+enum class EvictionPolicy { kLru };
+
+struct KvCacheOptions {
+  int64_t block_size = 16;  // cache.block_size: tokens per KV block
+  // cache.device_bytes: the device arena; 0 lets the backend choose (enough
+  // for one sequence of the model's context).
+  int64_t device_bytes = 0;
+  // Exact arena size in blocks; overrides device_bytes when > 0 (tests and
+  // benchmarks that want a given number of blocks).
+  int64_t device_blocks = 0;
+  // cache.host_bytes: the host tier (pinned memory on CUDA); 0: none, and
+  // evicted device blocks go straight to the disk tier.
+  uint64_t host_bytes = 0;
+  // cache.disk_path: the RocksDB directory of the disk tier; empty: none.
+  std::string disk_path;
+  uint64_t disk_bytes = 0;  // cache.disk_bytes: stored values, headers included
+  EvictionPolicy eviction = EvictionPolicy::kLru;  // cache.eviction
+
+  bool has_lower_tiers() const { return host_bytes > 0 || !disk_path.empty(); }
+};
+
+// "lru" -> kLru; INVALID_ARGUMENT naming the known policies otherwise.
+absl::StatusOr<EvictionPolicy> ParseEvictionPolicy(std::string_view name);
+
+// INVALID_ARGUMENT for a non-positive block size, negative sizes, or a disk
+// path without disk_bytes.
+absl::Status ValidateKvCacheOptions(const KvCacheOptions& options);
+
+}  // namespace strata::cache
+
+#endif  // STRATA_CACHE_KV_CACHE_OPTIONS_H_
