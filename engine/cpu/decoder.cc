@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
+#include "engine/cpu/attention.h"
 #include "engine/cpu/simd.h"
 
 namespace strata::engine::cpu {
@@ -20,6 +21,17 @@ std::vector<float> ToFloats(const TensorView& view) {
 
 // Rows per parallel chunk for cheap element-wise passes.
 constexpr int64_t kRowGrain = 8;
+
+// Query vectors per attention tile: enough to share each widened K/V block
+// among many queries, few enough to balance prefill across threads.
+constexpr int64_t kTileQueries = 16;
+
+// A per-thread fp32 row buffer of at least n elements.
+float* RowScratch(int64_t n) {
+  thread_local std::vector<float> scratch;
+  if (static_cast<int64_t>(scratch.size()) < n) scratch.resize(static_cast<size_t>(n));
+  return scratch.data();
+}
 
 }  // namespace
 
@@ -153,29 +165,39 @@ void Decoder::NormRows(const float* x, int64_t rows, const std::vector<float>& w
   const int64_t n = static_cast<int64_t>(weight.size());
   const float eps = static_cast<float>(config_.rms_norm_eps);
   pool_->ParallelFor(rows, kRowGrain, [&](int64_t begin, int64_t end) {
-    std::vector<float> tmp(static_cast<size_t>(n));
+    float* tmp = RowScratch(n);
     for (int64_t r = begin; r < end; ++r) {
-      const float* in = x + r * n;
-      float sum = 0.0f;
-      for (int64_t i = 0; i < n; ++i) sum += in[i] * in[i];
-      const float scale = 1.0f / std::sqrt(sum / static_cast<float>(n) + eps);
-      for (int64_t i = 0; i < n; ++i) tmp[static_cast<size_t>(i)] = weight[static_cast<size_t>(i)] * (in[i] * scale);
-      WriteActivations(tmp.data(), r * n, n);
+      RmsNormRow(x + r * n, weight.data(), n, eps, tmp);
+      WriteActivations(tmp, r * n, n);
     }
   });
 }
 
-void Decoder::RopeRow(float* heads, int64_t count, int64_t position) const {
+void Decoder::RopeTables() {
+  const int64_t half = config_.head_dim / 2;
+  const int64_t rows = static_cast<int64_t>(rows_.size());
+  rope_cos_.resize(static_cast<size_t>(rows * half));
+  rope_sin_.resize(static_cast<size_t>(rows * half));
+  pool_->ParallelFor(rows, kRowGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float position = static_cast<float>(rows_[static_cast<size_t>(r)].position);
+      for (int64_t i = 0; i < half; ++i) {
+        // fp32 angle like transformers; cos/sin of it in double then rounded.
+        const float angle = position * inv_freq_[static_cast<size_t>(i)];
+        rope_cos_[static_cast<size_t>(r * half + i)] =
+            static_cast<float>(std::cos(static_cast<double>(angle)));
+        rope_sin_[static_cast<size_t>(r * half + i)] =
+            static_cast<float>(std::sin(static_cast<double>(angle)));
+      }
+    }
+  });
+}
+
+void Decoder::RopeRow(float* heads, int64_t count, int64_t row) const {
   const int64_t d = config_.head_dim;
   const int64_t half = d / 2;
-  float cos_v[512], sin_v[512];
-  CHECK_LE(half, 512);
-  for (int64_t i = 0; i < half; ++i) {
-    // fp32 angle like transformers; cos/sin of it in double then rounded.
-    const float angle = static_cast<float>(position) * inv_freq_[static_cast<size_t>(i)];
-    cos_v[i] = static_cast<float>(std::cos(static_cast<double>(angle)));
-    sin_v[i] = static_cast<float>(std::sin(static_cast<double>(angle)));
-  }
+  const float* cos_v = rope_cos_.data() + row * half;
+  const float* sin_v = rope_sin_.data() + row * half;
   for (int64_t h = 0; h < count; ++h) {
     float* v = heads + h * d;
     for (int64_t i = 0; i < half; ++i) {
@@ -208,7 +230,7 @@ void Decoder::QkvPostprocess(const Layer& layer) {
           for (int64_t i = 0; i < d; ++i) v[i] = w[static_cast<size_t>(i)] * (v[i] * scale);
         }
       }
-      RopeRow(row, heads + kv_heads, rows_[static_cast<size_t>(r)].position);
+      RopeRow(row, heads + kv_heads, r);
     }
   });
 }
@@ -239,56 +261,47 @@ void Decoder::StoreKv(int64_t layer, const DecoderBatch& batch, KvArena& arena) 
   }
 }
 
+void Decoder::PlanAttention(const DecoderBatch& batch) {
+  const int64_t group = config_.num_heads / config_.num_kv_heads;
+  attention_work_.clear();
+  int64_t row = 0;
+  for (size_t s = 0; s < batch.sequences.size(); ++s) {
+    const int64_t queries = static_cast<int64_t>(batch.sequences[s].tokens.size()) * group;
+    for (int64_t g = 0; g < config_.num_kv_heads; ++g) {
+      for (int64_t first = 0; first < queries; first += kTileQueries) {
+        attention_work_.push_back({static_cast<int64_t>(s), g, row, first,
+                                   std::min(queries, first + kTileQueries)});
+      }
+    }
+    row += static_cast<int64_t>(batch.sequences[s].tokens.size());
+  }
+}
+
 void Decoder::Attention(int64_t layer, const DecoderBatch& batch, const KvArena& arena) {
   const int64_t d = config_.head_dim;
   const int64_t heads = config_.num_heads, kv_heads = config_.num_kv_heads;
   const int64_t group = heads / kv_heads;
   const int64_t width = (heads + 2 * kv_heads) * d;
-  const int64_t block_size = arena.spec().block_size;
-  const bool bf16 = arena.spec().dtype == DType::kBF16;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  const int64_t items = static_cast<int64_t>(rows_.size()) * heads;
-  pool_->ParallelForDynamic(items, [&](int64_t item) {
-    thread_local std::vector<float> scores;
-    const int64_t r = item / heads, h = item % heads, g = h / group;
-    const Row& row = rows_[static_cast<size_t>(r)];
-    const DecoderSequence& seq = batch.sequences[static_cast<size_t>(row.sequence)];
-    const int64_t count = row.position + 1;  // causal: positions 0..position
-    if (static_cast<int64_t>(scores.size()) < count) scores.resize(static_cast<size_t>(count));
-    const float* q = qkv_.data() + r * width + h * d;
-    const int64_t blocks = (count + block_size - 1) / block_size;
-    for (int64_t b = 0; b < blocks; ++b) {
-      const int64_t n = std::min(block_size, count - b * block_size);
-      const std::byte* keys = arena.HeadData(seq.block_table[static_cast<size_t>(b)], layer, false, g);
-      float* out = scores.data() + b * block_size;
-      if (bf16) {
-        AttentionScoresBf16(q, reinterpret_cast<const uint16_t*>(keys), n, d, scale, out);
-      } else {
-        AttentionScoresF32(q, reinterpret_cast<const float*>(keys), n, d, scale, out);
-      }
+  pool_->ParallelForDynamic(static_cast<int64_t>(attention_work_.size()), [&](int64_t item) {
+    const AttentionWork& work = attention_work_[static_cast<size_t>(item)];
+    thread_local std::vector<AttentionQuery> queries;
+    queries.clear();
+    for (int64_t f = work.first; f < work.last; ++f) {
+      const int64_t r = work.row_begin + f / group;
+      const int64_t h = work.kv_head * group + f % group;
+      queries.push_back({qkv_.data() + r * width + h * d,
+                         rows_[static_cast<size_t>(r)].position + 1,
+                         attn_.data() + r * heads * d + h * d});
     }
-    float max = scores[0];
-    for (int64_t t = 1; t < count; ++t) max = std::max(max, scores[static_cast<size_t>(t)]);
-    float sum = 0.0f;
-    for (int64_t t = 0; t < count; ++t) {
-      const float e = std::exp(scores[static_cast<size_t>(t)] - max);
-      scores[static_cast<size_t>(t)] = e;
-      sum += e;
-    }
-    const float inv_sum = 1.0f / sum;
-    for (int64_t t = 0; t < count; ++t) scores[static_cast<size_t>(t)] *= inv_sum;
-    float* out = attn_.data() + r * heads * d + h * d;
-    std::fill(out, out + d, 0.0f);
-    for (int64_t b = 0; b < blocks; ++b) {
-      const int64_t n = std::min(block_size, count - b * block_size);
-      const std::byte* values = arena.HeadData(seq.block_table[static_cast<size_t>(b)], layer, true, g);
-      const float* weights = scores.data() + b * block_size;
-      if (bf16) {
-        AttentionValuesBf16(weights, reinterpret_cast<const uint16_t*>(values), n, d, out);
-      } else {
-        AttentionValuesF32(weights, reinterpret_cast<const float*>(values), n, d, out);
-      }
-    }
+    AttentionTile tile;
+    tile.arena = &arena;
+    tile.layer = layer;
+    tile.kv_head = work.kv_head;
+    tile.block_table = batch.sequences[static_cast<size_t>(work.sequence)].block_table;
+    tile.queries = queries;
+    tile.scale = scale;
+    AttendTile(tile);
   });
 }
 
@@ -296,15 +309,11 @@ void Decoder::SwiGlu() {
   const int64_t inter = config_.intermediate_size;
   const int64_t rows = static_cast<int64_t>(rows_.size());
   pool_->ParallelFor(rows, kRowGrain, [&](int64_t begin, int64_t end) {
-    std::vector<float> tmp(static_cast<size_t>(inter));
+    float* tmp = RowScratch(inter);
     for (int64_t r = begin; r < end; ++r) {
       const float* gate = gu_.data() + r * 2 * inter;
-      const float* up = gate + inter;
-      for (int64_t i = 0; i < inter; ++i) {
-        const float g = gate[i];
-        tmp[static_cast<size_t>(i)] = g / (1.0f + std::exp(-g)) * up[i];
-      }
-      WriteActivations(tmp.data(), r * inter, inter);
+      SiluMul(gate, gate + inter, inter, tmp);
+      WriteActivations(tmp, r * inter, inter);
     }
   });
 }
@@ -335,6 +344,8 @@ std::vector<float> Decoder::Forward(const DecoderBatch& batch, KvArena& arena) {
   }
 
   Embed(batch);
+  RopeTables();
+  PlanAttention(batch);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     Layer& layer = layers_[static_cast<size_t>(l)];
     NormRows(x_.data(), rows, layer.input_norm);

@@ -67,6 +67,14 @@ class Decoder {
     int64_t sequence;  // index into batch.sequences
     int64_t position;
   };
+  // One attention tile: query vectors [first, last) of a sequence's rows x
+  // the kv head's query heads, flattened as row * group + head in group.
+  struct AttentionWork {
+    int64_t sequence;
+    int64_t kv_head;
+    int64_t row_begin;  // the sequence's first row in the batch
+    int64_t first, last;
+  };
 
   Decoder() = default;
   void Embed(const DecoderBatch& batch);
@@ -80,9 +88,15 @@ class Decoder {
   }
   void QkvPostprocess(const Layer& layer);
   void StoreKv(int64_t layer, const DecoderBatch& batch, KvArena& arena);
+  // Splits the batch's attention into tiles (same for every layer).
+  void PlanAttention(const DecoderBatch& batch);
   void Attention(int64_t layer, const DecoderBatch& batch, const KvArena& arena);
   void SwiGlu();
-  void RopeRow(float* heads, int64_t count, int64_t position) const;
+  // cos/sin of every row's RoPE angles, computed once per Forward and shared
+  // by all layers.
+  void RopeTables();
+  // Rotates `count` heads of batch row `row` in place.
+  void RopeRow(float* heads, int64_t count, int64_t row) const;
 
   ModelConfig config_;
   Precision precision_ = Precision::kBf16Split;
@@ -99,6 +113,8 @@ class Decoder {
 
   // Scratch, reused across calls.
   std::vector<Row> rows_;
+  std::vector<AttentionWork> attention_work_;
+  std::vector<float> rope_cos_, rope_sin_;  // [rows, head_dim / 2]
   std::vector<float> x_;      // [rows, hidden] residual stream
   std::vector<float> qkv_;    // [rows, (heads + 2 kv_heads) * head_dim]
   std::vector<float> attn_;   // [rows, heads * head_dim]

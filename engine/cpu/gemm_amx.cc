@@ -59,9 +59,14 @@ Scratch& ThreadScratch() {
   return scratch;
 }
 
+// Bytes of weights requested ahead of the tile loads when few rows share
+// them (decode): the stream is then bound by memory, and the hardware
+// prefetchers alone leave part of the bandwidth unused.
+constexpr int64_t kStreamAhead = 16384;
+
 // One block of up to 32 rows (two row groups when kTwo) against one panel;
-// the products go to scratch C tiles.
-template <bool kTwo, bool kSplit>
+// the products go to scratch C tiles. kStream prefetches the weights ahead.
+template <bool kTwo, bool kSplit, bool kStream = false>
 STRATA_AMX void Block(const uint16_t* hi, const uint16_t* lo, int64_t kpad, const uint16_t* b,
                       float* c) {
   const int64_t a_stride = kpad * 2;  // bytes
@@ -73,6 +78,12 @@ STRATA_AMX void Block(const uint16_t* hi, const uint16_t* lo, int64_t kpad, cons
   }
   for (int64_t kb = 0; kb < kpad / kKBlock; ++kb) {
     const uint16_t* bk = b + kb * kTileRows * 64;  // 16 pairs x 32 columns
+    if constexpr (kStream) {
+      const char* ahead = reinterpret_cast<const char*>(bk) + kStreamAhead;
+      for (int line = 0; line < kTileRows * 128; line += 64) {
+        _mm_prefetch(ahead + line, _MM_HINT_T0);
+      }
+    }
     _tile_loadd(6, bk, 128);
     _tile_loadd(7, bk + 32, 128);
     _tile_loadd(4, hi + kb * kKBlock, a_stride);
@@ -144,6 +155,9 @@ STRATA_AMX void Blocks(const AmxProblem& pr, const uint16_t* hi, const uint16_t*
     for (int64_t r = 0; r < rows; r += block_rows) {
       if (rows1 > 0) {
         Block<true, kSplit>(hi + r * kpad, kSplit ? lo + r * kpad : nullptr, kpad, b, tiles);
+      } else if (rows == block_rows) {  // one row group: each panel is read once, from memory
+        Block<false, kSplit, true>(hi + r * kpad, kSplit ? lo + r * kpad : nullptr, kpad, b,
+                                   tiles);
       } else {
         Block<false, kSplit>(hi + r * kpad, kSplit ? lo + r * kpad : nullptr, kpad, b, tiles);
       }

@@ -20,17 +20,14 @@ void ConvertF32ToBf16(const float* src, uint16_t* dst, int64_t n);
 void ConvertF32ToBf16Split(const float* src, uint16_t* hi, uint16_t* lo, int64_t n);
 void ConvertBf16ToF32(const uint16_t* src, float* dst, int64_t n);
 
-// scores[t] = scale * dot(q, key_t) for t < count, where key_t = keys + t * d
-// holds bf16 (KvBf16) or fp32 (KvF32) elements.
-void AttentionScoresBf16(const float* q, const uint16_t* keys, int64_t count, int64_t d,
-                         float scale, float* scores);
-void AttentionScoresF32(const float* q, const float* keys, int64_t count, int64_t d,
-                        float scale, float* scores);
-// out[0..d) += sum_t weights[t] * value_t, in order t = 0, 1, ...
-void AttentionValuesBf16(const float* weights, const uint16_t* values, int64_t count, int64_t d,
-                         float* out);
-void AttentionValuesF32(const float* weights, const float* values, int64_t count, int64_t d,
-                        float* out);
+// out[i] = weight[i] * (x[i] / sqrt(mean(x^2) + eps)): RMSNorm of one row.
+void RmsNormRow(const float* x, const float* weight, int64_t n, float eps, float* out);
+// out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + e^-g).
+void SiluMul(const float* gate, const float* up, int64_t n, float* out);
+
+// Whether the AVX-512 (with AVX512-BF16) bodies are in use; engine/cpu files
+// with their own AVX-512 kernels follow the same choice.
+bool HasAvx512Bf16();
 
 // Which body the dispatcher picked: "avx512bf16", "avx2" or "scalar".
 const char* SimdLevelName();

@@ -1,0 +1,153 @@
+// AttendTile against a double-precision reference, and the property the
+// decoder's batch invariance rests on: a query's output is bitwise the same
+// whatever other queries share its tile.
+#include "engine/cpu/attention.h"
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "engine/cpu/simd.h"
+#include "gtest/gtest.h"
+
+namespace strata::engine::cpu {
+namespace {
+
+struct Shape {
+  int64_t head_dim;
+  int64_t block_size;
+  DType dtype;
+};
+
+class AttentionTest : public ::testing::TestWithParam<Shape> {
+ protected:
+  static constexpr int64_t kBlocks = 12;
+  static constexpr int64_t kLayer = 1;
+  static constexpr int64_t kHead = 1;
+
+  void SetUp() override {
+    const Shape& shape = GetParam();
+    spec_ = {.num_layers = 2,
+             .num_kv_heads = 2,
+             .head_dim = shape.head_dim,
+             .block_size = shape.block_size,
+             .dtype = shape.dtype};
+    auto arena = KvArena::Create(spec_, kBlocks);
+    ASSERT_TRUE(arena.ok()) << arena.status();
+    arena_ = *std::move(arena);
+    // Blocks in a scrambled order, as a block table may give them.
+    for (int64_t b = 0; b < kBlocks; ++b) table_.push_back(static_cast<BlockId>((b * 5) % kBlocks));
+    std::mt19937 rng(11);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    const int64_t d = spec_.head_dim;
+    keys_.resize(static_cast<size_t>(Capacity() * d));
+    values_.resize(keys_.size());
+    for (float& v : keys_) v = dist(rng);
+    for (float& v : values_) v = dist(rng);
+    if (spec_.dtype == DType::kBF16) {  // the reference sees the stored values
+      std::vector<uint16_t> bits(keys_.size());
+      for (std::vector<float>* src : {&keys_, &values_}) {
+        ConvertF32ToBf16(src->data(), bits.data(), static_cast<int64_t>(bits.size()));
+        ConvertBf16ToF32(bits.data(), src->data(), static_cast<int64_t>(bits.size()));
+      }
+    }
+    for (int64_t t = 0; t < Capacity(); ++t) {
+      for (int is_value = 0; is_value < 2; ++is_value) {
+        const float* src = (is_value ? values_ : keys_).data() + t * d;
+        std::byte* head = arena_->HeadData(table_[static_cast<size_t>(t / spec_.block_size)],
+                                           kLayer, is_value == 1, kHead);
+        const int64_t slot = t % spec_.block_size;
+        if (spec_.dtype == DType::kBF16) {
+          ConvertF32ToBf16(src, reinterpret_cast<uint16_t*>(head) + slot * d, d);
+        } else {
+          std::memcpy(reinterpret_cast<float*>(head) + slot * d, src, static_cast<size_t>(d) * 4);
+        }
+      }
+    }
+    queries_.resize(static_cast<size_t>(Capacity() * d));
+    for (float& v : queries_) v = dist(rng) * 0.5f;
+  }
+
+  int64_t Capacity() const { return kBlocks * spec_.block_size; }
+
+  // Runs the queries (index into queries_, key count) as one tile.
+  std::vector<std::vector<float>> Run(const std::vector<std::pair<int64_t, int64_t>>& items) {
+    const int64_t d = spec_.head_dim;
+    std::vector<std::vector<float>> outs(items.size(), std::vector<float>(static_cast<size_t>(d)));
+    std::vector<AttentionQuery> queries;
+    for (size_t i = 0; i < items.size(); ++i) {
+      queries.push_back({queries_.data() + items[i].first * d, items[i].second, outs[i].data()});
+    }
+    AttentionTile tile;
+    tile.arena = arena_.get();
+    tile.layer = kLayer;
+    tile.kv_head = kHead;
+    tile.block_table = table_;
+    tile.queries = queries;
+    tile.scale = 1.0f / std::sqrt(static_cast<float>(d));
+    AttendTile(tile);
+    return outs;
+  }
+
+  std::vector<double> Reference(int64_t query, int64_t count) const {
+    const int64_t d = spec_.head_dim;
+    const float* q = queries_.data() + query * d;
+    std::vector<double> scores(static_cast<size_t>(count));
+    double max = -INFINITY;
+    for (int64_t t = 0; t < count; ++t) {
+      double dot = 0;
+      for (int64_t i = 0; i < d; ++i) dot += double{q[i]} * keys_[static_cast<size_t>(t * d + i)];
+      scores[static_cast<size_t>(t)] = dot / std::sqrt(static_cast<double>(d));
+      max = std::max(max, scores[static_cast<size_t>(t)]);
+    }
+    double sum = 0;
+    for (double& s : scores) sum += (s = std::exp(s - max));
+    std::vector<double> out(static_cast<size_t>(d));
+    for (int64_t t = 0; t < count; ++t) {
+      for (int64_t i = 0; i < d; ++i) {
+        out[static_cast<size_t>(i)] +=
+            scores[static_cast<size_t>(t)] / sum * values_[static_cast<size_t>(t * d + i)];
+      }
+    }
+    return out;
+  }
+
+  KvCacheSpec spec_;
+  std::unique_ptr<KvArena> arena_;
+  std::vector<BlockId> table_;
+  std::vector<float> keys_, values_, queries_;
+};
+
+TEST_P(AttentionTest, MatchesDoublePrecision) {
+  for (int64_t count : {int64_t{1}, int64_t{2}, int64_t{15}, int64_t{17}, Capacity()}) {
+    const std::vector<float> got = Run({{3, count}})[0];
+    const std::vector<double> want = Reference(3, count);
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_NEAR(got[i], want[i], 2e-5) << "count " << count << " element " << i;
+    }
+  }
+}
+
+TEST_P(AttentionTest, OutputDoesNotDependOnTheTile) {
+  // A causal chunk: consecutive queries with counts 40..47, as in prefill,
+  // plus repeats so that some queries pair up and others do not.
+  std::vector<std::pair<int64_t, int64_t>> items;
+  for (int64_t i = 0; i < 8; ++i) items.push_back({i, 40 + i});
+  items.push_back({9, 47});
+  items.push_back({10, Capacity()});
+  items.push_back({11, Capacity()});
+  const std::vector<std::vector<float>> together = Run(items);
+  for (size_t i = 0; i < items.size(); ++i) {
+    const std::vector<float> alone = Run({items[i]})[0];
+    ASSERT_EQ(std::memcmp(alone.data(), together[i].data(), alone.size() * 4), 0) << "query " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, AttentionTest,
+                         ::testing::Values(Shape{64, 16, DType::kBF16}, Shape{64, 16, DType::kF32},
+                                           Shape{24, 5, DType::kBF16}, Shape{128, 7, DType::kF32},
+                                           Shape{8, 4, DType::kF32}));
+
+}  // namespace
+}  // namespace strata::engine::cpu
