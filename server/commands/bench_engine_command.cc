@@ -26,6 +26,7 @@
 #include "engine/model_weights.h"
 #include "nlohmann/json.hpp"
 #include "server/commands/args.h"
+#include "server/commands/bench_engine.h"
 #include "server/commands/command_registry.h"
 
 namespace strata::server {
@@ -276,6 +277,8 @@ std::vector<int64_t> ParseList(const std::string& text) {
   return values;
 }
 
+}  // namespace
+
 int RunBenchEngine(const std::vector<std::string>& raw_args) {
   ArgSpec spec{.value_options = {"model", "config", "contexts", "batches", "precision", "out"},
                .flag_options = {"random-weights"}};
@@ -368,19 +371,4 @@ int RunBenchEngine(const std::vector<std::string>& raw_args) {
   return kExitOk;
 }
 
-int RunBench(const std::vector<std::string>& args) {
-  if (args.empty() || args[0] != "engine") {
-    return UsageError(kName, "which benchmark? (engine)");
-  }
-  return RunBenchEngine(std::vector<std::string>(args.begin() + 1, args.end()));
-}
-
-const CommandRegistrar kRegistrar({
-    .name = kName,
-    .usage = "engine [--model DIR | --random-weights --config FILE.json] [--contexts 16,128,512] "
-             "[--batches 1,4,16] [--precision split|bf16|f32] [--out FILE.json]",
-    .run = RunBench,
-});
-
-}  // namespace
 }  // namespace strata::server

@@ -1,0 +1,34 @@
+// `strata bench`: dispatches to one benchmark per subcommand, each in its
+// own file (bench_engine_command.cc, bench_cache_command.cc).
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "server/commands/args.h"
+#include "server/commands/bench_cache.h"
+#include "server/commands/bench_engine.h"
+#include "server/commands/command_registry.h"
+
+namespace strata::server {
+namespace {
+
+constexpr char kName[] = "bench";
+
+int RunBench(const std::vector<std::string>& args) {
+  const std::vector<std::string> rest(args.empty() ? args.end() : args.begin() + 1, args.end());
+  if (!args.empty() && args[0] == "engine") return RunBenchEngine(rest);
+  if (!args.empty() && args[0] == "cache") return RunBenchCache(rest);
+  return UsageError(kName, "which benchmark? (engine, cache)");
+}
+
+const CommandRegistrar kRegistrar({
+    .name = kName,
+    .usage = absl::StrCat("engine [--model DIR | --random-weights --config FILE.json] "
+                          "[--contexts 16,128,512] [--batches 1,4,16] [--precision split|bf16|f32] "
+                          "[--out FILE.json] | ",
+                          kBenchCacheUsage),
+    .run = RunBench,
+});
+
+}  // namespace
+}  // namespace strata::server
