@@ -20,6 +20,10 @@ absl::Status ValidateKvCacheOptions(const KvCacheOptions& options) {
   if (options.device_bytes < 0 || options.device_blocks < 0) {
     return absl::InvalidArgumentError("cache.device_bytes must not be negative");
   }
+  if (!(options.device_memory_fraction >= 0 && options.device_memory_fraction < 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cache.device_memory_fraction must be in [0, 1), got ", options.device_memory_fraction));
+  }
   if (!options.disk_path.empty() && options.disk_bytes == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("cache.disk_path is ", options.disk_path, " but cache.disk_bytes is 0"));

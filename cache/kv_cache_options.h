@@ -23,6 +23,10 @@ struct KvCacheOptions {
   // cache.device_bytes: the device arena; 0 lets the backend choose (enough
   // for one sequence of the model's context).
   int64_t device_bytes = 0;
+  // cache.device_memory_fraction: when device_bytes is 0, the arena takes
+  // this fraction of the device memory left free by the weights (on the CPU
+  // backend, of MemAvailable). 0: unused.
+  double device_memory_fraction = 0;
   // Exact arena size in blocks; overrides device_bytes when > 0 (tests and
   // benchmarks that want a given number of blocks).
   int64_t device_blocks = 0;

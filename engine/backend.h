@@ -61,9 +61,12 @@ enum class Precision {
 struct BackendOptions {
   int64_t block_size = 16;
   // Arena size: num_kv_blocks when > 0, else kv_bytes / bytes per block, else
-  // enough blocks for max_position_embeddings tokens of one sequence.
+  // kv_memory_fraction of the device memory still free once the weights are
+  // loaded (host RAM's MemAvailable on the CPU backend), else enough blocks
+  // for max_position_embeddings tokens of one sequence.
   int64_t num_kv_blocks = 0;
   int64_t kv_bytes = 0;
+  double kv_memory_fraction = 0;  // in [0, 1)
   int threads = 0;  // 0: all hardware threads
   DType kv_dtype = DType::kBF16;  // kBF16 or kF32
   Precision precision = Precision::kBf16Split;

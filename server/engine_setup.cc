@@ -62,6 +62,7 @@ absl::StatusOr<ServingEngine> MakeServingEngine(const engine::LoadedModel& model
   backend_options.block_size = options.cache.block_size;
   if (options.cache.device_blocks > 0) backend_options.num_kv_blocks = options.cache.device_blocks;
   if (options.cache.device_bytes > 0) backend_options.kv_bytes = options.cache.device_bytes;
+  backend_options.kv_memory_fraction = options.cache.device_memory_fraction;
   ServingEngine serving;
   serving.tokenizer = std::move(tokenizer);
   absl::StatusOr<std::unique_ptr<engine::Backend>> backend =

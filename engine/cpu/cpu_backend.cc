@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
+#include <string>
 #include <thread>
 #include <utility>
 
@@ -26,6 +28,42 @@ class CpuHostBuffer : public HostBuffer {
   size_t size_;
 };
 
+// Host RAM the kernel says is available without swapping (MemAvailable):
+// the CPU backend's "free device memory".
+absl::StatusOr<int64_t> AvailableMemoryBytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  int64_t kib = 0;
+  std::string unit;
+  while (meminfo >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return kib * 1024;
+  }
+  return absl::UnavailableError("MemAvailable not found in /proc/meminfo");
+}
+
+// The arena's block count from the options, measured after the weights are
+// resident so that a memory fraction counts what is really left.
+absl::StatusOr<int64_t> ArenaBlocks(const BackendOptions& options, const KvCacheSpec& spec,
+                                    int64_t max_position_embeddings) {
+  if (options.num_kv_blocks > 0) return options.num_kv_blocks;
+  int64_t bytes = options.kv_bytes;
+  if (bytes == 0 && options.kv_memory_fraction > 0) {
+    absl::StatusOr<int64_t> available = AvailableMemoryBytes();
+    if (!available.ok()) return available.status();
+    bytes = static_cast<int64_t>(options.kv_memory_fraction * static_cast<double>(*available));
+  }
+  if (bytes == 0) {
+    return (std::max<int64_t>(max_position_embeddings, 1) + spec.block_size - 1) /
+           spec.block_size;
+  }
+  const int64_t blocks = bytes / spec.BytesPerBlock();
+  if (blocks <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "KV arena of ", bytes, " bytes holds no block of ", spec.BytesPerBlock(), " bytes"));
+  }
+  return blocks;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const LoadedModel& model,
@@ -40,16 +78,9 @@ absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const LoadedModel
   }
   KvCacheSpec spec{c.num_layers, c.num_kv_heads, c.head_dim, options.block_size,
                    options.kv_dtype};
-  int64_t blocks = options.num_kv_blocks;
-  if (blocks <= 0 && options.kv_bytes > 0) blocks = options.kv_bytes / spec.BytesPerBlock();
-  if (blocks <= 0 && options.kv_bytes == 0) {
-    blocks = (std::max<int64_t>(c.max_position_embeddings, 1) + options.block_size - 1) /
-             options.block_size;
-  }
-  if (blocks <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("kv_bytes ", options.kv_bytes,
-                                                   " holds no block of ", spec.BytesPerBlock(),
-                                                   " bytes"));
+  if (!(options.kv_memory_fraction >= 0 && options.kv_memory_fraction < 1)) {
+    return absl::InvalidArgumentError(absl::StrCat("kv_memory_fraction must be in [0, 1), got ",
+                                                   options.kv_memory_fraction));
   }
   auto backend = std::unique_ptr<CpuBackend>(new CpuBackend());
   int threads = options.threads;
@@ -58,7 +89,9 @@ absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const LoadedModel
   auto decoder = Decoder::Create(model, options.precision, backend->pool_.get());
   if (!decoder.ok()) return decoder.status();
   backend->decoder_ = *std::move(decoder);
-  auto arena = KvArena::Create(spec, blocks);
+  absl::StatusOr<int64_t> blocks = ArenaBlocks(options, spec, c.max_position_embeddings);
+  if (!blocks.ok()) return blocks.status();
+  auto arena = KvArena::Create(spec, *blocks);
   if (!arena.ok()) return arena.status();
   backend->arena_ = *std::move(arena);
   return backend;

@@ -98,6 +98,27 @@ TEST_F(BadInputTest, EmptySpanAndBadSampling) {
   EXPECT_EQ(Run(step).code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ArenaSizeTest, MemoryFractionSizesTheArenaFromAvailableMemory) {
+  auto model = MakeRandomModel(TinyConfig(), 5);
+  ASSERT_TRUE(model.ok());
+  BackendOptions options;
+  options.kv_memory_fraction = 0.001;
+  auto backend = CpuBackend::Create(*model, options);
+  ASSERT_TRUE(backend.ok()) << backend.status();
+  const KvArenaInfo info = (*backend)->kv_arena_info();
+  // A thousandth of any real machine's free memory holds more blocks than the
+  // default (one max-length sequence), and the arena really is that big.
+  const int64_t default_blocks =
+      (TinyConfig().max_position_embeddings + options.block_size - 1) / options.block_size;
+  EXPECT_GT(info.num_blocks, default_blocks);
+  for (double bad : {-0.1, 1.0, 2.0}) {
+    options.kv_memory_fraction = bad;
+    auto refused = CpuBackend::Create(*model, options);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(std::string(refused.status().message()), HasSubstr("kv_memory_fraction"));
+  }
+}
+
 TEST_F(BadInputTest, UnknownBackendName) {
   auto model = MakeRandomModel(TinyConfig(), 5);
   ASSERT_TRUE(model.ok());

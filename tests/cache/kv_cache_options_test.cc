@@ -1,0 +1,41 @@
+#include "cache/kv_cache_options.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace strata::cache {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(KvCacheOptionsTest, DefaultsAreValid) { EXPECT_TRUE(ValidateKvCacheOptions({}).ok()); }
+
+TEST(KvCacheOptionsTest, EachBadValueIsRefusedNamingItsKey) {
+  struct Case {
+    KvCacheOptions options;
+    const char* key;
+  };
+  std::vector<Case> cases;
+  cases.push_back({KvCacheOptions{.block_size = 0}, "cache.block_size"});
+  cases.push_back({KvCacheOptions{.device_bytes = -1}, "cache.device_bytes"});
+  cases.push_back({KvCacheOptions{.device_memory_fraction = 1.5}, "cache.device_memory_fraction"});
+  cases.push_back({KvCacheOptions{.device_memory_fraction = -0.5}, "cache.device_memory_fraction"});
+  cases.push_back({KvCacheOptions{.disk_path = "/tmp/kv"}, "cache.disk_bytes"});
+  for (const Case& c : cases) {
+    absl::Status status = ValidateKvCacheOptions(c.options);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.key;
+    EXPECT_THAT(std::string(status.message()), HasSubstr(c.key));
+  }
+}
+
+TEST(KvCacheOptionsTest, EvictionPolicyParsesLruOnly) {
+  auto lru = ParseEvictionPolicy("lru");
+  ASSERT_TRUE(lru.ok());
+  EXPECT_EQ(*lru, EvictionPolicy::kLru);
+  auto unknown = ParseEvictionPolicy("fifo");
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("lru"));
+}
+
+}  // namespace
+}  // namespace strata::cache
