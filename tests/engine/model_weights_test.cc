@@ -15,6 +15,7 @@
 #include "engine/safetensors.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/files.h"
 #include "tests/common/temp_dir.h"
 #include "nlohmann/json.hpp"
 
@@ -31,12 +32,7 @@ const fs::path kEmbedded = fs::path(STRATA_SOURCE_DIR) / "models/aidreams260K";
 
 using strata::testing::TempDir;
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using strata::testing::ReadFile;
 
 // A safetensors file decoded without the library under test.
 struct RawFile {

@@ -11,6 +11,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/files.h"
 #include "tests/common/temp_dir.h"
 #include "nlohmann/json.hpp"
 
@@ -25,12 +26,7 @@ const fs::path kLlamaFile = fs::path(STRATA_TEST_DATA_DIR) / "models/llama-tiny/
 
 using strata::testing::TempDir;
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using strata::testing::ReadFile;
 
 void WriteFile(const fs::path& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);

@@ -15,19 +15,8 @@ namespace strata::engine::cpu {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::TinyConfig;
 
-ModelConfig TinyConfig() {
-  ModelConfig c;
-  c.vocab_size = 64;
-  c.hidden_size = 32;
-  c.intermediate_size = 48;
-  c.num_layers = 2;
-  c.num_heads = 4;
-  c.num_kv_heads = 2;
-  c.head_dim = 8;
-  c.max_position_embeddings = 64;
-  return c;
-}
 
 class BadInputTest : public ::testing::Test {
  protected:

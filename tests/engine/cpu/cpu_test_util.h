@@ -18,6 +18,20 @@
 
 namespace strata::engine::cpu::testing {
 
+// A model small enough to build in microseconds, with GQA (4 heads, 2 kv heads).
+inline ModelConfig TinyConfig() {
+  ModelConfig c;
+  c.vocab_size = 64;
+  c.hidden_size = 32;
+  c.intermediate_size = 48;
+  c.num_layers = 2;
+  c.num_heads = 4;
+  c.num_kv_heads = 2;
+  c.head_dim = 8;
+  c.max_position_embeddings = 64;
+  return c;
+}
+
 inline std::filesystem::path FixtureDir(const std::string& model) {
   return std::filesystem::path(STRATA_TEST_DATA_DIR) / "models" / model;
 }

@@ -11,6 +11,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/files.h"
 #include "tests/common/temp_dir.h"
 #include "nlohmann/json.hpp"
 #include "tests/server/commands/strata_runner.h"
@@ -27,12 +28,7 @@ const fs::path kModels = fs::path(STRATA_TEST_DATA_DIR) / "models";
 
 using strata::testing::TempDir;
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using strata::testing::ReadFile;
 
 using strata::testing::RunStrata;
 using RunResult = strata::testing::StrataResult;
