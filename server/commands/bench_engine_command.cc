@@ -277,6 +277,64 @@ std::vector<int64_t> ParseList(const std::string& text) {
   return values;
 }
 
+// Prints the table (decode against the bandwidth roofline, prefill against
+// oneDNN) and the JSON line; returns the JSON report.
+nlohmann::json PrintReport(const BenchModel& bench, const std::string& precision_name,
+                           const std::vector<Measurement>& results, double bandwidth, int threads,
+                           const GemmComparison& comparison) {
+  const engine::ModelConfig& config = bench.model.config;
+  const double onednn_gflops = comparison.onednn.gflops;
+  const double weight_bytes = 2.0 * config.NumParameters();  // bf16
+  const double roofline = bandwidth / weight_bytes;           // batch-1 decode tokens/s
+
+  std::cout << absl::StrFormat("model: %s (%.1fM parameters, %.1f MB as bf16), precision %s\n",
+                               bench.description, config.NumParameters() / 1e6,
+                               weight_bytes / 1e6, precision_name);
+  std::cout << absl::StrFormat(
+      "memory read bandwidth: %.1f GB/s on %d threads -> batch-1 decode roofline %.1f tok/s\n",
+      bandwidth / 1e9, threads, roofline);
+  std::cout << absl::StrFormat(
+      "bf16 GEMM %dx%dx%d (gate/up of a %d-token prefill): oneDNN %.0f GFLOP/s (%s), "
+      "strata %.0f GFLOP/s (%s) = %.0f%% of oneDNN\n",
+      comparison.m, comparison.n, comparison.k, comparison.m, onednn_gflops, comparison.onednn.implementation,
+      comparison.strata_gflops, comparison.strata_path, 100.0 * comparison.strata_gflops / onednn_gflops);
+  std::cout << absl::StrFormat("%-8s %6s %8s %12s %10s %10s\n", "phase", "batch", "context",
+                               "tokens/s", "GFLOP/s", "target");
+  nlohmann::json json_rows = nlohmann::json::array();
+  for (const Measurement& m : results) {
+    // Batch-1 decode against the bandwidth roofline; prefill against oneDNN.
+    std::string fraction, gflops;
+    double flops_per_second = 0;
+    if (m.phase == "decode" && m.batch == 1) {
+      fraction = absl::StrFormat("%.0f%% roof", 100.0 * m.tokens_per_second / roofline);
+    } else if (m.phase == "prefill") {
+      flops_per_second = PrefillFlops(config, m.context) * m.tokens_per_second / m.context;
+      gflops = absl::StrFormat("%.0f", flops_per_second / 1e9);
+      fraction = absl::StrFormat("%.0f%% dnnl", 100.0 * flops_per_second / 1e9 / onednn_gflops);
+    }
+    std::cout << absl::StrFormat("%-8s %6d %8d %12.1f %10s %10s\n", m.phase, m.batch, m.context,
+                                 m.tokens_per_second, gflops, fraction);
+    json_rows.push_back({{"phase", m.phase},
+                         {"batch", m.batch},
+                         {"context", m.context},
+                         {"tokens_per_second", m.tokens_per_second},
+                         {"flops_per_second", flops_per_second}});
+  }
+  nlohmann::json report = {{"model", bench.description},
+                           {"precision", precision_name},
+                           {"num_parameters", config.NumParameters()},
+                           {"read_bandwidth_bytes_per_second", bandwidth},
+                           {"decode_roofline_tokens_per_second", roofline},
+                           {"gemm_shape", {comparison.m, comparison.n, comparison.k}},
+                           {"onednn_bf16_gflops", onednn_gflops},
+                           {"onednn_implementation", comparison.onednn.implementation},
+                           {"strata_gemm_gflops", comparison.strata_gflops},
+                           {"strata_gemm_path", comparison.strata_path},
+                           {"results", json_rows}};
+  std::cout << report.dump() << "\n";
+  return report;
+}
+
 }  // namespace
 
 int RunBenchEngine(const std::vector<std::string>& raw_args) {
@@ -318,55 +376,8 @@ int RunBenchEngine(const std::vector<std::string>& raw_args) {
     std::cerr << "strata bench engine: " << gemm.status().message() << "\n";
     return kExitFailure;
   }
-  const double onednn_gflops = gemm->onednn.gflops;
-  const double weight_bytes = 2.0 * config.NumParameters();  // bf16
-  const double roofline = bandwidth / weight_bytes;           // batch-1 decode tokens/s
-
-  std::cout << absl::StrFormat("model: %s (%.1fM parameters, %.1f MB as bf16), precision %s\n",
-                               bench->description, config.NumParameters() / 1e6,
-                               weight_bytes / 1e6, precision_name);
-  std::cout << absl::StrFormat(
-      "memory read bandwidth: %.1f GB/s on %d threads -> batch-1 decode roofline %.1f tok/s\n",
-      bandwidth / 1e9, threads, roofline);
-  std::cout << absl::StrFormat(
-      "bf16 GEMM %dx%dx%d (gate/up of a %d-token prefill): oneDNN %.0f GFLOP/s (%s), "
-      "strata %.0f GFLOP/s (%s) = %.0f%% of oneDNN\n",
-      gemm->m, gemm->n, gemm->k, gemm->m, onednn_gflops, gemm->onednn.implementation,
-      gemm->strata_gflops, gemm->strata_path, 100.0 * gemm->strata_gflops / onednn_gflops);
-  std::cout << absl::StrFormat("%-8s %6s %8s %12s %10s %10s\n", "phase", "batch", "context",
-                               "tokens/s", "GFLOP/s", "target");
-  nlohmann::json json_rows = nlohmann::json::array();
-  for (const Measurement& m : *results) {
-    // Batch-1 decode against the bandwidth roofline; prefill against oneDNN.
-    std::string fraction, gflops;
-    double flops_per_second = 0;
-    if (m.phase == "decode" && m.batch == 1) {
-      fraction = absl::StrFormat("%.0f%% roof", 100.0 * m.tokens_per_second / roofline);
-    } else if (m.phase == "prefill") {
-      flops_per_second = PrefillFlops(config, m.context) * m.tokens_per_second / m.context;
-      gflops = absl::StrFormat("%.0f", flops_per_second / 1e9);
-      fraction = absl::StrFormat("%.0f%% dnnl", 100.0 * flops_per_second / 1e9 / onednn_gflops);
-    }
-    std::cout << absl::StrFormat("%-8s %6d %8d %12.1f %10s %10s\n", m.phase, m.batch, m.context,
-                                 m.tokens_per_second, gflops, fraction);
-    json_rows.push_back({{"phase", m.phase},
-                         {"batch", m.batch},
-                         {"context", m.context},
-                         {"tokens_per_second", m.tokens_per_second},
-                         {"flops_per_second", flops_per_second}});
-  }
-  nlohmann::json report = {{"model", bench->description},
-                           {"precision", precision_name},
-                           {"num_parameters", config.NumParameters()},
-                           {"read_bandwidth_bytes_per_second", bandwidth},
-                           {"decode_roofline_tokens_per_second", roofline},
-                           {"gemm_shape", {gemm->m, gemm->n, gemm->k}},
-                           {"onednn_bf16_gflops", onednn_gflops},
-                           {"onednn_implementation", gemm->onednn.implementation},
-                           {"strata_gemm_gflops", gemm->strata_gflops},
-                           {"strata_gemm_path", gemm->strata_path},
-                           {"results", json_rows}};
-  std::cout << report.dump() << "\n";
+  nlohmann::json report =
+      PrintReport(*bench, precision_name, *results, bandwidth, threads, *gemm);
   if (auto out = args->Get("out")) std::ofstream(*out) << report.dump(2) << "\n";
   return kExitOk;
 }
