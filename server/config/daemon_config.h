@@ -1,0 +1,123 @@
+// The daemon's configuration: one YAML file (configs/default.yaml documents
+// every key) plus `--set key=value` overrides on the command line. There are
+// no environment-variable switches.
+//
+// Every key lives in one table (daemon_config.cc) that the YAML loader, the
+// overrides and DumpConfig all read, so the generated configs/default.yaml
+// cannot drift from the code (a test compares them).
+//
+// The structs are plain values: copy them freely; they are not synchronized,
+// so share one only read-only between threads. Each section maps onto the
+// options of the part it configures (the cache section *is*
+// cache::KvCacheOptions); the engine section keeps names as strings because
+// this library does not link the engine, and the daemon maps them onto
+// engine::BackendOptions.
+#ifndef STRATA_SERVER_CONFIG_DAEMON_CONFIG_H_
+#define STRATA_SERVER_CONFIG_DAEMON_CONFIG_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "cache/kv_cache_options.h"
+
+namespace strata::server {
+
+struct ServerConfig {
+  std::string grpc_listen = "127.0.0.1:50051";    // host:port
+  std::string metrics_listen = "127.0.0.1:9400";  // host:port; empty: no /metrics
+  int64_t max_concurrent_streams = 1024;          // open Generate streams, all clients
+  int64_t drain_timeout_ms = 30000;               // graceful drain on SIGTERM before cancelling
+  // API key -> tenant name. The tenant name salts the prefix-cache keys, so
+  // tenants never share cached KV. Empty: no authentication, one tenant.
+  std::map<std::string, std::string> api_keys;
+};
+
+struct ModelSection {
+  std::string path;  // model directory; empty: the embedded default model
+};
+
+struct EngineSection {
+  std::string backend = "cpu";      // "cpu" or "cuda"
+  int64_t threads = 0;              // 0: all hardware threads
+  std::string precision = "split";  // "split" (kBf16Split), "bf16", "f32"
+  std::string kv_dtype = "bf16";    // "bf16" or "f32"
+};
+
+struct SchedulerSection {
+  int64_t max_batch_tokens = 512;   // tokens computed per step, all sequences
+  int64_t max_running = 64;         // sequences in one step
+  int64_t max_waiting = 0;          // queued requests before RESOURCE_EXHAUSTED; 0: no limit
+  int64_t default_max_tokens = 16;  // when a request leaves max_tokens unset
+  int64_t max_prompt_tokens = 0;    // 0: the model's context length
+};
+
+struct LoggingSection {
+  std::string level = "info";  // "debug", "info", "warning" or "error"
+};
+
+struct DaemonConfig {
+  ServerConfig server;
+  ModelSection model;
+  EngineSection engine;
+  cache::KvCacheOptions cache;
+  SchedulerSection scheduler;
+  LoggingSection logging;
+};
+
+// Reads and validates the YAML file at `path`; keys left out keep their
+// defaults. NOT_FOUND naming the file if it does not exist; INVALID_ARGUMENT
+// as "path:line: message" naming the key for malformed YAML, an unknown key
+// (with a suggestion), a wrong type, an out-of-range value or a bad size or
+// duration, and for cross-field rules (ValidateDaemonConfig).
+absl::StatusOr<DaemonConfig> LoadConfig(const std::string& path);
+
+// The same from YAML text; `name` stands for the file in messages.
+absl::StatusOr<DaemonConfig> ParseConfig(std::string_view yaml, std::string_view name);
+
+// Applies one `--set key=value` override with a dotted key
+// ("cache.host_bytes=2GiB"); values are written as in YAML. INVALID_ARGUMENT
+// naming the override for a missing '=', an unknown key or a bad value;
+// `config` is unchanged then. Cross-field rules are not checked here, since
+// several overrides may be needed to reach a valid config: call
+// ValidateDaemonConfig after the last one.
+absl::Status ApplyOverride(DaemonConfig& config, std::string_view assignment);
+
+// LoadConfig, then each override in order, then ValidateDaemonConfig.
+absl::StatusOr<DaemonConfig> LoadConfigWithOverrides(const std::string& path,
+                                                     absl::Span<const std::string> overrides);
+
+// Cross-field rules: a disk tier needs both cache.disk_path and
+// cache.disk_bytes; cache.device_bytes and cache.device_memory_fraction
+// exclude each other; the gRPC and metrics addresses differ; API keys and
+// tenant names are non-empty; plus cache::ValidateKvCacheOptions.
+// INVALID_ARGUMENT naming the key.
+absl::Status ValidateDaemonConfig(const DaemonConfig& config);
+
+// YAML with every key, each preceded by a comment saying what it does.
+// DumpConfig(DaemonConfig{}) is configs/default.yaml, and ParseConfig of the
+// output gives back `config`.
+std::string DumpConfig(const DaemonConfig& config);
+
+// "4GiB", "512MiB", "1GB", "1.5KiB", "4096", "0": bytes. Units are B, KB, MB,
+// GB, TB (powers of 1000) and KiB, MiB, GiB, TiB (powers of 1024), any case.
+// INVALID_ARGUMENT for anything else, a fraction of a byte, or overflow.
+absl::StatusOr<uint64_t> ParseByteSize(std::string_view text);
+
+// Bytes in the largest binary unit that divides them exactly ("4GiB", "100").
+std::string FormatByteSize(uint64_t bytes);
+
+// "30s", "500ms", "2m", "1h", or a plain number of seconds: milliseconds.
+// INVALID_ARGUMENT for a negative, fractional-millisecond or malformed value.
+absl::StatusOr<int64_t> ParseDurationMs(std::string_view text);
+
+// Milliseconds as "30s" when whole seconds, else "1500ms".
+std::string FormatDurationMs(int64_t ms);
+
+}  // namespace strata::server
+
+#endif  // STRATA_SERVER_CONFIG_DAEMON_CONFIG_H_
