@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
 #include "storage/disk_format.h"
+#include "tests/common/sigkill_child.h"
 #include "tests/common/temp_dir.h"
 #include "tests/server/tiered_cache_util.h"
 
@@ -36,10 +37,11 @@ std::vector<scheduler::Request> Requests() {
 
 // In the forked child: A, B and C go through the disk tier; once it has
 // written everything, tell the parent and die without clean-up.
-[[noreturn]] void FillAndDie(const std::string& path, int ready_fd) {
+// Fills the tier; returns 0, or the step that failed.
+int Fill(const std::string& path) {
   absl::StatusOr<ServingEngine> serving =
       LoadServingEngine(testing::kModel, Options(11, 0, path, kDiskBytes));
-  if (!serving.ok()) _exit(2);
+  if (!serving.ok()) return 2;
   {
     scheduler::Scheduler scheduler(serving->scheduler_options, *serving->tokenizer);
     const auto requests = Requests();
@@ -51,12 +53,9 @@ std::vector<scheduler::Request> Requests() {
     fprintf(stderr, "disk: %llu blocks, %llu inserts, %llu dropped, enabled %d %s\n",
             (unsigned long long)stats.blocks, (unsigned long long)stats.inserts,
             (unsigned long long)stats.dropped_inserts, stats.enabled, stats.error.c_str());
-    _exit(3);
+    return 3;
   }
-  const char ready = 'R';
-  if (write(ready_fd, &ready, 1) != 1) _exit(4);
-  raise(SIGKILL);
-  _exit(5);  // not reached
+  return 0;
 }
 
 // Flips one payload byte of every stored block, with the store closed.
@@ -87,24 +86,10 @@ void CorruptEveryValue(const std::string& path) {
 TEST(TieredCacheDurabilityTest, DiskHitsAfterSigkillAreExactAndCorruptionIsAMiss) {
   strata::testing::TempDir dir;
   const std::string path = (dir.path() / "kv").string();
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    close(fds[0]);
-    FillAndDie(path, fds[1]);
-  }
-  close(fds[1]);
-  char ready = 0;
-  const ssize_t got = read(fds[0], &ready, 1);
-  close(fds[0]);
-  int wait_status = 0;
-  ASSERT_EQ(waitpid(child, &wait_status, 0), child);
-  ASSERT_EQ(got, 1) << "the child failed before it was ready; exit status "
-                    << (WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1);
-  ASSERT_TRUE(WIFSIGNALED(wait_status));
-  ASSERT_EQ(WTERMSIG(wait_status), SIGKILL);
+  const strata::testing::KilledChild child =
+      strata::testing::RunChildUntilSigkill([&] { return Fill(path); });
+  ASSERT_TRUE(child.became_ready) << "the child failed before it was ready; exit " << child.exit_code;
+  ASSERT_TRUE(child.killed_by_sigkill);
 
   const auto requests = Requests();
   const auto cold = testing::ColdOutputs({requests[3]});

@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "storage/disk_format.h"
 #include "storage/disk_tier_store.h"
+#include "tests/common/sigkill_child.h"
 #include "tests/common/temp_dir.h"
 
 namespace strata::storage {
@@ -46,44 +47,28 @@ DiskTierOptions Options(const std::string& path) {
   return options;
 }
 
-// Runs in the forked child: fill the store, wait until every block is
-// written, tell the parent, and die without any clean-up.
-[[noreturn]] void FillAndDie(const std::string& path, int ready_fd) {
+// Runs in the forked child: fills the store and waits until every block is
+// written. Returns 0, or the step that failed; RunChildUntilSigkill then
+// kills the child without any clean-up.
+int Fill(const std::string& path) {
   absl::StatusOr<std::unique_ptr<DiskTierStore>> store = DiskTierStore::Open(Options(path));
-  if (!store.ok()) _exit(2);
+  if (!store.ok()) return 2;
   for (uint64_t i = 0; i < kInserted; ++i) {
-    if (!(*store)->Insert(Key(i), Block(i)).ok()) _exit(3);
+    if (!(*store)->Insert(Key(i), Block(i)).ok()) return 3;
   }
   (*store)->Flush();
   const TierStoreStats stats = (*store)->Stats();
-  if (stats.dropped_inserts != 0 || stats.blocks != kCapacityBlocks) _exit(4);
-  const char ready = 'R';
-  if (write(ready_fd, &ready, 1) != 1) _exit(5);
-  raise(SIGKILL);
-  _exit(6);  // not reached
+  if (stats.dropped_inserts != 0 || stats.blocks != kCapacityBlocks) return 4;
+  return 0;
 }
 
 TEST(DiskTierDurabilityTest, BlocksSurviveSigkill) {
   strata::testing::TempDir dir;
   const std::string path = (dir.path() / "disk").string();
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    close(fds[0]);
-    FillAndDie(path, fds[1]);
-  }
-  close(fds[1]);
-  char ready = 0;
-  const ssize_t got = read(fds[0], &ready, 1);
-  close(fds[0]);
-  int wait_status = 0;
-  ASSERT_EQ(waitpid(child, &wait_status, 0), child);
-  ASSERT_EQ(got, 1) << "the child failed before it was ready; exit status "
-                    << (WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1);
-  ASSERT_TRUE(WIFSIGNALED(wait_status));
-  ASSERT_EQ(WTERMSIG(wait_status), SIGKILL);
+  const strata::testing::KilledChild child =
+      strata::testing::RunChildUntilSigkill([&] { return Fill(path); });
+  ASSERT_TRUE(child.became_ready) << "the child failed before it was ready; exit " << child.exit_code;
+  ASSERT_TRUE(child.killed_by_sigkill);
 
   absl::StatusOr<std::unique_ptr<DiskTierStore>> store = DiskTierStore::Open(Options(path));
   ASSERT_TRUE(store.ok()) << store.status();
