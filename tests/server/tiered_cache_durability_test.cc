@@ -35,9 +35,8 @@ std::vector<scheduler::Request> Requests() {
           MakeRequest(3, Tokens(41, 3)), MakeRequest(4, Tokens(41, 1))};
 }
 
-// In the forked child: A, B and C go through the disk tier; once it has
-// written everything, tell the parent and die without clean-up.
-// Fills the tier; returns 0, or the step that failed.
+// In the forked child: A, B and C go through the disk tier until it has
+// written everything. Returns 0, or the step that failed.
 int Fill(const std::string& path) {
   absl::StatusOr<ServingEngine> serving =
       LoadServingEngine(testing::kModel, Options(11, 0, path, kDiskBytes));
