@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/common/temp_dir.h"
 #include "tests/server/commands/strata_runner.h"
 
 namespace strata {
@@ -73,7 +74,8 @@ TEST(LogitsCommandTest, WritesLogitsThatMatchTheReference) {
     if (!ids.empty()) ids.push_back(',');
     ids.append(id.dump());
   }
-  const fs::path out = fs::temp_directory_path() / "strata_logits_test.safetensors";
+  strata::testing::TempDir dir;
+  const fs::path out = dir.path() / "logits.safetensors";
   testing::StrataResult result =
       RunStrata({"logits", "--model", data.string(), "--ids", ids, "--out", out.string()});
   ASSERT_EQ(result.exit_code, 0) << result.err;
@@ -92,11 +94,11 @@ TEST(LogitsCommandTest, WritesLogitsThatMatchTheReference) {
         std::max(max_error, std::abs(logits->ElementAsFloat(i) - expected->ElementAsFloat(i)));
   }
   EXPECT_LT(max_error, 5e-2);  // the default serving precision keeps K/V in bf16
-  fs::remove(out);
 }
 
 TEST(LogitsCommandTest, OutOfVocabularyIdFailsAndBadIdsAreUsageErrors) {
-  const fs::path out = fs::temp_directory_path() / "strata_logits_bad.safetensors";
+  strata::testing::TempDir dir;
+  const fs::path out = dir.path() / "logits.safetensors";
   testing::StrataResult result = RunStrata({"logits", "--ids", "1,99999", "--out", out.string()});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_THAT(result.err, HasSubstr("99999"));

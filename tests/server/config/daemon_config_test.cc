@@ -13,6 +13,8 @@
 #include "engine/sampling/sampling_params.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/files.h"
+#include "tests/common/temp_dir.h"
 #include "scheduler/scheduler.h"
 
 namespace strata::server {
@@ -22,19 +24,16 @@ using ::testing::HasSubstr;
 
 namespace fs = std::filesystem;
 
-// Writes `text` to a fresh file under the test's temp dir; returns its path.
+// Writes `text` to `name` in a directory private to this process: ctest runs
+// tests as parallel processes, and a shared /tmp/name would be overwritten.
 std::string WriteTemp(const std::string& name, const std::string& text) {
-  const fs::path path = fs::path(::testing::TempDir()) / name;
+  static strata::testing::TempDir dir;  // removed at exit
+  const fs::path path = dir.path() / name;
   std::ofstream(path) << text;
   return path.string();
 }
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using strata::testing::ReadFile;
 
 // The message of a config that must fail to load with INVALID_ARGUMENT.
 std::string LoadError(const std::string& yaml) {
