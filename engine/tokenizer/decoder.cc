@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_join.h"
 #include "engine/tokenizer/byte_level.h"
 #include "engine/tokenizer/json_fields.h"
@@ -93,19 +94,7 @@ class ReplaceDecoder : public ChainDecoder {
       : pattern_(std::move(pattern)), content_(std::move(content)) {}
 
   Tokens DecodeChain(Tokens tokens) const override {
-    for (std::string& token : tokens) {
-      if (token.find(pattern_) == std::string::npos) continue;
-      std::string out;
-      size_t from = 0;
-      for (size_t at = token.find(pattern_); at != std::string::npos;
-           at = token.find(pattern_, from)) {
-        out.append(token, from, at - from);
-        out += content_;
-        from = at + pattern_.size();
-      }
-      out.append(token, from);
-      token = std::move(out);
-    }
+    for (std::string& token : tokens) absl::StrReplaceAll({{pattern_, content_}}, &token);
     return tokens;
   }
 
@@ -214,18 +203,8 @@ class MetaspaceDecoder : public ChainDecoder {
 
   Tokens DecodeChain(Tokens tokens) const override {
     for (size_t i = 0; i < tokens.size(); ++i) {
-      std::string& token = tokens[i];
-      const std::string_view with = (i == 0 && strip_first_) ? "" : " ";
-      std::string out;
-      size_t from = 0;
-      for (size_t at = token.find(replacement_); at != std::string::npos;
-           at = token.find(replacement_, from)) {
-        out.append(token, from, at - from);
-        out += with;
-        from = at + replacement_.size();
-      }
-      out.append(token, from);
-      token = std::move(out);
+      const absl::string_view with = (i == 0 && strip_first_) ? "" : " ";
+      absl::StrReplaceAll({{replacement_, with}}, &tokens[i]);
     }
     return tokens;
   }
