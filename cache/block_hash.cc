@@ -15,6 +15,7 @@ constexpr std::string_view kModelTag = "strata.model.v1";
 constexpr std::string_view kTensorTag = "strata.tensor.v1";
 constexpr std::string_view kRootTag = "strata.root.v1";
 constexpr std::string_view kBlockTag = "strata.block.v1";
+constexpr std::string_view kSaltTag = "strata.salt.v1";
 
 constexpr size_t kFullDigestLimit = size_t{1} << 20;
 constexpr size_t kSampleWindows = 64;
@@ -132,6 +133,20 @@ BlockKey HashBlock(const BlockKey& parent, absl::Span<const TokenId> tokens) {
   AppendKey(record, parent);
   AppendU64(record, tokens.size());
   for (TokenId token : tokens) AppendU32(record, static_cast<uint32_t>(token));
+  return Hash128(record);
+}
+
+BlockKey ChainParent(const ModelFingerprint& model, const CacheSalt& salt, int64_t index,
+                     const BlockKey& previous) {
+  // Only a tenant with public blocks splits its chain; otherwise the keys are
+  // those of the plain salted chain.
+  const bool split = !salt.tenant.empty() && salt.public_blocks > 0;
+  if (index == 0) return RootKey(model, split ? std::string_view() : salt.tenant);
+  if (!split || index != salt.public_blocks) return previous;
+  std::string record;
+  AppendString(record, kSaltTag);
+  AppendKey(record, previous);
+  AppendString(record, salt.tenant);
   return Hash128(record);
 }
 

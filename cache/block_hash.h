@@ -11,6 +11,14 @@
 // relies on. Changing the encoding invalidates every stored block: bump the
 // version tags below (and the pinned values in tests/cache/block_hash_test.cc).
 //
+// Shared public prefix (CacheSalt::public_blocks). A prompt's leading blocks
+// may be declared public (a system prompt every tenant sends): they are
+// chained from the unsalted root, so every tenant's requests share them, and
+// the tenant's salt is mixed into the chain at the first block after them, so
+// nothing past the public prefix is shared across salts. With no public
+// blocks (or no tenant salt) the chain is exactly RootKey(model, tenant) +
+// HashBlock..., so existing keys are unchanged.
+//
 // Thread-safe: pure functions; a ModelFingerprintBuilder is one caller's.
 #ifndef STRATA_CACHE_BLOCK_HASH_H_
 #define STRATA_CACHE_BLOCK_HASH_H_
@@ -85,6 +93,22 @@ class ModelFingerprintBuilder {
   std::vector<std::pair<std::string, BlockKey>> tensors_;
 };
 
+// Which chain a sequence's blocks are keyed in: its tenant's salt and how
+// many of its leading full blocks are public. Borrows `tenant`: the caller
+// keeps the string alive for as long as the CacheSalt is used. Implicit from
+// a plain salt string, because that (no public blocks) is the common case.
+struct CacheSalt {
+  CacheSalt() = default;
+  CacheSalt(std::string_view tenant_salt) : tenant(tenant_salt) {}    // NOLINT(runtime/explicit)
+  CacheSalt(const char* tenant_salt) : tenant(tenant_salt) {}         // NOLINT(runtime/explicit)
+  CacheSalt(const std::string& tenant_salt) : tenant(tenant_salt) {}  // NOLINT(runtime/explicit)
+  CacheSalt(std::string_view tenant_salt, int64_t num_public_blocks)
+      : tenant(tenant_salt), public_blocks(num_public_blocks) {}
+
+  std::string_view tenant;    // empty: no tenant (the public chain throughout)
+  int64_t public_blocks = 0;  // leading full blocks keyed under the empty salt
+};
+
 // The parent key of a sequence's first block. `salt` is the tenant's cache
 // salt (empty for none); it is hashed, never stored.
 BlockKey RootKey(const ModelFingerprint& model, std::string_view salt);
@@ -92,6 +116,13 @@ BlockKey RootKey(const ModelFingerprint& model, std::string_view salt);
 // The key of a block holding `tokens` (a full block; the caller passes exactly
 // block_size ids) whose preceding blocks end in `parent` (RootKey for block 0).
 BlockKey HashBlock(const BlockKey& parent, absl::Span<const TokenId> tokens);
+
+// The key that block `index` of a chain under `salt` is hashed on (its
+// HashBlock parent): the root for block 0 (the unsalted root when the chain
+// starts with public blocks), else `previous`, the key of block index - 1,
+// with the tenant's salt mixed in at the first block after the public ones.
+BlockKey ChainParent(const ModelFingerprint& model, const CacheSalt& salt, int64_t index,
+                     const BlockKey& previous);
 
 }  // namespace strata::cache
 

@@ -38,15 +38,16 @@ KvCacheManager::KvCacheManager(const engine::KvCacheSpec& spec, int64_t num_devi
   index_.reserve(num_device_blocks);
 }
 
-CachedPrefix KvCacheManager::FindCachedPrefix(std::string_view salt,
+CachedPrefix KvCacheManager::FindCachedPrefix(const CacheSalt& salt,
                                               absl::Span<const TokenId> tokens) const {
   CachedPrefix prefix;
   if (tokens.empty()) return prefix;
   // (n - 1) / block_size full blocks end before the last token (see header).
   const int64_t max_blocks = (static_cast<int64_t>(tokens.size()) - 1) / block_size_;
-  BlockKey key = RootKey(model_, salt);
+  BlockKey key;
   for (int64_t i = 0; i < max_blocks; ++i) {
-    key = HashBlock(key, tokens.subspan(i * block_size_, block_size_));
+    key =
+        HashBlock(ChainParent(model_, salt, i, key), tokens.subspan(i * block_size_, block_size_));
     ++num_index_lookups_;
     auto it = index_.find(key);
     if (it == index_.end()) break;
@@ -56,33 +57,57 @@ CachedPrefix KvCacheManager::FindCachedPrefix(std::string_view salt,
   return prefix;
 }
 
-std::vector<BlockKey> KvCacheManager::KeysAfter(std::string_view salt,
+CachedPrefix KvCacheManager::FindCachedPrefixByKeys(absl::Span<const BlockKey> keys) const {
+  CachedPrefix prefix;
+  for (const BlockKey& key : keys) {
+    ++num_index_lookups_;
+    auto it = index_.find(key);
+    if (it == index_.end()) break;
+    prefix.blocks.push_back(it->second);
+  }
+  prefix.num_tokens = static_cast<int64_t>(prefix.blocks.size()) * block_size_;
+  return prefix;
+}
+
+void KvCacheManager::ExtendKeys(const CacheSalt& salt, absl::Span<const TokenId> tokens,
+                                int64_t num_blocks, std::vector<BlockKey>& keys) const {
+  num_blocks = std::min(num_blocks, static_cast<int64_t>(tokens.size()) / block_size_);
+  BlockKey key = keys.empty() ? BlockKey{} : keys.back();
+  for (int64_t i = static_cast<int64_t>(keys.size()); i < num_blocks; ++i) {
+    key =
+        HashBlock(ChainParent(model_, salt, i, key), tokens.subspan(i * block_size_, block_size_));
+    keys.push_back(key);
+  }
+}
+
+std::vector<BlockKey> KvCacheManager::KeysAfter(const CacheSalt& salt,
                                                 absl::Span<const TokenId> tokens,
                                                 const CachedPrefix& prefix) const {
   std::vector<BlockKey> keys;
   if (tokens.empty()) return keys;
   const int64_t max_blocks = (static_cast<int64_t>(tokens.size()) - 1) / block_size_;
-  BlockKey key = RootKey(model_, salt);
+  BlockKey key;
   if (!prefix.blocks.empty()) {
     std::optional<BlockKey> last = pool_.key(prefix.blocks.back());
     CHECK(last.has_value());  // stale prefix
     key = *last;
   }
   for (int64_t i = static_cast<int64_t>(prefix.blocks.size()); i < max_blocks; ++i) {
-    key = HashBlock(key, tokens.subspan(i * block_size_, block_size_));
+    key =
+        HashBlock(ChainParent(model_, salt, i, key), tokens.subspan(i * block_size_, block_size_));
     keys.push_back(key);
   }
   return keys;
 }
 
-std::optional<BlockTable> KvCacheManager::AddSequence(SeqId seq, std::string_view salt,
+std::optional<BlockTable> KvCacheManager::AddSequence(SeqId seq, const CacheSalt& salt,
                                                       const CachedPrefix& prefix,
                                                       int64_t num_tokens,
                                                       int64_t num_query_tokens) {
   CHECK(!sequences_.contains(seq));
   CHECK_EQ(prefix.num_tokens, static_cast<int64_t>(prefix.blocks.size()) * block_size_);
   CHECK_GE(num_tokens, prefix.num_tokens);
-  CHECK_GE(num_query_tokens, prefix.num_tokens);
+  CHECK(num_query_tokens == 0 || num_query_tokens >= prefix.num_tokens);
   int64_t reclaimed = 0;  // prefix blocks that stop being evictable once shared
   for (BlockId id : prefix.blocks) {
     std::optional<BlockKey> key = pool_.key(id);
@@ -100,14 +125,17 @@ std::optional<BlockTable> KvCacheManager::AddSequence(SeqId seq, std::string_vie
   Sequence sequence;
   sequence.blocks = prefix.blocks;
   sequence.num_committed = static_cast<int64_t>(prefix.blocks.size());
-  sequence.last_key =
-      prefix.blocks.empty() ? RootKey(model_, salt) : *pool_.key(prefix.blocks.back());
+  if (!prefix.blocks.empty()) sequence.last_key = *pool_.key(prefix.blocks.back());
+  sequence.tenant = std::string(salt.tenant);
+  sequence.public_blocks = salt.public_blocks;
   CHECK(AllocateInto(sequence.blocks, needed));
 
-  ++stats_.queries;
-  stats_.query_tokens += num_query_tokens;
-  stats_.hit_tokens[static_cast<int>(Tier::kDevice)] += prefix.num_tokens;
-  stats_.miss_tokens += num_query_tokens - prefix.num_tokens;
+  if (num_query_tokens > 0) {  // 0: not a query, no statistics
+    ++stats_.queries;
+    stats_.query_tokens += num_query_tokens;
+    stats_.hit_tokens[static_cast<int>(Tier::kDevice)] += prefix.num_tokens;
+    stats_.miss_tokens += num_query_tokens - prefix.num_tokens;
+  }
   BlockTable table = sequence.blocks;
   sequences_.emplace(seq, std::move(sequence));
   return table;
@@ -143,8 +171,10 @@ void KvCacheManager::CommitFullBlocks(SeqId seq, absl::Span<const TokenId> token
   CHECK_LE(num_computed, static_cast<int64_t>(tokens.size()));
   const int64_t full =
       std::min(num_computed / block_size_, static_cast<int64_t>(sequence.blocks.size()));
+  const CacheSalt salt = sequence.salt();
   for (int64_t i = sequence.num_committed; i < full; ++i) {
-    BlockKey key = HashBlock(sequence.last_key, tokens.subspan(i * block_size_, block_size_));
+    BlockKey key = HashBlock(ChainParent(model_, salt, i, sequence.last_key),
+                             tokens.subspan(i * block_size_, block_size_));
     BlockId id = sequence.blocks[i];
     // A key already indexed means another sequence computed the same block
     // first: keep that one, leave this copy unregistered (freed, not cached).
@@ -187,6 +217,20 @@ void KvCacheManager::RecordTierHit(Tier tier, int64_t num_tokens) {
   CHECK_GE(num_tokens, 0);
   stats_.hit_tokens[static_cast<int>(tier)] += num_tokens;
   stats_.miss_tokens -= num_tokens;  // counted as a miss by the device lookup
+}
+
+int64_t KvCacheManager::CountAvailableBelow(Priority priority) const {
+  int64_t count = pool_.num_free();
+  for (BlockId id = 0; id < pool_.num_blocks(); ++id) {
+    if (pool_.state(id) == BlockState::kCached && pool_.priority(id) < priority) ++count;
+  }
+  return count;
+}
+
+std::optional<BlockId> KvCacheManager::IndexedBlock(const BlockKey& key) const {
+  auto it = index_.find(key);
+  if (it == index_.end()) return std::nullopt;
+  return it->second;
 }
 
 const BlockTable& KvCacheManager::block_table(SeqId seq) const {

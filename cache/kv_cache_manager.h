@@ -12,6 +12,11 @@
 // blocks in the host and disk tiers, so the walk continues there (KeysAfter,
 // cache/prefix_load.h) and promoted blocks join the index like computed ones.
 //
+// Salts. Every lookup and sequence names its chain by a CacheSalt
+// (cache/block_hash.h): the tenant's salt, and how many leading blocks are
+// public (keyed without the salt, so shared by every tenant). Nothing past
+// the public blocks is ever shared across salts.
+//
 // Partial blocks are never shared. Only full, computed blocks are registered,
 // so a cached prefix is a whole number of blocks and every block a sequence
 // writes is its own: no copy-on-write, no BlockMove, ever, for sharing. The
@@ -42,6 +47,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -91,21 +97,34 @@ class KvCacheManager {
   // Looks up the longest cached prefix of `tokens` under `salt`, never all of
   // it (the last-token rule). Takes no references and changes nothing: the
   // result is valid until the next call that allocates or frees.
-  CachedPrefix FindCachedPrefix(std::string_view salt, absl::Span<const TokenId> tokens) const;
+  CachedPrefix FindCachedPrefix(const CacheSalt& salt, absl::Span<const TokenId> tokens) const;
+
+  // The same lookup from keys the caller computed with ExtendKeys (the
+  // caller applies the last-token rule by the number of keys it passes):
+  // a waiting request's keys are hashed once, not at every step.
+  CachedPrefix FindCachedPrefixByKeys(absl::Span<const BlockKey> keys) const;
+
+  // Appends to `keys` (the chain keys of `tokens`' first keys->size() full
+  // blocks under `salt`) the keys of the following full blocks, up to
+  // `num_blocks` in all (at most tokens.size() / block_size).
+  void ExtendKeys(const CacheSalt& salt, absl::Span<const TokenId> tokens, int64_t num_blocks,
+                  std::vector<BlockKey>& keys) const;
 
   // The keys of the full blocks after `prefix` (from FindCachedPrefix with
   // the same salt and tokens) up to the last-token limit: what a lower tier
   // may hold of the rest of the prompt. Same chain, same keys in every tier.
-  std::vector<BlockKey> KeysAfter(std::string_view salt, absl::Span<const TokenId> tokens,
+  std::vector<BlockKey> KeysAfter(const CacheSalt& salt, absl::Span<const TokenId> tokens,
                                   const CachedPrefix& prefix) const;
 
   // Admits a new sequence `seq` of `num_query_tokens` tokens: it shares
   // `prefix` (straight from FindCachedPrefix with the same salt) and gets
   // blocks to cover `num_tokens` >= prefix.num_tokens positions. Returns its
   // table; nullopt when that does not fit even after eviction, and then
-  // nothing changed (no references, no statistics). CHECK-fails if `seq`
-  // exists or the prefix is stale.
-  std::optional<BlockTable> AddSequence(SeqId seq, std::string_view salt,
+  // nothing changed (no references, no statistics). num_query_tokens == 0
+  // admits it without counting a query (a prefetch, or the cache switched
+  // off). The salt is copied. CHECK-fails if `seq` exists or the prefix is
+  // stale.
+  std::optional<BlockTable> AddSequence(SeqId seq, const CacheSalt& salt,
                                         const CachedPrefix& prefix, int64_t num_tokens,
                                         int64_t num_query_tokens);
 
@@ -140,7 +159,11 @@ class KvCacheManager {
   void RecordTransfer(Tier from, Tier to, int64_t num_blocks);
   void RecordTierHit(Tier tier, int64_t num_tokens);
 
+  // The device block holding `key`'s content, if indexed.
+  std::optional<BlockId> IndexedBlock(const BlockKey& key) const;
+
   bool HasSequence(SeqId seq) const { return sequences_.contains(seq); }
+  int64_t num_sequences() const { return static_cast<int64_t>(sequences_.size()); }
   const BlockTable& block_table(SeqId seq) const;
   const CacheStats& stats() const { return stats_; }
   const BlockPool& pool() const { return pool_; }
@@ -149,6 +172,13 @@ class KvCacheManager {
   int64_t num_blocks() const { return pool_.num_blocks(); }
   // Blocks an allocation can take: free, or cached and unreferenced.
   int64_t num_available_blocks() const { return pool_.num_available(); }
+  // Blocks an allocation can take without evicting anything.
+  int64_t num_free_blocks() const { return pool_.num_free(); }
+  // Blocks an allocation can take without evicting any block of `priority`
+  // or above: free ones plus cached ones of lower priority (the pool evicts
+  // lowest first). O(num_blocks): for occasional decisions such as a
+  // prefetch, not for every step.
+  int64_t CountAvailableBelow(Priority priority) const;
   int64_t num_cached_blocks() const { return pool_.num_cached(); }
   int64_t num_indexed_blocks() const { return static_cast<int64_t>(index_.size()); }
 
@@ -165,7 +195,10 @@ class KvCacheManager {
   struct Sequence {
     BlockTable blocks;
     int64_t num_committed = 0;  // leading blocks hashed (registered or duplicate)
-    BlockKey last_key;          // key of block num_committed - 1, or the root
+    BlockKey last_key;          // key of block num_committed - 1 (unset before any)
+    std::string tenant;         // the CacheSalt, owned
+    int64_t public_blocks = 0;
+    CacheSalt salt() const { return CacheSalt(tenant, public_blocks); }
   };
 
   Sequence& GetSequence(SeqId seq);

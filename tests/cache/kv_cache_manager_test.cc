@@ -34,7 +34,7 @@ std::vector<TokenId> Tokens(int n, TokenId first) {
 // Admits `seq` with its cached prefix, gives it blocks for all of `tokens`,
 // and commits them as if a step had computed them. Returns the table.
 BlockTable RunToEnd(KvCacheManager& cache, SeqId seq, const std::vector<TokenId>& tokens,
-                    std::string_view salt = "") {
+                    const CacheSalt& salt = CacheSalt()) {
   CachedPrefix prefix = cache.FindCachedPrefix(salt, tokens);
   int64_t n = static_cast<int64_t>(tokens.size());
   std::optional<BlockTable> table = cache.AddSequence(seq, salt, prefix, n, n);
@@ -130,6 +130,96 @@ TEST(KvCacheManagerTest, SaltsAndModelsDoNotShare) {
   // Same salt, same tokens, another model: other keys.
   EXPECT_NE(cache.pool().key(cache.block_table(1)[0]),
             other_model.pool().key(other_model.block_table(1)[0]));
+}
+
+TEST(KvCacheManagerTest, PublicBlocksAreSharedAcrossSaltsAndNothingAfterThem) {
+  KvCacheManager cache(Spec(), 32, kModel);
+  const std::vector<TokenId> tokens = Tokens(17, 1);  // four full blocks before the last token
+  RunToEnd(cache, 1, tokens, CacheSalt("tenant-a", 2));
+  // Another tenant declaring the same two public blocks shares them, and
+  // only them.
+  EXPECT_EQ(cache.FindCachedPrefix(CacheSalt("tenant-b", 2), tokens).num_tokens, 8);
+  EXPECT_EQ(cache.FindCachedPrefix(CacheSalt("tenant-a", 2), tokens).num_tokens, 16);
+  // The public chain is the unsalted one.
+  EXPECT_EQ(cache.FindCachedPrefix("", tokens).num_tokens, 8);
+  // Declaring fewer public blocks keys the salt in earlier: a different chain
+  // from there on; declaring none is the plain salted chain.
+  EXPECT_EQ(cache.FindCachedPrefix(CacheSalt("tenant-b", 1), tokens).num_tokens, 4);
+  EXPECT_EQ(cache.FindCachedPrefix(CacheSalt("tenant-a", 1), tokens).num_tokens, 4);
+  EXPECT_EQ(cache.FindCachedPrefix("tenant-a", tokens).num_tokens, 0);
+  // Tenant b's own blocks after the public ones differ from a's.
+  RunToEnd(cache, 2, tokens, CacheSalt("tenant-b", 2));
+  const BlockTable& a = cache.block_table(1);
+  const BlockTable& b = cache.block_table(2);
+  EXPECT_EQ(b[0], a[0]);
+  EXPECT_EQ(b[1], a[1]);
+  EXPECT_NE(cache.pool().key(b[2]), std::nullopt);
+  EXPECT_NE(cache.pool().key(b[2]), cache.pool().key(a[2]));
+  EXPECT_NE(cache.pool().key(b[3]), cache.pool().key(a[3]));
+  // The keys continue the same chain in the lower tiers (KeysAfter), and a
+  // chain without a tenant salt ignores public_blocks.
+  CachedPrefix public_only = cache.FindCachedPrefix("", tokens);
+  std::vector<BlockKey> after = cache.KeysAfter(CacheSalt("tenant-a", 2), tokens, public_only);
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_EQ(after[0], *cache.pool().key(a[2]));
+  EXPECT_EQ(after[1], *cache.pool().key(a[3]));
+  std::vector<BlockKey> plain;
+  std::vector<BlockKey> with_public;
+  cache.ExtendKeys("", tokens, 4, plain);
+  cache.ExtendKeys(CacheSalt("", 3), tokens, 4, with_public);
+  EXPECT_EQ(plain, with_public);
+  EXPECT_TRUE(cache.Validate().ok()) << cache.Validate();
+}
+
+TEST(KvCacheManagerTest, KeysHashedOnceFindTheSamePrefixAsTokens) {
+  KvCacheManager cache(Spec(), 32, kModel);
+  const std::vector<TokenId> tokens = Tokens(13, 1);
+  RunToEnd(cache, 1, tokens, CacheSalt("t", 1));
+  std::vector<BlockKey> keys;
+  cache.ExtendKeys(CacheSalt("t", 1), tokens, 2, keys);  // two blocks first...
+  ASSERT_EQ(keys.size(), 2u);
+  cache.ExtendKeys(CacheSalt("t", 1), tokens, 10, keys);  // ...then as many as there are
+  ASSERT_EQ(keys.size(), 3u);
+  const int64_t lookups = cache.num_index_lookups();
+  CachedPrefix by_keys = cache.FindCachedPrefixByKeys(keys);
+  EXPECT_EQ(by_keys.blocks, cache.FindCachedPrefix(CacheSalt("t", 1), Tokens(14, 1)).blocks);
+  EXPECT_EQ(by_keys.num_tokens, 12);
+  EXPECT_GT(cache.num_index_lookups(), lookups);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    EXPECT_EQ(cache.IndexedBlock(keys[i]), std::optional<BlockId>(cache.block_table(1)[i]));
+  }
+  EXPECT_EQ(cache.IndexedBlock(BlockKey{5, 5}), std::nullopt);
+}
+
+TEST(KvCacheManagerTest, SequenceAdmittedWithoutAQueryCountsNoStatistics) {
+  KvCacheManager cache(Spec(), 16, kModel);
+  const std::vector<TokenId> tokens = Tokens(9, 1);
+  RunToEnd(cache, 1, tokens);
+  const CacheStats before = cache.stats();
+  CachedPrefix prefix = cache.FindCachedPrefix("", tokens);
+  ASSERT_EQ(prefix.num_tokens, 8);
+  ASSERT_TRUE(cache.AddSequence(2, "", prefix, 12, /*num_query_tokens=*/0).has_value());
+  EXPECT_EQ(cache.stats().queries, before.queries);
+  EXPECT_EQ(cache.stats().hit_tokens, before.hit_tokens);
+  EXPECT_EQ(cache.stats().miss_tokens, before.miss_tokens);
+  cache.Free(2);
+  EXPECT_TRUE(cache.Validate().ok()) << cache.Validate();
+}
+
+TEST(KvCacheManagerTest, CountAvailableBelowLeavesOutHeldBlocks) {
+  KvCacheManager cache(Spec(), 16, kModel);
+  RunToEnd(cache, 1, Tokens(9, 1));  // two full blocks, one partial
+  RunToEnd(cache, 2, Tokens(9, 50));
+  cache.SetPriority(2, Priority::kSessionPinned);
+  EXPECT_EQ(cache.num_free_blocks(), 10);
+  cache.Free(1);
+  cache.Free(2);
+  // 12 free (the partial blocks came back), 2 plain cached, 2 pinned cached.
+  EXPECT_EQ(cache.num_free_blocks(), 12);
+  EXPECT_EQ(cache.CountAvailableBelow(Priority::kWorkflowSoon), 14);
+  EXPECT_EQ(cache.CountAvailableBelow(Priority::kNormal), 12);
+  EXPECT_EQ(cache.CountAvailableBelow(Priority::kSessionPinned), 14);
+  EXPECT_EQ(cache.num_available_blocks(), 16);
 }
 
 TEST(KvCacheManagerTest, AllocateFailsWithoutSideEffectsWhenAllBlocksAreInUse) {
