@@ -9,7 +9,7 @@ std::vector<TokenEvent> RunStep(Scheduler& scheduler, engine::Backend& backend) 
   if (plan.sequences.empty() && plan.block_moves.empty()) {
     // Nothing to compute (perhaps only disk reads in flight: give their
     // threads the core), but aborts may still need their events.
-    if (scheduler.num_loading() > 0) std::this_thread::yield();
+    if (scheduler.num_loading() > 0 || scheduler.num_prefetching() > 0) std::this_thread::yield();
     return scheduler.Update(plan, engine::StepResult{});
   }
   absl::StatusOr<engine::StepResult> result = backend.Execute(plan);

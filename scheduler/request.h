@@ -3,6 +3,8 @@
 #ifndef STRATA_SCHEDULER_REQUEST_H_
 #define STRATA_SCHEDULER_REQUEST_H_
 
+#include <array>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -16,26 +18,81 @@ namespace strata::scheduler {
 
 using RequestId = int64_t;
 using engine::TokenId;
+using Clock = std::chrono::steady_clock;
+
+// What a request asks beyond generation.
+enum class RequestKind : uint8_t {
+  kGenerate = 0,
+  // Compute (or load from a lower tier) the prompt's KV and stop: no token is
+  // sampled. The finished event's reason is "prefilled". CacheControl's
+  // prefetch and pin are this kind.
+  kPrefill = 1,
+};
 
 struct Request {
   RequestId id = 0;
+  RequestKind kind = RequestKind::kGenerate;
   std::vector<TokenId> prompt_ids;
   engine::SamplingParams sampling;
   // Keeps tenants' prefix caches apart: requests share cached blocks only
   // when their salts are equal. Set by server/ from the authenticated
   // identity, never from the request body.
   std::string cache_salt;
+  // Leading prompt tokens that are public (a system prompt every tenant
+  // sends): its first floor(public_prefix_tokens / block_size) full blocks
+  // are keyed without the salt, so every tenant shares them; the salt covers
+  // everything after. Set by server/ from trusted configuration, like the
+  // salt. Clamped to the prompt's length; negative is INVALID_ARGUMENT.
+  int64_t public_prefix_tokens = 0;
+
+  // Affinity. A session's KV stays at high eviction priority for
+  // SchedulerOptions::session_ttl after each of its turns. A workflow's
+  // agents take turns: when this request names the agents that run next,
+  // their last KV is kept, or prefetched from a lower tier, ahead of their
+  // requests. Empty: none.
+  std::string session_id;
+  std::string workflow_id;
+  std::string agent_id;
+  std::vector<std::string> next_agent_ids;
+
+  // Higher runs first, and is preempted last. Within a priority the policy
+  // orders (SchedulerOptions::policy).
+  int32_t priority = 0;
+  // Aborted with finish reason "deadline" (status DEADLINE_EXCEEDED) once
+  // passed, waiting or running; its blocks are freed.
+  std::optional<Clock::time_point> deadline;
+  // Kind kPrefill only: keep the prompt's blocks at pinned priority until the
+  // session (or, without one, the pin) is released.
+  bool pin = false;
+};
+
+// Where the prompt's KV came from, reported with the first and the final
+// event of a request.
+struct PromptUsage {
+  int64_t prompt_tokens = 0;
+  // Prompt tokens whose KV was reused, by the tier it came from
+  // (cache::Tier order: device, host, disk). The rest were computed.
+  std::array<int64_t, 3> cached_tokens_by_tier{};
+  int64_t cached_tokens() const {
+    return cached_tokens_by_tier[0] + cached_tokens_by_tier[1] + cached_tokens_by_tier[2];
+  }
 };
 
 // One generated token (or the end) of one request, in order.
 struct TokenEvent {
   RequestId request_id = 0;
-  std::optional<TokenId> token_id;  // absent on an event that only finishes or fails
-  std::string text;                 // text now final for the client; may be empty
+  std::optional<TokenId> token_id;              // absent on an event that only finishes or fails
+  std::string text;                             // text now final for the client; may be empty
   std::optional<engine::SampledToken> sampled;  // logprobs when asked for
   bool finished = false;
-  std::string finish_reason;  // "stop", "length", "abort" or "error" when finished
-  absl::Status error;         // set when finish_reason is "error"
+  // When finished: "stop", "length", "abort", "deadline", "prefilled" or
+  // "error".
+  std::string finish_reason;
+  absl::Status error;  // set when finish_reason is "error" or "deadline"
+  // Set on the request's first token event and on its finished event: the
+  // prompt's size and cache hits as of its (last) admission.
+  std::optional<PromptUsage> usage;
+  int64_t generated_tokens = 0;  // output tokens so far, this one included
 };
 
 }  // namespace strata::scheduler

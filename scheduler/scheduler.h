@@ -3,12 +3,23 @@
 // turns sampled tokens into TokenEvents. A sequence's computed count catches
 // up with its tokens, which covers prefill, chunked prefill and decode alike.
 //
-// This is the first, plain policy: first come first served, chunked prefill
-// under a token budget, preemption by recomputation when blocks run out.
-// Prefix reuse is on: a request starts computing after its longest cached
-// prefix of whole blocks (cache::KvCacheManager), every full block a step
-// computes is registered for later requests, and a finished or preempted
-// sequence leaves its blocks cached until they are evicted.
+// Each step: requests past their deadline end; sessions and workflow holds
+// expire; running sequences get their next chunk under the token budget
+// (max_batch_tokens), preempting when blocks run out; waiting requests are
+// admitted in the policy's order (scheduler/waiting_order.h) while budget,
+// max_running and blocks last; then workflow prefetches land in blocks
+// nobody holds.
+// The policies live in small classes of their own: WaitingOrder (FCFS or
+// cache-aware ordering with an ageing bound), InflightPrefixes (grouping of
+// requests that share an uncached prefix), SessionRegistry and
+// WorkflowTracker (eviction priorities through KeyHolds), and
+// ChoosePreemption (swap or recompute).
+//
+// Prefix reuse: a request starts computing after its longest cached prefix
+// of whole blocks (cache::KvCacheManager), every full block a step computes
+// is registered for later requests, and a finished or preempted sequence
+// leaves its blocks cached until they are evicted (lowest priority first:
+// plain blocks, then workflow-soon, then session and pinned blocks).
 //
 // Tiers (optional: SchedulerOptions::host_tier / disk_tier). A device block
 // evicted to make room is demoted: a device->host move at the front of the
@@ -22,12 +33,20 @@
 // admitted like any other: device blocks are allocated, host->device moves
 // in that plan fill them before the forward pass, its computed count starts
 // after them, and Update registers them in the prefix index.
+//
+// Swap (a host tier configured, SchedulerOptions::preemption): a preempted
+// sequence's computed blocks are copied into swap memory the scheduler holds
+// (max_swap_blocks of the staging allocator's memory) and copied back when
+// it resumes (scheduler/preemption_policy.h).
 #ifndef STRATA_SCHEDULER_SCHEDULER_H_
 #define STRATA_SCHEDULER_SCHEDULER_H_
 
+#include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -39,7 +58,14 @@
 #include "engine/step.h"
 #include "engine/tokenizer/incremental_detokenizer.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "scheduler/inflight_prefixes.h"
+#include "scheduler/key_holds.h"
+#include "scheduler/preemption_policy.h"
 #include "scheduler/request.h"
+#include "scheduler/session_registry.h"
+#include "scheduler/waiting_order.h"
+#include "scheduler/workflow_prefetcher.h"
+#include "scheduler/workflow_tracker.h"
 #include "storage/host_tier_store.h"
 #include "storage/tier_store.h"
 
@@ -69,6 +95,43 @@ struct SchedulerOptions {
   // Most blocks demoted by one step; 0: num_blocks. Beyond it evicted
   // content is dropped.
   int64_t max_staging_blocks = 0;
+
+  // Policy.
+  SchedulingPolicy policy = SchedulingPolicy::kCacheAware;
+  // Off: no prefix is looked up or registered (the "cache off" baseline).
+  bool enable_prefix_cache = true;
+  // Waiting (and loading) requests beyond which AddRequest is
+  // RESOURCE_EXHAUSTED; 0: no limit.
+  int64_t max_waiting = 0;
+  // kCacheAware: a request that has waited this long is served in arrival
+  // order ahead of better cache hits.
+  Clock::duration max_queue_delay = std::chrono::seconds(2);
+  // How long a session's KV stays at pinned priority after its last turn.
+  // Also bounds a workflow agent's kWorkflowSoon hold after it is named to
+  // run next, and how long an idle agent's last tokens are remembered.
+  Clock::duration session_ttl = std::chrono::minutes(5);
+  PreemptionMode preemption = PreemptionMode::kAuto;
+  // Most blocks held swapped out at once (host memory from
+  // staging_allocator, allocated as needed and kept for reuse); 0:
+  // num_blocks. Only with a host tier; past it, preemption recomputes.
+  int64_t max_swap_blocks = 0;
+  // The clock for deadlines, ageing and session TTLs; tests inject one.
+  std::function<Clock::time_point()> now = [] { return Clock::now(); };
+};
+
+// Cumulative policy counters, for metrics and tests.
+struct SchedulerCounters {
+  int64_t preemptions_recompute = 0;
+  int64_t preemptions_swap = 0;
+  int64_t swapped_out_blocks = 0;
+  int64_t swapped_in_blocks = 0;
+  int64_t deadline_aborts = 0;
+  // Requests whose admission was delayed (each counted once) because another
+  // sequence was computing the prefix blocks they needed next.
+  int64_t grouped_waits = 0;
+  // Blocks loaded from a lower tier ahead of a workflow agent's request.
+  int64_t prefetched_blocks = 0;
+  int64_t rejected_requests = 0;  // RESOURCE_EXHAUSTED by max_waiting
 };
 
 // Not thread-safe: owned and driven by the engine thread.
@@ -79,11 +142,14 @@ class Scheduler {
   Scheduler(const SchedulerOptions& options, const engine::Tokenizer& tokenizer);
   ~Scheduler();
 
-  // Queues a request. INVALID_ARGUMENT for an empty prompt, a token id
-  // outside the vocabulary, bad sampling parameters, or a prompt that leaves
-  // no room to generate within max_model_len; ALREADY_EXISTS for a duplicate
-  // id; RESOURCE_EXHAUSTED if the prompt alone needs more KV blocks than the
-  // whole arena holds. Nothing is queued on error.
+  // Queues a request. INVALID_ARGUMENT for what ValidateRequest rejects
+  // (scheduler/request_validation.h: an empty prompt, a token id outside the
+  // vocabulary, bad sampling parameters, a prompt that leaves no room to
+  // generate within max_model_len), a negative id (reserved) or a negative
+  // public_prefix_tokens; ALREADY_EXISTS for a duplicate id;
+  // RESOURCE_EXHAUSTED if the prompt alone needs more KV blocks than the
+  // whole arena holds, or when max_waiting requests are already waiting
+  // ("waiting queue is full (N requests)"). Nothing is queued on error.
   absl::Status AddRequest(Request request);
 
   // Ends a request early; its next Update emits a finished "abort" event.
@@ -102,17 +168,37 @@ class Scheduler {
   // and the others carry on.
   std::vector<TokenEvent> FailStep(const engine::StepPlan& plan, const absl::Status& error);
 
-  bool HasWork() const {
-    return !waiting_.empty() || !loading_.empty() || !running_.empty() || !aborted_.empty();
-  }
+  // Ends a session's affinity: its KV (and pins made under it) drop back to
+  // normal eviction priority; the blocks stay cached. Sessions are keyed by
+  // (cache_salt, session_id), so tenants never touch each other's. NOT_FOUND
+  // if no such session is known.
+  absl::Status ReleaseSession(std::string_view cache_salt, std::string_view session_id);
+
+  const SchedulerCounters& counters() const { return counters_; }
+  // The KV bookkeeping's own consistency check (KvCacheManager::Validate),
+  // plus: the cache's sequences are exactly the running ones, and with no
+  // request left no device block is referenced and no swap or staging
+  // memory is held. Call between steps (not while a plan is in flight).
+  absl::Status ValidateCache() const;
+
+  // Anything to step: requests queued, loading or running, events pending,
+  // or a workflow prefetch whose reads are still in flight.
+  bool HasWork() const;
   int64_t num_waiting() const { return static_cast<int64_t>(waiting_.size()); }
   // Requests waiting for their prefix to be read from a lower tier.
   int64_t num_loading() const { return static_cast<int64_t>(loading_.size()); }
   int64_t num_running() const { return static_cast<int64_t>(running_.size()); }
+  // Workflow prefetches not yet promoted.
+  int64_t num_prefetching() const { return prefetcher_.num_pending(); }
   int64_t num_preemptions() const { return num_preemptions_; }
   // Blocks an allocation can take: free ones plus cached, unreferenced ones.
   int64_t num_free_blocks() const { return cache_.num_available_blocks(); }
+  // Of those, the ones holding reusable content.
+  int64_t num_cached_blocks() const { return cache_.num_cached_blocks(); }
   const cache::CacheStats& cache_stats() const { return cache_.stats(); }
+  // Read-only view of the KV bookkeeping (block priorities, the prefix
+  // index), for tests and diagnostics.
+  const cache::KvCacheManager& kv_cache() const { return cache_; }
 
  private:
   struct Sequence;
@@ -122,44 +208,82 @@ class Scheduler {
     int32_t slot = 0;
     cache::BlockKey key;
   };
+  enum class AdmitResult : uint8_t { kAdmitted, kLoading, kNoRoom };
 
   bool has_tiers() const { return options_.host_tier != nullptr || options_.disk_tier != nullptr; }
+  bool prefix_cache() const { return options_.enable_prefix_cache; }
+  void ExpireDeadlines(Clock::time_point now);
+  void ApplyHolds();
   void ScheduleRunning(engine::StepPlan& plan, int64_t& budget);
-  void AdmitLoaded(engine::StepPlan& plan, int64_t& budget);
-  void AdmitWaiting(engine::StepPlan& plan, int64_t& budget);
+  void AdmitWaiting(engine::StepPlan& plan, int64_t& budget, Clock::time_point now);
+  std::vector<WaitingEntry> Candidates() const;
+  void BuildInflight();
+  // Admits one candidate (starting its tier load first if it has one),
+  // preempting running sequences of lower priority when it does not fit.
+  AdmitResult TryAdmit(Sequence& seq, engine::StepPlan& plan, int64_t& budget);
+  // Whether `seq`'s next chunk could fit once every running sequence of
+  // lower priority gave its blocks up.
+  bool CouldFitByPreempting(const Sequence& seq, int64_t budget) const;
   // Starts looking up the rest of `seq`'s prefix in the lower tiers; true
   // when some tier holds at least its next block (seq.load is then set).
   bool StartLoad(Sequence& seq);
-  // Admits `seq` after its device prefix and what its load brought, if its
-  // blocks fit; false (nothing changed) otherwise.
+  // Admits `seq` after its device prefix and what its load or swap brought,
+  // if its blocks fit; false (nothing changed) otherwise.
   bool Admit(Sequence& seq, engine::StepPlan& plan, int64_t& budget);
+  void InsertRunning(RequestId id);
   void OnEvicted(const cache::EvictedBlock& block);
   // After the plan in flight: inserts its demoted blocks into their tier
-  // when the backend performed the moves, and frees the staging.
+  // when the backend performed the moves, settles swaps and prefetches, and
+  // frees the staging.
   void FinishMoves(bool performed);
-  bool GrowBlocks(Sequence& seq, int64_t num_tokens);
+  // Preempts the last running sequence (the victim); removes its step if
+  // the plan being built holds one, refunding `budget`.
+  void PreemptLast(engine::StepPlan& plan, int64_t& budget);
   void Preempt(Sequence& seq);
+  bool SwapOut(Sequence& seq);
+  void ExtendKeys(Sequence& seq);
   engine::SequenceStep MakeStep(const Sequence& seq, int64_t num_tokens) const;
   void AppendToken(Sequence& seq, const engine::SampledToken& sampled, TokenEvent& event);
   void Finish(Sequence& seq, const std::string& reason, TokenEvent& event);
+  // Records what a finished sequence leaves for its session and workflow.
+  void RecordAffinity(Sequence& seq, const std::string& reason);
   void Release(Sequence& seq);
+  void ReleaseSwap(Sequence& seq);
+  void EraseDone();
 
   SchedulerOptions options_;
   const engine::Tokenizer& tokenizer_;
   cache::KvCacheManager cache_;
+  WaitingOrder order_;
+  KeyHolds holds_;
+  SessionRegistry sessions_;
+  WorkflowTracker workflows_;
+  InflightPrefixes inflight_;
   std::map<RequestId, std::unique_ptr<Sequence>> sequences_;
-  std::deque<RequestId> waiting_;
-  std::vector<RequestId> loading_;  // LOADING, in arrival order
-  std::vector<RequestId> running_;  // in admission order: the newest is preempted first
-  std::vector<RequestId> aborted_;  // abort requested, event not yet emitted
+  std::vector<RequestId> waiting_;  // ordered by order_ at each step
+  std::vector<RequestId> loading_;  // LOADING
+  std::vector<RequestId> running_;  // in RunsBefore order: the last is the victim
+  std::vector<RequestId> aborted_;  // ended (abort, deadline), event not yet emitted
   std::vector<RequestId> ended_since_plan_;
+  uint64_t next_arrival_ = 0;
+  uint64_t next_admission_ = 0;
+  int64_t step_ = 0;
+  int64_t num_with_deadline_ = 0;
   int64_t num_preemptions_ = 0;
-  // Tiers only. The plan being built, for the eviction listener.
+  SchedulerCounters counters_;
+  // The plan being built, for the eviction listener.
   std::vector<engine::BlockMove>* moves_ = nullptr;
+  // Tiers only.
   std::unique_ptr<cache::StagingPool> staging_;
   std::vector<Demotion> demotions_;  // of the plan in flight
   // Loads whose bytes the plan in flight's promotions read.
   std::vector<std::unique_ptr<cache::PrefixLoad>> promotions_;
+  // Swap (host tier only).
+  std::unique_ptr<cache::StagingPool> swap_;
+  int64_t max_swap_blocks_ = 0;
+  std::vector<RequestId> swapped_out_;  // by the plan in flight
+  std::vector<int32_t> swap_in_slots_;  // read by the plan in flight; freed after it
+  WorkflowPrefetcher prefetcher_;
 };
 
 }  // namespace strata::scheduler

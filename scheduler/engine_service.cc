@@ -1,0 +1,398 @@
+#include "scheduler/engine_service.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/check.h"
+
+namespace strata::scheduler {
+namespace {
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Fills what the caller left at zero from the backend, so that the scheduler
+// and the arena agree on the number of blocks.
+SchedulerOptions CompleteOptions(SchedulerOptions options, const engine::Backend& backend) {
+  if (options.num_blocks == 0) options.num_blocks = backend.kv_arena_info().num_blocks;
+  if (options.vocab_size == 0) options.vocab_size = backend.model_config().vocab_size;
+  if (options.max_model_len == 0) {
+    options.max_model_len = backend.model_config().max_position_embeddings;
+  }
+  if (options.kv_spec.num_layers == 0) options.kv_spec = backend.kv_arena_info().spec;
+  return options;
+}
+
+}  // namespace
+
+struct EngineService::Impl {
+  // A submission waiting in the inbox.
+  struct Submission {
+    Request request;
+    EventSink sink;
+    Clock::time_point submitted;
+  };
+
+  // Work for the engine thread that is neither a submission nor a cancel.
+  using Task = std::function<void(Scheduler&)>;
+
+  // What the engine thread takes from the inbox once per iteration.
+  struct Inbox {
+    std::vector<Submission> submissions;
+    std::vector<RequestId> cancels;
+    std::vector<Task> tasks;
+    bool empty() const { return submissions.empty() && cancels.empty() && tasks.empty(); }
+  };
+
+  // A request's life as the engine thread tracks it.
+  struct Active {
+    EventSink sink;
+    Clock::time_point submitted;
+    std::optional<Clock::time_point> first_scheduled;
+    std::optional<Clock::time_point> first_token;
+    Clock::time_point last_token;
+    int64_t tokens = 0;
+    PromptUsage usage;
+  };
+
+  Impl(EngineService& owner, const EngineServiceOptions& options,
+       const engine::Tokenizer& tokenizer, engine::Backend& backend, EngineObserver* observer)
+      : owner(owner),
+        scheduler_options(CompleteOptions(options.scheduler, backend)),
+        limits{.vocab_size = scheduler_options.vocab_size,
+               .max_model_len = scheduler_options.max_model_len,
+               .max_prompt_tokens = options.max_prompt_tokens,
+               .block_size = scheduler_options.block_size,
+               .num_device_blocks = scheduler_options.num_blocks},
+        backend(backend),
+        observer(observer),
+        scheduler(scheduler_options, tokenizer) {}
+
+  // Engine thread.
+  void Run();
+  // Takes the inbox, sleeping while there is nothing to do; false once the
+  // service stops.
+  bool TakeInbox(Inbox& inbox);
+  void ProcessInbox(Inbox& inbox);
+  // One step; its stats when it computed (ran the backend).
+  std::optional<StepStats> Step();
+  void Dispatch(std::vector<TokenEvent>& events, Clock::time_point now);
+  void FinishRequest(RequestId id, Active& active, const TokenEvent& event, Clock::time_point now);
+  void Shutdown();
+  EngineSnapshot BuildSnapshot() const;
+
+  // Any thread: runs `fn` on the engine thread and returns its status.
+  absl::Status RunOnEngineThread(std::function<absl::Status(Scheduler&)> fn);
+
+  EngineService& owner;
+  const SchedulerOptions scheduler_options;
+  const RequestLimits limits;
+  engine::Backend& backend;
+  EngineObserver* const observer;
+
+  // Guards the inbox and the counters Submit reads.
+  std::mutex mu;
+  std::condition_variable wake;  // the engine thread: inbox or stop
+  std::condition_variable idle;  // WaitIdle: in_flight_ reached 0
+  Inbox inbox;
+  bool stop = false;
+  RequestId next_id = 1;
+  // Requests in the scheduler's waiting and loading queues, refreshed after
+  // each Schedule and at each inbox drain (plus those the drain added): with
+  // inbox.submissions, what max_waiting bounds. Never below the scheduler's
+  // own count when it takes the inbox, so its AddRequest agrees.
+  int64_t queued = 0;
+  std::atomic<int64_t> rejected{0};  // Submit's RESOURCE_EXHAUSTED for max_waiting
+
+  mutable std::mutex snapshot_mu;
+  EngineSnapshot snapshot;
+
+  // Engine thread only.
+  Scheduler scheduler;
+  absl::flat_hash_map<RequestId, Active> active;
+  int64_t steps = 0;
+  // Queue sizes in the last snapshot the observer saw.
+  int64_t observed_running = 0;
+  int64_t observed_waiting = 0;
+
+  std::thread thread;  // last: starts once everything above exists
+};
+
+void EngineService::Impl::Run() {
+  Inbox taken;
+  while (TakeInbox(taken)) {
+    ProcessInbox(taken);
+    std::optional<StepStats> step;
+    if (scheduler.HasWork()) step = Step();
+    EngineSnapshot latest = BuildSnapshot();
+    {
+      std::lock_guard<std::mutex> lock(snapshot_mu);
+      snapshot = latest;
+    }
+    // An iteration without a step (an abort or cancel that only ended
+    // requests) still changes the queue gauges: report it as an empty step.
+    const bool queues_changed =
+        latest.num_running != observed_running || latest.num_waiting != observed_waiting;
+    if (observer != nullptr && (step || queues_changed)) {
+      observer->OnStep(step.value_or(StepStats{}), latest);
+      observed_running = latest.num_running;
+      observed_waiting = latest.num_waiting;
+    }
+  }
+  Shutdown();
+}
+
+bool EngineService::Impl::TakeInbox(Inbox& taken) {
+  const bool busy = scheduler.HasWork();
+  std::unique_lock<std::mutex> lock(mu);
+  queued = scheduler.num_waiting() + scheduler.num_loading();
+  // No busy spinning: with nothing scheduled, sleep until the inbox fills.
+  wake.wait(lock, [&] { return busy || stop || !inbox.empty(); });
+  if (stop) return false;
+  taken = std::move(inbox);
+  inbox = Inbox{};
+  queued += static_cast<int64_t>(taken.submissions.size());
+  return true;
+}
+
+void EngineService::Impl::ProcessInbox(Inbox& taken) {
+  // Submissions first, so that a cancel posted right after its submission
+  // finds the request.
+  for (Submission& submission : taken.submissions) {
+    const RequestId id = submission.request.id;
+    Active& entry = active[id];
+    entry.sink = std::move(submission.sink);
+    entry.submitted = submission.submitted;
+    absl::Status added = scheduler.AddRequest(std::move(submission.request));
+    if (!added.ok()) {
+      // Submit validated the request already; this is a race such as a full
+      // waiting queue after preemptions. The caller has an id: end it there.
+      TokenEvent event{
+          .request_id = id, .finished = true, .finish_reason = "error", .error = added};
+      FinishRequest(id, entry, event, Clock::now());
+    }
+  }
+  for (RequestId id : taken.cancels) {
+    // NOT_FOUND: it finished meanwhile (the cancel raced the finish).
+    scheduler.Abort(id).IgnoreError();
+  }
+  for (Task& task : taken.tasks) task(scheduler);
+  taken = Inbox{};
+}
+
+std::optional<StepStats> EngineService::Impl::Step() {
+  const Clock::time_point start = Clock::now();
+  engine::StepPlan plan = scheduler.Schedule();
+  {
+    // Admissions left the waiting queue: Submit's max_waiting check sees it.
+    std::lock_guard<std::mutex> lock(mu);
+    queued = scheduler.num_waiting() + scheduler.num_loading();
+  }
+  StepStats stats;
+  stats.num_sequences = static_cast<int64_t>(plan.sequences.size());
+  for (const engine::SequenceStep& seq : plan.sequences) {
+    stats.batch_tokens += static_cast<int64_t>(seq.token_ids.size());
+    auto it = active.find(seq.seq_id);
+    if (it != active.end() && !it->second.first_scheduled) it->second.first_scheduled = start;
+  }
+  std::vector<TokenEvent> events;
+  const bool computes = !plan.sequences.empty() || !plan.block_moves.empty();
+  if (!computes) {
+    // Nothing to compute (perhaps only disk reads in flight: give their
+    // threads the core), but aborts and deadlines may still need events.
+    if (scheduler.num_loading() > 0) std::this_thread::yield();
+    events = scheduler.Update(plan, engine::StepResult{});
+  } else if (absl::StatusOr<engine::StepResult> result = backend.Execute(plan); result.ok()) {
+    events = scheduler.Update(plan, *result);
+  } else {
+    // Only this step's sequences fail; the backend validated the plan before
+    // touching the arena, and the others carry on.
+    events = scheduler.FailStep(plan, result.status());
+  }
+  const Clock::time_point end = Clock::now();
+  stats.duration_s = Seconds(end - start);
+  Dispatch(events, end);
+  if (!computes) return std::nullopt;
+  ++steps;
+  return stats;
+}
+
+void EngineService::Impl::Dispatch(std::vector<TokenEvent>& events, Clock::time_point now) {
+  for (TokenEvent& event : events) {
+    auto it = active.find(event.request_id);
+    if (it == active.end()) continue;  // cannot happen: the scheduler knows only ours
+    Active& entry = it->second;
+    if (event.usage) entry.usage = *event.usage;
+    if (event.token_id) {
+      ++entry.tokens;
+      if (!entry.first_token) {
+        entry.first_token = now;
+      } else if (observer != nullptr) {
+        observer->OnInterTokenLatency(Seconds(now - entry.last_token));
+      }
+      entry.last_token = now;
+    }
+    if (event.finished) {
+      FinishRequest(event.request_id, entry, event, now);
+    } else {
+      entry.sink(event);
+    }
+  }
+}
+
+void EngineService::Impl::FinishRequest(RequestId id, Active& entry, const TokenEvent& event,
+                                        Clock::time_point now) {
+  CHECK(event.finished);
+  entry.sink(event);
+  RequestStats stats{.id = id,
+                     .finish_reason = event.finish_reason,
+                     .usage = event.usage.value_or(entry.usage),
+                     .generated_tokens = std::max(entry.tokens, event.generated_tokens),
+                     .e2e_s = Seconds(now - entry.submitted)};
+  if (entry.first_scheduled) stats.queue_s = Seconds(*entry.first_scheduled - entry.submitted);
+  if (entry.first_token) stats.ttft_s = Seconds(*entry.first_token - entry.submitted);
+  active.erase(id);  // `entry` dangles from here
+  if (observer != nullptr) observer->OnRequestFinished(stats);
+  std::lock_guard<std::mutex> lock(mu);
+  if (owner.in_flight_.fetch_sub(1) == 1) idle.notify_all();
+}
+
+void EngineService::Impl::Shutdown() {
+  // Stop is set: nothing enters the inbox any more. What is there still gets
+  // its answer: submissions are queued and then aborted with the rest, tasks
+  // run so that their callers return.
+  Inbox taken;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    taken = std::move(inbox);
+    inbox = Inbox{};
+  }
+  ProcessInbox(taken);
+  for (const auto& [id, entry] : active) scheduler.Abort(id).IgnoreError();
+  // Aborted requests leave every queue, so these steps compute nothing and
+  // only emit the "abort" events; the bound guards against a scheduler bug.
+  for (int i = 0; i < 16 && scheduler.HasWork(); ++i) Step();
+  std::vector<TokenEvent> leftovers;
+  for (const auto& [id, entry] : active) {
+    leftovers.push_back(TokenEvent{.request_id = id, .finished = true, .finish_reason = "abort"});
+  }
+  Dispatch(leftovers, Clock::now());
+  EngineSnapshot latest = BuildSnapshot();
+  std::lock_guard<std::mutex> lock(snapshot_mu);
+  snapshot = std::move(latest);
+}
+
+EngineSnapshot EngineService::Impl::BuildSnapshot() const {
+  EngineSnapshot s;
+  s.num_running = scheduler.num_running();
+  s.num_waiting = scheduler.num_waiting() + scheduler.num_loading();
+  s.num_preemptions = scheduler.num_preemptions();
+  s.cache = scheduler.cache_stats();
+  s.counters = scheduler.counters();
+  s.counters.rejected_requests += rejected.load();
+  s.device_blocks_total = scheduler_options.num_blocks;
+  s.device_blocks_cached = scheduler.num_cached_blocks();
+  s.device_blocks_free = scheduler.num_free_blocks() - s.device_blocks_cached;
+  s.device_blocks_used = s.device_blocks_total - scheduler.num_free_blocks();
+  s.steps = steps;
+  return s;
+}
+
+absl::Status EngineService::Impl::RunOnEngineThread(std::function<absl::Status(Scheduler&)> fn) {
+  // Shared: the engine thread may still be inside set_value when the caller
+  // wakes and returns.
+  auto done = std::make_shared<std::promise<absl::Status>>();
+  std::future<absl::Status> result = done->get_future();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (stop) return absl::UnavailableError("the engine is shutting down");
+    inbox.tasks.push_back([done, fn = std::move(fn)](Scheduler& s) { done->set_value(fn(s)); });
+  }
+  wake.notify_one();
+  return result.get();
+}
+
+EngineService::EngineService(const EngineServiceOptions& options,
+                             const engine::Tokenizer& tokenizer, engine::Backend& backend,
+                             EngineObserver* observer)
+    : impl_(std::make_unique<Impl>(*this, options, tokenizer, backend, observer)) {
+  impl_->snapshot = impl_->BuildSnapshot();
+  impl_->thread = std::thread([impl = impl_.get()] { impl->Run(); });
+}
+
+EngineService::~EngineService() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->stop = true;
+  }
+  impl_->wake.notify_one();
+  impl_->thread.join();
+}
+
+absl::StatusOr<RequestId> EngineService::Submit(Request request, EventSink sink) {
+  if (draining_.load()) return absl::UnavailableError("server is draining");
+  if (!sink) return absl::InvalidArgumentError("sink is empty");
+  if (absl::Status valid = ValidateRequest(request, impl_->limits); !valid.ok()) return valid;
+  const Clock::time_point submitted = Clock::now();
+  RequestId id = 0;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    // Checked again under the lock: WaitIdle after BeginDrain must not miss
+    // a submission that raced it.
+    if (draining_.load()) return absl::UnavailableError("server is draining");
+    if (impl_->stop) return absl::UnavailableError("the engine is shutting down");
+    const int64_t max_waiting = impl_->scheduler_options.max_waiting;
+    const int64_t waiting = impl_->queued + static_cast<int64_t>(impl_->inbox.submissions.size());
+    if (max_waiting > 0 && waiting >= max_waiting) {
+      impl_->rejected.fetch_add(1);
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the waiting queue is full (", waiting, " requests, max_waiting ", max_waiting, ")"));
+    }
+    id = impl_->next_id++;
+    request.id = id;
+    impl_->inbox.submissions.push_back(
+        Impl::Submission{std::move(request), std::move(sink), submitted});
+    in_flight_.fetch_add(1);
+  }
+  impl_->wake.notify_one();
+  return id;
+}
+
+void EngineService::Cancel(RequestId id) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->stop) return;  // the shutdown aborts everything anyway
+    impl_->inbox.cancels.push_back(id);
+  }
+  impl_->wake.notify_one();
+}
+
+absl::Status EngineService::ReleaseSession(std::string cache_salt, std::string session_id) {
+  return impl_->RunOnEngineThread(
+      [&](Scheduler& scheduler) { return scheduler.ReleaseSession(cache_salt, session_id); });
+}
+
+absl::Status EngineService::ValidateCacheForTesting() {
+  return impl_->RunOnEngineThread([](Scheduler& scheduler) { return scheduler.ValidateCache(); });
+}
+
+EngineSnapshot EngineService::Snapshot() const {
+  std::lock_guard<std::mutex> lock(impl_->snapshot_mu);
+  return impl_->snapshot;
+}
+
+void EngineService::BeginDrain() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  draining_.store(true);
+}
+
+bool EngineService::WaitIdle(Clock::duration timeout) {
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  return impl_->idle.wait_for(lock, timeout, [&] { return in_flight_.load() == 0; });
+}
+
+}  // namespace strata::scheduler

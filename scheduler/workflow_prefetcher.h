@@ -1,0 +1,87 @@
+// Workflow prefetch (KVFlow's overlapped prefetch): when a request names the
+// agents that run next (WorkflowTracker::MarkNext), whatever of their last
+// blocks was demoted to the host or disk tier is read back ahead of their
+// requests, and promoted into device blocks while other sequences step.
+//
+// A prefetch is a guess, so it only takes room nobody holds: free blocks and
+// cached blocks at kNormal (the pool evicts lowest priority first, so session,
+// pinned and other workflow blocks are never displaced). Promoted blocks are
+// held by a pseudo sequence (a negative id in the KvCacheManager) for the
+// plan that moves them, then registered in the prefix index like computed
+// ones and left cached at the priority their holders ask for. A prefetch of
+// an agent whose request came, or whose hold expired, is dropped.
+//
+// Not thread-safe: the engine thread's, like the KvCacheManager it borrows.
+#ifndef STRATA_SCHEDULER_WORKFLOW_PREFETCHER_H_
+#define STRATA_SCHEDULER_WORKFLOW_PREFETCHER_H_
+
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "cache/kv_cache_manager.h"
+#include "cache/prefix_load.h"
+#include "engine/step.h"
+#include "scheduler/key_holds.h"
+#include "scheduler/workflow_tracker.h"
+#include "storage/tier_store.h"
+
+namespace strata::scheduler {
+
+class WorkflowPrefetcher {
+ public:
+  // Borrows all three; either store may be null (tier off).
+  WorkflowPrefetcher(cache::KvCacheManager& cache, storage::TierStore* host,
+                     storage::TierStore* disk)
+      : cache_(cache), host_(host), disk_(disk) {}
+
+  // Starts the lower-tier lookups of `turn`'s blocks past its device
+  // prefix. No-op without tiers, when one is already pending for `agent`,
+  // or when no tier holds the next block.
+  void Start(const AgentKey& agent, const AgentTurn& turn);
+
+  // While a plan is built: promotes the prefetches whose reads are done (of
+  // agents still held soon) into device blocks, appending kHostToDevice
+  // moves to `moves`. Their evictions may demote blocks first (through the
+  // cache's eviction listener), which is why this runs with the plan.
+  void Run(const WorkflowTracker& workflows, std::vector<engine::BlockMove>& moves);
+
+  // After the plan's moves ran (`performed`) or failed: registers the
+  // promoted blocks and gives them the priority `holds` asks for, or drops
+  // them. Returns the blocks promoted.
+  int64_t Finish(bool performed, const WorkflowTracker& workflows, const KeyHolds& holds);
+
+  int64_t num_pending() const { return static_cast<int64_t>(pending_.size()); }
+  // Pseudo sequences the cache holds until Finish.
+  int64_t num_in_flight() const { return static_cast<int64_t>(in_flight_.size()); }
+  bool HasReadsInFlight() const;
+
+ private:
+  struct Pending {
+    AgentKey agent;
+    std::unique_ptr<cache::PrefixLoad> load;
+    int64_t first_block = 0;  // the agent's block the load starts at
+  };
+  struct InFlight {
+    cache::SeqId seq = 0;
+    AgentKey agent;
+    std::vector<TokenId> tokens;              // the blocks' tokens, the device prefix's included
+    std::vector<cache::Tier> tiers;           // of each promoted block
+    std::unique_ptr<cache::PrefixLoad> load;  // owns the bytes the moves read
+  };
+
+  // Blocks a promotion after `prefix` may take.
+  int64_t Room(const cache::CachedPrefix& prefix) const;
+
+  cache::KvCacheManager& cache_;
+  storage::TierStore* host_;
+  storage::TierStore* disk_;
+  std::vector<Pending> pending_;
+  std::vector<InFlight> in_flight_;
+  cache::SeqId next_seq_ = std::numeric_limits<cache::SeqId>::min();
+};
+
+}  // namespace strata::scheduler
+
+#endif  // STRATA_SCHEDULER_WORKFLOW_PREFETCHER_H_

@@ -1,0 +1,52 @@
+#include "scheduler/key_holds.h"
+
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace strata::scheduler {
+namespace {
+
+using cache::Priority;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
+
+const cache::BlockKey kA{1, 1};
+const cache::BlockKey kB{1, 2};
+
+TEST(KeyHoldsTest, EffectivePriorityIsTheHighestHeldAndDropsBackToNormal) {
+  KeyHolds holds;
+  EXPECT_EQ(holds.Effective(kA), Priority::kNormal);
+  holds.Hold({kA, kB}, Priority::kWorkflowSoon);
+  EXPECT_EQ(holds.Effective(kA), Priority::kWorkflowSoon);
+  EXPECT_THAT(holds.TakeChanged(), UnorderedElementsAre(kA, kB));
+  EXPECT_THAT(holds.TakeChanged(), IsEmpty());
+  holds.Hold({kA}, Priority::kSessionPinned);
+  EXPECT_EQ(holds.Effective(kA), Priority::kSessionPinned);
+  EXPECT_THAT(holds.TakeChanged(), ElementsAre(kA));
+  holds.Drop({kA}, Priority::kWorkflowSoon);  // still pinned: no change
+  EXPECT_EQ(holds.Effective(kA), Priority::kSessionPinned);
+  EXPECT_THAT(holds.TakeChanged(), IsEmpty());
+  holds.Drop({kA}, Priority::kSessionPinned);
+  EXPECT_EQ(holds.Effective(kA), Priority::kNormal);
+  EXPECT_THAT(holds.TakeChanged(), ElementsAre(kA));
+  EXPECT_EQ(holds.num_keys(), 1);  // kB only: a key with no holds is forgotten
+}
+
+TEST(KeyHoldsTest, HoldsAreCountedSoOneHolderLettingGoKeepsTheOthers) {
+  KeyHolds holds;
+  holds.Hold({kA}, Priority::kSessionPinned);
+  holds.Hold({kA}, Priority::kSessionPinned);
+  holds.TakeChanged();
+  holds.Drop({kA}, Priority::kSessionPinned);
+  EXPECT_EQ(holds.Effective(kA), Priority::kSessionPinned);
+  EXPECT_THAT(holds.TakeChanged(), IsEmpty());
+  holds.Drop({kA}, Priority::kSessionPinned);
+  EXPECT_EQ(holds.Effective(kA), Priority::kNormal);
+  EXPECT_EQ(holds.num_keys(), 0);
+}
+
+}  // namespace
+}  // namespace strata::scheduler
