@@ -4,7 +4,9 @@
 #include "server/config/config_keys.h"
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -23,28 +25,51 @@ auto& Field(DaemonConfig& config) {
 using C = DaemonConfig;
 using cache::KvCacheOptions;
 
-constexpr int64_t kMillion = 1 << 20;
+// Upper bounds of counts: generous, but small enough that a typo (an extra
+// digit or three) is caught rather than allocated.
+constexpr int64_t kMi = int64_t{1} << 20;
 
 std::vector<KeySpec> MakeServerKeys() {
   return {
-      {"server.grpc_listen", "Address of the gRPC service (host:port).",
-       AddressKey{&Field<&C::server, &ServerConfig::grpc_listen>}},
-      {"server.metrics_listen",
-       "Address of the Prometheus /metrics HTTP endpoint (host:port); \"\" turns it off.",
-       AddressKey{&Field<&C::server, &ServerConfig::metrics_listen>, /*allow_empty=*/true}},
+      {"server.listen", "Address of the gRPC service (host:port).",
+       AddressKey{&Field<&C::server, &ServerConfig::listen>}},
       {"server.max_concurrent_streams",
-       "Most Generate streams open at once, all clients together; more are refused\n"
-       "with RESOURCE_EXHAUSTED.",
-       IntKey{&Field<&C::server, &ServerConfig::max_concurrent_streams>, 1, kMillion}},
+       "Most Generate/Complete calls open at once, all clients together; more are\n"
+       "refused with RESOURCE_EXHAUSTED.",
+       IntKey{&Field<&C::server, &ServerConfig::max_concurrent_streams>, 1, kMi}},
+      {"server.max_message_bytes",
+       "Largest gRPC message received or sent (a size: 16MiB; at most 2147483647,\n"
+       "gRPC's limit).",
+       BytesKey{.signed_ref = &Field<&C::server, &ServerConfig::max_message_bytes>,
+                .min = 1024,
+                .max = INT32_MAX}},
       {"server.drain_timeout",
        "On SIGTERM, how long running requests may finish before they are cancelled\n"
        "(a duration: 500ms, 30s, 2m).",
        DurationKey{&Field<&C::server, &ServerConfig::drain_timeout_ms>}},
-      {"server.api_keys",
-       "API key -> tenant name. Requests must carry a listed key; the tenant name\n"
-       "salts the prefix-cache keys, so tenants never share cached KV. {}: no\n"
+  };
+}
+
+std::vector<KeySpec> MakeAccessKeys() {
+  return {
+      {"metrics.listen",
+       "Address of the Prometheus /metrics HTTP endpoint (host:port); \"\" turns it off.",
+       AddressKey{&Field<&C::metrics, &MetricsSection::listen>, /*allow_empty=*/true}},
+      {"auth.tokens",
+       "Bearer token -> tenant name. Requests must carry a listed token; the tenant\n"
+       "name salts the prefix-cache keys, so tenants never share cached KV. {}: no\n"
        "authentication, one tenant. Example: {\"sk-abc\": \"acme\"}",
-       MapKey{&Field<&C::server, &ServerConfig::api_keys>}},
+       MapKey{&Field<&C::auth, &AuthSection::tokens>}},
+      {"auth.shared_prefix",
+       "Text whose cached KV every tenant may share when a prompt starts with it (a\n"
+       "common system prompt); \"\": none.",
+       StringKey{&Field<&C::auth, &AuthSection::shared_prefix>}},
+      {"tls.cert_file",
+       "PEM certificate chain; with key_file, the gRPC service speaks TLS. \"\": plain\n"
+       "text. Set both or neither.",
+       StringKey{&Field<&C::tls, &TlsSection::cert_file>}},
+      {"tls.key_file", "PEM private key of cert_file.",
+       StringKey{&Field<&C::tls, &TlsSection::key_file>}},
   };
 }
 
@@ -54,8 +79,10 @@ std::vector<KeySpec> MakeModelAndEngineKeys() {
        "Model directory (config.json, safetensors, tokenizer); \"\": the embedded\n"
        "default model.",
        StringKey{&Field<&C::model, &ModelSection::path>}},
-      {"engine.backend", "Execution backend: cpu or cuda.",
-       ChoiceKey{&Field<&C::engine, &EngineSection::backend>, {"cpu", "cuda"}}},
+      {"engine.backend",
+       "Execution backend: auto (cuda when a usable GPU is present, else cpu), cpu\n"
+       "or cuda.",
+       ChoiceKey{&Field<&C::engine, &EngineSection::backend>, {"auto", "cpu", "cuda"}}},
       {"engine.threads", "Worker threads of the cpu backend; 0: all hardware threads.",
        IntKey{&Field<&C::engine, &EngineSection::threads>, 0, 4096}},
       {"engine.precision",
@@ -77,8 +104,7 @@ std::vector<KeySpec> MakeCacheKeys() {
        BytesKey{.signed_ref = &Field<&C::cache, &KvCacheOptions::device_bytes>}},
       {"cache.device_memory_fraction",
        "When device_bytes is 0: the fraction of the memory left free by the weights\n"
-       "(MemAvailable on cpu) that the arena takes; 0: enough for one sequence of\n"
-       "the model's context.",
+       "(MemAvailable on cpu) that the arena takes; 0: a 256MiB arena.",
        DoubleKey{&Field<&C::cache, &KvCacheOptions::device_memory_fraction>, 0.0, 1.0}},
       {"cache.host_bytes",
        "Host tier (pinned memory on cuda) for blocks evicted from the device; 0: none.",
@@ -91,30 +117,59 @@ std::vector<KeySpec> MakeCacheKeys() {
   };
 }
 
-std::vector<KeySpec> MakeSchedulerAndLoggingKeys() {
+std::vector<KeySpec> MakeSchedulerKeys() {
+  using S = SchedulerSection;
   return {
-      {"scheduler.max_batch_tokens", "Tokens computed per step, all sequences together.",
-       IntKey{&Field<&C::scheduler, &SchedulerSection::max_batch_tokens>, 1, 16 * kMillion}},
+      {"scheduler.max_tokens_per_step", "Tokens computed per step, all sequences together.",
+       IntKey{&Field<&C::scheduler, &S::max_tokens_per_step>, 1, 16 * kMi}},
       {"scheduler.max_running", "Sequences in one step.",
-       IntKey{&Field<&C::scheduler, &SchedulerSection::max_running>, 1, 65536}},
+       IntKey{&Field<&C::scheduler, &S::max_running>, 1, 65536}},
       {"scheduler.max_waiting",
        "Requests queued before new ones are refused with RESOURCE_EXHAUSTED; 0: no\n"
        "limit.",
-       IntKey{&Field<&C::scheduler, &SchedulerSection::max_waiting>, 0, 16 * kMillion}},
+       IntKey{&Field<&C::scheduler, &S::max_waiting>, 0, 16 * kMi}},
       {"scheduler.default_max_tokens", "Tokens generated when a request does not say.",
-       IntKey{&Field<&C::scheduler, &SchedulerSection::default_max_tokens>, 1, 16 * kMillion}},
-      {"scheduler.max_prompt_tokens", "Longest prompt accepted; 0: the model's context length.",
-       IntKey{&Field<&C::scheduler, &SchedulerSection::max_prompt_tokens>, 0, 16 * kMillion}},
-      {"logging.level", "Least severe messages logged: debug, info, warning or error.",
+       IntKey{&Field<&C::scheduler, &S::default_max_tokens>, 1, 16 * kMi}},
+      {"scheduler.max_prompt_tokens",
+       "Longest prompt accepted; 0: the model's context length less one.",
+       IntKey{&Field<&C::scheduler, &S::max_prompt_tokens>, 0, 16 * kMi}},
+      {"scheduler.policy",
+       "Order of admission: cache_aware (longest cached prefix first, bounded by\n"
+       "max_queue_delay) or fcfs (arrival order).",
+       ChoiceKey{&Field<&C::scheduler, &S::policy>, {"cache_aware", "fcfs"}}},
+      {"scheduler.prefix_cache",
+       "Reuse the KV of cached prefixes across requests (true or false; false is\n"
+       "the no-cache baseline).",
+       BoolKey{&Field<&C::scheduler, &S::prefix_cache>}},
+      {"scheduler.max_queue_delay",
+       "cache_aware: a request that has waited this long is served in arrival order\n"
+       "ahead of better cache hits, so none starves (a duration).",
+       DurationKey{&Field<&C::scheduler, &S::max_queue_delay_ms>}},
+      {"scheduler.session_ttl",
+       "How long a session's KV stays pinned after its last turn (a duration).",
+       DurationKey{&Field<&C::scheduler, &S::session_ttl_ms>}},
+      {"scheduler.preemption",
+       "When memory runs out, how a running sequence gives up its blocks: auto (swap\n"
+       "to the host tier when that is cheaper than recomputing), swap or recompute.",
+       ChoiceKey{&Field<&C::scheduler, &S::preemption>, {"auto", "swap", "recompute"}}},
+  };
+}
+
+std::vector<KeySpec> MakeLoggingKeys() {
+  return {
+      {"logging.level", "Least severe events logged: debug, info, warning or error.",
        ChoiceKey{&Field<&C::logging, &LoggingSection::level>,
                  {"debug", "info", "warning", "error"}}},
+      {"logging.format",
+       "One line per event: text (key=value pairs) or json (one object per line).",
+       ChoiceKey{&Field<&C::logging, &LoggingSection::format>, {"text", "json"}}},
   };
 }
 
 std::vector<KeySpec> MakeKeys() {
   std::vector<KeySpec> keys;
-  for (auto part :
-       {MakeServerKeys, MakeModelAndEngineKeys, MakeCacheKeys, MakeSchedulerAndLoggingKeys}) {
+  for (auto part : {MakeServerKeys, MakeAccessKeys, MakeModelAndEngineKeys, MakeCacheKeys,
+                    MakeSchedulerKeys, MakeLoggingKeys}) {
     for (KeySpec& key : part()) keys.push_back(std::move(key));
   }
   return keys;
@@ -124,12 +179,15 @@ std::vector<KeySpec> MakeKeys() {
 
 const std::vector<SectionSpec>& Sections() {
   static const auto* const kSections = new std::vector<SectionSpec>{
-      {"server", "The gRPC service, the metrics endpoint, authentication."},
+      {"server", "The gRPC service."},
+      {"metrics", "The Prometheus endpoint."},
+      {"auth", "Who may call, and which tenant each caller is."},
+      {"tls", "Transport security of the gRPC service."},
       {"model", "Which model to serve."},
       {"engine", "How the forward pass runs."},
       {"cache", "The KV cache: the device arena and the host and disk tiers below it."},
       {"scheduler", "Batching and admission."},
-      {"logging", "Diagnostics."},
+      {"logging", "The structured log on stderr."},
   };
   return *kSections;
 }
@@ -137,6 +195,16 @@ const std::vector<SectionSpec>& Sections() {
 const std::vector<KeySpec>& Keys() {
   static const auto* const kKeys = new std::vector<KeySpec>(MakeKeys());
   return *kKeys;
+}
+
+const std::map<std::string_view, std::string_view>& RenamedKeys() {
+  static const auto* const kRenamed = new std::map<std::string_view, std::string_view>{
+      {"server.grpc_listen", "server.listen"},
+      {"server.metrics_listen", "metrics.listen"},
+      {"server.api_keys", "auth.tokens"},
+      {"scheduler.max_batch_tokens", "scheduler.max_tokens_per_step"},
+  };
+  return *kRenamed;
 }
 
 std::string TypeName(const KeySpec& key) {
@@ -150,6 +218,7 @@ std::string TypeName(const KeySpec& key) {
     std::string operator()(const DurationKey&) const { return "a duration"; }
     std::string operator()(const EvictionKey&) const { return "a policy name"; }
     std::string operator()(const MapKey&) const { return "a mapping"; }
+    std::string operator()(const BoolKey&) const { return "true or false"; }
   };
   return std::visit(Visitor{}, key.kind);
 }

@@ -54,10 +54,12 @@ struct DoubleKey {
   double min;
   double max_exclusive;
 };
-// A byte size ("4GiB"); exactly one of the refs is set.
+// A byte size ("4GiB") in [min, max]; exactly one of the refs is set.
 struct BytesKey {
   Ref<int64_t> signed_ref = nullptr;
   Ref<uint64_t> unsigned_ref = nullptr;
+  uint64_t min = 0;
+  uint64_t max = UINT64_MAX;
 };
 // A duration ("30s") held in milliseconds.
 struct DurationKey {
@@ -65,16 +67,21 @@ struct DurationKey {
 };
 // cache.eviction, a cache::EvictionPolicy.
 struct EvictionKey {};
-// A string -> string mapping (server.api_keys).
+// A string -> string mapping (auth.tokens).
 struct MapKey {
   Ref<std::map<std::string, std::string>> ref;
+};
+// true or false (YAML 1.2 spellings only: yes/no/on/off are refused, since
+// YAML 1.1 readers and 1.2 readers disagree on them).
+struct BoolKey {
+  Ref<bool> ref;
 };
 
 struct KeySpec {
   std::string_view name;  // "section.key"
   std::string_view doc;   // one or more lines, '\n'-separated
   std::variant<StringKey, AddressKey, ChoiceKey, IntKey, DoubleKey, BytesKey, DurationKey,
-               EvictionKey, MapKey>
+               EvictionKey, MapKey, BoolKey>
       kind;
 };
 
@@ -86,6 +93,9 @@ struct SectionSpec {
 // In the order DumpConfig writes them.
 const std::vector<SectionSpec>& Sections();
 const std::vector<KeySpec>& Keys();
+
+// Keys of earlier layouts and their names now, for "did you mean" hints.
+const std::map<std::string_view, std::string_view>& RenamedKeys();
 
 // What a key expects, for "wrong type" messages: "a byte size", ...
 std::string TypeName(const KeySpec& key);

@@ -147,7 +147,12 @@ absl::StatusOr<int64_t> ParseDurationMs(std::string_view text) {
 }
 
 std::string FormatDurationMs(int64_t ms) {
-  if (ms % 1000 == 0) return absl::StrCat(ms / 1000, "s");
+  if (ms == 0) return "0s";
+  static constexpr Unit kLargestFirst[] = {{"h", 3600 * 1000}, {"m", 60 * 1000}, {"s", 1000}};
+  for (const Unit& unit : kLargestFirst) {
+    const auto factor = static_cast<int64_t>(unit.factor);
+    if (ms % factor == 0) return absl::StrCat(ms / factor, std::string(unit.name));
+  }
   return absl::StrCat(ms, "ms");
 }
 

@@ -33,6 +33,7 @@ namespace strata::server {
 namespace {
 
 using config_internal::AddressKey;
+using config_internal::BoolKey;
 using config_internal::BytesKey;
 using config_internal::ChoiceKey;
 using config_internal::DoubleKey;
@@ -43,11 +44,40 @@ using config_internal::KeySpec;
 using config_internal::MapKey;
 using config_internal::StringKey;
 
+// A YAML double-quoted scalar. Control characters are escaped so that a
+// multi-line value (auth.shared_prefix) survives DumpConfig -> ParseConfig:
+// a raw newline inside quotes would be folded into a space. Bytes >= 0x80
+// pass through, as UTF-8.
 std::string Quote(std::string_view s) {
   std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
+  for (const char c : s) {
+    const auto byte = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        if (byte < 0x20 || byte == 0x7f) {
+          static constexpr char kHex[] = "0123456789ABCDEF";
+          out += "\\x";
+          out += kHex[byte >> 4];
+          out += kHex[byte & 0xf];
+        } else {
+          out += c;
+        }
+    }
   }
   out += '"';
   return out;
@@ -82,6 +112,33 @@ absl::Status CheckAddress(std::string_view text) {
   return absl::OkStatus();
 }
 
+absl::Status SetBytes(const BytesKey& key, DaemonConfig& config, std::string_view text) {
+  absl::StatusOr<uint64_t> bytes = ParseByteSize(text);
+  if (!bytes.ok()) return bytes.status();
+  const uint64_t max = key.signed_ref != nullptr
+                           ? std::min<uint64_t>(key.max, std::numeric_limits<int64_t>::max())
+                           : key.max;
+  if (*bytes < key.min || *bytes > max) {
+    return absl::InvalidArgumentError(absl::StrCat("size ", std::string(text), " is out of range [",
+                                                   FormatByteSize(key.min), ", ",
+                                                   FormatByteSize(max), "]"));
+  }
+  if (key.signed_ref != nullptr) {
+    key.signed_ref(config) = static_cast<int64_t>(*bytes);
+  } else {
+    key.unsigned_ref(config) = *bytes;
+  }
+  return absl::OkStatus();
+}
+
+// YAML 1.2's core schema spellings only.
+absl::StatusOr<bool> ParseBool(std::string_view text) {
+  if (text == "true" || text == "True" || text == "TRUE") return true;
+  if (text == "false" || text == "False" || text == "FALSE") return false;
+  return absl::InvalidArgumentError(
+      absl::StrCat("expected true or false, got '", std::string(text), "'"));
+}
+
 // Sets a scalar key from its text. Messages name no key: callers add it.
 absl::Status SetScalar(const KeySpec& key, DaemonConfig& config, std::string_view text) {
   if (const auto* k = std::get_if<StringKey>(&key.kind)) {
@@ -113,17 +170,11 @@ absl::Status SetScalar(const KeySpec& key, DaemonConfig& config, std::string_vie
     }
     k->ref(config) = value;
   } else if (const auto* k = std::get_if<BytesKey>(&key.kind)) {
-    absl::StatusOr<uint64_t> bytes = ParseByteSize(text);
-    if (!bytes.ok()) return bytes.status();
-    if (k->signed_ref != nullptr) {
-      if (*bytes > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("size '", std::string(text), "' is too large"));
-      }
-      k->signed_ref(config) = static_cast<int64_t>(*bytes);
-    } else {
-      k->unsigned_ref(config) = *bytes;
-    }
+    return SetBytes(*k, config, text);
+  } else if (const auto* k = std::get_if<BoolKey>(&key.kind)) {
+    absl::StatusOr<bool> value = ParseBool(text);
+    if (!value.ok()) return value.status();
+    k->ref(config) = *value;
   } else if (const auto* k = std::get_if<DurationKey>(&key.kind)) {
     absl::StatusOr<int64_t> ms = ParseDurationMs(text);
     if (!ms.ok()) return ms.status();
@@ -191,6 +242,11 @@ size_t EditDistance(std::string_view a, std::string_view b) {
 // "unknown key 'x' (did you mean 'y'?)", the suggestion being the closest
 // known name when it is close enough to be a typo.
 std::string UnknownKey(std::string_view name, const std::vector<std::string>& candidates) {
+  const auto& renamed = config_internal::RenamedKeys();
+  if (auto it = renamed.find(name); it != renamed.end()) {
+    return absl::StrCat("unknown key '", std::string(name), "' (did you mean '",
+                        std::string(it->second), "'? the key was renamed)");
+  }
   std::string best;
   size_t best_distance = std::max<size_t>(2, name.size() / 3) + 1;
   for (const std::string& candidate : candidates) {
@@ -226,44 +282,100 @@ const KeySpec* FindKey(std::string_view name) {
   return nullptr;
 }
 
-// A cross-field rule broken, and the key to blame (for its line).
+// A cross-field rule broken, and the keys to blame for its line, best
+// first: the first one the file sets (else its section) gives the line.
 struct Violation {
-  std::string key;
+  std::vector<std::string> keys;
   std::string message;
 };
 
-std::optional<Violation> FindViolation(const DaemonConfig& config) {
-  const cache::KvCacheOptions& c = config.cache;
+std::optional<Violation> FindCacheViolation(const cache::KvCacheOptions& c) {
   if (!c.disk_path.empty() && c.disk_bytes == 0) {
-    return Violation{"cache.disk_path",
+    return Violation{{"cache.disk_path"},
                      "cache.disk_path is set but cache.disk_bytes is 0: give "
                      "the disk tier a size"};
   }
   if (c.disk_path.empty() && c.disk_bytes > 0) {
-    return Violation{"cache.disk_bytes",
+    return Violation{{"cache.disk_bytes"},
                      "cache.disk_bytes is set but cache.disk_path is empty: no disk tier to size"};
   }
   if (c.device_bytes > 0 && c.device_memory_fraction > 0) {
-    return Violation{"cache.device_memory_fraction",
+    return Violation{{"cache.device_memory_fraction", "cache.device_bytes"},
                      "cache.device_bytes and cache.device_memory_fraction exclude each other: "
                      "set one"};
   }
   if (absl::Status s = cache::ValidateKvCacheOptions(c); !s.ok()) {
-    return Violation{"cache", std::string(s.message())};
-  }
-  if (!config.server.metrics_listen.empty() &&
-      config.server.metrics_listen == config.server.grpc_listen) {
-    return Violation{"server.metrics_listen",
-                     absl::StrCat("server.metrics_listen and server.grpc_listen are both ",
-                                  config.server.grpc_listen)};
-  }
-  for (const auto& [api_key, tenant] : config.server.api_keys) {
-    if (api_key.empty() || tenant.empty()) {
-      return Violation{"server.api_keys",
-                       "server.api_keys: keys and tenant names must be non-empty"};
-    }
+    return Violation{{"cache"}, std::string(s.message())};
   }
   return std::nullopt;
+}
+
+// Whether two listening addresses would take the same socket: the same
+// non-zero port on the same host, or on any host when one is a wildcard.
+// Port 0 (an ephemeral port each) never collides.
+bool SameSocket(std::string_view a, std::string_view b) {
+  const size_t colon_a = a.rfind(':');
+  const size_t colon_b = b.rfind(':');
+  if (colon_a == std::string_view::npos || colon_b == std::string_view::npos) return false;
+  const std::string_view port_a = a.substr(colon_a + 1);
+  if (port_a != b.substr(colon_b + 1) || port_a == "0") return false;
+  const auto wildcard = [](std::string_view host) {
+    return host == "0.0.0.0" || host == "[::]" || host == "::" || host == "*";
+  };
+  const std::string_view host_a = a.substr(0, colon_a);
+  const std::string_view host_b = b.substr(0, colon_b);
+  return host_a == host_b || wildcard(host_a) || wildcard(host_b);
+}
+
+std::optional<Violation> FindAccessViolation(const DaemonConfig& config) {
+  const std::string& grpc = config.server.listen;
+  const std::string& metrics = config.metrics.listen;
+  if (!metrics.empty() && SameSocket(metrics, grpc)) {
+    return Violation{{"metrics.listen", "server.listen"},
+                     absl::StrCat("metrics.listen (", metrics, ") and server.listen (", grpc,
+                                  ") are the same socket: give them different ports")};
+  }
+  for (const auto& [token, tenant] : config.auth.tokens) {
+    if (token.empty() || tenant.empty()) {
+      return Violation{{"auth.tokens"}, "auth.tokens: tokens and tenant names must be non-empty"};
+    }
+    // Never quote the token itself: it is a secret, and messages get logged.
+    if (token.find_first_of(" \t\r\n") != std::string::npos) {
+      return Violation{{"auth.tokens"},
+                       absl::StrCat("auth.tokens: the token of tenant '", tenant,
+                                    "' contains whitespace, which a bearer token cannot carry")};
+    }
+  }
+  const TlsSection& tls = config.tls;
+  if (!tls.cert_file.empty() && tls.key_file.empty()) {
+    return Violation{{"tls.cert_file"},
+                     "tls.cert_file is set but tls.key_file is empty: TLS needs the "
+                     "certificate's private key too (set both or neither)"};
+  }
+  if (tls.cert_file.empty() && !tls.key_file.empty()) {
+    return Violation{{"tls.key_file"},
+                     "tls.key_file is set but tls.cert_file is empty: TLS needs the "
+                     "certificate too (set both or neither)"};
+  }
+  return std::nullopt;
+}
+
+std::optional<Violation> FindViolation(const DaemonConfig& config) {
+  if (std::optional<Violation> v = FindCacheViolation(config.cache)) return v;
+  return FindAccessViolation(config);
+}
+
+// The mark of the first of `keys` the file sets, else of the first section
+// of theirs it has; null when none.
+YAML::Mark BlameMark(const std::vector<std::string>& keys,
+                     const std::map<std::string, YAML::Mark>& marks) {
+  for (const std::string& key : keys) {
+    if (auto it = marks.find(key); it != marks.end()) return it->second;
+  }
+  for (const std::string& key : keys) {
+    if (auto it = marks.find(key.substr(0, key.find('.'))); it != marks.end()) return it->second;
+  }
+  return YAML::Mark::null_mark();
 }
 
 // "name:line: " for a 0-based yaml-cpp mark; "name: " when it has none.
@@ -327,9 +439,8 @@ absl::StatusOr<DaemonConfig> LoadTree(const YAML::Node& root, std::string_view n
     }
   }
   if (std::optional<Violation> v = FindViolation(config)) {
-    auto mark = marks.find(v->key);
-    const YAML::Mark at = mark == marks.end() ? YAML::Mark::null_mark() : mark->second;
-    return absl::InvalidArgumentError(absl::StrCat(Where(name, at), v->message));
+    return absl::InvalidArgumentError(
+        absl::StrCat(Where(name, BlameMark(v->keys, marks)), v->message));
   }
   return config;
 }
@@ -449,6 +560,9 @@ std::string FormatValue(const KeySpec& key, DaemonConfig& config) {
         return " lru";
     }
     return " lru";  // unreachable: the switch names every policy
+  }
+  if (const auto* k = std::get_if<BoolKey>(&key.kind)) {
+    return k->ref(config) ? " true" : " false";
   }
   const auto& map = std::get<MapKey>(key.kind).ref(config);
   if (map.empty()) return " {}";

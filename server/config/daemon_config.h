@@ -28,13 +28,29 @@
 namespace strata::server {
 
 struct ServerConfig {
-  std::string grpc_listen = "127.0.0.1:50051";    // host:port
-  std::string metrics_listen = "127.0.0.1:9400";  // host:port; empty: no /metrics
-  int64_t max_concurrent_streams = 1024;          // open Generate streams, all clients
-  int64_t drain_timeout_ms = 30000;               // graceful drain on SIGTERM before cancelling
-  // API key -> tenant name. The tenant name salts the prefix-cache keys, so
-  // tenants never share cached KV. Empty: no authentication, one tenant.
-  std::map<std::string, std::string> api_keys;
+  std::string listen = "127.0.0.1:50051";  // server.listen: gRPC host:port
+  int64_t max_concurrent_streams = 1024;   // open Generate/Complete calls, all clients
+  int64_t max_message_bytes = 16 << 20;    // largest gRPC message received or sent
+  int64_t drain_timeout_ms = 30000;        // graceful drain on SIGTERM before cancelling
+};
+
+struct MetricsSection {
+  std::string listen = "127.0.0.1:9400";  // metrics.listen: /metrics host:port; empty: off
+};
+
+struct AuthSection {
+  // auth.tokens: bearer token -> tenant name. The tenant salts the
+  // prefix-cache keys, so tenants never share cached KV. Empty: no
+  // authentication, one tenant.
+  std::map<std::string, std::string> tokens;
+  // auth.shared_prefix: text whose cached KV every tenant may share when a
+  // prompt starts with it (a common system prompt). Empty: none.
+  std::string shared_prefix;
+};
+
+struct TlsSection {
+  std::string cert_file;  // tls.cert_file: PEM; with key_file, serves TLS
+  std::string key_file;   // tls.key_file: PEM
 };
 
 struct ModelSection {
@@ -42,26 +58,35 @@ struct ModelSection {
 };
 
 struct EngineSection {
-  std::string backend = "cpu";      // "cpu" or "cuda"
+  std::string backend = "auto";     // "auto" (CUDA when usable, else CPU), "cpu" or "cuda"
   int64_t threads = 0;              // 0: all hardware threads
   std::string precision = "split";  // "split" (kBf16Split), "bf16", "f32"
   std::string kv_dtype = "bf16";    // "bf16" or "f32"
 };
 
 struct SchedulerSection {
-  int64_t max_batch_tokens = 512;   // tokens computed per step, all sequences
-  int64_t max_running = 64;         // sequences in one step
-  int64_t max_waiting = 0;          // queued requests before RESOURCE_EXHAUSTED; 0: no limit
-  int64_t default_max_tokens = 16;  // when a request leaves max_tokens unset
-  int64_t max_prompt_tokens = 0;    // 0: the model's context length
+  int64_t max_tokens_per_step = 512;   // tokens computed per step, all sequences
+  int64_t max_running = 64;            // sequences in one step
+  int64_t max_waiting = 1024;          // queued requests before RESOURCE_EXHAUSTED; 0: no limit
+  int64_t default_max_tokens = 256;    // when a request leaves max_tokens unset
+  int64_t max_prompt_tokens = 0;       // 0: the model's context length less one
+  std::string policy = "cache_aware";  // "cache_aware" or "fcfs"
+  bool prefix_cache = true;            // reuse cached prefixes across requests
+  int64_t max_queue_delay_ms = 2000;   // cache_aware: ageing bound of the reordering
+  int64_t session_ttl_ms = 300000;     // a session's KV stays pinned this long after a turn
+  std::string preemption = "auto";     // "auto", "swap" or "recompute"
 };
 
 struct LoggingSection {
-  std::string level = "info";  // "debug", "info", "warning" or "error"
+  std::string level = "info";   // "debug", "info", "warning" or "error"
+  std::string format = "text";  // "text" (key=value) or "json", one line per event
 };
 
 struct DaemonConfig {
   ServerConfig server;
+  MetricsSection metrics;
+  AuthSection auth;
+  TlsSection tls;
   ModelSection model;
   EngineSection engine;
   cache::KvCacheOptions cache;
@@ -93,9 +118,13 @@ absl::StatusOr<DaemonConfig> LoadConfigWithOverrides(const std::string& path,
 
 // Cross-field rules: a disk tier needs both cache.disk_path and
 // cache.disk_bytes; cache.device_bytes and cache.device_memory_fraction
-// exclude each other; the gRPC and metrics addresses differ; API keys and
-// tenant names are non-empty; plus cache::ValidateKvCacheOptions.
-// INVALID_ARGUMENT naming the key.
+// exclude each other; metrics.listen and server.listen are different sockets
+// (the same non-zero port on the same host, or on a wildcard host, clash);
+// tokens and tenant names are non-empty and tokens hold no whitespace;
+// tls.cert_file and tls.key_file come together; plus
+// cache::ValidateKvCacheOptions.
+// INVALID_ARGUMENT naming the key (LoadConfig adds the line of the key the
+// file sets, else of its section).
 absl::Status ValidateDaemonConfig(const DaemonConfig& config);
 
 // YAML with every key, each preceded by a comment saying what it does.
@@ -115,7 +144,8 @@ std::string FormatByteSize(uint64_t bytes);
 // INVALID_ARGUMENT for a negative, fractional-millisecond or malformed value.
 absl::StatusOr<int64_t> ParseDurationMs(std::string_view text);
 
-// Milliseconds as "30s" when whole seconds, else "1500ms".
+// Milliseconds in the largest unit that divides them exactly: "5m", "30s",
+// "1500ms" ("0s" for zero).
 std::string FormatDurationMs(int64_t ms);
 
 }  // namespace strata::server

@@ -67,7 +67,11 @@ TEST(ParseDurationMsTest, RejectsMalformedDurations) {
 TEST(FormatDurationMsTest, RoundTrips) {
   EXPECT_EQ(FormatDurationMs(30000), "30s");
   EXPECT_EQ(FormatDurationMs(1500), "1500ms");
-  for (int64_t ms : {0, 1, 999, 60000, 86400000}) {
+  EXPECT_EQ(FormatDurationMs(0), "0s");
+  EXPECT_EQ(FormatDurationMs(90000), "90s");
+  EXPECT_EQ(FormatDurationMs(300000), "5m");
+  EXPECT_EQ(FormatDurationMs(7200000), "2h");
+  for (int64_t ms : {0, 1, 999, 60000, 90000, 86400000, 86400001}) {
     EXPECT_EQ(*ParseDurationMs(FormatDurationMs(ms)), ms);
   }
 }

@@ -1,6 +1,9 @@
 // LoadConfig, ApplyOverride and DumpConfig, and the files in configs/.
 #include "server/config/daemon_config.h"
 
+#include <stdlib.h>
+
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -13,9 +16,9 @@
 #include "engine/sampling/sampling_params.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "scheduler/scheduler.h"
 #include "tests/common/files.h"
 #include "tests/common/temp_dir.h"
-#include "scheduler/scheduler.h"
 
 namespace strata::server {
 namespace {
@@ -50,12 +53,17 @@ std::string LoadError(const std::string& yaml) {
 
 TEST(DaemonConfigTest, DefaultsMatchTheCode) {
   const DaemonConfig config;
-  EXPECT_EQ(config.server.grpc_listen, "127.0.0.1:50051");
-  EXPECT_EQ(config.server.metrics_listen, "127.0.0.1:9400");
+  EXPECT_EQ(config.server.listen, "127.0.0.1:50051");
+  EXPECT_EQ(config.server.max_concurrent_streams, 1024);
+  EXPECT_EQ(config.server.max_message_bytes, 16 << 20);
   EXPECT_EQ(config.server.drain_timeout_ms, 30000);
-  EXPECT_TRUE(config.server.api_keys.empty());
+  EXPECT_EQ(config.metrics.listen, "127.0.0.1:9400");
+  EXPECT_TRUE(config.auth.tokens.empty());
+  EXPECT_EQ(config.auth.shared_prefix, "");
+  EXPECT_EQ(config.tls.cert_file, "");
+  EXPECT_EQ(config.tls.key_file, "");
   EXPECT_EQ(config.model.path, "");
-  EXPECT_EQ(config.engine.backend, "cpu");
+  EXPECT_EQ(config.engine.backend, "auto");
   EXPECT_EQ(config.engine.threads, engine::BackendOptions{}.threads);
   EXPECT_EQ(config.engine.precision, "split");
   EXPECT_EQ(engine::BackendOptions{}.precision, engine::Precision::kBf16Split);
@@ -63,11 +71,28 @@ TEST(DaemonConfigTest, DefaultsMatchTheCode) {
   EXPECT_EQ(engine::BackendOptions{}.kv_dtype, engine::DType::kBF16);
   EXPECT_EQ(config.cache.block_size, cache::KvCacheOptions{}.block_size);
   EXPECT_EQ(config.cache.host_bytes, 0u);
+  // The scheduler's own defaults, where the daemon keeps them.
   const scheduler::SchedulerOptions scheduler_defaults;
-  EXPECT_EQ(config.scheduler.max_batch_tokens, scheduler_defaults.max_batch_tokens);
+  EXPECT_EQ(config.scheduler.max_tokens_per_step, scheduler_defaults.max_batch_tokens);
   EXPECT_EQ(config.scheduler.max_running, scheduler_defaults.max_running);
-  EXPECT_EQ(config.scheduler.default_max_tokens, engine::SamplingParams{}.max_tokens);
+  EXPECT_EQ(scheduler_defaults.policy, scheduler::SchedulingPolicy::kCacheAware);
+  EXPECT_EQ(config.scheduler.policy, "cache_aware");
+  EXPECT_EQ(config.scheduler.prefix_cache, scheduler_defaults.enable_prefix_cache);
+  EXPECT_EQ(
+      config.scheduler.max_queue_delay_ms,
+      std::chrono::duration_cast<std::chrono::milliseconds>(scheduler_defaults.max_queue_delay)
+          .count());
+  EXPECT_EQ(config.scheduler.session_ttl_ms,
+            std::chrono::duration_cast<std::chrono::milliseconds>(scheduler_defaults.session_ttl)
+                .count());
+  EXPECT_EQ(scheduler_defaults.preemption, scheduler::PreemptionMode::kAuto);
+  EXPECT_EQ(config.scheduler.preemption, "auto");
+  // The daemon bounds the queue and answers longer than a bare SamplingParams.
+  EXPECT_EQ(config.scheduler.max_waiting, 1024);
+  EXPECT_EQ(config.scheduler.default_max_tokens, 256);
+  EXPECT_EQ(config.scheduler.max_prompt_tokens, 0);
   EXPECT_EQ(config.logging.level, "info");
+  EXPECT_EQ(config.logging.format, "text");
   EXPECT_TRUE(ValidateDaemonConfig(config).ok());
 }
 
@@ -80,13 +105,20 @@ TEST(DaemonConfigTest, EmptyFileGivesDefaults) {
 TEST(DaemonConfigTest, ParsesEverySection) {
   absl::StatusOr<DaemonConfig> config = LoadConfig(WriteTemp("full.yaml", R"(
 server:
-  grpc_listen: 0.0.0.0:8000
-  metrics_listen: ""
+  listen: 0.0.0.0:8000
   max_concurrent_streams: 10
+  max_message_bytes: 64MiB
   drain_timeout: 2m
-  api_keys:
+metrics:
+  listen: ""
+auth:
+  tokens:
     sk-one: acme
     sk-two: globex
+  shared_prefix: "You are a helpful assistant.\n"
+tls:
+  cert_file: /etc/strata/cert.pem
+  key_file: /etc/strata/key.pem
 model:
   path: /models/qwen
 engine:
@@ -102,21 +134,32 @@ cache:
   disk_bytes: 1GB
   eviction: lru
 scheduler:
-  max_batch_tokens: 2048
+  max_tokens_per_step: 2048
   max_running: 128
   max_waiting: 1000
-  default_max_tokens: 256
+  default_max_tokens: 200
   max_prompt_tokens: 4096
+  policy: fcfs
+  prefix_cache: false
+  max_queue_delay: 500ms
+  session_ttl: 10m
+  preemption: recompute
 logging:
   level: debug
+  format: json
 )"));
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->server.grpc_listen, "0.0.0.0:8000");
-  EXPECT_EQ(config->server.metrics_listen, "");
+  EXPECT_EQ(config->server.listen, "0.0.0.0:8000");
   EXPECT_EQ(config->server.max_concurrent_streams, 10);
+  EXPECT_EQ(config->server.max_message_bytes, 64 << 20);
   EXPECT_EQ(config->server.drain_timeout_ms, 120000);
-  EXPECT_EQ(config->server.api_keys.at("sk-one"), "acme");
-  EXPECT_EQ(config->server.api_keys.at("sk-two"), "globex");
+  EXPECT_EQ(config->metrics.listen, "");
+  EXPECT_EQ(config->auth.tokens.size(), 2u);
+  EXPECT_EQ(config->auth.tokens.at("sk-one"), "acme");
+  EXPECT_EQ(config->auth.tokens.at("sk-two"), "globex");
+  EXPECT_EQ(config->auth.shared_prefix, "You are a helpful assistant.\n");
+  EXPECT_EQ(config->tls.cert_file, "/etc/strata/cert.pem");
+  EXPECT_EQ(config->tls.key_file, "/etc/strata/key.pem");
   EXPECT_EQ(config->model.path, "/models/qwen");
   EXPECT_EQ(config->engine.backend, "cuda");
   EXPECT_EQ(config->engine.threads, 8);
@@ -128,12 +171,18 @@ logging:
   EXPECT_EQ(config->cache.disk_path, "/var/cache/strata");
   EXPECT_EQ(config->cache.disk_bytes, 1000000000u);
   EXPECT_EQ(config->cache.eviction, cache::EvictionPolicy::kLru);
-  EXPECT_EQ(config->scheduler.max_batch_tokens, 2048);
+  EXPECT_EQ(config->scheduler.max_tokens_per_step, 2048);
   EXPECT_EQ(config->scheduler.max_running, 128);
   EXPECT_EQ(config->scheduler.max_waiting, 1000);
-  EXPECT_EQ(config->scheduler.default_max_tokens, 256);
+  EXPECT_EQ(config->scheduler.default_max_tokens, 200);
   EXPECT_EQ(config->scheduler.max_prompt_tokens, 4096);
+  EXPECT_EQ(config->scheduler.policy, "fcfs");
+  EXPECT_FALSE(config->scheduler.prefix_cache);
+  EXPECT_EQ(config->scheduler.max_queue_delay_ms, 500);
+  EXPECT_EQ(config->scheduler.session_ttl_ms, 600000);
+  EXPECT_EQ(config->scheduler.preemption, "recompute");
   EXPECT_EQ(config->logging.level, "debug");
+  EXPECT_EQ(config->logging.format, "json");
 
   // DumpConfig writes it back exactly.
   absl::StatusOr<DaemonConfig> again = ParseConfig(DumpConfig(*config), "dump");
@@ -150,9 +199,32 @@ TEST(DaemonConfigTest, MissingFileIsNotFound) {
 TEST(DaemonConfigTest, UnknownKeyNamesLineAndSuggests) {
   EXPECT_EQ(LoadError("cache:\n  block_size: 16\n  hostbytes: 1GiB\n"),
             ":3: unknown key 'cache.hostbytes' (did you mean 'cache.host_bytes'?)");
-  EXPECT_EQ(LoadError("\nservr:\n  grpc_listen: a:1\n"),
+  EXPECT_EQ(LoadError("\nservr:\n  listen: a:1\n"),
             ":2: unknown key 'servr' (did you mean 'server'?)");
   EXPECT_EQ(LoadError("cache:\n  zzzzzzzzzz: 1\n"), ":2: unknown key 'cache.zzzzzzzzzz'");
+  EXPECT_EQ(LoadError("scheduler:\n  polcy: fcfs\n"),
+            ":2: unknown key 'scheduler.polcy' (did you mean 'scheduler.policy'?)");
+  EXPECT_EQ(LoadError("metric:\n  listen: a:1\n"),
+            ":1: unknown key 'metric' (did you mean 'metrics'?)");
+}
+
+// Keys of the layout before issue 6 point at their new names.
+TEST(DaemonConfigTest, RenamedKeysSuggestTheirNewNames) {
+  EXPECT_EQ(LoadError("server:\n  grpc_listen: a:1\n"),
+            ":2: unknown key 'server.grpc_listen' (did you mean 'server.listen'? the key was "
+            "renamed)");
+  EXPECT_EQ(LoadError("server:\n  metrics_listen: a:2\n"),
+            ":2: unknown key 'server.metrics_listen' (did you mean 'metrics.listen'? the key "
+            "was renamed)");
+  EXPECT_EQ(LoadError("server:\n\n  api_keys: {}\n"),
+            ":3: unknown key 'server.api_keys' (did you mean 'auth.tokens'? the key was renamed)");
+  EXPECT_EQ(LoadError("scheduler:\n  max_batch_tokens: 8\n"),
+            ":2: unknown key 'scheduler.max_batch_tokens' (did you mean "
+            "'scheduler.max_tokens_per_step'? the key was renamed)");
+  DaemonConfig config;
+  EXPECT_EQ(ApplyOverride(config, "server.api_keys={a: b}").message(),
+            "--set server.api_keys={a: b}: unknown key 'server.api_keys' (did you mean "
+            "'auth.tokens'? the key was renamed)");
 }
 
 TEST(DaemonConfigTest, WrongTypeNamesLineAndKey) {
@@ -162,8 +234,14 @@ TEST(DaemonConfigTest, WrongTypeNamesLineAndKey) {
             ":3: scheduler.max_running: expected an integer, got 'lots'");
   EXPECT_EQ(LoadError("cache: 5\n"),
             ":1: wrong type for 'cache': expected a mapping, got a scalar");
-  EXPECT_EQ(LoadError("server:\n  api_keys: sk-1\n"),
-            ":2: server.api_keys: wrong type: expected a mapping, got a scalar");
+  EXPECT_EQ(LoadError("auth:\n  tokens: sk-1\n"),
+            ":2: auth.tokens: wrong type: expected a mapping, got a scalar");
+  EXPECT_EQ(LoadError("auth:\n  tokens:\n    sk-1: [a, b]\n"),
+            ":2: auth.tokens: wrong type: expected string: string entries");
+  EXPECT_EQ(LoadError("scheduler:\n  prefix_cache: {a: 1}\n"),
+            ":2: scheduler.prefix_cache: wrong type: expected true or false, got a mapping");
+  EXPECT_EQ(LoadError("server:\n  max_message_bytes: [1]\n"),
+            ":2: server.max_message_bytes: wrong type: expected a byte size, got a sequence");
   EXPECT_THAT(LoadError("- a\n- b\n"), HasSubstr("expected a mapping of sections"));
   EXPECT_EQ(LoadError("engine:\n  threads:\n"),
             ":2: engine.threads: wrong type: expected an integer, got nothing");
@@ -176,8 +254,12 @@ TEST(DaemonConfigTest, OutOfRangeAndBadChoices) {
             ":2: cache.device_memory_fraction: value 1.5 is out of range [0, 1)");
   EXPECT_EQ(LoadError("engine:\n  precision: fp8\n"),
             ":2: engine.precision: 'fp8' is not one of split, bf16, f32");
-  EXPECT_THAT(LoadError("server:\n  grpc_listen: localhost:99999\n"),
-              HasSubstr(":2: server.grpc_listen: bad port in 'localhost:99999'"));
+  EXPECT_THAT(LoadError("server:\n  listen: localhost:99999\n"),
+              HasSubstr(":2: server.listen: bad port in 'localhost:99999'"));
+  EXPECT_EQ(LoadError("metrics:\n  listen: nohost\n"),
+            ":2: metrics.listen: expected host:port, got 'nohost'");
+  EXPECT_EQ(LoadError("engine:\n  backend: tpu\n"),
+            ":2: engine.backend: 'tpu' is not one of auto, cpu, cuda");
   EXPECT_THAT(LoadError("cache:\n  eviction: fifo\n"), HasSubstr(":2: cache.eviction: "));
 }
 
@@ -192,7 +274,7 @@ TEST(DaemonConfigTest, BadSizesAndDurations) {
 TEST(DaemonConfigTest, MalformedYamlNamesLine) {
   EXPECT_THAT(LoadError("cache:\n  block_size: 16\n  host_bytes: [1\n"),
               HasSubstr("malformed YAML"));
-  const std::string message = LoadError("server:\n  grpc_listen: a:1\n - b\n");
+  const std::string message = LoadError("server:\n  listen: a:1\n - b\n");
   EXPECT_THAT(message, HasSubstr("malformed YAML"));
   EXPECT_EQ(message.rfind(":3:", 0), 0u) << message;
 }
@@ -209,25 +291,43 @@ TEST(DaemonConfigTest, CrossFieldRulesNameTheKeyLine) {
               HasSubstr(":2: cache.disk_bytes is set but cache.disk_path is empty"));
   EXPECT_THAT(LoadError("cache:\n  device_bytes: 1GiB\n  device_memory_fraction: 0.5\n"),
               HasSubstr(":3: cache.device_bytes and cache.device_memory_fraction"));
-  EXPECT_THAT(LoadError("server:\n  grpc_listen: a:1\n  metrics_listen: a:1\n"),
-              HasSubstr(":3: server.metrics_listen and server.grpc_listen are both a:1"));
-  EXPECT_THAT(LoadError("server:\n  api_keys: {\"\": acme}\n"),
-              HasSubstr(":2: server.api_keys: keys and tenant names must be non-empty"));
 }
 
 TEST(ApplyOverrideTest, SetsDottedKeys) {
   DaemonConfig config;
   ASSERT_TRUE(ApplyOverride(config, "cache.host_bytes=2GiB").ok());
-  ASSERT_TRUE(ApplyOverride(config, "server.grpc_listen=0.0.0.0:8000").ok());
+  ASSERT_TRUE(ApplyOverride(config, "server.listen=0.0.0.0:8000").ok());
   ASSERT_TRUE(ApplyOverride(config, " engine.backend = cuda ").ok());
   ASSERT_TRUE(ApplyOverride(config, "server.drain_timeout=5s").ok());
-  ASSERT_TRUE(ApplyOverride(config, "server.api_keys={sk-1: acme}").ok());
+  ASSERT_TRUE(ApplyOverride(config, "server.max_message_bytes=4MiB").ok());
+  ASSERT_TRUE(ApplyOverride(config, "metrics.listen=").ok());
+  ASSERT_TRUE(ApplyOverride(config, "auth.tokens={sk-1: acme}").ok());
+  ASSERT_TRUE(ApplyOverride(config, "auth.shared_prefix='System: be brief.'").ok());
+  ASSERT_TRUE(ApplyOverride(config, "tls.cert_file=/c.pem").ok());
+  ASSERT_TRUE(ApplyOverride(config, "tls.key_file=/k.pem").ok());
+  ASSERT_TRUE(ApplyOverride(config, "scheduler.prefix_cache=false").ok());
+  ASSERT_TRUE(ApplyOverride(config, "scheduler.max_queue_delay=250ms").ok());
+  ASSERT_TRUE(ApplyOverride(config, "scheduler.session_ttl=1h").ok());
+  ASSERT_TRUE(ApplyOverride(config, "scheduler.preemption=swap").ok());
+  ASSERT_TRUE(ApplyOverride(config, "scheduler.policy=fcfs").ok());
+  ASSERT_TRUE(ApplyOverride(config, "logging.format=json").ok());
   ASSERT_TRUE(ApplyOverride(config, "cache.disk_path=\"/data/kv cache\"").ok());
   EXPECT_EQ(config.cache.host_bytes, uint64_t{2} << 30);
-  EXPECT_EQ(config.server.grpc_listen, "0.0.0.0:8000");
+  EXPECT_EQ(config.server.listen, "0.0.0.0:8000");
   EXPECT_EQ(config.engine.backend, "cuda");
   EXPECT_EQ(config.server.drain_timeout_ms, 5000);
-  EXPECT_EQ(config.server.api_keys.at("sk-1"), "acme");
+  EXPECT_EQ(config.server.max_message_bytes, 4 << 20);
+  EXPECT_EQ(config.metrics.listen, "");
+  EXPECT_EQ(config.auth.tokens.at("sk-1"), "acme");
+  EXPECT_EQ(config.auth.shared_prefix, "System: be brief.");
+  EXPECT_EQ(config.tls.cert_file, "/c.pem");
+  EXPECT_EQ(config.tls.key_file, "/k.pem");
+  EXPECT_FALSE(config.scheduler.prefix_cache);
+  EXPECT_EQ(config.scheduler.max_queue_delay_ms, 250);
+  EXPECT_EQ(config.scheduler.session_ttl_ms, 3600000);
+  EXPECT_EQ(config.scheduler.preemption, "swap");
+  EXPECT_EQ(config.scheduler.policy, "fcfs");
+  EXPECT_EQ(config.logging.format, "json");
   EXPECT_EQ(config.cache.disk_path, "/data/kv cache");
   // An empty value clears a string.
   ASSERT_TRUE(ApplyOverride(config, "cache.disk_path=").ok());
@@ -249,6 +349,11 @@ TEST(ApplyOverrideTest, ErrorsNameTheOverrideAndLeaveConfigUnchanged) {
             "--set cache.host_bytes: expected key=value");
   EXPECT_THAT(ApplyOverride(config, "scheduler.max_running=[").message(),
               HasSubstr("--set scheduler.max_running=[: malformed value"));
+  EXPECT_EQ(ApplyOverride(config, "scheduler.prefix_cache=maybe").message(),
+            "--set scheduler.prefix_cache=maybe: scheduler.prefix_cache: expected true or false, "
+            "got 'maybe'");
+  EXPECT_EQ(ApplyOverride(config, "logging.format=xml").message(),
+            "--set logging.format=xml: logging.format: 'xml' is not one of text, json");
   EXPECT_EQ(DumpConfig(config), before);
 }
 
@@ -261,6 +366,11 @@ TEST(ApplyOverrideTest, LoadConfigWithOverridesValidatesTheResult) {
   EXPECT_EQ(config->cache.host_bytes, uint64_t{1} << 30);
   EXPECT_THAT(LoadConfigWithOverrides(path, {"cache.disk_path=/tmp/kv"}).status().message(),
               HasSubstr("cache.disk_bytes is 0"));
+  // Cross-field rules wait for the last override: the pair may come in two.
+  EXPECT_TRUE(LoadConfigWithOverrides(path, {"tls.cert_file=/c.pem", "tls.key_file=/k.pem"}).ok());
+  absl::StatusOr<DaemonConfig> half = LoadConfigWithOverrides(path, {"tls.key_file=/k.pem"});
+  EXPECT_EQ(half.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(half.status().message(), HasSubstr("tls.cert_file is empty"));
 }
 
 TEST(DumpConfigTest, EveryKeyHasAComment) {
@@ -276,18 +386,41 @@ TEST(DumpConfigTest, EveryKeyHasAComment) {
     }
     previous = line;
   }
-  EXPECT_EQ(keys, 23);
+  EXPECT_EQ(keys, 33);
+}
+
+// The first line where two texts differ, for the drift message.
+std::string FirstDifference(const std::string& a, const std::string& b) {
+  std::istringstream in_a(a);
+  std::istringstream in_b(b);
+  std::string line_a;
+  std::string line_b;
+  for (int line = 1;; ++line) {
+    const bool more_a = static_cast<bool>(std::getline(in_a, line_a));
+    const bool more_b = static_cast<bool>(std::getline(in_b, line_b));
+    if (!more_a && !more_b) return "none (they differ in the final newline)";
+    if (!more_a || !more_b || line_a != line_b) {
+      return "line " + std::to_string(line) + ": file has '" + (more_a ? line_a : "<end>") +
+             "', the key table gives '" + (more_b ? line_b : "<end>") + "'";
+    }
+  }
 }
 
 // configs/default.yaml is generated: on a mismatch, the expected text is
-// written beside the test's temp files to be copied over it.
+// written to a fresh directory that is kept (TempDir would remove it when
+// the test exits) so that it can be copied over the file.
 TEST(ConfigFilesTest, DefaultYamlEqualsDumpConfig) {
   const fs::path path = fs::path(STRATA_SOURCE_DIR) / "configs" / "default.yaml";
   const std::string expected = DumpConfig(DaemonConfig{});
-  if (ReadFile(path) != expected) {
-    const std::string fresh = WriteTemp("default.yaml", expected);
-    ADD_FAILURE() << path << " is out of date with the key table; regenerate it: cp " << fresh
-                  << " " << path;
+  const std::string actual = ReadFile(path);
+  if (actual != expected) {
+    std::string dir = (fs::temp_directory_path() / "strata_default_yaml_XXXXXX").string();
+    ASSERT_NE(mkdtemp(dir.data()), nullptr) << dir;
+    const fs::path fresh = fs::path(dir) / "default.yaml";
+    std::ofstream(fresh) << expected;
+    ADD_FAILURE() << path << " is out of date with the key table (first difference: "
+                  << FirstDifference(actual, expected) << "); regenerate it: cp " << fresh << " "
+                  << path;
   }
 }
 
