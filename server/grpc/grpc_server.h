@@ -1,0 +1,81 @@
+// The gRPC front end: the strata.v1.Strata service (callback API, no thread
+// per request) on top of a scheduler::EngineService, plus the standard
+// grpc.health.v1.Health service and server reflection.
+//
+// Threads: Start and Shutdown are called by one owner thread (main); the
+// service handlers run on gRPC's callback threads and reach the engine only
+// through EngineService's thread-safe calls.
+#ifndef STRATA_SERVER_GRPC_GRPC_SERVER_H_
+#define STRATA_SERVER_GRPC_GRPC_SERVER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/model_config.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "scheduler/engine_service.h"
+
+namespace strata::server {
+
+// What the service needs to know about the model it serves.
+struct ServedModel {
+  std::string name;                              // checkpoint directory name
+  const engine::ModelConfig* config = nullptr;   // borrowed
+  const engine::Tokenizer* tokenizer = nullptr;  // borrowed
+  std::string backend;                           // "cpu" or "cuda"
+  std::string fingerprint_hex;
+  int64_t kv_block_size = 16;
+  int64_t kv_device_blocks = 0;
+  int64_t max_prompt_tokens = 0;
+  int32_t default_max_tokens = 16;
+};
+
+struct GrpcServerOptions {
+  std::string listen = "127.0.0.1:50051";  // host:port; port 0 picks a free one
+  int64_t max_concurrent_streams = 1024;  // open Generate/Complete calls beyond: RESOURCE_EXHAUSTED
+  int64_t max_message_bytes = 16 << 20;   // receive and send
+  // Bearer token -> tenant. Empty: no authentication, one anonymous tenant.
+  // Each tenant's requests get the cache salt "tenant:<name>", so tenants
+  // never share (or time) each other's cached KV.
+  std::map<std::string, std::string> auth_tokens;
+  // Text every tenant may share cached KV for when a prompt starts with it
+  // (a common system prompt); hashed under the public salt. Empty: none.
+  std::string shared_prefix;
+  // PEM files; both or neither. Neither: plaintext.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+};
+
+class GrpcServer {
+ public:
+  // Borrows `engine` and `model`'s pointees; they must outlive the server.
+  GrpcServer(const GrpcServerOptions& options, scheduler::EngineService* engine,
+             const ServedModel& model);
+  ~GrpcServer();  // Shutdown with no grace if still running
+
+  // Binds and starts serving. INVALID_ARGUMENT for a bad address or TLS
+  // files that cannot be read; UNAVAILABLE when the port cannot be bound.
+  absl::Status Start();
+  // The bound port (after Start; resolves port 0).
+  int port() const { return port_; }
+
+  // Drain: health turns NOT_SERVING and new calls get UNAVAILABLE
+  // ("server is draining"); open streams carry on.
+  void BeginDrain();
+  // Stops the server, cancelling calls still open after `grace`.
+  void Shutdown(std::chrono::milliseconds grace);
+
+ private:
+  struct Impl;  // defined in grpc_server.cc
+  std::unique_ptr<Impl> impl_;
+  int port_ = 0;
+};
+
+}  // namespace strata::server
+
+#endif  // STRATA_SERVER_GRPC_GRPC_SERVER_H_
