@@ -1,5 +1,6 @@
 // `strata bench`: dispatches to one benchmark per subcommand, each in its
-// own file (bench_engine_command.cc, bench_cache_command.cc).
+// own file (bench_engine_command.cc, bench_cache_command.cc,
+// bench_scheduler_command.cc, bench_serve_command.cc).
 #include <string>
 #include <vector>
 
@@ -7,6 +8,8 @@
 #include "server/commands/args.h"
 #include "server/commands/bench_cache.h"
 #include "server/commands/bench_engine.h"
+#include "server/commands/bench_scheduler.h"
+#include "server/commands/bench_serve.h"
 #include "server/commands/command_registry.h"
 
 namespace strata::server {
@@ -18,15 +21,18 @@ int RunBench(const std::vector<std::string>& args) {
   const std::vector<std::string> rest(args.empty() ? args.end() : args.begin() + 1, args.end());
   if (!args.empty() && args[0] == "engine") return RunBenchEngine(rest);
   if (!args.empty() && args[0] == "cache") return RunBenchCache(rest);
-  return UsageError(kName, "which benchmark? (engine, cache)");
+  if (!args.empty() && args[0] == "scheduler") return RunBenchScheduler(rest);
+  if (!args.empty() && args[0] == "serve") return RunBenchServe(rest);
+  return UsageError(kName, "which benchmark? (engine, cache, scheduler, serve)");
 }
 
 const CommandRegistrar kRegistrar({
     .name = kName,
-    .usage = absl::StrCat("engine [--model DIR | --random-weights --config FILE.json] "
-                          "[--contexts 16,128,512] [--batches 1,4,16] [--precision split|bf16|f32] "
-                          "[--out FILE.json] | ",
-                          kBenchCacheUsage),
+    .usage = absl::StrCat("engine [--backend cpu|cuda|auto] "
+                          "[--model DIR | --random-weights --config FILE.json] "
+                          "[--contexts 16,128,512] [--batches 1,4,16] "
+                          "[--precision split|bf16|f32] [--out FILE.json] | ",
+                          kBenchCacheUsage, " | ", kBenchSchedulerUsage, " | ", kBenchServeUsage),
     .run = RunBench,
 });
 
