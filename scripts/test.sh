@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
 bash scripts/fetch_test_data.sh build/testdata
-ctest --test-dir build --output-on-failure --parallel "$(nproc)" --timeout 900
+ctest --test-dir build --label-exclude gpu --output-on-failure --parallel "$(nproc)" --timeout 900

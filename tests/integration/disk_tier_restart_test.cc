@@ -1,0 +1,87 @@
+// The disk KV tier across a restart of the real daemon: blocks evicted from a
+// small device arena are written to RocksDB (cache.disk_path), the daemon
+// writes what is queued when it stops on SIGTERM, and a new daemon on the
+// same directory serves the old prompt's prefix from disk. /metrics shows the
+// disk tier's blocks meanwhile.
+#include <signal.h>
+
+#include <regex>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/common/temp_dir.h"
+#include "tests/integration/daemon_process.h"
+#include "tests/integration/grpc_test_client.h"
+
+namespace strata {
+namespace {
+
+using testing::DaemonProcess;
+using testing::Generation;
+using testing::TextRequest;
+
+constexpr char kPrompt[] =
+    "The old cartographer drew every island twice, once as the sailors saw it and once as the "
+    "birds did, and kept both maps in a locked drawer.";
+
+// A device arena of 10 blocks (160 tokens), no host tier: evicted
+// blocks go to the disk tier.
+std::string DiskConfig(const std::filesystem::path& disk) {
+  return testing::BaseConfigYaml(
+      "160KiB", "", absl::StrCat("  disk_path: \"", disk.string(), "\"\n  disk_bytes: 64MiB\n"));
+}
+
+double DiskCachedBlocks(const std::string& metrics_address) {
+  const testing::HttpResponse scrape = testing::HttpGet(metrics_address, "/metrics");
+  std::smatch match;
+  static const std::regex kLine(R"(strata_kv_blocks\{tier="disk",state="cached"\} (\S+))");
+  if (!std::regex_search(scrape.body, match, kLine)) return -1;
+  return std::stod(match[1]);
+}
+
+TEST(DiskTierRestartTest, EvictedBlocksSurviveARestartAndAreServedFromDisk) {
+  testing::TempDir dir;
+  const std::filesystem::path disk = dir.path() / "kv";
+  {
+    std::unique_ptr<DaemonProcess> daemon =
+        DaemonProcess::Serve(dir.path(), DiskConfig(disk), {}, "first");
+    ASSERT_NE(daemon, nullptr);
+    ASSERT_TRUE(daemon->WaitForListening()) << daemon->Stderr();
+    auto stub = testing::NewStub(daemon->grpc_address());
+    const Generation first = testing::StreamGenerate(*stub, TextRequest(kPrompt, 4));
+    ASSERT_TRUE(first.status.ok()) << first.status.error_message();
+    // Other long prompts push the first one's blocks out of the device arena.
+    for (int i = 0; i < 4; ++i) {
+      const std::string other = absl::StrCat("Variation ", i, " of a long and winding tale about ",
+                                             "rivers, mountains, harbours and the people who "
+                                             "lived between them for many quiet years.");
+      const Generation result = testing::StreamGenerate(*stub, TextRequest(other, 4));
+      ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+    }
+    double blocks = 0;
+    for (int i = 0; i < 600 && blocks <= 0; ++i) {
+      blocks = DiskCachedBlocks(daemon->metrics_address());
+      if (blocks <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_GT(blocks, 0);
+    daemon->Signal(SIGTERM);
+    ASSERT_EQ(daemon->Reap(), 0) << daemon->Stderr();
+    EXPECT_NE(daemon->Stderr().find("event=disk_tier_closed"), std::string::npos);
+  }
+  std::unique_ptr<DaemonProcess> daemon =
+      DaemonProcess::Serve(dir.path(), DiskConfig(disk), {}, "second");
+  ASSERT_NE(daemon, nullptr);
+  ASSERT_TRUE(daemon->WaitForListening()) << daemon->Stderr();
+  auto stub = testing::NewStub(daemon->grpc_address());
+  const Generation again = testing::StreamGenerate(*stub, TextRequest(kPrompt, 4));
+  ASSERT_TRUE(again.status.ok()) << again.status.error_message();
+  EXPECT_GE(again.final_info.usage().cached_disk_tokens(), 16);
+  EXPECT_EQ(again.final_info.usage().cached_device_tokens(), 0);
+  daemon->Signal(SIGTERM);
+  EXPECT_EQ(daemon->Reap(), 0) << daemon->Stderr();
+}
+
+}  // namespace
+}  // namespace strata

@@ -1,0 +1,209 @@
+#include "server/daemon/engine_metrics_observer.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+#include "server/metrics/metrics_registry.h"
+#include "server/metrics/strata_metrics.h"
+#include "tests/server/metrics/promtool_util.h"
+
+namespace strata::server {
+namespace {
+
+using metrics::KvBlockState;
+using metrics::TokenSource;
+
+constexpr int kDevice = 0;
+constexpr int kHost = 1;
+constexpr int kDisk = 2;
+
+// A lower tier that only reports stats.
+class StatsOnlyTier final : public storage::TierStore {
+ public:
+  StatsOnlyTier(size_t block_bytes, storage::TierStoreStats stats)
+      : block_bytes_(block_bytes), stats_(stats) {}
+  size_t block_bytes() const override { return block_bytes_; }
+  absl::Status Insert(const storage::BlockKey&, absl::Span<const std::byte>) override {
+    return absl::OkStatus();
+  }
+  std::unique_ptr<storage::TierStoreHandle> Lookup(const storage::BlockKey&) override {
+    return nullptr;
+  }
+  void Erase(const storage::BlockKey&) override {}
+  storage::TierStoreStats Stats() const override { return stats_; }
+  storage::TierStoreStats& stats() { return stats_; }
+
+ private:
+  size_t block_bytes_;
+  storage::TierStoreStats stats_;
+};
+
+class EngineMetricsObserverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<metrics::StrataMetrics> registered =
+        metrics::StrataMetrics::Register(&registry_);
+    ASSERT_TRUE(registered.ok()) << registered.status();
+    metrics_ = *registered;
+  }
+
+  uint64_t Count(const metrics::Histogram* histogram) const {
+    return histogram->Collect().cumulative_counts.back();
+  }
+
+  static scheduler::EngineSnapshot Snapshot() {
+    scheduler::EngineSnapshot snapshot;
+    snapshot.num_running = 2;
+    snapshot.num_waiting = 3;
+    snapshot.num_preemptions = 1;
+    snapshot.device_blocks_total = 10;
+    snapshot.device_blocks_used = 4;
+    snapshot.device_blocks_cached = 3;
+    snapshot.device_blocks_free = 3;
+    snapshot.cache.query_tokens = 100;
+    snapshot.cache.hit_tokens = {32, 16, 8};
+    snapshot.cache.evicted_blocks = 2;
+    snapshot.cache.bytes_moved[kDevice][kHost] = 4096;
+    snapshot.cache.bytes_moved[kHost][kDevice] = 1024;
+    return snapshot;
+  }
+
+  metrics::MetricsRegistry registry_;
+  metrics::StrataMetrics metrics_;
+};
+
+TEST_F(EngineMetricsObserverTest, StepFeedsQueueGaugesStepHistogramsAndDeviceCache) {
+  EngineMetricsObserver observer(&metrics_);
+  observer.OnStep({.duration_s = 0.004, .batch_tokens = 48, .num_sequences = 2}, Snapshot());
+
+  EXPECT_EQ(metrics_.num_requests_running->Value(), 2);
+  EXPECT_EQ(metrics_.num_requests_waiting->Value(), 3);
+  EXPECT_EQ(metrics_.num_preemptions_total->Value(), 1);
+  EXPECT_EQ(Count(metrics_.step_duration_seconds), 1u);
+  EXPECT_DOUBLE_EQ(metrics_.step_duration_seconds->Collect().sum, 0.004);
+  EXPECT_DOUBLE_EQ(metrics_.batch_tokens->Collect().sum, 48);
+  const auto& device = metrics_.kv_blocks[kDevice];
+  EXPECT_EQ(device[static_cast<int>(KvBlockState::kUsed)]->Value(), 4);
+  EXPECT_EQ(device[static_cast<int>(KvBlockState::kCached)]->Value(), 3);
+  EXPECT_EQ(device[static_cast<int>(KvBlockState::kFree)]->Value(), 3);
+  EXPECT_DOUBLE_EQ(metrics_.kv_cache_usage_perc->Value(), 0.4);
+  EXPECT_EQ(metrics_.prefix_cache_queries_total->Value(), 100);
+  EXPECT_EQ(metrics_.prefix_cache_hits_total->Value(), 56);
+  EXPECT_EQ(metrics_.prompt_tokens_by_source(TokenSource::kDeviceHit).Value(), 32);
+  EXPECT_EQ(metrics_.prompt_tokens_by_source(TokenSource::kHostHit).Value(), 16);
+  EXPECT_EQ(metrics_.prompt_tokens_by_source(TokenSource::kDiskHit).Value(), 8);
+  EXPECT_EQ(metrics_.kv_transfer_bytes_total[kDevice][kHost]->Value(), 4096);
+  EXPECT_EQ(metrics_.kv_transfer_bytes_total[kHost][kDevice]->Value(), 1024);
+  EXPECT_EQ(metrics_.kv_evicted_blocks_total[kDevice]->Value(), 2);
+}
+
+TEST_F(EngineMetricsObserverTest, CumulativeFiguresAdvanceByTheirGrowth) {
+  EngineMetricsObserver observer(&metrics_);
+  scheduler::EngineSnapshot snapshot = Snapshot();
+  observer.OnStep({.duration_s = 0.001, .batch_tokens = 1, .num_sequences = 1}, snapshot);
+  snapshot.num_preemptions = 4;
+  snapshot.cache.query_tokens = 150;
+  snapshot.cache.hit_tokens[kDevice] = 40;
+  observer.OnStep({.duration_s = 0.001, .batch_tokens = 1, .num_sequences = 1}, snapshot);
+  EXPECT_EQ(metrics_.num_preemptions_total->Value(), 4);
+  EXPECT_EQ(metrics_.prefix_cache_queries_total->Value(), 150);
+  EXPECT_EQ(metrics_.prompt_tokens_by_source(TokenSource::kDeviceHit).Value(), 40);
+  EXPECT_EQ(Count(metrics_.step_duration_seconds), 2u);
+}
+
+TEST_F(EngineMetricsObserverTest, IdleStepsLeaveTheStepHistogramsAlone) {
+  EngineMetricsObserver observer(&metrics_);
+  observer.OnStep({.duration_s = 0.001, .batch_tokens = 0, .num_sequences = 0}, Snapshot());
+  EXPECT_EQ(Count(metrics_.step_duration_seconds), 0u);
+  EXPECT_EQ(Count(metrics_.batch_tokens), 0u);
+  EXPECT_EQ(metrics_.num_requests_running->Value(), 2);
+}
+
+TEST_F(EngineMetricsObserverTest, FinishedRequestsFeedLatenciesTokensAndReasons) {
+  EngineMetricsObserver observer(&metrics_);
+  scheduler::RequestStats stats;
+  stats.finish_reason = "stop";
+  stats.usage.prompt_tokens = 100;
+  stats.usage.cached_tokens_by_tier = {32, 16, 0};
+  stats.generated_tokens = 10;
+  stats.queue_s = 0.01;
+  stats.ttft_s = 0.05;
+  stats.e2e_s = 0.2;
+  observer.OnRequestFinished(stats);
+  stats.finish_reason = "deadline";
+  stats.ttft_s = -1;  // never produced a token
+  stats.generated_tokens = 0;
+  observer.OnRequestFinished(stats);
+  observer.OnInterTokenLatency(0.02);
+
+  EXPECT_EQ(Count(metrics_.time_to_first_token_seconds), 1u);
+  EXPECT_DOUBLE_EQ(metrics_.time_to_first_token_seconds->Collect().sum, 0.05);
+  EXPECT_EQ(Count(metrics_.e2e_request_latency_seconds), 2u);
+  EXPECT_EQ(Count(metrics_.request_queue_time_seconds), 2u);
+  EXPECT_EQ(Count(metrics_.inter_token_latency_seconds), 1u);
+  EXPECT_EQ(metrics_.prompt_tokens_total->Value(), 200);
+  EXPECT_EQ(metrics_.generation_tokens_total->Value(), 10);
+  EXPECT_EQ(metrics_.prompt_tokens_by_source(TokenSource::kCompute).Value(), 104);
+  EXPECT_EQ(metrics_.request_success_total->Labels({"stop"}).Value(), 1);
+  EXPECT_EQ(metrics_.request_success_total->Labels({"deadline"}).Value(), 1);
+  EXPECT_EQ(metrics_.request_success_total->Labels({"length"}).Value(), 0);
+}
+
+TEST_F(EngineMetricsObserverTest, LowerTiersReportStoredBlocksAsCachedAndTheirEvictions) {
+  storage::TierStoreStats host_stats;
+  host_stats.blocks = 5;
+  host_stats.used_bytes = 5 * 1000;
+  host_stats.capacity_bytes = 8 * 1000;
+  host_stats.evictions = 7;
+  StatsOnlyTier host(1000, host_stats);
+  storage::TierStoreStats disk_stats;  // empty: capacity measured in block_bytes
+  disk_stats.capacity_bytes = 20 * 1000;
+  StatsOnlyTier disk(1000, disk_stats);
+  EngineMetricsObserver observer(&metrics_, &host, &disk);
+  observer.OnStep({.duration_s = 0.001, .batch_tokens = 1, .num_sequences = 1}, Snapshot());
+
+  const auto& h = metrics_.kv_blocks[kHost];
+  EXPECT_EQ(h[static_cast<int>(KvBlockState::kUsed)]->Value(), 0);
+  EXPECT_EQ(h[static_cast<int>(KvBlockState::kCached)]->Value(), 5);
+  EXPECT_EQ(h[static_cast<int>(KvBlockState::kFree)]->Value(), 3);
+  EXPECT_EQ(metrics_.kv_evicted_blocks_total[kHost]->Value(), 7);
+  const auto& d = metrics_.kv_blocks[kDisk];
+  EXPECT_EQ(d[static_cast<int>(KvBlockState::kCached)]->Value(), 0);
+  EXPECT_EQ(d[static_cast<int>(KvBlockState::kFree)]->Value(), 20);
+
+  host.stats().evictions = 9;
+  observer.OnStep({.duration_s = 0.001, .batch_tokens = 1, .num_sequences = 1}, Snapshot());
+  EXPECT_EQ(metrics_.kv_evicted_blocks_total[kHost]->Value(), 9);
+}
+
+TEST_F(EngineMetricsObserverTest, ExpositionShowsTheSeriesAndPassesPromtool) {
+  EngineMetricsObserver observer(&metrics_);
+  observer.OnStep({.duration_s = 0.004, .batch_tokens = 48, .num_sequences = 2}, Snapshot());
+  scheduler::RequestStats stats{
+      .finish_reason = "length", .generated_tokens = 4, .ttft_s = 0.03, .e2e_s = 0.1};
+  stats.usage.prompt_tokens = 20;
+  observer.OnRequestFinished(stats);
+
+  const std::string text = registry_.Serialize();
+  EXPECT_NE(text.find("strata_num_requests_running 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("strata_kv_blocks{tier=\"device\",state=\"used\"} 4\n"), std::string::npos);
+  EXPECT_NE(text.find("strata_request_success_total{finished_reason=\"length\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("strata_request_success_total{finished_reason=\"stop\"} 0\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("strata_time_to_first_token_seconds_count 1\n"), std::string::npos);
+  EXPECT_NE(text.find("strata_prompt_tokens_by_source_total{source=\"compute\"} 20\n"),
+            std::string::npos);
+  const metrics::testing::PromtoolResult promtool = metrics::testing::RunPromtoolCheck(text);
+  EXPECT_EQ(promtool.exit_code, 0) << promtool.output;
+}
+
+TEST(BuildCacheMetricsSnapshotTest, EmptyDeviceHasNoUsage) {
+  const metrics::CacheMetricsSnapshot snapshot =
+      BuildCacheMetricsSnapshot(scheduler::EngineSnapshot{}, nullptr, nullptr);
+  EXPECT_EQ(snapshot.device_usage, 0.0);
+  EXPECT_EQ(snapshot.tiers[kHost].blocks[static_cast<int>(KvBlockState::kFree)], 0);
+}
+
+}  // namespace
+}  // namespace strata::server
