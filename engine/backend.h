@@ -67,7 +67,7 @@ struct BackendOptions {
   int64_t num_kv_blocks = 0;
   int64_t kv_bytes = 0;
   double kv_memory_fraction = 0;  // in [0, 1)
-  int threads = 0;  // 0: all hardware threads
+  int threads = 0;                // 0: all hardware threads
   DType kv_dtype = DType::kBF16;  // kBF16 or kF32
   Precision precision = Precision::kBf16Split;
 };
@@ -119,11 +119,30 @@ using BackendFactory = std::function<absl::StatusOr<std::unique_ptr<Backend>>(
     const LoadedModel& model, const BackendOptions& options)>;
 
 // Registers `factory` under `name`; ALREADY_EXISTS if taken. "cpu" is built
-// in. Thread-safe.
+// in; "cuda" registers itself in binaries built with CUDA that link
+// strata_engine (engine/cuda/register_cuda_backend.cc). Thread-safe.
 absl::Status RegisterBackend(const std::string& name, BackendFactory factory);
 
-// NOT_FOUND (listing the known names) for an unknown name; otherwise the
-// factory's result. Thread-safe.
+// What a configured backend name (engine.backend) resolves to.
+struct BackendChoice {
+  std::string name;    // a registered backend: "cpu", "cuda", ...
+  std::string reason;  // why "auto" chose it, for the log; empty otherwise
+};
+
+// "auto" is "cuda" when a CUDA device is usable (the runtime's
+// cudaGetDeviceCount finds one) and the cuda backend is linked in, else
+// "cpu", with the reason (e.g. "CUDA unavailable: CUDA driver version is
+// insufficient for CUDA runtime version"). "cuda" resolves to itself even
+// without a device: creating it then fails (see CreateBackend). Any other
+// registered name resolves to itself; NOT_FOUND (listing the names) for an
+// unknown one. Thread-safe.
+absl::StatusOr<BackendChoice> ResolveBackendName(const std::string& requested);
+
+// Resolves `name` as above ("auto" writes one line to stderr naming its
+// choice and why) and returns the factory's result. NOT_FOUND (listing the
+// known names) for an unknown name; FAILED_PRECONDITION "CUDA backend
+// unavailable: <CUDA runtime error>" for "cuda" without a usable device or
+// in a build without CUDA. Thread-safe.
 absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const std::string& name,
                                                        const LoadedModel& model,
                                                        const BackendOptions& options);

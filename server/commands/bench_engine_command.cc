@@ -3,6 +3,10 @@
 // same run: the machine's memory read bandwidth (batch-1 decode is reported
 // as a fraction of its roofline) and oneDNN's bf16 matmul on the model's
 // largest prefill GEMM (prefill FLOP/s are reported as a fraction of it).
+// With --backend cuda the yardsticks are the device's: HBM bandwidth and
+// cuBLASLt's bf16 matmul peak (engine/cuda/device_ceilings.h), and the
+// restore of the longest context's KV from pinned host memory is held to
+// the measured host -> device bandwidth.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -28,6 +32,10 @@
 #include "server/commands/args.h"
 #include "server/commands/bench_engine.h"
 #include "server/commands/command_registry.h"
+#if defined(STRATA_HAVE_CUDA)
+#include "engine/cuda/device_ceilings.h"
+#include "engine/cuda/device_probe.h"
+#endif
 
 namespace strata::server {
 namespace {
@@ -60,8 +68,8 @@ __attribute__((target("avx512f"))) uint64_t SumWordsAvx512(const uint64_t* p, si
     }
   }
   alignas(64) uint64_t lanes[8];
-  _mm512_store_si512(lanes, _mm512_add_epi64(_mm512_add_epi64(acc[0], acc[1]),
-                                             _mm512_add_epi64(acc[2], acc[3])));
+  _mm512_store_si512(
+      lanes, _mm512_add_epi64(_mm512_add_epi64(acc[0], acc[1]), _mm512_add_epi64(acc[2], acc[3])));
   return std::accumulate(std::begin(lanes), std::end(lanes), uint64_t{0});
 }
 
@@ -115,7 +123,8 @@ double PrefillFlops(const engine::ModelConfig& c, int64_t tokens) {
   const double q = static_cast<double>(c.num_heads * c.head_dim);
   const double kv = static_cast<double>(c.num_kv_heads * c.head_dim);
   const double h = static_cast<double>(c.hidden_size);
-  const double layer = h * (q + 2 * kv) + q * h + 3.0 * h * static_cast<double>(c.intermediate_size);
+  const double layer =
+      h * (q + 2 * kv) + q * h + 3.0 * h * static_cast<double>(c.intermediate_size);
   const double t = static_cast<double>(tokens);
   const double attention = 4.0 * q * t * (t + 1) / 2;
   return static_cast<double>(c.num_layers) * (2.0 * layer * t + attention) +
@@ -145,8 +154,8 @@ absl::StatusOr<GemmComparison> CompareGemm(const engine::ModelConfig& c, int64_t
   std::vector<uint16_t> a(static_cast<size_t>(out.m * out.k), 0x3f80);  // 1.0
   std::vector<float> result(static_cast<size_t>(out.m * out.n));
   engine::cpu::ThreadPool pool(threads);
-  engine::cpu::GemmArgs args{.a = a.data(), .lda = out.k, .m = out.m, .c = result.data(),
-                             .ldc = out.n};
+  engine::cpu::GemmArgs args{
+      .a = a.data(), .lda = out.k, .m = out.m, .c = result.data(), .ldc = out.n};
   const engine::cpu::GemmPath path = engine::cpu::BestGemmPath();
   out.strata_path = engine::cpu::GemmPathName(path);
   std::vector<double> samples;
@@ -186,11 +195,12 @@ absl::StatusOr<BenchModel> LoadBenchModel(const ParsedArgs& args) {
   return BenchModel{*std::move(model), dir};
 }
 
-// A plan of `batch` sequences, each computing `tokens` tokens from `start`.
+// A plan of `batch` sequences (from `first`), each computing `tokens` tokens
+// from `start`; sequence s owns blocks [s * blocks_per_seq, (s + 1) * blocks_per_seq).
 engine::StepPlan MakePlan(int64_t batch, int64_t start, int64_t tokens, int64_t blocks_per_seq,
-                          int64_t vocab) {
+                          int64_t vocab, int64_t first = 0) {
   engine::StepPlan plan;
-  for (int64_t s = 0; s < batch; ++s) {
+  for (int64_t s = first; s < first + batch; ++s) {
     engine::SequenceStep step{.seq_id = s, .start_position = start, .sample = true};
     for (int64_t i = 0; i < tokens; ++i) {
       step.token_ids.push_back(static_cast<engine::TokenId>((7 + 31 * (start + i) + s) % vocab));
@@ -208,7 +218,15 @@ struct Measurement {
   std::string phase;
   int64_t batch = 0;
   int64_t context = 0;
-  double tokens_per_second = 0;
+  double tokens_per_second = 0;  // 0: skipped (its KV does not fit the arena)
+};
+
+// The KV of the longest context's prefix restored from host memory the
+// backend allocated (pinned on CUDA) into the arena, outside a step.
+struct Restore {
+  int64_t tokens = 0;
+  int64_t bytes = 0;
+  double bytes_per_second = 0;
 };
 
 absl::StatusOr<double> TimePlan(engine::Backend& backend, const engine::StepPlan& plan, int reps) {
@@ -222,38 +240,114 @@ absl::StatusOr<double> TimePlan(engine::Backend& backend, const engine::StepPlan
   return Median(samples);
 }
 
+constexpr int64_t kBlockSize = 16;
+
+int64_t BlocksPerSequence(int64_t context) { return (context + 1 + kBlockSize - 1) / kBlockSize; }
+
+// The backend with room for every measurement's KV if the memory allows;
+// otherwise (a GPU) an arena of 90% of the free device memory, and
+// measurements that do not fit it are skipped.
+absl::StatusOr<std::unique_ptr<engine::Backend>> MakeBenchBackend(const std::string& name,
+                                                                  const engine::LoadedModel& model,
+                                                                  engine::Precision precision,
+                                                                  int64_t blocks) {
+  engine::BackendOptions options{
+      .block_size = kBlockSize, .num_kv_blocks = blocks, .precision = precision};
+  absl::StatusOr<std::unique_ptr<engine::Backend>> backend =
+      engine::CreateBackend(name, model, options);
+  if (backend.ok() || backend.status().code() != absl::StatusCode::kResourceExhausted ||
+      name == "cpu") {
+    return backend;
+  }
+  options.num_kv_blocks = 0;
+  options.kv_memory_fraction = 0.9;
+  return engine::CreateBackend(name, model, options);
+}
+
+// Fills sequences [first, last) with `context` tokens of KV, one sequence
+// per step (so no step is wider than one prefill). Untimed.
+absl::Status Fill(engine::Backend& backend, int64_t first, int64_t last, int64_t context,
+                  int64_t vocab) {
+  for (int64_t s = first; s < last; ++s) {
+    absl::StatusOr<engine::StepResult> result =
+        backend.Execute(MakePlan(1, 0, context, BlocksPerSequence(context), vocab, s));
+    if (!result.ok()) return result.status();
+  }
+  return absl::OkStatus();
+}
+
+// Demotes the KV of sequence 0's first `context` tokens to host memory from
+// the backend, then times promoting it back (median of 5).
+absl::StatusOr<Restore> MeasureRestore(engine::Backend& backend, int64_t context) {
+  const int64_t blocks = context / kBlockSize;  // whole blocks only, as the cache keeps them
+  const auto block_bytes = static_cast<size_t>(backend.kv_arena_info().bytes_per_block);
+  absl::StatusOr<std::unique_ptr<engine::HostBuffer>> host =
+      backend.AllocateHostBuffer(static_cast<size_t>(blocks) * block_bytes);
+  if (!host.ok()) return host.status();
+  std::vector<engine::BlockMove> demote, promote;
+  for (int64_t b = 0; b < blocks; ++b) {
+    absl::Span<std::byte> span((*host)->data() + b * block_bytes, block_bytes);
+    const auto id = static_cast<engine::BlockId>(b);
+    demote.push_back({.src = id, .kind = engine::BlockMoveKind::kDeviceToHost, .host_dst = span});
+    promote.push_back({.dst = id, .kind = engine::BlockMoveKind::kHostToDevice, .host_src = span});
+  }
+  if (absl::Status s = backend.CopyBlocks(demote); !s.ok()) return s;
+  std::vector<double> samples;
+  for (int rep = 0; rep < 6; ++rep) {
+    Clock::time_point start = Clock::now();
+    if (absl::Status s = backend.CopyBlocks(promote); !s.ok()) return s;
+    if (rep > 0) samples.push_back(Seconds(start));  // the first run warms up
+  }
+  const int64_t bytes = blocks * static_cast<int64_t>(block_bytes);
+  return Restore{blocks * kBlockSize, bytes, static_cast<double>(bytes) / Median(samples)};
+}
+
+struct BenchResults {
+  std::vector<Measurement> measurements;
+  Restore restore;
+};
+
 // Prefill: one sequence computing `context` tokens in one step. Decode: each
 // of `batch` sequences at position `context` computes one token per step.
-absl::StatusOr<std::vector<Measurement>> RunMeasurements(const engine::LoadedModel& model,
-                                                         engine::Precision precision,
-                                                         const std::vector<int64_t>& contexts,
-                                                         const std::vector<int64_t>& batches) {
-  const int64_t block_size = 16;
+absl::StatusOr<BenchResults> RunMeasurements(const std::string& backend_name,
+                                             const engine::LoadedModel& model,
+                                             engine::Precision precision,
+                                             const std::vector<int64_t>& contexts,
+                                             const std::vector<int64_t>& batches) {
   const int64_t max_context = *std::max_element(contexts.begin(), contexts.end());
-  const int64_t blocks_per_seq = (max_context + 1 + block_size - 1) / block_size;
   const int64_t max_batch = *std::max_element(batches.begin(), batches.end());
-  engine::BackendOptions options{.block_size = block_size,
-                                 .num_kv_blocks = blocks_per_seq * max_batch,
-                                 .precision = precision};
   absl::StatusOr<std::unique_ptr<engine::Backend>> backend =
-      engine::CreateBackend("cpu", model, options);
+      MakeBenchBackend(backend_name, model, precision, BlocksPerSequence(max_context) * max_batch);
   if (!backend.ok()) return backend.status();
+  const int64_t arena_blocks = (*backend)->kv_arena_info().num_blocks;
   const int64_t vocab = model.config.vocab_size;
-  std::vector<Measurement> out;
+  BenchResults out;
   for (int64_t context : contexts) {
+    const int64_t blocks_per_seq = BlocksPerSequence(context);
+    int64_t filled = 1;  // the timed prefill leaves sequence 0 filled
     absl::StatusOr<double> prefill =
         TimePlan(**backend, MakePlan(1, 0, context, blocks_per_seq, vocab), 3);
     if (!prefill.ok()) return prefill.status();
-    out.push_back({"prefill", 1, context, context / *prefill});
+    out.measurements.push_back({"prefill", 1, context, context / *prefill});
+    if (context == max_context) {
+      absl::StatusOr<Restore> restore = MeasureRestore(**backend, context);
+      if (!restore.ok()) return restore.status();
+      out.restore = *restore;
+    }
     for (int64_t batch : batches) {
+      if (batch * blocks_per_seq > arena_blocks) {
+        out.measurements.push_back({"decode", batch, context, 0});
+        continue;
+      }
       // Fill every sequence's KV up to `context` (untimed), then time decode.
-      absl::StatusOr<double> fill =
-          TimePlan(**backend, MakePlan(batch, 0, context, blocks_per_seq, vocab), 1);
-      if (!fill.ok()) return fill.status();
+      if (absl::Status fill = Fill(**backend, filled, batch, context, vocab); !fill.ok()) {
+        return fill;
+      }
+      filled = std::max(filled, batch);
       absl::StatusOr<double> decode =
           TimePlan(**backend, MakePlan(batch, context, 1, blocks_per_seq, vocab), 9);
       if (!decode.ok()) return decode.status();
-      out.push_back({"decode", batch, context, batch / *decode});
+      out.measurements.push_back({"decode", batch, context, batch / *decode});
     }
   }
   return out;
@@ -277,32 +371,21 @@ std::vector<int64_t> ParseList(const std::string& text) {
   return values;
 }
 
-// Prints the table (decode against the bandwidth roofline, prefill against
-// oneDNN) and the JSON line; returns the JSON report.
-nlohmann::json PrintReport(const BenchModel& bench, const std::string& precision_name,
-                           const std::vector<Measurement>& results, double bandwidth, int threads,
-                           const GemmComparison& comparison) {
-  const engine::ModelConfig& config = bench.model.config;
-  const double onednn_gflops = comparison.onednn.gflops;
-  const double weight_bytes = 2.0 * config.NumParameters();  // bf16
-  const double roofline = bandwidth / weight_bytes;           // batch-1 decode tokens/s
-
-  std::cout << absl::StrFormat("model: %s (%.1fM parameters, %.1f MB as bf16), precision %s\n",
-                               bench.description, config.NumParameters() / 1e6,
-                               weight_bytes / 1e6, precision_name);
-  std::cout << absl::StrFormat(
-      "memory read bandwidth: %.1f GB/s on %d threads -> batch-1 decode roofline %.1f tok/s\n",
-      bandwidth / 1e9, threads, roofline);
-  std::cout << absl::StrFormat(
-      "bf16 GEMM %dx%dx%d (gate/up of a %d-token prefill): oneDNN %.0f GFLOP/s (%s), "
-      "strata %.0f GFLOP/s (%s) = %.0f%% of oneDNN\n",
-      comparison.m, comparison.n, comparison.k, comparison.m, onednn_gflops, comparison.onednn.implementation,
-      comparison.strata_gflops, comparison.strata_path, 100.0 * comparison.strata_gflops / onednn_gflops);
+// The rows of the table and their JSON: batch-1 decode against `roofline`
+// (tokens/s), prefill against `peak_flops` (named `peak_label`).
+nlohmann::json PrintRows(const engine::ModelConfig& config, const std::vector<Measurement>& results,
+                         double roofline, double peak_flops, const std::string& peak_label) {
   std::cout << absl::StrFormat("%-8s %6s %8s %12s %10s %10s\n", "phase", "batch", "context",
                                "tokens/s", "GFLOP/s", "target");
   nlohmann::json json_rows = nlohmann::json::array();
   for (const Measurement& m : results) {
-    // Batch-1 decode against the bandwidth roofline; prefill against oneDNN.
+    if (m.tokens_per_second == 0) {
+      std::cout << absl::StrFormat("%-8s %6d %8d %12s\n", m.phase, m.batch, m.context,
+                                   "skipped: KV does not fit");
+      json_rows.push_back(
+          {{"phase", m.phase}, {"batch", m.batch}, {"context", m.context}, {"skipped", true}});
+      continue;
+    }
     std::string fraction, gflops;
     double flops_per_second = 0;
     if (m.phase == "decode" && m.batch == 1) {
@@ -310,7 +393,7 @@ nlohmann::json PrintReport(const BenchModel& bench, const std::string& precision
     } else if (m.phase == "prefill") {
       flops_per_second = PrefillFlops(config, m.context) * m.tokens_per_second / m.context;
       gflops = absl::StrFormat("%.0f", flops_per_second / 1e9);
-      fraction = absl::StrFormat("%.0f%% dnnl", 100.0 * flops_per_second / 1e9 / onednn_gflops);
+      fraction = absl::StrFormat("%.0f%% %s", 100.0 * flops_per_second / peak_flops, peak_label);
     }
     std::cout << absl::StrFormat("%-8s %6d %8d %12.1f %10s %10s\n", m.phase, m.batch, m.context,
                                  m.tokens_per_second, gflops, fraction);
@@ -320,7 +403,43 @@ nlohmann::json PrintReport(const BenchModel& bench, const std::string& precision
                          {"tokens_per_second", m.tokens_per_second},
                          {"flops_per_second", flops_per_second}});
   }
+  return json_rows;
+}
+
+nlohmann::json RestoreJson(const Restore& restore) {
+  return {{"tokens", restore.tokens},
+          {"bytes", restore.bytes},
+          {"bytes_per_second", restore.bytes_per_second}};
+}
+
+// Prints the table (decode against the bandwidth roofline, prefill against
+// oneDNN) and the JSON line; returns the JSON report.
+nlohmann::json PrintReport(const BenchModel& bench, const std::string& precision_name,
+                           const BenchResults& results, double bandwidth, int threads,
+                           const GemmComparison& comparison) {
+  const engine::ModelConfig& config = bench.model.config;
+  const double onednn_gflops = comparison.onednn.gflops;
+  const double weight_bytes = 2.0 * config.NumParameters();  // bf16
+  const double roofline = bandwidth / weight_bytes;          // batch-1 decode tokens/s
+
+  std::cout << absl::StrFormat("model: %s (%.1fM parameters, %.1f MB as bf16), precision %s\n",
+                               bench.description, config.NumParameters() / 1e6, weight_bytes / 1e6,
+                               precision_name);
+  std::cout << absl::StrFormat(
+      "memory read bandwidth: %.1f GB/s on %d threads -> batch-1 decode roofline %.1f tok/s\n",
+      bandwidth / 1e9, threads, roofline);
+  std::cout << absl::StrFormat(
+      "bf16 GEMM %dx%dx%d (gate/up of a %d-token prefill): oneDNN %.0f GFLOP/s (%s), "
+      "strata %.0f GFLOP/s (%s) = %.0f%% of oneDNN\n",
+      comparison.m, comparison.n, comparison.k, comparison.m, onednn_gflops,
+      comparison.onednn.implementation, comparison.strata_gflops, comparison.strata_path,
+      100.0 * comparison.strata_gflops / onednn_gflops);
+  std::cout << absl::StrFormat("KV restore of a %d-token prefix from host memory: %.1f GB/s\n",
+                               results.restore.tokens, results.restore.bytes_per_second / 1e9);
+  nlohmann::json json_rows =
+      PrintRows(config, results.measurements, roofline, onednn_gflops * 1e9, "dnnl");
   nlohmann::json report = {{"model", bench.description},
+                           {"backend", "cpu"},
                            {"precision", precision_name},
                            {"num_parameters", config.NumParameters()},
                            {"read_bandwidth_bytes_per_second", bandwidth},
@@ -330,16 +449,95 @@ nlohmann::json PrintReport(const BenchModel& bench, const std::string& precision
                            {"onednn_implementation", comparison.onednn.implementation},
                            {"strata_gemm_gflops", comparison.strata_gflops},
                            {"strata_gemm_path", comparison.strata_path},
+                           {"restore", RestoreJson(results.restore)},
                            {"results", json_rows}};
   std::cout << report.dump() << "\n";
   return report;
 }
 
+#if defined(STRATA_HAVE_CUDA)
+// The same table held to the device's ceilings, measured after the
+// backend is gone so they have the whole device: decode at batch 1 against
+// the bytes it must read (every weight but the untied embedding table, of
+// which it reads one row) over HBM bandwidth; prefill against cuBLASLt's
+// bf16 peak; the KV restore against host -> device bandwidth.
+nlohmann::json PrintCudaReport(const BenchModel& bench, const BenchResults& results,
+                               const engine::cuda::DeviceCeilings& ceilings) {
+  const engine::ModelConfig& config = bench.model.config;
+  const double embedding = config.tie_word_embeddings
+                               ? 0.0
+                               : static_cast<double>(config.vocab_size * config.hidden_size);
+  const double decode_bytes = 2.0 * (static_cast<double>(config.NumParameters()) - embedding);
+  const double roofline = ceilings.hbm_bytes_per_second / decode_bytes;
+  std::cout << absl::StrFormat("model: %s (%.1fM parameters, %.2f GB read per decode step)\n",
+                               bench.description, config.NumParameters() / 1e6, decode_bytes / 1e9);
+  std::cout << absl::StrFormat("device: %s, %d SMs, %.1f GiB\n", ceilings.device_name,
+                               ceilings.sm_count, ceilings.memory_bytes / 1073741824.0);
+  std::cout << absl::StrFormat(
+      "HBM bandwidth (1 GiB device copy, read + write): %.0f GB/s -> batch-1 decode roofline "
+      "%.1f tok/s\n",
+      ceilings.hbm_bytes_per_second / 1e9, roofline);
+  std::cout << absl::StrFormat(
+      "bf16 matmul (cuBLASLt): %.0f TFLOP/s at 8192^3, %.0f TFLOP/s at the gate/up GEMM of the "
+      "longest prefill\n",
+      ceilings.bf16_matmul_flops / 1e12, ceilings.bf16_model_gemm_flops / 1e12);
+  std::cout << absl::StrFormat(
+      "KV restore of a %d-token prefix (%.1f MB) from pinned host memory: %.1f GB/s = %.0f%% of "
+      "host->device %.1f GB/s (device->host %.1f GB/s)\n",
+      results.restore.tokens, results.restore.bytes / 1e6, results.restore.bytes_per_second / 1e9,
+      100.0 * results.restore.bytes_per_second / ceilings.h2d_bytes_per_second,
+      ceilings.h2d_bytes_per_second / 1e9, ceilings.d2h_bytes_per_second / 1e9);
+  nlohmann::json json_rows =
+      PrintRows(config, results.measurements, roofline, ceilings.bf16_matmul_flops, "peak");
+  nlohmann::json report = {{"model", bench.description},
+                           {"backend", "cuda"},
+                           {"device", ceilings.device_name},
+                           {"num_parameters", config.NumParameters()},
+                           {"decode_bytes_per_step", decode_bytes},
+                           {"hbm_bytes_per_second", ceilings.hbm_bytes_per_second},
+                           {"decode_roofline_tokens_per_second", roofline},
+                           {"bf16_matmul_flops", ceilings.bf16_matmul_flops},
+                           {"bf16_model_gemm_flops", ceilings.bf16_model_gemm_flops},
+                           {"h2d_bytes_per_second", ceilings.h2d_bytes_per_second},
+                           {"d2h_bytes_per_second", ceilings.d2h_bytes_per_second},
+                           {"restore", RestoreJson(results.restore)},
+                           {"results", json_rows}};
+  std::cout << report.dump() << "\n";
+  return report;
+}
+#endif
+
+// The backend --backend names, resolved ("auto" to cpu or cuda), or the
+// reason it cannot run here, before any model is built.
+absl::StatusOr<std::string> BenchBackendName(const std::string& requested) {
+  if (requested != "cpu" && requested != "cuda" && requested != "auto") {
+    return absl::InvalidArgumentError("--backend is one of cpu, cuda, auto");
+  }
+  absl::StatusOr<engine::BackendChoice> choice = engine::ResolveBackendName(requested);
+  if (!choice.ok()) return choice.status();
+  if (requested == "auto") {
+    std::cerr << "strata bench engine: backend auto -> " << choice->name << " (" << choice->reason
+              << ")\n";
+  }
+  if (choice->name != "cuda") return choice->name;
+#if defined(STRATA_HAVE_CUDA)
+  const engine::cuda::CudaProbe& probe = engine::cuda::ProbeCudaDevices();
+  if (!probe.available()) {
+    return absl::FailedPreconditionError(absl::StrCat("CUDA backend unavailable: ", probe.error));
+  }
+  return choice->name;
+#else
+  return absl::FailedPreconditionError(
+      "CUDA backend unavailable: strata was built without CUDA (STRATA_CUDA=OFF)");
+#endif
+}
+
 }  // namespace
 
 int RunBenchEngine(const std::vector<std::string>& raw_args) {
-  ArgSpec spec{.value_options = {"model", "config", "contexts", "batches", "precision", "out"},
-               .flag_options = {"random-weights"}};
+  ArgSpec spec{
+      .value_options = {"model", "config", "contexts", "batches", "precision", "out", "backend"},
+      .flag_options = {"random-weights"}};
   absl::StatusOr<ParsedArgs> args = ParseArgs(raw_args, spec);
   if (!args.ok()) return UsageError(kName, std::string(args.status().message()));
   std::vector<int64_t> contexts = ParseList(args->Get("contexts").value_or("16,128,512"));
@@ -354,6 +552,14 @@ int RunBenchEngine(const std::vector<std::string>& raw_args) {
   if (precision_entry == std::end(kPrecisions)) {
     return UsageError(kName, "--precision is one of split, bf16, f32");
   }
+  absl::StatusOr<std::string> backend = BenchBackendName(args->Get("backend").value_or("cpu"));
+  if (!backend.ok()) {
+    if (backend.status().code() == absl::StatusCode::kInvalidArgument) {
+      return UsageError(kName, std::string(backend.status().message()));
+    }
+    std::cerr << "strata bench engine: " << backend.status().message() << "\n";
+    return kExitFailure;
+  }
   absl::StatusOr<BenchModel> bench = LoadBenchModel(*args);
   if (!bench.ok()) {
     std::cerr << "strata bench engine: " << bench.status().message() << "\n";
@@ -363,21 +569,33 @@ int RunBenchEngine(const std::vector<std::string>& raw_args) {
   for (int64_t& context : contexts) context = std::min(context, config.max_position_embeddings - 1);
   std::sort(contexts.begin(), contexts.end());
   contexts.erase(std::unique(contexts.begin(), contexts.end()), contexts.end());
-  absl::StatusOr<std::vector<Measurement>> results =
-      RunMeasurements(bench->model, precision_entry->second, contexts, batches);
+  absl::StatusOr<BenchResults> results =
+      RunMeasurements(*backend, bench->model, precision_entry->second, contexts, batches);
   if (!results.ok()) {
     std::cerr << "strata bench engine: " << results.status().message() << "\n";
     return kExitFailure;
   }
-  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const double bandwidth = MeasureReadBandwidth(threads);
-  absl::StatusOr<GemmComparison> gemm = CompareGemm(config, contexts.back(), threads);
-  if (!gemm.ok()) {
-    std::cerr << "strata bench engine: " << gemm.status().message() << "\n";
-    return kExitFailure;
+  nlohmann::json report;
+  if (*backend == "cuda") {
+#if defined(STRATA_HAVE_CUDA)
+    absl::StatusOr<engine::cuda::DeviceCeilings> ceilings = engine::cuda::MeasureDeviceCeilings(
+        contexts.back(), 2 * config.intermediate_size, config.hidden_size);
+    if (!ceilings.ok()) {
+      std::cerr << "strata bench engine: " << ceilings.status().message() << "\n";
+      return kExitFailure;
+    }
+    report = PrintCudaReport(*bench, *results, *ceilings);
+#endif
+  } else {
+    const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const double bandwidth = MeasureReadBandwidth(threads);
+    absl::StatusOr<GemmComparison> gemm = CompareGemm(config, contexts.back(), threads);
+    if (!gemm.ok()) {
+      std::cerr << "strata bench engine: " << gemm.status().message() << "\n";
+      return kExitFailure;
+    }
+    report = PrintReport(*bench, precision_name, *results, bandwidth, threads, *gemm);
   }
-  nlohmann::json report =
-      PrintReport(*bench, precision_name, *results, bandwidth, threads, *gemm);
   if (auto out = args->Get("out")) std::ofstream(*out) << report.dump(2) << "\n";
   return kExitOk;
 }
