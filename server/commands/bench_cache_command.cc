@@ -27,6 +27,7 @@
 #include "server/commands/args.h"
 #include "server/commands/bench_cache.h"
 #include "server/commands/command_registry.h"
+#include "server/daemon/random_model.h"
 #include "server/engine_setup.h"
 
 namespace strata::server {
@@ -37,32 +38,6 @@ const char kBenchCacheUsage[] =
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Random weights have no tokenizer; the scheduler only needs one to stream
-// text, so ids print as themselves.
-class IdTokenizer : public engine::Tokenizer {
- public:
-  explicit IdTokenizer(int64_t vocab) : vocab_(vocab) {}
-  absl::StatusOr<std::vector<engine::TokenId>> Encode(std::string_view, bool) const override {
-    return absl::UnimplementedError("IdTokenizer does not encode");
-  }
-  absl::StatusOr<std::string> Decode(absl::Span<const engine::TokenId> ids, bool) const override {
-    std::string text;
-    for (engine::TokenId id : ids) absl::StrAppend(&text, " ", id);
-    return text;
-  }
-  int64_t vocab_size() const override { return vocab_; }
-  std::optional<engine::TokenId> TokenToId(std::string_view) const override { return std::nullopt; }
-  std::optional<std::string> IdToToken(engine::TokenId id) const override {
-    return absl::StrCat(id);
-  }
-  bool IsSpecial(engine::TokenId) const override { return false; }
-  std::optional<engine::TokenId> bos_id() const override { return std::nullopt; }
-  std::optional<engine::TokenId> eos_id() const override { return std::nullopt; }
-
- private:
-  int64_t vocab_;
-};
 
 std::filesystem::path DefaultConfig() {
   return std::filesystem::path(STRATA_SOURCE_DIR) / "bench/configs/llama-20m-4k.json";
@@ -119,22 +94,22 @@ absl::StatusOr<Engines> MakeEngines(const engine::ModelConfig& config, int64_t p
   const int64_t block_size = 16;
   const cache::ModelFingerprint fingerprint =
       std::move(builder).Finish(engine::DType::kBF16, block_size);
-  const int64_t block_bytes = 2 * config.num_layers * config.num_kv_heads * config.head_dim *
-                              block_size * 2;
+  const int64_t block_bytes =
+      2 * config.num_layers * config.num_kv_heads * config.head_dim * block_size * 2;
   ServingOptions options;
   options.backend_options.threads = threads;
   options.cache.block_size = block_size;
   options.cache.device_blocks = prompt_tokens / block_size + 2;  // one prompt and its output
   options.cache.host_bytes = static_cast<uint64_t>(4 * options.cache.device_blocks * block_bytes);
   Engines engines;
-  auto host = MakeServingEngine(*model, std::make_unique<IdTokenizer>(config.vocab_size),
+  auto host = MakeServingEngine(*model, std::make_unique<NumberTokenizer>(config.vocab_size),
                                 fingerprint, options);
   if (!host.ok()) return host.status();
   engines.host = *std::move(host);
   options.cache.host_bytes = 0;
   options.cache.disk_path = disk_path;
   options.cache.disk_bytes = uint64_t{1} << 30;
-  auto disk = MakeServingEngine(*model, std::make_unique<IdTokenizer>(config.vocab_size),
+  auto disk = MakeServingEngine(*model, std::make_unique<NumberTokenizer>(config.vocab_size),
                                 fingerprint, options);
   if (!disk.ok()) return disk.status();
   engines.disk = *std::move(disk);
@@ -175,7 +150,8 @@ absl::Status RunOnce(Engines& engines, const engine::ModelConfig& config, int64_
   scheduler::Scheduler scheduler(options, *engines.disk.tokenizer);
   engine::Backend& backend = *engines.disk.backend;
   for (scheduler::RequestId id : {1, 2}) {
-    absl::StatusOr<double> fill = TimeToFirstToken(scheduler, backend, id, id == 1 ? prompt : other);
+    absl::StatusOr<double> fill =
+        TimeToFirstToken(scheduler, backend, id, id == 1 ? prompt : other);
     if (!fill.ok()) return fill.status();
   }
   engines.disk.tiers.disk->Flush();  // a disk hit, not one served from the write queue
@@ -207,7 +183,8 @@ int RunBenchCache(const std::vector<std::string>& raw_args) {
   for (const absl::Status& s : {prompt_tokens.status(), reps.status(), threads.status()}) {
     if (!s.ok()) return UsageError(name, std::string(s.message()));
   }
-  if (*prompt_tokens < 32 || *reps < 1) return UsageError(name, "--prompt-tokens >= 32, --reps >= 1");
+  if (*prompt_tokens < 32 || *reps < 1)
+    return UsageError(name, "--prompt-tokens >= 32, --reps >= 1");
   absl::StatusOr<engine::ModelConfig> config =
       ReadConfig(args->Get("config").value_or(DefaultConfig().string()));
   if (!config.ok()) {
@@ -247,9 +224,9 @@ int RunBenchCache(const std::vector<std::string>& raw_args) {
     std::cout << absl::StrFormat("  %-12s %8.2f ms   %6.1fx\n", label, value * 1e3, cold / value);
   }
   if (args->Has("json")) {
-    nlohmann::json report = {{"prompt_tokens", *prompt_tokens}, {"reps", *reps},
-                             {"cold_s", cold},         {"device_hit_s", device},
-                             {"host_hit_s", host},     {"disk_hit_s", disk}};
+    nlohmann::json report = {
+        {"prompt_tokens", *prompt_tokens}, {"reps", *reps},      {"cold_s", cold},
+        {"device_hit_s", device},          {"host_hit_s", host}, {"disk_hit_s", disk}};
     std::cout << report.dump() << "\n";
   }
   return kExitOk;

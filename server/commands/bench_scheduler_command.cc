@@ -42,6 +42,7 @@
 #include "server/commands/args.h"
 #include "server/commands/bench_scheduler.h"
 #include "server/commands/command_registry.h"
+#include "server/daemon/random_model.h"
 #include "server/engine_setup.h"
 
 namespace strata::server {
@@ -60,32 +61,6 @@ constexpr int64_t kDefaultReps = 1;
 // A replay still running after this long is stuck (a request that is never
 // admitted), not slow: the default run takes about a minute in all.
 constexpr double kMaxReplaySeconds = 600;
-
-// Random weights have no tokenizer; the scheduler needs one only to stream
-// text, so ids print as themselves.
-class IdTokenizer : public engine::Tokenizer {
- public:
-  explicit IdTokenizer(int64_t vocab) : vocab_(vocab) {}
-  absl::StatusOr<std::vector<engine::TokenId>> Encode(std::string_view, bool) const override {
-    return absl::UnimplementedError("IdTokenizer does not encode");
-  }
-  absl::StatusOr<std::string> Decode(absl::Span<const engine::TokenId> ids, bool) const override {
-    std::string text;
-    for (engine::TokenId id : ids) absl::StrAppend(&text, " ", id);
-    return text;
-  }
-  int64_t vocab_size() const override { return vocab_; }
-  std::optional<engine::TokenId> TokenToId(std::string_view) const override { return std::nullopt; }
-  std::optional<std::string> IdToToken(engine::TokenId id) const override {
-    return absl::StrCat(id);
-  }
-  bool IsSpecial(engine::TokenId) const override { return false; }
-  std::optional<engine::TokenId> bos_id() const override { return std::nullopt; }
-  std::optional<engine::TokenId> eos_id() const override { return std::nullopt; }
-
- private:
-  int64_t vocab_;
-};
 
 struct PolicySpec {
   const char* name;
@@ -140,8 +115,9 @@ absl::StatusOr<ServingEngine> MakeEngine(const BenchModel& bench, const bench::W
   if (policy.host_tier) {
     options.cache.host_bytes = static_cast<uint64_t>(4 * options.cache.device_blocks * block_bytes);
   }
-  absl::StatusOr<ServingEngine> engine = MakeServingEngine(
-      bench.model, std::make_unique<IdTokenizer>(config.vocab_size), bench.fingerprint, options);
+  absl::StatusOr<ServingEngine> engine =
+      MakeServingEngine(bench.model, std::make_unique<NumberTokenizer>(config.vocab_size),
+                        bench.fingerprint, options);
   if (!engine.ok()) return engine.status();
   engine->scheduler_options.policy = policy.policy;
   engine->scheduler_options.enable_prefix_cache = policy.prefix_cache;
