@@ -5,13 +5,19 @@
 namespace strata::scheduler {
 
 std::vector<TokenEvent> RunStep(Scheduler& scheduler, engine::Backend& backend) {
-  engine::StepPlan plan = scheduler.Schedule();
-  if (plan.sequences.empty() && plan.block_moves.empty()) {
+  return ExecutePlan(scheduler, backend, scheduler.Schedule());
+}
+
+std::vector<TokenEvent> ExecutePlan(Scheduler& scheduler, engine::Backend& backend,
+                                    const engine::StepPlan& plan) {
+  if (!PlanComputes(plan)) {
     // Nothing to compute (perhaps only disk reads in flight: give their
-    // threads the core), but aborts may still need their events.
+    // threads the core), but aborts and deadlines may still need events.
     if (scheduler.num_loading() > 0 || scheduler.num_prefetching() > 0) std::this_thread::yield();
     return scheduler.Update(plan, engine::StepResult{});
   }
+  // A backend error fails only this step's sequences: the backend validated
+  // the plan before touching the arena, and the others carry on.
   absl::StatusOr<engine::StepResult> result = backend.Execute(plan);
   if (!result.ok()) return scheduler.FailStep(plan, result.status());
   return scheduler.Update(plan, *result);

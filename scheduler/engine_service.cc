@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
+#include "scheduler/engine_loop.h"
 
 namespace strata::scheduler {
 namespace {
@@ -199,20 +200,8 @@ std::optional<StepStats> EngineService::Impl::Step() {
     auto it = active.find(seq.seq_id);
     if (it != active.end() && !it->second.first_scheduled) it->second.first_scheduled = start;
   }
-  std::vector<TokenEvent> events;
-  const bool computes = !plan.sequences.empty() || !plan.block_moves.empty();
-  if (!computes) {
-    // Nothing to compute (perhaps only disk reads in flight: give their
-    // threads the core), but aborts and deadlines may still need events.
-    if (scheduler.num_loading() > 0) std::this_thread::yield();
-    events = scheduler.Update(plan, engine::StepResult{});
-  } else if (absl::StatusOr<engine::StepResult> result = backend.Execute(plan); result.ok()) {
-    events = scheduler.Update(plan, *result);
-  } else {
-    // Only this step's sequences fail; the backend validated the plan before
-    // touching the arena, and the others carry on.
-    events = scheduler.FailStep(plan, result.status());
-  }
+  const bool computes = PlanComputes(plan);
+  std::vector<TokenEvent> events = ExecutePlan(scheduler, backend, plan);
   const Clock::time_point end = Clock::now();
   stats.duration_s = Seconds(end - start);
   Dispatch(events, end);
