@@ -90,6 +90,9 @@ absl::StatusOr<std::vector<TokenId>> PromptFromInput(const Message& message,
       break;
     case Message::INPUT_NOT_SET:
       return Invalid("input", "is required: set text, token_ids or chunks");
+    default:
+      // GenerateRequest's chat messages: rendered by the chat template.
+      return absl::UnimplementedError("messages: chat input is not supported yet");
   }
   if (!converted.ok()) return converted;
   if (ids.empty()) return Invalid("input", "has no tokens");
