@@ -24,6 +24,41 @@ namespace strata::engine {
 using BlockId = int32_t;
 using SequenceId = int64_t;
 
+// CacheBlend: a chunk whose K/V was computed on its own (as a prompt of its
+// own, positions 0..length-1) and is placed into a sequence at `position`.
+struct BlendChunk {
+  // Arena blocks holding the chunk's standalone K/V: block i holds chunk
+  // positions [i * block_size, (i + 1) * block_size), the last one possibly
+  // partial. Read only; never one of the sequence's own blocks.
+  std::vector<BlockId> blocks;
+  int64_t length = 0;
+  // The chunk's first absolute position in the sequence, inside the step's
+  // span: its tokens are token_ids[position - start_position ...].
+  int64_t position = 0;
+};
+
+// How a blend step fuses cached chunks (CacheBlend). Before the forward
+// pass, each chunk's K/V is copied into the sequence's own blocks with K
+// re-rotated by the RoPE delta to its new position (a zero delta copies the
+// bits). The forward pass then computes every token of the span through the
+// layers up to and including the first check layer; at each check layer the
+// still-selected chunk tokens get fresh K/V, and only the fraction whose
+// K/V deviates most from the placed cache stays selected (plus every token
+// outside the chunks and the span's last token); later layers compute only
+// the selected rows, which attend with an exact causal mask by absolute
+// position over the blended cache.
+struct BlendSpec {
+  std::vector<BlendChunk> chunks;  // ascending, non-overlapping positions
+  // Fraction of the chunk tokens kept after the last check layer, in [0, 1].
+  // 1 recomputes everything: exactly a full prefill of the span.
+  float recompute_ratio = 0.15f;
+  // Ascending layer indices in [0, num_layers). Several layers filter
+  // gradually: the kept fraction goes linearly from min(1, 2 r) at the first
+  // to r at the last. Empty: no check at all, chunk tokens are never
+  // recomputed (naive concatenation with positions fixed).
+  std::vector<int32_t> check_layers;
+};
+
 // One sequence's work in a step.
 struct SequenceStep {
   SequenceId seq_id = 0;
@@ -46,8 +81,12 @@ struct SequenceStep {
   std::vector<TokenId> prompt_ids;
   std::vector<TokenId> output_ids;
   // Return the logits of every position in token_ids (for `strata logits`,
-  // scoring and tests). Costs an lm_head row per token.
+  // scoring and tests). Costs an lm_head row per token. With `blend` set,
+  // only the last position's logits are returned (one row).
   bool return_logits = false;
+  // Set: a blend step (see BlendSpec). The span must cover the whole rest of
+  // the prompt, and its K/V is approximate: never to be registered as exact.
+  std::optional<BlendSpec> blend;
 };
 
 enum class BlockMoveKind {
@@ -94,6 +133,10 @@ struct SequenceOutput {
   std::optional<SampledToken> token;  // set exactly when the step sampled
   // Row-major fp32 [token_ids.size(), vocab] when return_logits, else empty.
   std::vector<float> logits;
+  // Blend steps: chunk tokens whose placed K/V was kept after the last check
+  // layer (reused), and chunk tokens recomputed through every layer.
+  int64_t blend_reused_tokens = 0;
+  int64_t blend_recomputed_tokens = 0;
 };
 
 struct StepResult {

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engine/cpu/kv_blend.h"
 #include "engine/cpu/linear.h"
 #include "engine/sampling/sampler.h"
 
@@ -62,6 +63,58 @@ absl::StatusOr<int64_t> ArenaBlocks(const BackendOptions& options, const KvCache
         "KV arena of ", bytes, " bytes holds no block of ", spec.BytesPerBlock(), " bytes"));
   }
   return blocks;
+}
+
+// A blend step's chunks and options (engine/step.h, BlendSpec): positions
+// inside the span, ascending and disjoint, source blocks that exist and are
+// not among the blocks the step writes, a ratio in [0, 1] and ascending
+// check layers below num_layers.
+absl::Status ValidateBlend(const SequenceStep& seq, const std::string& who, int64_t num_layers,
+                           int64_t block_size, int64_t num_blocks) {
+  const BlendSpec& blend = *seq.blend;
+  if (!(blend.recompute_ratio >= 0.0f && blend.recompute_ratio <= 1.0f)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(who, "blend recompute ratio ", blend.recompute_ratio, " is outside [0, 1]"));
+  }
+  for (size_t i = 0; i < blend.check_layers.size(); ++i) {
+    const int32_t layer = blend.check_layers[i];
+    if (layer < 0 || layer >= num_layers || (i > 0 && layer <= blend.check_layers[i - 1])) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          who, "blend check layer ", layer, " is not ascending within [0, ", num_layers, ")"));
+    }
+  }
+  const int64_t end = seq.start_position + static_cast<int64_t>(seq.token_ids.size());
+  const int64_t first_written = seq.start_position / block_size;
+  const int64_t last_written = (end - 1) / block_size;
+  int64_t previous_end = seq.start_position;
+  for (size_t c = 0; c < blend.chunks.size(); ++c) {
+    const BlendChunk& chunk = blend.chunks[c];
+    const std::string what = absl::StrCat(who, "blend chunk ", c, ": ");
+    if (chunk.length <= 0 || chunk.position < previous_end || chunk.position + chunk.length > end) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, "positions [", chunk.position, ", ", chunk.position + chunk.length,
+          ") are empty, overlap the previous chunk or leave the span [", seq.start_position, ", ",
+          end, ")"));
+    }
+    previous_end = chunk.position + chunk.length;
+    if (static_cast<int64_t>(chunk.blocks.size()) != (chunk.length + block_size - 1) / block_size) {
+      return absl::InvalidArgumentError(absl::StrCat(what, chunk.blocks.size(), " blocks for ",
+                                                     chunk.length, " tokens"));
+    }
+    for (BlockId id : chunk.blocks) {
+      if (id < 0 || id >= num_blocks) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, "block id ", id, " is outside the arena of ", num_blocks, " blocks"));
+      }
+      for (int64_t b = first_written; b <= last_written; ++b) {
+        if (seq.block_table[static_cast<size_t>(b)] == id) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(what, "block ", id, " is also written by the step"));
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -140,6 +193,11 @@ absl::Status CpuBackend::Validate(const StepPlan& plan) const {
       absl::Status status = ValidateSamplingParams(seq.sampling, c.vocab_size);
       if (!status.ok()) return status;
     }
+    if (seq.blend) {
+      absl::Status status =
+          ValidateBlend(seq, who, c.num_layers, block_size, arena_->num_blocks());
+      if (!status.ok()) return status;
+    }
   }
   return absl::OkStatus();
 }
@@ -149,6 +207,12 @@ absl::StatusOr<StepResult> CpuBackend::Execute(const StepPlan& plan) {
   if (!status.ok()) return status;
   status = arena_->CopyBlocks(plan.block_moves);
   if (!status.ok()) return status;
+  for (const SequenceStep& seq : plan.sequences) {
+    if (!seq.blend) continue;
+    for (const BlendChunk& chunk : seq.blend->chunks) {
+      PlaceChunk(chunk, seq.block_table, decoder_->inv_freq(), *arena_, *pool_);
+    }
+  }
 
   DecoderBatch batch;
   int64_t row = 0;
@@ -157,16 +221,19 @@ absl::StatusOr<StepResult> CpuBackend::Execute(const StepPlan& plan) {
   for (size_t s = 0; s < plan.sequences.size(); ++s) {
     const SequenceStep& seq = plan.sequences[s];
     const int64_t n = static_cast<int64_t>(seq.token_ids.size());
-    batch.sequences.push_back({seq.token_ids, seq.start_position, seq.block_table});
+    batch.sequences.push_back({seq.token_ids, seq.start_position, seq.block_table,
+                               seq.blend ? &*seq.blend : nullptr});
     if (seq.return_logits || seq.sample) {
       first_logit[s] = static_cast<int64_t>(batch.logit_rows.size());
-      const int64_t from = seq.return_logits ? 0 : n - 1;
+      // A blend step computes only its selected rows to the end: the last.
+      const int64_t from = seq.return_logits && !seq.blend ? 0 : n - 1;
       for (int64_t i = from; i < n; ++i) batch.logit_rows.push_back(row + i);
     }
     row += n;
   }
   std::vector<float> logits;
-  if (row > 0) logits = decoder_->Forward(batch, *arena_);
+  std::vector<BlendOutcome> blend_outcomes;
+  if (row > 0) logits = decoder_->Forward(batch, *arena_, &blend_outcomes);
 
   const int64_t vocab = decoder_->config().vocab_size;
   StepResult result;
@@ -177,9 +244,13 @@ absl::StatusOr<StepResult> CpuBackend::Execute(const StepPlan& plan) {
     const int64_t n = static_cast<int64_t>(seq.token_ids.size());
     SequenceOutput out;
     out.seq_id = seq.seq_id;
+    if (s < blend_outcomes.size()) {
+      out.blend_reused_tokens = blend_outcomes[s].reused_tokens;
+      out.blend_recomputed_tokens = blend_outcomes[s].recomputed_tokens;
+    }
     if (first_logit[s] >= 0) {
       const float* begin = logits.data() + first_logit[s] * vocab;
-      const int64_t count = seq.return_logits ? n : 1;
+      const int64_t count = seq.return_logits && !seq.blend ? n : 1;
       if (seq.return_logits) out.logits.assign(begin, begin + count * vocab);
       if (seq.sample) {
         const float* last = begin + (count - 1) * vocab;

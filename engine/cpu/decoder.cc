@@ -261,19 +261,23 @@ void Decoder::StoreKv(int64_t layer, const DecoderBatch& batch, KvArena& arena) 
   }
 }
 
-void Decoder::PlanAttention(const DecoderBatch& batch) {
+void Decoder::PlanAttention() {
   const int64_t group = config_.num_heads / config_.num_kv_heads;
   attention_work_.clear();
-  int64_t row = 0;
-  for (size_t s = 0; s < batch.sequences.size(); ++s) {
-    const int64_t queries = static_cast<int64_t>(batch.sequences[s].tokens.size()) * group;
+  // A sequence's rows are contiguous (also after a blend selection).
+  const auto rows = static_cast<int64_t>(rows_.size());
+  for (int64_t begin = 0; begin < rows;) {
+    const int64_t sequence = rows_[static_cast<size_t>(begin)].sequence;
+    int64_t end = begin + 1;
+    while (end < rows && rows_[static_cast<size_t>(end)].sequence == sequence) ++end;
+    const int64_t queries = (end - begin) * group;
     for (int64_t g = 0; g < config_.num_kv_heads; ++g) {
       for (int64_t first = 0; first < queries; first += kTileQueries) {
-        attention_work_.push_back({static_cast<int64_t>(s), g, row, first,
-                                   std::min(queries, first + kTileQueries)});
+        attention_work_.push_back(
+            {sequence, g, begin, first, std::min(queries, first + kTileQueries)});
       }
     }
-    row += static_cast<int64_t>(batch.sequences[s].tokens.size());
+    begin = end;
   }
 }
 
@@ -318,16 +322,19 @@ void Decoder::SwiGlu() {
   });
 }
 
-std::vector<float> Decoder::Forward(const DecoderBatch& batch, KvArena& arena) {
+std::vector<float> Decoder::Forward(const DecoderBatch& batch, KvArena& arena,
+                                    std::vector<BlendOutcome>* blend_outcomes) {
   const ModelConfig& c = config_;
   rows_.clear();
   for (size_t s = 0; s < batch.sequences.size(); ++s) {
     const DecoderSequence& seq = batch.sequences[s];
     for (size_t i = 0; i < seq.tokens.size(); ++i) {
-      rows_.push_back({static_cast<int64_t>(s), seq.start_position + static_cast<int64_t>(i)});
+      const auto origin = static_cast<int64_t>(rows_.size());
+      rows_.push_back({static_cast<int64_t>(s), seq.start_position + static_cast<int64_t>(i),
+                       origin, false});
     }
   }
-  const int64_t rows = static_cast<int64_t>(rows_.size());
+  int64_t rows = static_cast<int64_t>(rows_.size());
   const int64_t q_width = c.num_heads * c.head_dim;
   const int64_t qkv_width = (c.num_heads + 2 * c.num_kv_heads) * c.head_dim;
   const int64_t act_width = std::max({c.hidden_size, q_width, c.intermediate_size});
@@ -345,13 +352,23 @@ std::vector<float> Decoder::Forward(const DecoderBatch& batch, KvArena& arena) {
 
   Embed(batch);
   RopeTables();
-  PlanAttention(batch);
+  StartBlend(batch);
+  rows = static_cast<int64_t>(rows_.size());
+  PlanAttention();
   for (int64_t l = 0; l < c.num_layers; ++l) {
     Layer& layer = layers_[static_cast<size_t>(l)];
     NormRows(x_.data(), rows, layer.input_norm);
     layer.qkv.Forward(gemm_, act_.data(), ActLo(), rows, qkv_.data(), false);
     QkvPostprocess(layer);
+    // A check layer compares the fresh K/V with the placed cache before the
+    // store overwrites it; every row still present gets its fresh K/V.
+    const bool dropped = !blend_runs_.empty() && BlendCheck(l, batch, arena);
     StoreKv(l, batch, arena);
+    if (dropped) {
+      CompactRows(blend_keep_);
+      rows = static_cast<int64_t>(rows_.size());
+      PlanAttention();
+    }
     Attention(l, batch, arena);
     pool_->ParallelFor(rows, kRowGrain, [&](int64_t begin, int64_t end) {
       WriteActivations(attn_.data() + begin * q_width, begin * q_width, (end - begin) * q_width);
@@ -363,14 +380,20 @@ std::vector<float> Decoder::Forward(const DecoderBatch& batch, KvArena& arena) {
     layer.down.Forward(gemm_, act_.data(), ActLo(), rows, x_.data(), true);
   }
 
+  FinishBlend(blend_outcomes, batch.sequences.size());
   // Only the rows whose logits are wanted pay for the final norm and lm_head.
   const int64_t out_rows = static_cast<int64_t>(batch.logit_rows.size());
   std::vector<float> logits(static_cast<size_t>(out_rows * c.vocab_size));
   if (out_rows == 0) return logits;
   std::vector<float> selected(static_cast<size_t>(out_rows * c.hidden_size));
   for (int64_t i = 0; i < out_rows; ++i) {
-    const int64_t r = batch.logit_rows[static_cast<size_t>(i)];
-    CHECK(r >= 0 && r < rows);
+    // Logit rows name rows as they were before any blend selection dropped
+    // some; origins stay ascending, so a binary search finds the row now.
+    const int64_t origin = batch.logit_rows[static_cast<size_t>(i)];
+    auto found = std::lower_bound(rows_.begin(), rows_.end(), origin,
+                                  [](const Row& row, int64_t o) { return row.origin < o; });
+    CHECK(found != rows_.end() && found->origin == origin);
+    const int64_t r = found - rows_.begin();
     std::memcpy(selected.data() + i * c.hidden_size, x_.data() + r * c.hidden_size,
                 static_cast<size_t>(c.hidden_size) * 4);
   }

@@ -32,6 +32,16 @@ struct DecoderSequence {
   absl::Span<const TokenId> tokens;
   int64_t start_position = 0;
   absl::Span<const BlockId> block_table;
+  // A blend step (engine/step.h): the chunks' K/V are already placed in the
+  // blocks (PlaceChunk); Forward selects and recomputes. Only the span's last
+  // row may be a logit row.
+  const BlendSpec* blend = nullptr;
+};
+
+// What a blend sequence's forward pass did with its chunk tokens.
+struct BlendOutcome {
+  int64_t reused_tokens = 0;      // placed K/V kept after the last check layer
+  int64_t recomputed_tokens = 0;  // recomputed through every layer
 };
 
 struct DecoderBatch {
@@ -53,8 +63,13 @@ class Decoder {
   const ModelConfig& config() const { return config_; }
 
   // Writes the batch's K/V into `arena` and returns fp32 logits
-  // [logit_rows.size(), vocab], row-major.
-  std::vector<float> Forward(const DecoderBatch& batch, KvArena& arena);
+  // [logit_rows.size(), vocab], row-major. `blend_outcomes`, when given, gets
+  // one entry per sequence (zeros for sequences without blend).
+  std::vector<float> Forward(const DecoderBatch& batch, KvArena& arena,
+                             std::vector<BlendOutcome>* blend_outcomes = nullptr);
+
+  // HF's inverse RoPE frequencies of this model ([head_dim / 2]).
+  absl::Span<const float> inv_freq() const { return inv_freq_; }
 
  private:
   struct Layer {
@@ -66,6 +81,16 @@ class Decoder {
   struct Row {
     int64_t sequence;  // index into batch.sequences
     int64_t position;
+    int64_t origin;  // index among the batch's rows before any blend selection
+    bool chunk;      // a cached chunk token of a blend sequence
+  };
+  // A blend sequence's selection state during one Forward.
+  struct BlendRun {
+    int64_t sequence;
+    const BlendSpec* spec;
+    int64_t chunk_total;     // chunk tokens in the span
+    size_t next_check = 0;   // index into spec->check_layers
+    int64_t last_origin;     // the span's last row: always kept
   };
   // One attention tile: query vectors [first, last) of a sequence's rows x
   // the kv head's query heads, flattened as row * group + head in group.
@@ -88,8 +113,19 @@ class Decoder {
   }
   void QkvPostprocess(const Layer& layer);
   void StoreKv(int64_t layer, const DecoderBatch& batch, KvArena& arena);
-  // Splits the batch's attention into tiles (same for every layer).
-  void PlanAttention(const DecoderBatch& batch);
+  // Splits the rows' attention into tiles (the same for every layer until a
+  // blend selection drops rows).
+  void PlanAttention();
+  // Blend: sets up blend_runs_ and row flags; drops chunk rows up front for
+  // runs without check layers (naive concatenation).
+  void StartBlend(const DecoderBatch& batch);
+  // Blend, at layer l after the q/k/v of the rows are formed and before they
+  // are stored: measures the deviations of every run checking at l and
+  // drops its chunk rows that are not kept. True if any row was dropped.
+  bool BlendCheck(int64_t layer, const DecoderBatch& batch, const KvArena& arena);
+  // Keeps the rows whose flag is set, in order (rows_, x_, qkv_, RoPE).
+  void CompactRows(const std::vector<char>& keep);
+  void FinishBlend(std::vector<BlendOutcome>* outcomes, size_t num_sequences) const;
   void Attention(int64_t layer, const DecoderBatch& batch, const KvArena& arena);
   void SwiGlu();
   // cos/sin of every row's RoPE angles, computed once per Forward and shared
@@ -113,6 +149,8 @@ class Decoder {
 
   // Scratch, reused across calls.
   std::vector<Row> rows_;
+  std::vector<BlendRun> blend_runs_;
+  std::vector<char> blend_keep_;  // per row: kept by the last blend check
   std::vector<AttentionWork> attention_work_;
   std::vector<float> rope_cos_, rope_sin_;  // [rows, head_dim / 2]
   std::vector<float> x_;      // [rows, hidden] residual stream
