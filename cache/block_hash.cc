@@ -16,6 +16,7 @@ constexpr std::string_view kTensorTag = "strata.tensor.v1";
 constexpr std::string_view kRootTag = "strata.root.v1";
 constexpr std::string_view kBlockTag = "strata.block.v1";
 constexpr std::string_view kSaltTag = "strata.salt.v1";
+constexpr std::string_view kChunkTailTag = "strata.chunk_tail.v1";
 
 constexpr size_t kFullDigestLimit = size_t{1} << 20;
 constexpr size_t kSampleWindows = 64;
@@ -130,6 +131,16 @@ BlockKey HashBlock(const BlockKey& parent, absl::Span<const TokenId> tokens) {
   std::string record;
   record.reserve(kBlockTag.size() + 32 + 4 * tokens.size());
   AppendString(record, kBlockTag);
+  AppendKey(record, parent);
+  AppendU64(record, tokens.size());
+  for (TokenId token : tokens) AppendU32(record, static_cast<uint32_t>(token));
+  return Hash128(record);
+}
+
+BlockKey ChunkTailKey(const BlockKey& parent, absl::Span<const TokenId> tokens) {
+  std::string record;
+  record.reserve(kChunkTailTag.size() + 32 + 4 * tokens.size());
+  AppendString(record, kChunkTailTag);
   AppendKey(record, parent);
   AppendU64(record, tokens.size());
   for (TokenId token : tokens) AppendU32(record, static_cast<uint32_t>(token));

@@ -117,6 +117,13 @@ BlockKey RootKey(const ModelFingerprint& model, std::string_view salt);
 // block_size ids) whose preceding blocks end in `parent` (RootKey for block 0).
 BlockKey HashBlock(const BlockKey& parent, absl::Span<const TokenId> tokens);
 
+// CacheBlend chunk identity: the key of the partial last block of a chunk
+// cached on its own, holding `tokens` (fewer than block_size ids) after the
+// chunk's full blocks, whose chain ends in `parent` (the ChainParent of the
+// tail's index). A distinct tag keeps it apart from every full-block key, so
+// a prefix lookup never finds it.
+BlockKey ChunkTailKey(const BlockKey& parent, absl::Span<const TokenId> tokens);
+
 // The key that block `index` of a chain under `salt` is hashed on (its
 // HashBlock parent): the root for block 0 (the unsalted root when the chain
 // starts with public blocks), else `previous`, the key of block index - 1,

@@ -184,6 +184,44 @@ void KvCacheManager::CommitFullBlocks(SeqId seq, absl::Span<const TokenId> token
   }
 }
 
+std::vector<BlockKey> KvCacheManager::ChunkKeys(const CacheSalt& salt,
+                                                absl::Span<const TokenId> chunk) const {
+  std::vector<BlockKey> keys;
+  const auto full = static_cast<int64_t>(chunk.size()) / block_size_;
+  ExtendKeys(salt, chunk, full, keys);
+  if (full * block_size_ < static_cast<int64_t>(chunk.size())) {
+    const BlockKey previous = keys.empty() ? BlockKey{} : keys.back();
+    keys.push_back(ChunkTailKey(ChainParent(model_, salt, full, previous),
+                                chunk.subspan(static_cast<size_t>(full * block_size_))));
+  }
+  return keys;
+}
+
+std::optional<std::vector<BlockId>> KvCacheManager::FindChunk(
+    const CacheSalt& salt, absl::Span<const TokenId> chunk) const {
+  std::vector<BlockId> blocks;
+  for (const BlockKey& key : ChunkKeys(salt, chunk)) {
+    ++num_index_lookups_;
+    auto it = index_.find(key);
+    if (it == index_.end()) return std::nullopt;
+    blocks.push_back(it->second);
+  }
+  return blocks;
+}
+
+void KvCacheManager::CommitChunkTail(SeqId seq, absl::Span<const TokenId> tokens) {
+  Sequence& sequence = GetSequence(seq);
+  const auto full = static_cast<int64_t>(tokens.size()) / block_size_;
+  if (full * block_size_ == static_cast<int64_t>(tokens.size())) return;
+  CHECK_EQ(sequence.num_committed, full);  // CommitFullBlocks ran over the whole chunk
+  CHECK_GT(static_cast<int64_t>(sequence.blocks.size()), full);
+  const BlockKey key =
+      ChunkTailKey(ChainParent(model_, sequence.salt(), full, sequence.last_key),
+                   tokens.subspan(static_cast<size_t>(full * block_size_)));
+  const BlockId id = sequence.blocks[static_cast<size_t>(full)];
+  if (index_.try_emplace(key, id).second) pool_.SetKey(id, key);
+}
+
 void KvCacheManager::Free(SeqId seq) {
   auto it = sequences_.find(seq);
   if (it == sequences_.end()) return;

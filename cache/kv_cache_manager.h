@@ -17,7 +17,15 @@
 // public (keyed without the salt, so shared by every tenant). Nothing past
 // the public blocks is ever shared across salts.
 //
-// Partial blocks are never shared. Only full, computed blocks are registered,
+// Chunks (CacheBlend). A chunk cached on its own is computed as a prompt of
+// its own, so its full blocks are ordinary chain blocks of that prompt (same
+// keys, shared with any prompt that starts with it); its partial last block
+// is registered under ChunkTailKey by CommitChunkTail. FindChunk finds all of
+// them. Blend sequences only read these blocks (through a holder sequence
+// that references them); the blended K/V a blend step writes is never
+// registered, so it cannot be served as exact.
+//
+// Partial blocks are never shared by prefix. Only full, computed blocks are registered,
 // so a cached prefix is a whole number of blocks and every block a sequence
 // writes is its own: no copy-on-write, no BlockMove, ever, for sharing. The
 // price is that the tail of a prompt past its last full cached block is
@@ -137,6 +145,22 @@ class KvCacheManager {
   // (whose K/V a step has now written) in the prefix index. `tokens` holds at
   // least the sequence's first num_computed token ids. Idempotent.
   void CommitFullBlocks(SeqId seq, absl::Span<const TokenId> tokens, int64_t num_computed);
+
+  // The keys of `chunk`'s blocks cached on its own under `salt`: the chain
+  // keys of its full blocks, then its partial tail's ChunkTailKey if its
+  // length is not a multiple of block_size. The same keys in every tier.
+  std::vector<BlockKey> ChunkKeys(const CacheSalt& salt, absl::Span<const TokenId> chunk) const;
+
+  // The device blocks of ChunkKeys(salt, chunk), in order; nullopt unless
+  // every one is indexed. Takes no references (see AddSequence to hold them).
+  std::optional<std::vector<BlockId>> FindChunk(const CacheSalt& salt,
+                                                absl::Span<const TokenId> chunk) const;
+
+  // For a sequence that computed a whole chunk as its prompt (`tokens`, all
+  // of them computed and CommitFullBlocks'd): registers its partial last
+  // block under the chunk's tail key. No-op for a whole number of blocks;
+  // the first registration of a key wins.
+  void CommitChunkTail(SeqId seq, absl::Span<const TokenId> tokens);
 
   // Drops `seq` and its references, tail block first; registered blocks stay
   // cached for later hits until evicted. No-op for an unknown id.

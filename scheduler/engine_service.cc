@@ -68,7 +68,8 @@ struct EngineService::Impl {
                .max_model_len = scheduler_options.max_model_len,
                .max_prompt_tokens = options.max_prompt_tokens,
                .block_size = scheduler_options.block_size,
-               .num_device_blocks = scheduler_options.num_blocks},
+               .num_device_blocks = scheduler_options.num_blocks,
+               .num_layers = backend.model_config().num_layers},
         backend(backend),
         observer(observer),
         scheduler(scheduler_options, tokenizer) {}

@@ -29,6 +29,18 @@ enum class RequestKind : uint8_t {
   kPrefill = 1,
 };
 
+// CacheBlend: a span of the prompt that is a chunk cached on its own.
+struct ChunkSpan {
+  int64_t begin = 0;   // index into prompt_ids
+  int64_t length = 0;  // > 0
+};
+
+// How a blend request fuses its cached chunks (engine::BlendSpec).
+struct BlendOptions {
+  float recompute_ratio = 0.15f;           // in [0, 1]
+  std::vector<int32_t> check_layers{1};    // ascending, < the model's layers
+};
+
 struct Request {
   RequestId id = 0;
   RequestKind kind = RequestKind::kGenerate;
@@ -64,6 +76,19 @@ struct Request {
   // Kind kPrefill only: keep the prompt's blocks at pinned priority until the
   // session (or, without one, the pin) is released.
   bool pin = false;
+
+  // CacheBlend (engine/step.h, BlendSpec), with `blend` set: the spans of
+  // prompt_ids that are chunks (ascending, disjoint, non-empty). Each chunk
+  // is computed and cached on its own first (positions from 0, under this
+  // request's salt) unless some tier holds it; then the prompt is computed
+  // in one blend step that reuses the chunks' K/V at their positions and
+  // recomputes a fraction of their tokens. Tokens outside the chunks are
+  // computed exactly (those before the first chunk may come from the prefix
+  // cache). Kind kPrefill with `blend`: only cache each chunk on its own.
+  // Blended K/V is never registered in the prefix cache. Without the prefix
+  // cache (SchedulerOptions::enable_prefix_cache off) `blend` is ignored.
+  std::vector<ChunkSpan> chunks;
+  std::optional<BlendOptions> blend;
 };
 
 // Where the prompt's KV came from, reported with the first and the final
@@ -76,6 +101,11 @@ struct PromptUsage {
   int64_t cached_tokens() const {
     return cached_tokens_by_tier[0] + cached_tokens_by_tier[1] + cached_tokens_by_tier[2];
   }
+  // CacheBlend: chunk tokens whose cached K/V was reused as placed, and
+  // chunk tokens recomputed (engine::SequenceOutput). Neither is in
+  // cached_tokens_by_tier.
+  int64_t blend_reused_tokens = 0;
+  int64_t blend_recomputed_tokens = 0;
 };
 
 // One generated token (or the end) of one request, in order.

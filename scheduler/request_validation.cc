@@ -7,6 +7,51 @@
 #include "engine/sampling/sampling_params.h"
 
 namespace strata::scheduler {
+namespace {
+
+absl::Status ValidateBlend(const Request& request, const RequestLimits& limits) {
+  const BlendOptions& blend = *request.blend;
+  if (!(blend.recompute_ratio >= 0.0f && blend.recompute_ratio <= 1.0f)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "blend.recompute_ratio: ", blend.recompute_ratio, " is outside [0, 1]"));
+  }
+  for (size_t i = 0; i < blend.check_layers.size(); ++i) {
+    const int32_t layer = blend.check_layers[i];
+    if (layer < 0 || layer >= limits.num_layers) {
+      return absl::InvalidArgumentError(absl::StrCat("blend.check_layers[", i, "]: layer ", layer,
+                                                     " is outside [0, ", limits.num_layers, ")"));
+    }
+    if (i > 0 && layer <= blend.check_layers[i - 1]) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("blend.check_layers[", i, "]: layers must be ascending"));
+    }
+  }
+  if (request.chunks.empty()) return absl::InvalidArgumentError("chunks: blending needs chunks");
+  const auto prompt_len = static_cast<int64_t>(request.prompt_ids.size());
+  int64_t previous_end = 0, chunk_blocks = 0;
+  const int64_t block_size = std::max<int64_t>(limits.block_size, 1);
+  for (size_t i = 0; i < request.chunks.size(); ++i) {
+    const ChunkSpan& span = request.chunks[i];
+    if (span.length <= 0 || span.begin < previous_end || span.begin + span.length > prompt_len) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("chunks[", i, "]: span [", span.begin, ", ", span.begin + span.length,
+                       ") is empty, out of order or outside the prompt of ", prompt_len,
+                       " tokens"));
+    }
+    previous_end = span.begin + span.length;
+    chunk_blocks += (span.length + block_size - 1) / block_size;
+  }
+  // A blend step holds the chunks' own blocks while it writes the prompt's.
+  const int64_t needed = prompt_len / block_size + 1 + chunk_blocks;
+  if (needed > limits.num_device_blocks) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("a blend of ", prompt_len, " tokens needs ", needed,
+                     " KV blocks with its chunks; the cache holds ", limits.num_device_blocks));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::Status ValidateRequest(const Request& request, const RequestLimits& limits) {
   if (request.prompt_ids.empty()) return absl::InvalidArgumentError("prompt is empty");
@@ -43,6 +88,7 @@ absl::Status ValidateRequest(const Request& request, const RequestLimits& limits
     // The sampling validator names the field alone; say which message holds it.
     return absl::Status(valid.code(), absl::StrCat("sampling.", std::string(valid.message())));
   }
+  if (request.blend) return ValidateBlend(request, limits);
   return absl::OkStatus();
 }
 

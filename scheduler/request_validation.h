@@ -17,13 +17,19 @@ struct RequestLimits {
   int64_t max_prompt_tokens = 0;  // 0: max_model_len - 1
   int64_t block_size = 16;
   int64_t num_device_blocks = 0;
+  int64_t num_layers = 0;  // for blend check layers
 };
 
 // INVALID_ARGUMENT naming the field: an empty prompt, a token id outside
 // [0, vocab_size), a prompt over max_prompt_tokens or leaving no room to
 // generate within max_model_len, bad sampling values
 // (engine::ValidateSamplingParams). RESOURCE_EXHAUSTED when the prompt alone
-// needs more KV blocks than the device holds.
+// needs more KV blocks than the device holds. With `blend`: INVALID_ARGUMENT
+// "chunks[i]: ..." for a span that is empty, out of order or outside the
+// prompt, "blend.recompute_ratio: ..." outside [0, 1] and
+// "blend.check_layers[i]: ..." for a layer not ascending in [0, num_layers);
+// RESOURCE_EXHAUSTED when the prompt and its chunks' own blocks do not fit
+// on the device together.
 absl::Status ValidateRequest(const Request& request, const RequestLimits& limits);
 
 }  // namespace strata::scheduler

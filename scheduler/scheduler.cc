@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
 #include "scheduler/request_validation.h"
+#include "scheduler/scheduler_sequence.h"
 
 namespace strata::scheduler {
 namespace {
@@ -30,47 +31,6 @@ int64_t PromptPart(int64_t begin, int64_t end, int64_t prompt_len) {
 }
 
 }  // namespace
-
-struct Scheduler::Sequence {
-  Sequence(Request r, const engine::Tokenizer& tokenizer, absl::Span<const TokenId> eos_ids)
-      : request(std::move(r)),
-        // Primed with the prompt so the first output token keeps its leading
-        // space (SentencePiece strips it only at the very start of a text).
-        detokenizer(tokenizer, /*skip_special_tokens=*/true, request.prompt_ids),
-        stop_checker(request.sampling, eos_ids),
-        tokens(request.prompt_ids) {}
-
-  int64_t num_tokens() const { return static_cast<int64_t>(tokens.size()); }
-  int64_t prompt_len() const { return static_cast<int64_t>(request.prompt_ids.size()); }
-  cache::CacheSalt salt() const { return cache::CacheSalt(request.cache_salt, public_blocks); }
-  bool has_agent() const { return !request.workflow_id.empty() && !request.agent_id.empty(); }
-  AgentKey agent() const { return {request.cache_salt, request.workflow_id, request.agent_id}; }
-
-  Request request;
-  std::vector<TokenId> output_ids;
-  engine::IncrementalDetokenizer detokenizer;
-  engine::StopChecker stop_checker;
-  std::vector<TokenId> tokens;  // prompt then output: what the prefix cache hashes
-  int64_t computed = 0;         // tokens whose K/V are in the sequence's blocks
-  bool done = false;
-  std::string end_reason;  // "abort" or "deadline" once ended between steps
-  uint64_t arrival = 0;
-  Clock::time_point arrived{};
-  uint64_t admission = 0;  // running order among equal priorities
-  int64_t public_blocks = 0;
-  // Prefix cache on: the chain keys of the full blocks before the last token
-  // (the last-token rule), hashed once and extended as the tokens grow.
-  std::vector<cache::BlockKey> keys;
-  // While LOADING: the lower-tier lookups of blocks load_first_block on.
-  std::unique_ptr<cache::PrefixLoad> load;
-  int64_t load_first_block = 0;
-  // While swapped out: slot i holds block i, swapped_tokens of K/V in all.
-  std::vector<int32_t> swap_slots;
-  int64_t swapped_tokens = 0;
-  int64_t preempted_step = -1;  // not readmitted in the step that preempted it
-  bool grouped = false;         // counted in grouped_waits
-  PromptUsage usage;            // as of the last admission
-};
 
 Scheduler::Scheduler(const SchedulerOptions& options, const engine::Tokenizer& tokenizer)
     : options_(options),
@@ -113,7 +73,8 @@ absl::Status Scheduler::AddRequest(Request request) {
   const RequestLimits limits{.vocab_size = options_.vocab_size,
                              .max_model_len = options_.max_model_len,
                              .block_size = options_.block_size,
-                             .num_device_blocks = cache_.num_blocks()};
+                             .num_device_blocks = cache_.num_blocks(),
+                             .num_layers = options_.kv_spec.num_layers};
   if (absl::Status valid = ValidateRequest(request, limits); !valid.ok()) return valid;
   if (request.public_prefix_tokens < 0) {
     return absl::InvalidArgumentError(
@@ -134,10 +95,22 @@ absl::Status Scheduler::AddRequest(Request request) {
   seq.public_blocks =
       std::min(seq.request.public_prefix_tokens, seq.prompt_len()) / options_.block_size;
   seq.usage.prompt_tokens = seq.prompt_len();
+  if (blend_active(seq) && !prefix_cache()) {  // nothing to reuse: an exact prefill
+    seq.request.blend.reset();
+    seq.request.chunks.clear();
+  }
   ExtendKeys(seq);
   if (seq.request.deadline) ++num_with_deadline_;
   sequences_.emplace(id, std::move(owned));
   waiting_.push_back(id);
+  if (blend_active(seq)) {
+    ++counters_.blend_requests;
+    StartFills(seq);
+    if (seq.request.kind == RequestKind::kPrefill && seq.pending_fills == 0) {
+      seq.end_reason = "prefilled";  // every chunk is on the device already
+      aborted_.push_back(id);
+    }
+  }
   const Request& r = seq.request;
   if (!r.session_id.empty()) sessions_.BeginTurn(r.cache_salt, r.session_id);
   if (!r.workflow_id.empty() && !r.next_agent_ids.empty()) {
@@ -283,6 +256,10 @@ std::vector<WaitingEntry> Scheduler::Candidates() const {
   auto add = [&](RequestId id) {
     const Sequence& seq = *sequences_.at(id);
     if (seq.preempted_step == step_) return;                  // not back in the same step
+    if (seq.pending_fills > 0) return;                        // its chunks are being computed
+    if (!seq.end_reason.empty()) return;                      // ended, event pending
+    // A blend prefetch only waits for its fills (OnFillDone ends it).
+    if (blend_active(seq) && seq.request.kind == RequestKind::kPrefill) return;
     if (seq.load != nullptr && !seq.load->IsReady()) return;  // reads in flight
     WaitingEntry entry{
         .id = id, .priority = seq.request.priority, .arrival = seq.arrival, .arrived = seq.arrived};
@@ -328,6 +305,7 @@ void Scheduler::AdmitWaiting(engine::StepPlan& plan, int64_t& budget, Clock::tim
   for (const WaitingEntry& entry : entries) {
     if (budget <= 0) break;
     Sequence& seq = *sequences_.at(entry.id);
+    if (blend_active(seq) && !seq.blended && !PrepareBlend(seq)) continue;  // fills restarted
     if (group && seq.swap_slots.empty()) {
       const auto cached =
           static_cast<int64_t>(cache_.FindCachedPrefixByKeys(seq.keys).blocks.size());
@@ -436,13 +414,21 @@ bool Scheduler::Admit(Sequence& seq, engine::StepPlan& plan, int64_t& budget) {
   const bool resumed_from_swap = !seq.swap_slots.empty();
   const bool swap_in = resumed_from_swap && seq.swapped_tokens > start;
   if (swap_in) start = seq.swapped_tokens;
-  const int64_t n = std::min(seq.num_tokens() - start, budget);
+  // A blend step computes the whole rest of the prompt at once: the check
+  // layers compare every chunk token.
+  const bool blend_step = blend_active(seq) && !seq.blended;
+  const int64_t n =
+      blend_step ? seq.num_tokens() - start : std::min(seq.num_tokens() - start, budget);
+  if (blend_step && !HoldChunks(seq)) return false;
   // A swapped sequence's K/V comes from its swap, not the prefix cache: it
   // is not counted as a query.
   const int64_t query_tokens = prefix_cache() && !resumed_from_swap ? seq.num_tokens() : 0;
   std::optional<cache::BlockTable> table =
       cache_.AddSequence(seq.request.id, seq.salt(), prefix, start + n, query_tokens);
-  if (!table) return false;
+  if (!table) {
+    ReleaseChunks(seq);
+    return false;
+  }
   PromptUsage usage{.prompt_tokens = seq.prompt_len()};
   usage.cached_tokens_by_tier[0] = std::min(prefix.num_tokens, seq.prompt_len());
   // After any demotion moves AddSequence's evictions queued: a block evicted
@@ -485,7 +471,7 @@ bool Scheduler::Admit(Sequence& seq, engine::StepPlan& plan, int64_t& budget) {
     ApplyHolds();
   }
   plan.sequences.push_back(MakeStep(seq, n));
-  budget -= n;
+  budget -= std::min(n, budget);
   return true;
 }
 
@@ -515,9 +501,11 @@ void Scheduler::Preempt(Sequence& seq) {
     ++counters_.preemptions_swap;
   } else {
     // Its full blocks stay cached: on return it recomputes only what was
-    // evicted meanwhile, plus the partial tail.
+    // evicted meanwhile, plus the partial tail. A blend sequence blends again.
     ++counters_.preemptions_recompute;
+    seq.blended = false;
   }
+  ReleaseChunks(seq);
   cache_.Free(id);
   seq.computed = 0;
   std::erase(running_, id);
@@ -561,7 +549,8 @@ bool Scheduler::SwapOut(Sequence& seq) {
 
 void Scheduler::ExtendKeys(Sequence& seq) {
   if (!prefix_cache()) return;
-  cache_.ExtendKeys(seq.salt(), seq.tokens, (seq.num_tokens() - 1) / options_.block_size, seq.keys);
+  cache_.ExtendKeys(seq.salt(), seq.tokens,
+                    KeyBlockLimit(seq, (seq.num_tokens() - 1) / options_.block_size), seq.keys);
 }
 
 engine::SequenceStep Scheduler::MakeStep(const Sequence& seq, int64_t num_tokens) const {
@@ -571,6 +560,7 @@ engine::SequenceStep Scheduler::MakeStep(const Sequence& seq, int64_t num_tokens
   step.token_ids.assign(seq.tokens.begin() + seq.computed,
                         seq.tokens.begin() + seq.computed + num_tokens);
   step.block_table = cache_.block_table(seq.request.id);
+  if (seq.holder != 0) AttachBlend(seq, step);
   // A prefill request computes its whole prompt and samples nothing.
   step.sample =
       seq.computed + num_tokens == seq.num_tokens() && seq.request.kind == RequestKind::kGenerate;
@@ -607,9 +597,16 @@ std::vector<TokenEvent> Scheduler::Update(const engine::StepPlan& plan,
     if (it == sequences_.end() || it->second->done) continue;
     Sequence& seq = *it->second;
     seq.computed += static_cast<int64_t>(step.token_ids.size());
-    if (prefix_cache()) cache_.CommitFullBlocks(seq.request.id, seq.tokens, seq.computed);
+    if (step.blend) {
+      ApplyBlendResult(seq, k < result.outputs.size() ? result.outputs[k] : engine::SequenceOutput{});
+    }
+    if (prefix_cache()) cache_.CommitFullBlocks(seq.request.id, seq.tokens, CommitLimit(seq));
     if (seq.request.kind == RequestKind::kPrefill) {
-      if (seq.computed == seq.num_tokens()) {
+      if (seq.computed == seq.num_tokens() && seq.is_fill) {
+        OnFillDone(seq, /*computed=*/true);
+        TokenEvent unused{.request_id = seq.request.id};
+        Finish(seq, "prefilled", unused);  // internal: no event
+      } else if (seq.computed == seq.num_tokens()) {
         TokenEvent event{.request_id = seq.request.id};
         Finish(seq, "prefilled", event);
         events.push_back(std::move(event));
@@ -638,8 +635,9 @@ std::vector<TokenEvent> Scheduler::FailStep(const engine::StepPlan& plan,
     auto it = sequences_.find(step.seq_id);
     if (it == sequences_.end() || it->second->done) continue;
     TokenEvent event{.request_id = step.seq_id, .error = error};
+    if (it->second->is_fill) OnFillDone(*it->second, /*computed=*/false);
     Finish(*it->second, "error", event);
-    events.push_back(std::move(event));
+    if (!it->second->is_fill) events.push_back(std::move(event));
   }
   EraseDone();
   return events;
@@ -690,7 +688,7 @@ void Scheduler::RecordAffinity(Sequence& seq, const std::string& reason) {
   // The blocks it computed, all committed by now: what a next turn reuses.
   std::vector<cache::BlockKey> keys;
   if (prefix_cache()) {
-    const int64_t blocks = seq.computed / options_.block_size;
+    const int64_t blocks = KeyBlockLimit(seq, seq.computed / options_.block_size);
     cache_.ExtendKeys(seq.salt(), seq.tokens, blocks, seq.keys);
     keys.assign(
         seq.keys.begin(),
@@ -712,6 +710,7 @@ void Scheduler::RecordAffinity(Sequence& seq, const std::string& reason) {
 }
 
 void Scheduler::Release(Sequence& seq) {
+  ReleaseChunks(seq);
   cache_.Free(seq.request.id);  // no-op when already released (abort, then finish)
   seq.load.reset();
   ReleaseSwap(seq);
@@ -736,7 +735,10 @@ void Scheduler::EraseDone() {
 
 absl::Status Scheduler::ValidateCache() const {
   if (absl::Status status = cache_.Validate(); !status.ok()) return status;
-  const int64_t expected = static_cast<int64_t>(running_.size()) + prefetcher_.num_in_flight();
+  int64_t holders = 0;
+  for (const auto& [id, seq] : sequences_) holders += seq->holder != 0 ? 1 : 0;
+  const int64_t expected =
+      static_cast<int64_t>(running_.size()) + prefetcher_.num_in_flight() + holders;
   if (cache_.num_sequences() != expected) {
     return absl::InternalError(absl::StrCat("the cache holds ", cache_.num_sequences(),
                                             " sequences but ", expected, " are running"));

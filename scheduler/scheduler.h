@@ -34,6 +34,18 @@
 // in that plan fill them before the forward pass, its computed count starts
 // after them, and Update registers them in the prefix index.
 //
+// CacheBlend (Request::blend, scheduler_blend.cc): each chunk of a blend
+// request that no tier holds is first computed on its own by a chunk fill,
+// an internal prefill request (negative id, no events) whose full blocks and
+// partial tail are registered under the chunk's keys; fills of the same
+// chunk are shared. Once every chunk is on the device the request is
+// admitted: a holder references the chunks' blocks, and one blend step
+// computes the rest of the prompt (its span may exceed the token budget)
+// with the chunks' K/V placed at their positions. Blocks from the first
+// chunk on are never committed to the prefix index. Chunks evicted before
+// admission are filled again, at most twice, then the request is served as
+// an exact prefill.
+//
 // Swap (a host tier configured, SchedulerOptions::preemption): a preempted
 // sequence's computed blocks are copied into swap memory the scheduler holds
 // (max_swap_blocks of the staging allocator's memory) and copied back when
@@ -49,6 +61,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "cache/kv_cache_manager.h"
 #include "cache/prefix_load.h"
@@ -132,6 +145,13 @@ struct SchedulerCounters {
   // Blocks loaded from a lower tier ahead of a workflow agent's request.
   int64_t prefetched_blocks = 0;
   int64_t rejected_requests = 0;  // RESOURCE_EXHAUSTED by max_waiting
+  // CacheBlend.
+  int64_t blend_requests = 0;       // requests admitted with blending on
+  int64_t blend_steps = 0;          // blend steps run
+  int64_t chunk_fills = 0;          // chunks computed on their own
+  int64_t blend_fallbacks = 0;      // blends given up (chunks kept being evicted)
+  int64_t blend_reused_tokens = 0;  // chunk tokens whose cached K/V was kept
+  int64_t blend_recomputed_tokens = 0;
 };
 
 // Not thread-safe: owned and driven by the engine thread.
@@ -251,6 +271,27 @@ class Scheduler {
   void ReleaseSwap(Sequence& seq);
   void EraseDone();
 
+  // CacheBlend (scheduler_blend.cc).
+  static bool blend_active(const Sequence& seq);
+  // Of a sequence's first `blocks` full blocks, those the prefix cache may
+  // know: a blend sequence's stop before its first chunk.
+  int64_t KeyBlockLimit(const Sequence& seq, int64_t blocks) const;
+  // Tokens whose K/V is exact and may be committed to the prefix index.
+  int64_t CommitLimit(const Sequence& seq) const;
+  // Starts (or joins) a fill for each of `seq`'s chunks not on the device.
+  void StartFills(Sequence& seq);
+  // Before admitting a blend request: true when its chunks are all on the
+  // device (or blending was given up); false when fills had to restart.
+  bool PrepareBlend(Sequence& seq);
+  // References the chunks' device blocks through a holder; false (nothing
+  // held) if one is missing.
+  bool HoldChunks(Sequence& seq);
+  void ReleaseChunks(Sequence& seq);
+  // A fill ended (computed: its K/V is all in place); its waiters go on.
+  void OnFillDone(Sequence& fill, bool computed);
+  void AttachBlend(const Sequence& seq, engine::SequenceStep& step) const;
+  void ApplyBlendResult(Sequence& seq, const engine::SequenceOutput& output);
+
   SchedulerOptions options_;
   const engine::Tokenizer& tokenizer_;
   cache::KvCacheManager cache_;
@@ -265,6 +306,10 @@ class Scheduler {
   std::vector<RequestId> running_;  // in RunsBefore order: the last is the victim
   std::vector<RequestId> aborted_;  // ended (abort, deadline), event not yet emitted
   std::vector<RequestId> ended_since_plan_;
+  // CacheBlend: the running fill of each chunk (by its last key), and the
+  // next internal id (fills and holders count down from -1).
+  absl::flat_hash_map<cache::BlockKey, RequestId> fills_;
+  RequestId next_internal_id_ = -1;
   uint64_t next_arrival_ = 0;
   uint64_t next_admission_ = 0;
   int64_t step_ = 0;

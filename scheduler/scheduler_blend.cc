@@ -1,0 +1,170 @@
+// CacheBlend in the scheduler (scheduler.h, "CacheBlend"): chunk fills, the
+// holder that keeps a blend's chunks resident, and the blend step's spec and
+// result. Part of class Scheduler; kept apart from scheduler.cc so that the
+// plain step loop reads on its own.
+#include <algorithm>
+
+#include "absl/container/flat_hash_set.h"
+#include "common/check.h"
+#include "scheduler/scheduler.h"
+#include "scheduler/scheduler_sequence.h"
+
+namespace strata::scheduler {
+namespace {
+
+// Fill rounds before a blend whose chunks keep being evicted is served as an
+// exact prefill instead.
+constexpr int kMaxFillRounds = 2;
+
+absl::Span<const TokenId> ChunkTokens(const Request& request, const ChunkSpan& span) {
+  return absl::MakeConstSpan(request.prompt_ids)
+      .subspan(static_cast<size_t>(span.begin), static_cast<size_t>(span.length));
+}
+
+// Chunks are keyed under the tenant's salt alone: a chunk is shared wherever
+// it stands, never across tenants.
+cache::CacheSalt ChunkSalt(const Request& request) { return cache::CacheSalt(request.cache_salt); }
+
+}  // namespace
+
+bool Scheduler::blend_active(const Sequence& seq) { return seq.request.blend.has_value(); }
+
+int64_t Scheduler::KeyBlockLimit(const Sequence& seq, int64_t blocks) const {
+  if (!blend_active(seq)) return blocks;
+  return std::min(blocks, seq.request.chunks.front().begin / options_.block_size);
+}
+
+int64_t Scheduler::CommitLimit(const Sequence& seq) const {
+  if (!blend_active(seq)) return seq.computed;
+  // Tokens before the first chunk are computed exactly, in every layer.
+  return std::min(seq.computed, seq.request.chunks.front().begin);
+}
+
+void Scheduler::StartFills(Sequence& seq) {
+  ++seq.fill_rounds;
+  const cache::CacheSalt salt = ChunkSalt(seq.request);
+  for (const ChunkSpan& span : seq.request.chunks) {
+    const absl::Span<const TokenId> tokens = ChunkTokens(seq.request, span);
+    if (cache_.FindChunk(salt, tokens)) {
+      if (seq.fill_rounds == 1) seq.usage.cached_tokens_by_tier[0] += span.length;
+      continue;
+    }
+    const cache::BlockKey key = cache_.ChunkKeys(salt, tokens).back();
+    ++seq.pending_fills;
+    if (auto running = fills_.find(key); running != fills_.end()) {
+      sequences_.at(running->second)->fill_waiters.push_back(seq.request.id);
+      continue;
+    }
+    Request fill_request{.id = next_internal_id_--,
+                         .kind = RequestKind::kPrefill,
+                         .prompt_ids = std::vector<TokenId>(tokens.begin(), tokens.end()),
+                         .cache_salt = seq.request.cache_salt,
+                         .priority = seq.request.priority};
+    auto fill =
+        std::make_unique<Sequence>(std::move(fill_request), tokenizer_, options_.eos_token_ids);
+    fill->is_fill = true;
+    fill->fill_key = key;
+    fill->fill_waiters.push_back(seq.request.id);
+    fill->arrival = next_arrival_++;
+    fill->arrived = options_.now();
+    fill->usage.prompt_tokens = fill->prompt_len();
+    ExtendKeys(*fill);
+    const RequestId id = fill->request.id;
+    fills_.emplace(key, id);
+    sequences_.emplace(id, std::move(fill));
+    waiting_.push_back(id);
+    ++counters_.chunk_fills;
+  }
+}
+
+void Scheduler::OnFillDone(Sequence& fill, bool computed) {
+  if (computed) cache_.CommitChunkTail(fill.request.id, fill.tokens);
+  fills_.erase(fill.fill_key);
+  for (RequestId waiter : fill.fill_waiters) {
+    auto it = sequences_.find(waiter);
+    if (it == sequences_.end() || it->second->done || !it->second->end_reason.empty()) continue;
+    Sequence& seq = *it->second;
+    if (--seq.pending_fills > 0) continue;
+    // A blend prefetch is done once its chunks are; a blend request is now
+    // a candidate for admission (PrepareBlend checks the chunks again).
+    if (seq.request.kind == RequestKind::kPrefill) {
+      seq.end_reason = "prefilled";
+      aborted_.push_back(waiter);
+    }
+  }
+  fill.fill_waiters.clear();
+}
+
+bool Scheduler::PrepareBlend(Sequence& seq) {
+  const cache::CacheSalt salt = ChunkSalt(seq.request);
+  const bool resident = std::all_of(
+      seq.request.chunks.begin(), seq.request.chunks.end(), [&](const ChunkSpan& span) {
+        return cache_.FindChunk(salt, ChunkTokens(seq.request, span)).has_value();
+      });
+  if (resident) return true;
+  if (seq.fill_rounds < kMaxFillRounds) {
+    StartFills(seq);
+    return seq.pending_fills == 0;
+  }
+  // Evicted again before it could run: serve it exactly rather than loop.
+  ++counters_.blend_fallbacks;
+  seq.request.blend.reset();
+  seq.request.chunks.clear();
+  ExtendKeys(seq);
+  return true;
+}
+
+bool Scheduler::HoldChunks(Sequence& seq) {
+  const cache::CacheSalt salt = ChunkSalt(seq.request);
+  std::vector<std::vector<cache::BlockId>> per_chunk;
+  std::vector<cache::BlockId> held;
+  absl::flat_hash_set<cache::BlockId> seen;
+  for (const ChunkSpan& span : seq.request.chunks) {
+    std::optional<std::vector<cache::BlockId>> blocks =
+        cache_.FindChunk(salt, ChunkTokens(seq.request, span));
+    if (!blocks) return false;
+    for (cache::BlockId id : *blocks) {
+      if (seen.insert(id).second) held.push_back(id);
+    }
+    per_chunk.push_back(*std::move(blocks));
+  }
+  const cache::CachedPrefix prefix{
+      .blocks = held, .num_tokens = static_cast<int64_t>(held.size()) * options_.block_size};
+  const cache::SeqId holder = next_internal_id_--;
+  // Needs no new block, so it always fits.
+  CHECK(cache_.AddSequence(holder, salt, prefix, prefix.num_tokens, 0).has_value());
+  seq.holder = holder;
+  seq.chunk_blocks = std::move(per_chunk);
+  return true;
+}
+
+void Scheduler::ReleaseChunks(Sequence& seq) {
+  if (seq.holder == 0) return;
+  cache_.Free(seq.holder);
+  seq.holder = 0;
+  seq.chunk_blocks.clear();
+}
+
+void Scheduler::AttachBlend(const Sequence& seq, engine::SequenceStep& step) const {
+  const BlendOptions& options = *seq.request.blend;
+  engine::BlendSpec spec{.recompute_ratio = options.recompute_ratio,
+                         .check_layers = options.check_layers};
+  for (size_t i = 0; i < seq.request.chunks.size(); ++i) {
+    const ChunkSpan& span = seq.request.chunks[i];
+    spec.chunks.push_back(
+        {.blocks = seq.chunk_blocks[i], .length = span.length, .position = span.begin});
+  }
+  step.blend = std::move(spec);
+}
+
+void Scheduler::ApplyBlendResult(Sequence& seq, const engine::SequenceOutput& output) {
+  seq.blended = true;
+  ReleaseChunks(seq);
+  seq.usage.blend_reused_tokens = output.blend_reused_tokens;
+  seq.usage.blend_recomputed_tokens = output.blend_recomputed_tokens;
+  ++counters_.blend_steps;
+  counters_.blend_reused_tokens += output.blend_reused_tokens;
+  counters_.blend_recomputed_tokens += output.blend_recomputed_tokens;
+}
+
+}  // namespace strata::scheduler
