@@ -27,11 +27,16 @@ using SequenceId = int64_t;
 // CacheBlend: a chunk whose K/V was computed on its own (as a prompt of its
 // own, positions 0..length-1) and is placed into a sequence at `position`.
 struct BlendChunk {
-  // Arena blocks holding the chunk's standalone K/V: block i holds chunk
-  // positions [i * block_size, (i + 1) * block_size), the last one possibly
-  // partial. Read only; never one of the sequence's own blocks.
+  // Arena blocks holding the chunk's standalone K/V: block i holds its
+  // prompt's positions [i * block_size, (i + 1) * block_size), the last one
+  // possibly partial. Read only; never one of the sequence's own blocks.
   std::vector<BlockId> blocks;
   int64_t length = 0;
+  // Where the chunk's first token stands in that standalone prompt: after
+  // the template tokens (BOS) any prompt of its own starts with, so its K/V
+  // was computed with the attention sink a real prompt has. The blocks cover
+  // source_position + length positions; only the chunk's are placed.
+  int64_t source_position = 0;
   // The chunk's first absolute position in the sequence, inside the step's
   // span: its tokens are token_ids[position - start_position ...].
   int64_t position = 0;

@@ -38,7 +38,8 @@ struct ChunkSpan {
 // How a blend request fuses its cached chunks (engine::BlendSpec).
 struct BlendOptions {
   float recompute_ratio = 0.15f;           // in [0, 1]
-  std::vector<int32_t> check_layers{1};    // ascending, < the model's layers
+  // Ascending, < the model's layers; several filter gradually.
+  std::vector<int32_t> check_layers{1, 2, 3};
 };
 
 struct Request {
@@ -79,8 +80,8 @@ struct Request {
 
   // CacheBlend (engine/step.h, BlendSpec), with `blend` set: the spans of
   // prompt_ids that are chunks (ascending, disjoint, non-empty). Each chunk
-  // is computed and cached on its own first (positions from 0, under this
-  // request's salt) unless some tier holds it; then the prompt is computed
+  // is computed and cached on its own first (as a prompt of its own: after
+  // chunk_context_tokens, under this request's salt) unless some tier holds it; then the prompt is computed
   // in one blend step that reuses the chunks' K/V at their positions and
   // recomputes a fraction of their tokens. Tokens outside the chunks are
   // computed exactly (those before the first chunk may come from the prefix
@@ -89,6 +90,11 @@ struct Request {
   // cache (SchedulerOptions::enable_prefix_cache off) `blend` is ignored.
   std::vector<ChunkSpan> chunks;
   std::optional<BlendOptions> blend;
+  // The first chunk_context_tokens prompt tokens (the template's BOS, at most
+  // up to the first chunk) stand before every chunk when it is computed on
+  // its own, as they would before any prompt of its own: a chunk's K/V then
+  // carries the attention sink the blended prompt has too.
+  int64_t chunk_context_tokens = 0;
 };
 
 // Where the prompt's KV came from, reported with the first and the final

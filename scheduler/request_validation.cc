@@ -27,6 +27,13 @@ absl::Status ValidateBlend(const Request& request, const RequestLimits& limits) 
     }
   }
   if (request.chunks.empty()) return absl::InvalidArgumentError("chunks: blending needs chunks");
+  if (request.chunk_context_tokens < 0 ||
+      request.chunk_context_tokens > request.chunks.front().begin) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("chunk_context_tokens: ", request.chunk_context_tokens,
+                     " is outside [0, the first chunk's start ", request.chunks.front().begin,
+                     "]"));
+  }
   const auto prompt_len = static_cast<int64_t>(request.prompt_ids.size());
   int64_t previous_end = 0, chunk_blocks = 0;
   const int64_t block_size = std::max<int64_t>(limits.block_size, 1);
@@ -39,7 +46,7 @@ absl::Status ValidateBlend(const Request& request, const RequestLimits& limits) 
                        " tokens"));
     }
     previous_end = span.begin + span.length;
-    chunk_blocks += (span.length + block_size - 1) / block_size;
+    chunk_blocks += (request.chunk_context_tokens + span.length + block_size - 1) / block_size;
   }
   // A blend step holds the chunks' own blocks while it writes the prompt's.
   const int64_t needed = prompt_len / block_size + 1 + chunk_blocks;

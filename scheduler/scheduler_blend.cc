@@ -16,9 +16,14 @@ namespace {
 // exact prefill instead.
 constexpr int kMaxFillRounds = 2;
 
-absl::Span<const TokenId> ChunkTokens(const Request& request, const ChunkSpan& span) {
-  return absl::MakeConstSpan(request.prompt_ids)
-      .subspan(static_cast<size_t>(span.begin), static_cast<size_t>(span.length));
+// A chunk as the prompt of its own it is computed and keyed as: the
+// request's chunk context (BOS) and the chunk.
+std::vector<TokenId> ChunkPrompt(const Request& request, const ChunkSpan& span) {
+  const auto context = static_cast<std::ptrdiff_t>(request.chunk_context_tokens);
+  std::vector<TokenId> tokens(request.prompt_ids.begin(), request.prompt_ids.begin() + context);
+  tokens.insert(tokens.end(), request.prompt_ids.begin() + span.begin,
+                request.prompt_ids.begin() + span.begin + span.length);
+  return tokens;
 }
 
 // Chunks are keyed under the tenant's salt alone: a chunk is shared wherever
@@ -44,7 +49,7 @@ void Scheduler::StartFills(Sequence& seq) {
   ++seq.fill_rounds;
   const cache::CacheSalt salt = ChunkSalt(seq.request);
   for (const ChunkSpan& span : seq.request.chunks) {
-    const absl::Span<const TokenId> tokens = ChunkTokens(seq.request, span);
+    const std::vector<TokenId> tokens = ChunkPrompt(seq.request, span);
     if (cache_.FindChunk(salt, tokens)) {
       if (seq.fill_rounds == 1) seq.usage.cached_tokens_by_tier[0] += span.length;
       continue;
@@ -57,7 +62,7 @@ void Scheduler::StartFills(Sequence& seq) {
     }
     Request fill_request{.id = next_internal_id_--,
                          .kind = RequestKind::kPrefill,
-                         .prompt_ids = std::vector<TokenId>(tokens.begin(), tokens.end()),
+                         .prompt_ids = tokens,
                          .cache_salt = seq.request.cache_salt,
                          .priority = seq.request.priority};
     auto fill =
@@ -97,9 +102,9 @@ void Scheduler::OnFillDone(Sequence& fill, bool computed) {
 
 bool Scheduler::PrepareBlend(Sequence& seq) {
   const cache::CacheSalt salt = ChunkSalt(seq.request);
-  const bool resident = std::all_of(
-      seq.request.chunks.begin(), seq.request.chunks.end(), [&](const ChunkSpan& span) {
-        return cache_.FindChunk(salt, ChunkTokens(seq.request, span)).has_value();
+  const bool resident =
+      std::all_of(seq.request.chunks.begin(), seq.request.chunks.end(), [&](const ChunkSpan& span) {
+        return cache_.FindChunk(salt, ChunkPrompt(seq.request, span)).has_value();
       });
   if (resident) return true;
   if (seq.fill_rounds < kMaxFillRounds) {
@@ -121,7 +126,7 @@ bool Scheduler::HoldChunks(Sequence& seq) {
   absl::flat_hash_set<cache::BlockId> seen;
   for (const ChunkSpan& span : seq.request.chunks) {
     std::optional<std::vector<cache::BlockId>> blocks =
-        cache_.FindChunk(salt, ChunkTokens(seq.request, span));
+        cache_.FindChunk(salt, ChunkPrompt(seq.request, span));
     if (!blocks) return false;
     for (cache::BlockId id : *blocks) {
       if (seen.insert(id).second) held.push_back(id);
@@ -151,8 +156,10 @@ void Scheduler::AttachBlend(const Sequence& seq, engine::SequenceStep& step) con
                          .check_layers = options.check_layers};
   for (size_t i = 0; i < seq.request.chunks.size(); ++i) {
     const ChunkSpan& span = seq.request.chunks[i];
-    spec.chunks.push_back(
-        {.blocks = seq.chunk_blocks[i], .length = span.length, .position = span.begin});
+    spec.chunks.push_back({.blocks = seq.chunk_blocks[i],
+                           .length = span.length,
+                           .source_position = seq.request.chunk_context_tokens,
+                           .position = span.begin});
   }
   step.blend = std::move(spec);
 }

@@ -97,9 +97,12 @@ absl::Status ValidateBlend(const SequenceStep& seq, const std::string& who, int6
           end, ")"));
     }
     previous_end = chunk.position + chunk.length;
-    if (static_cast<int64_t>(chunk.blocks.size()) != (chunk.length + block_size - 1) / block_size) {
-      return absl::InvalidArgumentError(absl::StrCat(what, chunk.blocks.size(), " blocks for ",
-                                                     chunk.length, " tokens"));
+    const int64_t source_end = chunk.source_position + chunk.length;
+    if (chunk.source_position < 0 ||
+        static_cast<int64_t>(chunk.blocks.size()) != (source_end + block_size - 1) / block_size) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, chunk.blocks.size(), " blocks for ", source_end,
+                       " standalone positions (source position ", chunk.source_position, ")"));
     }
     for (BlockId id : chunk.blocks) {
       if (id < 0 || id >= num_blocks) {

@@ -23,7 +23,8 @@ void Decoder::StartBlend(const DecoderBatch& batch) {
                    .last_origin = row_begin + n - 1};
       for (const BlendChunk& chunk : seq.blend->chunks) {
         const int64_t first = row_begin + chunk.position - seq.start_position;
-        for (int64_t i = 0; i < chunk.length; ++i) rows_[static_cast<size_t>(first + i)].chunk = true;
+        for (int64_t i = 0; i < chunk.length; ++i)
+          rows_[static_cast<size_t>(first + i)].chunk = true;
         run.chunk_total += chunk.length;
       }
       naive = naive || seq.blend->check_layers.empty();
@@ -66,19 +67,20 @@ bool Decoder::BlendCheck(int64_t layer, const DecoderBatch& batch, const KvArena
     const absl::Span<const BlockId> table =
         batch.sequences[static_cast<size_t>(run.sequence)].block_table;
     std::vector<double> deviation(candidates.size());
-    pool_->ParallelFor(static_cast<int64_t>(candidates.size()), 16, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        const int64_t r = candidates[static_cast<size_t>(i)];
-        const int64_t pos = rows_[static_cast<size_t>(r)].position;
-        const float* row = qkv_.data() + r * width;
-        deviation[static_cast<size_t>(i)] =
-            KvDeviation(row + heads * d, row + (heads + kv_heads) * d, arena, layer,
-                        table[static_cast<size_t>(pos / block_size)], pos % block_size);
-      }
-    });
-    const float ratio = CheckLayerRatio(run.spec->recompute_ratio,
-                                        static_cast<int64_t>(run.next_check),
-                                        static_cast<int64_t>(checks.size()));
+    pool_->ParallelFor(
+        static_cast<int64_t>(candidates.size()), 16, [&](int64_t begin, int64_t end) {
+          for (int64_t i = begin; i < end; ++i) {
+            const int64_t r = candidates[static_cast<size_t>(i)];
+            const int64_t pos = rows_[static_cast<size_t>(r)].position;
+            const float* row = qkv_.data() + r * width;
+            deviation[static_cast<size_t>(i)] =
+                KvDeviation(row + heads * d, row + (heads + kv_heads) * d, arena, layer,
+                            table[static_cast<size_t>(pos / block_size)], pos % block_size);
+          }
+        });
+    const float ratio =
+        CheckLayerRatio(run.spec->recompute_ratio, static_cast<int64_t>(run.next_check),
+                        static_cast<int64_t>(checks.size()));
     const std::vector<int64_t> kept =
         SelectMostDeviating(deviation, KeptCount(ratio, run.chunk_total));
     for (int64_t r : candidates) blend_keep_[static_cast<size_t>(r)] = 0;
@@ -116,8 +118,8 @@ void Decoder::FinishBlend(std::vector<BlendOutcome>* outcomes, size_t num_sequen
   for (const BlendRun& run : blend_runs_) {
     int64_t recomputed = 0;
     for (const Row& row : rows_) recomputed += row.sequence == run.sequence && row.chunk ? 1 : 0;
-    (*outcomes)[static_cast<size_t>(run.sequence)] =
-        BlendOutcome{.reused_tokens = run.chunk_total - recomputed, .recomputed_tokens = recomputed};
+    (*outcomes)[static_cast<size_t>(run.sequence)] = BlendOutcome{
+        .reused_tokens = run.chunk_total - recomputed, .recomputed_tokens = recomputed};
   }
 }
 

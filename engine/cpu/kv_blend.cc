@@ -58,13 +58,14 @@ void PlaceChunk(const BlendChunk& chunk, absl::Span<const BlockId> table,
   const bool bf16 = spec.dtype == DType::kBF16;
   const int64_t elem = bf16 ? 2 : 4;
   const int64_t length = chunk.length;
-  const bool shift = chunk.position != 0;
+  const int64_t source = chunk.source_position;
+  const bool shift = chunk.position != source;
   std::vector<float> cos_table, sin_table;
   if (shift) {
     cos_table.resize(static_cast<size_t>(length * half));
     sin_table.resize(static_cast<size_t>(length * half));
     for (int64_t t = 0; t < length; ++t) {
-      RerotationAngles(t, chunk.position + t, inv_freq, cos_table.data() + t * half,
+      RerotationAngles(source + t, chunk.position + t, inv_freq, cos_table.data() + t * half,
                        sin_table.data() + t * half);
     }
   }
@@ -76,10 +77,10 @@ void PlaceChunk(const BlendChunk& chunk, absl::Span<const BlockId> table,
     const int64_t head = item % spec.num_kv_heads;
     std::vector<float> scratch(static_cast<size_t>(d));
     for (int64_t t = 0; t < length; ++t) {
-      const int64_t to = chunk.position + t;
+      const int64_t from = source + t, to = chunk.position + t;
       const std::byte* src =
-          arena.HeadData(chunk.blocks[static_cast<size_t>(t / bs)], layer, is_value, head) +
-          (t % bs) * d * elem;
+          arena.HeadData(chunk.blocks[static_cast<size_t>(from / bs)], layer, is_value, head) +
+          (from % bs) * d * elem;
       std::byte* dst = arena.HeadData(table[static_cast<size_t>(to / bs)], layer, is_value, head) +
                        (to % bs) * d * elem;
       if (is_value || !shift) {
@@ -107,10 +108,15 @@ double KvDeviation(const float* fresh_k, const float* fresh_v, const KvArena& ar
       const float* fresh = (is_value == 1 ? fresh_v : fresh_k) + head * d;
       LoadFloats(arena.HeadData(block, layer, is_value == 1, head) + slot * d * elem, bf16, d,
                  cached.data());
+      double local = 0.0, norm = 0.0;
       for (int64_t i = 0; i < d; ++i) {
         const double diff = static_cast<double>(fresh[i]) - static_cast<double>(cached[i]);
-        sum += diff * diff;
+        local += diff * diff;
+        norm += static_cast<double>(cached[i]) * cached[i];
       }
+      // Relative to the cached vector's size, so that every head counts
+      // whatever the scale of its K or V.
+      sum += local / (norm + 1e-6);
     }
   }
   return sum;

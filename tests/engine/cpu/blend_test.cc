@@ -22,8 +22,8 @@
 namespace strata::engine::cpu {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::Blocks;
+using ::testing::HasSubstr;
 using testing::TinyConfig;
 
 constexpr int64_t kBlockSize = 4;
@@ -101,6 +101,7 @@ class BlendTest : public ::testing::TestWithParam<int> {
   struct Chunk {
     int64_t position, length;
     BlockId first_block;
+    int64_t source_position = 0;  // template tokens before it in its own blocks
   };
   SequenceStep BlendStep(const std::vector<TokenId>& prompt, int64_t start,
                          const std::vector<BlockId>& table, const std::vector<Chunk>& chunks,
@@ -113,8 +114,11 @@ class BlendTest : public ::testing::TestWithParam<int> {
     step.return_logits = true;
     BlendSpec spec{.recompute_ratio = ratio, .check_layers = std::move(check_layers)};
     for (const Chunk& c : chunks) {
-      spec.chunks.push_back({Blocks(c.first_block, (c.length + kBlockSize - 1) / kBlockSize),
-                             c.length, c.position});
+      const int64_t own = c.source_position + c.length;
+      spec.chunks.push_back({.blocks = Blocks(c.first_block, (own + kBlockSize - 1) / kBlockSize),
+                             .length = c.length,
+                             .source_position = c.source_position,
+                             .position = c.position});
     }
     step.blend = std::move(spec);
     return step;
@@ -130,8 +134,8 @@ class BlendTest : public ::testing::TestWithParam<int> {
 
   std::vector<float> HeadFloats(BlockId block, int64_t layer, bool value, int64_t head,
                                 int64_t slot) {
-    const float* p = reinterpret_cast<const float*>(
-        backend_->arena().HeadData(block, layer, value, head));
+    const float* p =
+        reinterpret_cast<const float*>(backend_->arena().HeadData(block, layer, value, head));
     return std::vector<float>(p + slot * config_.head_dim, p + (slot + 1) * config_.head_dim);
   }
 
@@ -157,10 +161,10 @@ TEST_P(BlendTest, ReRotatedKeyMatchesTheKeyComputedAtTheNewPosition) {
   for (int64_t t = 0; t < 6; ++t) {
     const int64_t pos = at + t;
     for (int64_t head = 0; head < config_.num_kv_heads; ++head) {
-      const std::vector<float> got = HeadFloats(table[pos / kBlockSize], 0, false, head,
-                                                pos % kBlockSize);
-      const std::vector<float> want =
-          HeadFloats(100 + static_cast<BlockId>(pos / kBlockSize), 0, false, head, pos % kBlockSize);
+      const std::vector<float> got =
+          HeadFloats(table[pos / kBlockSize], 0, false, head, pos % kBlockSize);
+      const std::vector<float> want = HeadFloats(100 + static_cast<BlockId>(pos / kBlockSize), 0,
+                                                 false, head, pos % kBlockSize);
       worst = std::max(worst, testing::MaxAbsDiff(got, want));
       EXPECT_TRUE(SameBits(HeadFloats(table[pos / kBlockSize], 0, true, head, pos % kBlockSize),
                            HeadFloats(100 + static_cast<BlockId>(pos / kBlockSize), 0, true, head,
@@ -168,7 +172,8 @@ TEST_P(BlendTest, ReRotatedKeyMatchesTheKeyComputedAtTheNewPosition) {
           << "V is copied untouched";
     }
   }
-  std::printf("re-rotated K vs K at position %ld: max abs diff %.3g\n", static_cast<long>(at), worst);
+  std::printf("re-rotated K vs K at position %ld: max abs diff %.3g\n", static_cast<long>(at),
+              worst);
   EXPECT_LE(worst, 1e-5f);
 }
 
@@ -205,8 +210,8 @@ TEST_P(BlendTest, RecomputingEverythingIsBitIdenticalToAFullPrefill) {
   const std::vector<float> full = Prefill(prompt, 0, Blocks(0, 7));
   Prefill(std::vector<TokenId>(prompt.begin() + 5, prompt.begin() + 12), 0, Blocks(20, 2));
   Prefill(std::vector<TokenId>(prompt.begin() + 12, prompt.begin() + 21), 0, Blocks(30, 3));
-  for (const std::vector<int32_t>& checks : {std::vector<int32_t>{0}, std::vector<int32_t>{1},
-                                             std::vector<int32_t>{0, 1}}) {
+  for (const std::vector<int32_t>& checks :
+       {std::vector<int32_t>{0}, std::vector<int32_t>{1}, std::vector<int32_t>{0, 1}}) {
     // From 0, and after an exact cached prefix block (start 4).
     for (int64_t start : {0, 4}) {
       std::vector<BlockId> table = Blocks(40, 7);
@@ -219,6 +224,29 @@ TEST_P(BlendTest, RecomputingEverythingIsBitIdenticalToAFullPrefill) {
       EXPECT_EQ(result.outputs[0].blend_reused_tokens, 0);
     }
   }
+}
+
+TEST_P(BlendTest, ChunksComputedAfterTheirOwnBosBlendExactlyAtRatioOne) {
+  // Each chunk computed as a prompt of its own: the prompt's first token
+  // (its BOS) then the chunk; placed from source position 1.
+  std::mt19937 rng(12);
+  const std::vector<TokenId> prompt = RandomIds(rng, 22, config_.vocab_size);
+  const std::vector<float> full = Prefill(prompt, 0, Blocks(0, 6));
+  std::vector<TokenId> first = {prompt[0]}, second = {prompt[0]};
+  first.insert(first.end(), prompt.begin() + 1, prompt.begin() + 9);
+  second.insert(second.end(), prompt.begin() + 9, prompt.begin() + 18);
+  Prefill(first, 0, Blocks(20, 3));
+  Prefill(second, 0, Blocks(30, 3));
+  const StepResult exact =
+      Run(BlendStep(prompt, 0, Blocks(40, 6), {{1, 8, 20, 1}, {9, 9, 30, 1}}, 1.0f, {1}));
+  EXPECT_TRUE(SameBits(exact.outputs[0].logits, full));
+  // The first chunk stands where it stood on its own: a prefix, with bits
+  // copied; r = 0 then equals prefix caching of BOS + the chunk.
+  std::vector<BlockId> prefix_table = {20, 21, 70, 71, 72, 73};
+  const std::vector<float> cached =
+      Prefill(std::vector<TokenId>(prompt.begin() + 8, prompt.end()), 8, prefix_table);
+  const StepResult reused = Run(BlendStep(prompt, 0, Blocks(50, 6), {{1, 8, 20, 1}}, 0.0f, {0}));
+  EXPECT_TRUE(SameBits(reused.outputs[0].logits, cached));
 }
 
 TEST_P(BlendTest, OneChunkAtOffsetZeroWithRatioZeroEqualsPrefixCaching) {
@@ -262,7 +290,8 @@ TEST_P(BlendTest, NoSelectedQuerySeesALaterKey) {
   // the same chunks with two different questions after them and compare the
   // blended cache of every chunk position, in every layer.
   std::mt19937 rng(9);
-  const std::vector<TokenId> context = RandomIds(rng, 18, config_.vocab_size);  // chunks [2,10), [10,18)
+  const std::vector<TokenId> context =
+      RandomIds(rng, 18, config_.vocab_size);  // chunks [2,10), [10,18)
   Prefill(std::vector<TokenId>(context.begin() + 2, context.begin() + 10), 0, Blocks(0, 2));
   Prefill(std::vector<TokenId>(context.begin() + 10, context.end()), 0, Blocks(4, 2));
   for (float ratio : {1.0f, 0.5f, 0.25f}) {
@@ -302,8 +331,7 @@ TEST_P(BlendTest, KeepsTheRatioOfChunkTokensPlusTheLastToken) {
   const StepResult none = Run(BlendStep(prompt, 0, Blocks(10, 4), {{0, 16, 0}}, 0.0f, {}));
   EXPECT_EQ(none.outputs[0].blend_recomputed_tokens, 1);
   // Gradual: 0.25 then 0.125 of 16 -> 2 kept (+ the last).
-  const StepResult gradual =
-      Run(BlendStep(prompt, 0, Blocks(10, 4), {{0, 16, 0}}, 0.125f, {0, 1}));
+  const StepResult gradual = Run(BlendStep(prompt, 0, Blocks(10, 4), {{0, 16, 0}}, 0.125f, {0, 1}));
   EXPECT_EQ(gradual.outputs[0].blend_recomputed_tokens, 3);
   // Deterministic: the same step twice gives the same bits.
   const StepResult again = Run(BlendStep(prompt, 0, Blocks(10, 4), {{0, 16, 0}}, 0.5f, {0}));
@@ -325,15 +353,15 @@ TEST_P(BlendTest, RejectsBadBlendSteps) {
   expect_invalid(BlendStep(prompt, 0, Blocks(10, 3), {{0, 4, 0}}, 0.1f,
                            {static_cast<int32_t>(config_.num_layers)}),
                  "check layer");
-  expect_invalid(BlendStep(prompt, 0, Blocks(10, 3), {{0, 4, 10}}, 0.1f, {0}),
-                 "also written");
+  expect_invalid(BlendStep(prompt, 0, Blocks(10, 3), {{0, 4, 10}}, 0.1f, {0}), "also written");
   expect_invalid(BlendStep(prompt, 0, Blocks(10, 3), {{0, 6, 0}, {4, 4, 20}}, 0.1f, {0}),
                  "overlap");
   expect_invalid(BlendStep(prompt, 4, Blocks(10, 3), {{2, 4, 0}}, 0.1f, {0}), "span");
 }
 
 std::string ConfigName(const ::testing::TestParamInfo<int>& info) {
-  static const char* const kNames[] = {"llama", "linear_rope", "llama3_rope", "qk_norm", "qkv_bias"};
+  static const char* const kNames[] = {"llama", "linear_rope", "llama3_rope", "qk_norm",
+                                       "qkv_bias"};
   return kNames[info.param];
 }
 
