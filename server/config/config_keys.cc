@@ -152,6 +152,20 @@ std::vector<KeySpec> MakeSchedulerKeys() {
        "When memory runs out, how a running sequence gives up its blocks: auto (swap\n"
        "to the host tier when that is cheaper than recomputing), swap or recompute.",
        ChoiceKey{&Field<&C::scheduler, &S::preemption>, {"auto", "swap", "recompute"}}},
+      {"scheduler.blend.enable",
+       "CacheBlend for requests whose input is a list of chunks: each chunk's KV is\n"
+       "cached on its own and reused wherever the chunk stands, with a fraction of\n"
+       "its tokens recomputed (requests may override every blend key).",
+       BoolKey{&Field<&C::scheduler, &S::blend_enable>}},
+      {"scheduler.blend.recompute_ratio",
+       "Fraction of the cached chunk tokens recomputed, those whose KV deviates most:\n"
+       "0 reuses all (fastest), 1 recomputes all (a full prefill).",
+       DoubleKey{&Field<&C::scheduler, &S::blend_recompute_ratio>, 0.0, 1.0 + 1e-9}},
+      {"scheduler.blend.check_layers",
+       "Layers where the deviations are measured, ascending; several filter\n"
+       "gradually (the kept fraction shrinks from 2 x ratio to the ratio). Layers the\n"
+       "model does not have are left out (a 2-layer model checks at layer 1 only).",
+       IntListKey{&Field<&C::scheduler, &S::blend_check_layers>, 0, 4096}},
   };
 }
 
@@ -219,6 +233,7 @@ std::string TypeName(const KeySpec& key) {
     std::string operator()(const EvictionKey&) const { return "a policy name"; }
     std::string operator()(const MapKey&) const { return "a mapping"; }
     std::string operator()(const BoolKey&) const { return "true or false"; }
+    std::string operator()(const IntListKey&) const { return "a list of integers"; }
   };
   return std::visit(Visitor{}, key.kind);
 }

@@ -76,12 +76,19 @@ struct MapKey {
 struct BoolKey {
   Ref<bool> ref;
 };
+// A YAML sequence of integers, each in [min, max] (a lone scalar is a list of
+// one, for --set).
+struct IntListKey {
+  Ref<std::vector<int64_t>> ref;
+  int64_t min;
+  int64_t max;
+};
 
 struct KeySpec {
   std::string_view name;  // "section.key"
   std::string_view doc;   // one or more lines, '\n'-separated
   std::variant<StringKey, AddressKey, ChoiceKey, IntKey, DoubleKey, BytesKey, DurationKey,
-               EvictionKey, MapKey, BoolKey>
+               EvictionKey, MapKey, BoolKey, IntListKey>
       kind;
 };
 

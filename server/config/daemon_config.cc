@@ -21,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -196,8 +197,37 @@ const char* NodeTypeName(const YAML::Node& node) {
   return "a scalar";
 }
 
+absl::Status SetIntList(const config_internal::IntListKey& key, DaemonConfig& config,
+                        const YAML::Node& node) {
+  std::vector<int64_t> values;
+  if (node.IsScalar()) {
+    absl::StatusOr<int64_t> value = ParseInt(node.Scalar(), key.min, key.max);
+    if (!value.ok()) return value.status();
+    values.push_back(*value);
+  } else if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i) {
+      if (!node[i].IsScalar()) {
+        return absl::InvalidArgumentError(absl::StrCat("item ", i, ": expected an integer"));
+      }
+      absl::StatusOr<int64_t> value = ParseInt(node[i].Scalar(), key.min, key.max);
+      if (!value.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("item ", i, ": ", value.status().message()));
+      }
+      values.push_back(*value);
+    }
+  } else if (!node.IsNull()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("wrong type: expected a list of integers, got ", NodeTypeName(node)));
+  }
+  key.ref(config) = std::move(values);
+  return absl::OkStatus();
+}
+
 // Sets `key` from a YAML value: a scalar, or a mapping for map keys.
 absl::Status SetFromNode(const KeySpec& key, DaemonConfig& config, const YAML::Node& node) {
+  if (const auto* k = std::get_if<config_internal::IntListKey>(&key.kind)) {
+    return SetIntList(*k, config, node);
+  }
   if (const auto* k = std::get_if<MapKey>(&key.kind)) {
     if (node.IsNull()) {
       k->ref(config).clear();
@@ -384,19 +414,25 @@ std::string Where(std::string_view name, const YAML::Mark& mark) {
   return absl::StrCat(std::string(name), ":", mark.line + 1, ": ");
 }
 
-// Walks one section's mapping into `config`, recording each key's mark.
-absl::Status LoadSection(const YAML::Node& key_node, const YAML::Node& body, std::string_view name,
-                         DaemonConfig& config, std::map<std::string, YAML::Mark>& marks) {
-  const std::string section = key_node.Scalar();
-  if (body.IsNull()) return absl::OkStatus();
-  if (!body.IsMap()) {
-    return absl::InvalidArgumentError(absl::StrCat(Where(name, body.Mark()), "wrong type for '",
-                                                   section, "': expected a mapping, got ",
-                                                   NodeTypeName(body)));
+// Whether some key lives below `prefix` ("scheduler.blend" for
+// "scheduler.blend.enable"): a nested mapping of the section.
+bool IsSubsection(const std::string& prefix) {
+  for (const std::string& key : AllKeyNames()) {
+    if (absl::StartsWith(key, prefix + ".")) return true;
   }
+  return false;
+}
+
+// Walks a (sub)section's mapping into `config`, recording each key's mark.
+absl::Status LoadEntries(const std::string& prefix, const YAML::Node& body, std::string_view name,
+                         DaemonConfig& config, std::map<std::string, YAML::Mark>& marks) {
   for (const auto& entry : body) {
-    const std::string full = absl::StrCat(section, ".", entry.first.Scalar());
+    const std::string full = absl::StrCat(prefix, ".", entry.first.Scalar());
     const KeySpec* key = FindKey(full);
+    if (key == nullptr && entry.second.IsMap() && IsSubsection(full)) {
+      if (absl::Status s = LoadEntries(full, entry.second, name, config, marks); !s.ok()) return s;
+      continue;
+    }
     if (key == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat(Where(name, entry.first.Mark()), UnknownKey(full, AllKeyNames())));
@@ -411,6 +447,18 @@ absl::Status LoadSection(const YAML::Node& key_node, const YAML::Node& body, std
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status LoadSection(const YAML::Node& key_node, const YAML::Node& body, std::string_view name,
+                         DaemonConfig& config, std::map<std::string, YAML::Mark>& marks) {
+  const std::string section = key_node.Scalar();
+  if (body.IsNull()) return absl::OkStatus();
+  if (!body.IsMap()) {
+    return absl::InvalidArgumentError(absl::StrCat(Where(name, body.Mark()), "wrong type for '",
+                                                   section, "': expected a mapping, got ",
+                                                   NodeTypeName(body)));
+  }
+  return LoadEntries(section, body, name, config, marks);
 }
 
 absl::StatusOr<DaemonConfig> LoadTree(const YAML::Node& root, std::string_view name) {
@@ -522,15 +570,28 @@ std::string DumpConfig(const DaemonConfig& config) {
       "# Override any key on the command line: --set section.key=value\n";
   for (const config_internal::SectionSpec& section : config_internal::Sections()) {
     absl::StrAppend(&out, "\n# ", std::string(section.doc), "\n", std::string(section.name), ":\n");
+    std::string_view subsection;
     for (const KeySpec& key : config_internal::Keys()) {
       const std::string_view prefix = key.name.substr(0, key.name.find('.'));
       if (prefix != section.name) continue;
-      for (absl::string_view line : absl::StrSplit(std::string(key.doc), '\n')) {
-        absl::StrAppend(&out, "  # ", line, "\n");
+      // A nested key (scheduler.blend.enable) goes under its subsection's
+      // mapping, written once before its first key.
+      std::string_view leaf = key.name.substr(key.name.find('.') + 1);
+      std::string indent = "  ";
+      if (const size_t dot = leaf.find('.'); dot != std::string_view::npos) {
+        const std::string_view sub = leaf.substr(0, dot);
+        if (sub != subsection) absl::StrAppend(&out, "  ", std::string(sub), ":\n");
+        subsection = sub;
+        leaf = leaf.substr(dot + 1);
+        indent = "    ";
+      } else {
+        subsection = {};
       }
-      const std::string_view leaf = key.name.substr(key.name.find('.') + 1);
-      absl::StrAppend(&out, "  ", std::string(leaf), ":", config_internal::FormatValue(key, copy),
-                      "\n");
+      for (absl::string_view line : absl::StrSplit(std::string(key.doc), '\n')) {
+        absl::StrAppend(&out, indent, "# ", line, "\n");
+      }
+      absl::StrAppend(&out, indent, std::string(leaf), ":",
+                      config_internal::FormatValue(key, copy), "\n");
     }
   }
   return out;
@@ -563,6 +624,9 @@ std::string FormatValue(const KeySpec& key, DaemonConfig& config) {
   }
   if (const auto* k = std::get_if<BoolKey>(&key.kind)) {
     return k->ref(config) ? " true" : " false";
+  }
+  if (const auto* k = std::get_if<IntListKey>(&key.kind)) {
+    return absl::StrCat(" [", absl::StrJoin(k->ref(config), ", "), "]");
   }
   const auto& map = std::get<MapKey>(key.kind).ref(config);
   if (map.empty()) return " {}";

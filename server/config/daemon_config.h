@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -75,6 +76,10 @@ struct SchedulerSection {
   int64_t max_queue_delay_ms = 2000;   // cache_aware: ageing bound of the reordering
   int64_t session_ttl_ms = 300000;     // a session's KV stays pinned this long after a turn
   std::string preemption = "auto";     // "auto", "swap" or "recompute"
+  // CacheBlend defaults (scheduler.blend.*); requests may override them.
+  bool blend_enable = true;
+  double blend_recompute_ratio = 0.15;
+  std::vector<int64_t> blend_check_layers{1, 2, 3};
 };
 
 struct LoggingSection {

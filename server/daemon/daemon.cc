@@ -98,6 +98,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
                                : so.max_model_len - 1,
       .default_max_tokens = static_cast<int32_t>(config.scheduler.default_max_tokens),
   };
+  absl::StatusOr<BlendDefaults> blend =
+      BlendDefaultsFromConfig(config.scheduler, *daemon->served_.config);
+  if (!blend.ok()) return blend.status();
+  daemon->served_.blend = *std::move(blend);
   if (absl::Status started = daemon->StartServers(config); !started.ok()) {
     daemon->Stop(std::chrono::milliseconds(0));
     return started;

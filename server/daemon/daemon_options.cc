@@ -99,6 +99,29 @@ absl::StatusOr<scheduler::EngineServiceOptions> EngineServiceOptionsFromConfig(
   return options;
 }
 
+absl::StatusOr<BlendDefaults> BlendDefaultsFromConfig(const SchedulerSection& section,
+                                                      const engine::ModelConfig& model) {
+  BlendDefaults defaults{.enable = section.blend_enable, .num_layers = model.num_layers};
+  defaults.options.recompute_ratio = static_cast<float>(section.blend_recompute_ratio);
+  defaults.options.check_layers.clear();
+  for (size_t i = 0; i < section.blend_check_layers.size(); ++i) {
+    const int64_t layer = section.blend_check_layers[i];
+    if (i > 0 && layer <= section.blend_check_layers[i - 1]) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("scheduler.blend.check_layers: layer ", layer, " is out of order"));
+    }
+    // As documented: a shallower model checks at the layers it has.
+    if (layer < model.num_layers)
+      defaults.options.check_layers.push_back(static_cast<int32_t>(layer));
+  }
+  if (defaults.options.check_layers.empty() && !section.blend_check_layers.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("scheduler.blend.check_layers: none of the layers is below the model's ",
+                     model.num_layers));
+  }
+  return defaults;
+}
+
 GrpcServerOptions GrpcOptionsFromConfig(const DaemonConfig& config) {
   GrpcServerOptions options;
   options.listen = config.server.listen;

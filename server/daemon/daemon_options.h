@@ -37,6 +37,12 @@ absl::StatusOr<ServingOptions> ServingOptionsFromConfig(
 absl::StatusOr<scheduler::EngineServiceOptions> EngineServiceOptionsFromConfig(
     const DaemonConfig& config, const scheduler::SchedulerOptions& model_options);
 
+// scheduler.blend.* as the server's blend defaults for `model`: check layers
+// the model does not have are left out. INVALID_ARGUMENT
+// "scheduler.blend.check_layers: ..." for layers out of order or none left.
+absl::StatusOr<BlendDefaults> BlendDefaultsFromConfig(const SchedulerSection& section,
+                                                      const engine::ModelConfig& model);
+
 // server.*, auth.* and tls.* as GrpcServerOptions.
 GrpcServerOptions GrpcOptionsFromConfig(const DaemonConfig& config);
 

@@ -103,13 +103,20 @@ void EngineMetricsObserver::OnRequestFinished(const scheduler::RequestStats& sta
   metrics_->e2e_request_latency_seconds->Observe(stats.e2e_s);
   metrics_->request_queue_time_seconds->Observe(stats.queue_s);
   const int64_t prompt = stats.usage.prompt_tokens;
-  const int64_t computed = std::max<int64_t>(0, prompt - stats.usage.cached_tokens());
+  // Each prompt token has one source: a cache hit by tier, a blended chunk
+  // token (its cached KV reused, or recomputed), or computed.
+  const int64_t blended = stats.usage.blend_reused_tokens + stats.usage.blend_recomputed_tokens;
+  const int64_t computed = std::max<int64_t>(0, prompt - stats.usage.cached_tokens() - blended);
   metrics_->prompt_tokens_total->Inc(static_cast<double>(prompt));
   metrics_->generation_tokens_total->Inc(static_cast<double>(stats.generated_tokens));
   // Hits by tier come from the cache's own counters (CacheMetricsUpdater);
   // what was not a hit was computed.
   metrics_->prompt_tokens_by_source(metrics::TokenSource::kCompute)
       .Inc(static_cast<double>(computed));
+  metrics_->prompt_tokens_by_source(metrics::TokenSource::kBlendReuse)
+      .Inc(static_cast<double>(stats.usage.blend_reused_tokens));
+  metrics_->prompt_tokens_by_source(metrics::TokenSource::kBlendRecompute)
+      .Inc(static_cast<double>(stats.usage.blend_recomputed_tokens));
   SuccessCounter(stats.finish_reason.empty() ? "unknown" : stats.finish_reason).Inc();
 }
 

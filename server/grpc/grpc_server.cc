@@ -85,6 +85,8 @@ absl::StatusOr<ConversionContext> GrpcServer::Impl::MakeConversionContext() cons
                                   ? model.max_prompt_tokens
                                   : model.config->max_position_embeddings - 1;
   context.default_max_tokens = model.default_max_tokens;
+  context.blend = model.blend;
+  if (context.blend.num_layers == 0) context.blend.num_layers = model.config->num_layers;
   if (!options.shared_prefix.empty()) {
     absl::StatusOr<std::vector<engine::TokenId>> ids =
         model.tokenizer->Encode(options.shared_prefix, /*add_special_tokens=*/true);

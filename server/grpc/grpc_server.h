@@ -19,6 +19,7 @@
 #include "engine/model_config.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "scheduler/engine_service.h"
+#include "server/grpc/blend_conversion.h"
 
 namespace strata::server {
 
@@ -33,6 +34,7 @@ struct ServedModel {
   int64_t kv_device_blocks = 0;
   int64_t max_prompt_tokens = 0;
   int32_t default_max_tokens = 16;
+  BlendDefaults blend;  // scheduler.blend.*, for `chunks` inputs
 };
 
 struct GrpcServerOptions {

@@ -161,17 +161,44 @@ int64_t SharedPrefixLength(absl::Span<const TokenId> prompt,
              : 0;
 }
 
+// The prompt of a message whose input may be chunks: with blending on, the
+// chunks keep their spans (`out.chunks`, `out.blend`).
+template <typename Message>
+absl::Status SetPrompt(const Message& message, const v1::BlendOptions& blend_proto,
+                       const ConversionContext& context, scheduler::Request& out) {
+  if (message.input_case() == Message::kChunks) {
+    absl::StatusOr<std::optional<scheduler::BlendOptions>> blend =
+        BlendFromProto(blend_proto, context.blend);
+    if (!blend.ok()) return blend.status();
+    if (*blend) {
+      const bool add_special = !message.has_add_special_tokens() || message.add_special_tokens();
+      absl::StatusOr<ChunkedPrompt> chunked =
+          ChunkedPromptFromProto(message.chunks(), add_special, context);
+      if (!chunked.ok()) return chunked.status();
+      out.prompt_ids = std::move(chunked->ids);
+      out.chunks = std::move(chunked->chunks);
+      out.chunk_context_tokens = chunked->context_tokens;
+      out.blend = **std::move(blend);
+      return absl::OkStatus();
+    }
+  }
+  absl::StatusOr<std::vector<TokenId>> prompt = PromptFromInput(message, context);
+  if (!prompt.ok()) return prompt.status();
+  out.prompt_ids = *std::move(prompt);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<scheduler::Request> RequestFromProto(const v1::GenerateRequest& request,
                                                     const ConversionContext& context,
                                                     const Tenant& tenant) {
-  absl::StatusOr<std::vector<TokenId>> prompt = PromptFromRequest(request, context);
-  if (!prompt.ok()) return prompt.status();
+  scheduler::Request out;
+  if (absl::Status prompt = SetPrompt(request, request.blend(), context, out); !prompt.ok()) {
+    return prompt;
+  }
   absl::StatusOr<engine::SamplingParams> sampling = SamplingFromProto(request.sampling(), context);
   if (!sampling.ok()) return sampling.status();
 
-  scheduler::Request out;
   out.kind = scheduler::RequestKind::kGenerate;
-  out.prompt_ids = *std::move(prompt);
   out.sampling = *std::move(sampling);
   out.cache_salt = tenant.cache_salt;
   out.session_id = request.session_id();
@@ -182,6 +209,22 @@ absl::StatusOr<scheduler::Request> RequestFromProto(const v1::GenerateRequest& r
   // Blocks of the configured shared prefix are keyed under the public salt,
   // so every tenant reuses them; the rest stays under the tenant's salt.
   out.public_prefix_tokens = SharedPrefixLength(out.prompt_ids, context.shared_prefix_ids);
+  return out;
+}
+
+absl::StatusOr<scheduler::Request> PrefetchRequestFromProto(const v1::Prefetch& prefetch,
+                                                            const ConversionContext& context,
+                                                            const Tenant& tenant) {
+  v1::BlendOptions blend;
+  if (prefetch.has_blend()) blend.set_enable(prefetch.blend());
+  scheduler::Request out;
+  if (absl::Status prompt = SetPrompt(prefetch, blend, context, out); !prompt.ok()) return prompt;
+  out.kind = scheduler::RequestKind::kPrefill;
+  out.sampling.max_tokens = 1;
+  out.cache_salt = tenant.cache_salt;
+  out.public_prefix_tokens = SharedPrefixLength(out.prompt_ids, context.shared_prefix_ids);
+  out.session_id = prefetch.session_id();
+  out.pin = prefetch.pin();
   return out;
 }
 
@@ -231,6 +274,8 @@ void FillUsage(const scheduler::PromptUsage& prompt, int64_t generated_tokens, d
   usage->set_generated_tokens(generated_tokens);
   usage->set_time_to_first_token_s(ttft_s < 0 ? 0.0 : ttft_s);
   usage->set_total_time_s(total_s);
+  usage->set_blend_reused_tokens(prompt.blend_reused_tokens);
+  usage->set_blend_recomputed_tokens(prompt.blend_recomputed_tokens);
 }
 
 void FillCacheStats(const scheduler::EngineSnapshot& snapshot, int64_t block_size,

@@ -22,6 +22,7 @@
 #include "scheduler/engine_service.h"
 #include "scheduler/request.h"
 #include "server/grpc/auth.h"
+#include "server/grpc/blend_conversion.h"
 #include "strata/v1/strata.pb.h"
 
 namespace strata::server {
@@ -35,6 +36,8 @@ struct ConversionContext {
   int32_t default_max_tokens = 16;
   // The configured shared public prefix, tokenized once; empty: none.
   std::vector<engine::TokenId> shared_prefix_ids;
+  // CacheBlend defaults for `chunks` inputs (scheduler.blend.*).
+  BlendDefaults blend;
 };
 
 // The prompt of a Generate/Complete request or of a prefetch: text
@@ -53,13 +56,21 @@ absl::StatusOr<std::vector<engine::TokenId>> PromptFromPrefetch(const v1::Prefet
 absl::StatusOr<engine::SamplingParams> SamplingFromProto(const v1::SamplingParams& sampling,
                                                          const ConversionContext& context);
 
-// The whole engine request of a Generate/Complete call: prompt, sampling,
+// The whole engine request of a Generate/Complete call: prompt (a chunks
+// input with blending on keeps its chunk spans: blend_conversion.h), sampling,
 // affinity and priority from the message, the cache salt from `tenant`
 // (never from the body), and the public-prefix length when the prompt starts
 // with the shared prefix. The deadline is the caller's to set.
 absl::StatusOr<scheduler::Request> RequestFromProto(const v1::GenerateRequest& request,
                                                     const ConversionContext& context,
                                                     const Tenant& tenant);
+
+// The engine request of a CacheControl prefetch (kind kPrefill): a chunks
+// input with blending on (Prefetch.blend, else scheduler.blend.enable)
+// caches each chunk on its own.
+absl::StatusOr<scheduler::Request> PrefetchRequestFromProto(const v1::Prefetch& prefetch,
+                                                            const ConversionContext& context,
+                                                            const Tenant& tenant);
 
 // The length of the shared prefix `prompt` starts with, or 0.
 int64_t SharedPrefixLength(absl::Span<const engine::TokenId> prompt,

@@ -182,8 +182,9 @@ grpc::ServerUnaryReactor* StrataService::Prefetch(grpc::CallbackServerContext* c
                                                   const v1::Prefetch& prefetch,
                                                   v1::CacheControlResponse* response) {
   CallRecord record{.method = "Prefetch", .tenant = tenant.name};
-  absl::StatusOr<std::vector<engine::TokenId>> prompt = PromptFromPrefetch(prefetch, conversion_);
-  absl::Status admitted = prompt.status();
+  absl::StatusOr<scheduler::Request> converted =
+      PrefetchRequestFromProto(prefetch, conversion_, tenant);
+  absl::Status admitted = converted.status();
   if (admitted.ok() && !TakeSlot()) {
     admitted = absl::ResourceExhaustedError(absl::StrCat(
         "more than max_concurrent_streams (", max_concurrent_streams_, ") calls are open"));
@@ -193,15 +194,7 @@ grpc::ServerUnaryReactor* StrataService::Prefetch(grpc::CallbackServerContext* c
     LogRequestFinished(record);
     return FinishUnary(context, admitted);
   }
-  scheduler::Request request;
-  request.kind = scheduler::RequestKind::kPrefill;
-  request.prompt_ids = *std::move(prompt);
-  request.sampling.max_tokens = 1;
-  request.cache_salt = tenant.cache_salt;
-  request.public_prefix_tokens =
-      SharedPrefixLength(request.prompt_ids, conversion_.shared_prefix_ids);
-  request.session_id = prefetch.session_id();
-  request.pin = prefetch.pin();
+  scheduler::Request request = *std::move(converted);
   request.deadline = EngineDeadline(*context);
   return PrefetchReactor::Start(env_, &executor_, model_.kv_block_size, std::move(request),
                                 std::move(record), response);
