@@ -6,7 +6,12 @@
 namespace strata::server {
 
 bool ParsedArgs::Has(const std::string& name) const {
-  return flags_.count(name) > 0 || values_.count(name) > 0;
+  return flags_.count(name) > 0 || values_.count(name) > 0 || repeated_.count(name) > 0;
+}
+
+std::vector<std::string> ParsedArgs::GetAll(const std::string& name) const {
+  auto it = repeated_.find(name);
+  return it == repeated_.end() ? std::vector<std::string>{} : it->second;
 }
 
 std::optional<std::string> ParsedArgs::Get(const std::string& name) const {
@@ -55,6 +60,13 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args, const
     if (size_t eq = name.find('='); eq != std::string::npos) {
       inline_value = name.substr(eq + 1);
       name = name.substr(0, eq);
+    }
+    if (spec.repeated_options.count(name)) {
+      if (!inline_value && i + 1 >= args.size()) {
+        return absl::InvalidArgumentError(absl::StrCat("option --", name, " needs a value"));
+      }
+      parsed.repeated_[name].push_back(inline_value ? *inline_value : args[++i]);
+      continue;
     }
     if (parsed.Has(name)) {
       return absl::InvalidArgumentError(absl::StrCat("option --", name, " given twice"));

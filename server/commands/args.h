@@ -16,6 +16,8 @@ namespace strata::server {
 struct ArgSpec {
   std::set<std::string> value_options;  // take a value: --model DIR
   std::set<std::string> flag_options;   // take none: --special
+  // Take a value and may be given more than once, in order: --chunk A --chunk B.
+  std::set<std::string> repeated_options;
 };
 
 class ParsedArgs {
@@ -26,12 +28,15 @@ class ParsedArgs {
   absl::StatusOr<std::string> Require(const std::string& name) const;
   absl::StatusOr<int64_t> GetInt(const std::string& name, int64_t fallback) const;
   absl::StatusOr<double> GetDouble(const std::string& name, double fallback) const;
+  // Every value of a repeated option, in the order given (empty: none).
+  std::vector<std::string> GetAll(const std::string& name) const;
 
  private:
   friend absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>&,
                                               const ArgSpec&);
   std::map<std::string, std::string> values_;
   std::set<std::string> flags_;
+  std::map<std::string, std::vector<std::string>> repeated_;
 };
 
 // Parses `args` (without the program and subcommand names). Options are

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/commands/args.h"
+#include "server/commands/bench_blend.h"
 #include "server/commands/bench_cache.h"
 #include "server/commands/bench_engine.h"
 #include "server/commands/bench_scheduler.h"
@@ -21,9 +22,10 @@ int RunBench(const std::vector<std::string>& args) {
   const std::vector<std::string> rest(args.empty() ? args.end() : args.begin() + 1, args.end());
   if (!args.empty() && args[0] == "engine") return RunBenchEngine(rest);
   if (!args.empty() && args[0] == "cache") return RunBenchCache(rest);
+  if (!args.empty() && args[0] == "blend") return RunBenchBlend(rest);
   if (!args.empty() && args[0] == "scheduler") return RunBenchScheduler(rest);
   if (!args.empty() && args[0] == "serve") return RunBenchServe(rest);
-  return UsageError(kName, "which benchmark? (engine, cache, scheduler, serve)");
+  return UsageError(kName, "which benchmark? (engine, cache, blend, scheduler, serve)");
 }
 
 const CommandRegistrar kRegistrar({
@@ -32,7 +34,7 @@ const CommandRegistrar kRegistrar({
                           "[--model DIR | --random-weights --config FILE.json] "
                           "[--contexts 16,128,512] [--batches 1,4,16] "
                           "[--precision split|bf16|f32] [--out FILE.json] | ",
-                          kBenchCacheUsage, " | ", kBenchSchedulerUsage, " | ", kBenchServeUsage),
+                          kBenchCacheUsage, " | ", kBenchBlendUsage, " | ", kBenchSchedulerUsage, " | ", kBenchServeUsage),
     .run = RunBench,
 });
 

@@ -64,6 +64,14 @@ absl::StatusOr<v1::GenerateRequest> BuildRequest(const ParsedArgs& args) {
       }
       request.mutable_token_ids()->add_ids(id);
     }
+  } else if (args.Has("chunk")) {
+    // Context chunks (cached on their own and blended), then the prompt.
+    for (const std::string& chunk : args.GetAll("chunk")) {
+      request.mutable_chunks()->add_chunks()->set_text(chunk);
+    }
+    if (std::optional<std::string> prompt = args.Get("prompt")) {
+      request.mutable_chunks()->add_chunks()->set_text(*prompt);
+    }
   } else {
     request.set_text(args.Get("prompt").value_or(""));
   }
@@ -93,10 +101,11 @@ void PrintUsage(const v1::FinalInfo& final_info) {
   const v1::Usage& usage = final_info.usage();
   std::cerr << absl::StrFormat(
       "[finished: %s] prompt_tokens=%d cached_prompt_tokens=%d (device=%d host=%d disk=%d) "
-      "generated_tokens=%d ttft_s=%.4f total_s=%.4f\n",
+      "generated_tokens=%d blend_reused=%d blend_recomputed=%d ttft_s=%.4f total_s=%.4f\n",
       FinishReasonName(final_info.finish_reason()), usage.prompt_tokens(),
       usage.cached_prompt_tokens(), usage.cached_device_tokens(), usage.cached_host_tokens(),
-      usage.cached_disk_tokens(), usage.generated_tokens(), usage.time_to_first_token_s(),
+      usage.cached_disk_tokens(), usage.generated_tokens(), usage.blend_reused_tokens(),
+      usage.blend_recomputed_tokens(), usage.time_to_first_token_s(),
       usage.total_time_s());
 }
 
@@ -120,7 +129,8 @@ int RunClient(const std::vector<std::string>& raw_args) {
   ArgSpec spec{
       .value_options = {"server", "prompt", "token-ids", "session", "max-tokens", "temperature",
                         "top-p", "top-k", "seed", "token", "tls-ca", "timeout-ms", "request-id"},
-      .flag_options = {"health", "unary", "ignore-eos"}};
+      .flag_options = {"health", "unary", "ignore-eos"},
+      .repeated_options = {"chunk"}};
   absl::StatusOr<ParsedArgs> args = ParseArgs(raw_args, spec);
   if (!args.ok()) return UsageError(kName, std::string(args.status().message()));
   absl::StatusOr<int64_t> timeout_ms = args->GetInt("timeout-ms", 0);
@@ -168,7 +178,8 @@ int RunClient(const std::vector<std::string>& raw_args) {
 
 const CommandRegistrar kRegistrar({
     .name = kName,
-    .usage = "[--server HOST:PORT] (--prompt TEXT | --token-ids 1,2,3) [--session ID] "
+    .usage = "[--server HOST:PORT] (--prompt TEXT | --token-ids 1,2,3 | --chunk TEXT ... "
+             "[--prompt TEXT]) [--session ID] "
              "[--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] "
              "[--ignore-eos] [--token TOKEN] [--tls-ca FILE.pem] [--timeout-ms MS] "
              "[--request-id ID] [--unary] | --health",
