@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/cuda/cuda_status.h"
 #include "engine/cuda/device_probe.h"
+#include "engine/cuda/plan_support.h"
 #include "kernels/attention_decode.h"
 #include "kernels/dispatch.h"
 
@@ -127,6 +128,7 @@ absl::Status CudaBackend::Validate(const StepPlan& plan) const {
   const ModelConfig& c = decoder_->config();
   const int64_t block_size = arena_->spec().block_size;
   STRATA_RETURN_IF_ERROR(arena_->ValidateMoves(plan.block_moves));
+  STRATA_RETURN_IF_ERROR(CheckPlanSupported(plan));
   for (const SequenceStep& seq : plan.sequences) {
     const std::string who = absl::StrCat("sequence ", seq.seq_id, ": ");
     if (seq.token_ids.empty()) return absl::InvalidArgumentError(who + "no tokens to compute");

@@ -55,6 +55,7 @@ class CudaBackend : public Backend {
       const CudaBackendOptions& cuda_options = {});
   ~CudaBackend() override;
 
+  // UNIMPLEMENTED for a plan with a CacheBlend sequence (plan_support.h).
   absl::StatusOr<StepResult> Execute(const StepPlan& plan) override;
   absl::Status CopyBlocks(absl::Span<const BlockMove> moves) override;
   absl::Status Synchronize() override;
