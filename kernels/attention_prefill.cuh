@@ -86,7 +86,11 @@ __global__ void __launch_bounds__(kPrefillWarps * 32)
   const int group = p.num_heads / p.kv.num_kv_heads;
   const int vectors = seq.num_tokens * group;
   const int last_vector = min(tile.first_vector + kPrefillTileVectors, vectors) - 1;
-  const int key_end = seq.start_position + last_vector / group + 1;
+  // Positions ascend within a sequence: the tile's last token sees the most.
+  const int32_t* positions = p.positions != nullptr ? p.positions + seq.first_row : nullptr;
+  const int key_end = (positions != nullptr ? positions[last_vector / group]
+                                            : seq.start_position + last_vector / group) +
+                      1;
   const int32_t* table = p.tables.tables + static_cast<int64_t>(seq.table) * p.tables.stride;
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -101,7 +105,8 @@ __global__ void __launch_bounds__(kPrefillWarps * 32)
     valid[r] = vec[r] < vectors;
     const int token = valid[r] ? vec[r] / group : 0;
     const int head = kv_head * group + (valid[r] ? vec[r] % group : 0);
-    limit[r] = valid[r] ? seq.start_position + token : 0;  // last key it may see
+    // The last key it may see: its own absolute position.
+    limit[r] = !valid[r] ? 0 : positions != nullptr ? positions[token] : seq.start_position + token;
     q_ptr[r] = p.q + static_cast<int64_t>(seq.first_row + token) * p.q_row_stride + head * kHeadDim;
   }
   uint32_t qa[kSteps][4];

@@ -8,6 +8,9 @@
 // A sequence's tokens computed now are at positions start_position ..
 // start_position + num_tokens - 1 and attend to every key up to their own
 // position: earlier chunks' keys (already in the arena) and this step's.
+// With per-query positions (CacheBlend, after a check layer kept only some
+// tokens) a sequence's rows carry arbitrary ascending absolute positions,
+// each attending keys [0, its position]: the exact causal mask by position.
 // Launchers return the launch's cudaError_t. Thread-safe.
 #ifndef STRATA_KERNELS_ATTENTION_PREFILL_H_
 #define STRATA_KERNELS_ATTENTION_PREFILL_H_
@@ -50,24 +53,35 @@ struct PrefillAttentionParams {
   int num_tiles = 0;
   int num_heads = 0;
   float scale = 1.0f;
+  // Optional, device, [batch rows]: the absolute position of each batch row,
+  // strictly ascending within a sequence; start_position is then ignored.
+  // Null: row first_row + t is at start_position + t.
+  const int32_t* positions = nullptr;
 };
 
 // The tiles of `sequences` for a GQA group of `group` query heads per kv
 // head, the ones with the most keys first so that the long causal tiles
-// start early and the short ones fill the tail.
+// start early and the short ones fill the tail. `row_positions`, when not
+// empty, is PrefillAttentionParams::positions on the host (the key counts
+// then follow it).
 inline std::vector<PrefillTile> MakePrefillTiles(const std::vector<PrefillSequence>& sequences,
-                                                 int group) {
+                                                 int group,
+                                                 const std::vector<int32_t>& row_positions = {}) {
   struct Work {
     PrefillTile tile;
     int64_t keys;
   };
   std::vector<Work> work;
   for (size_t s = 0; s < sequences.size(); ++s) {
-    const int64_t vectors = static_cast<int64_t>(sequences[s].num_tokens) * group;
+    const PrefillSequence& seq = sequences[s];
+    const int64_t vectors = static_cast<int64_t>(seq.num_tokens) * group;
     for (int64_t first = 0; first < vectors; first += kPrefillTileVectors) {
-      const int64_t last = std::min<int64_t>(first + kPrefillTileVectors, vectors) - 1;
-      work.push_back({{static_cast<int32_t>(s), static_cast<int32_t>(first)},
-                      sequences[s].start_position + last / group + 1});
+      const int64_t last_token =
+          (std::min<int64_t>(first + kPrefillTileVectors, vectors) - 1) / group;
+      const int64_t last_position =
+          row_positions.empty() ? seq.start_position + last_token
+                                : row_positions[static_cast<size_t>(seq.first_row + last_token)];
+      work.push_back({{static_cast<int32_t>(s), static_cast<int32_t>(first)}, last_position + 1});
     }
   }
   std::stable_sort(work.begin(), work.end(),

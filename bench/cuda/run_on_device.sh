@@ -14,6 +14,11 @@
 #       bash bench/cuda/run_on_device.sh run [BUILD_DIR]
 #       runs the gpu tests (what `ctest -L gpu` runs), then the benchmarks,
 #       and writes logs and bench.json under $OUT (or ./device-out).
+#   device run, carrying BUILD_DIR/pack, CacheBlend only (a short session):
+#       bash bench/cuda/run_on_device.sh blend [BUILD_DIR]
+#       runs the CacheBlend tests (kernels/blend.h against engine/cpu/kv_blend.h,
+#       prefill attention with per-query positions, the backend's blend steps
+#       against the CPU backend's) with their full output, no benchmark.
 #
 # On a GPU machine with the build dependencies installed, the same checks are:
 #   cmake -S . -B build -G Ninja -DCMAKE_CUDA_ARCHITECTURES=90a && ninja -C build
@@ -53,8 +58,7 @@ do_pack() {
   du -h "$pack/strata-device.tar.xz"
 }
 
-do_run() {
-  local out="${OUT:-$PWD/device-out}" root="/tmp/strata-device"
+unpack() {
   mkdir -p "$out" "$root"
   tar -C "$root" -xJf "$pack/strata-device.tar.xz"
   # Test binaries name the fixtures by the absolute path they were built at.
@@ -64,6 +68,27 @@ do_run() {
   export LD_LIBRARY_PATH="$root/lib:$cuda_lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem \
     --format=csv 2>&1 | tee "$out/gpu.txt" || true
+}
+
+do_blend() {
+  local out="${OUT:-$PWD/device-out}" root="/tmp/strata-device" failed=0
+  unpack
+  : >"$out/tests.txt"
+  for name in kernels_blend_test kernels_attention_prefill_test engine_cuda_blend_layout_test \
+    engine_cuda_blend_validation_test engine_cuda_step_layout_test engine_cuda_blend_backend_test; do
+    if "$root/tests/$name" >"$out/$name.log" 2>&1; then
+      echo "PASS $name" | tee -a "$out/tests.txt"
+    else
+      echo "FAIL $name" | tee -a "$out/tests.txt"; failed=1
+    fi
+    grep -E "FAILED|Failure|differing|relative|Expected|actual|Which is" "$out/$name.log" | head -60 || true
+  done
+  return "$failed"
+}
+
+do_run() {
+  local out="${OUT:-$PWD/device-out}" root="/tmp/strata-device"
+  unpack
   local failed=0
   : >"$out/tests.txt"
   for t in "$root"/tests/*; do
@@ -91,5 +116,6 @@ do_run() {
 case "$mode" in
   pack) do_pack ;;
   run) do_run ;;
-  *) echo "usage: $0 pack|run [BUILD_DIR]" >&2; exit 2 ;;
+  blend) do_blend ;;
+  *) echo "usage: $0 pack|run|blend [BUILD_DIR]" >&2; exit 2 ;;
 esac

@@ -7,9 +7,12 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engine/cuda/blend_layout.h"
+#include "engine/cuda/blend_validation.h"
 #include "engine/cuda/cuda_status.h"
 #include "engine/cuda/device_probe.h"
 #include "kernels/attention_decode.h"
+#include "kernels/blend.h"
 #include "kernels/dispatch.h"
 
 namespace strata::engine::cuda {
@@ -162,6 +165,7 @@ absl::Status CudaBackend::Validate(const StepPlan& plan) const {
       }
     }
     if (seq.sample) STRATA_RETURN_IF_ERROR(ValidateSamplingParams(seq.sampling, c.vocab_size));
+    STRATA_RETURN_IF_ERROR(ValidateBlend(seq, c.num_layers, block_size, arena_->num_blocks()));
   }
   return absl::OkStatus();
 }
@@ -234,10 +238,7 @@ absl::StatusOr<DeviceStep> CudaBackend::RunGraph(const StepPlan& plan, HostStep&
   }
   const int bucket = NextPowerOfTwo(static_cast<int64_t>(plan.sequences.size()));
   const int width = NextPowerOfTwo(needed);
-  const StepShape shape{
-      block_size, static_cast<int>(decoder_->config().num_heads / decoder_->config().num_kv_heads),
-      arena_->scratch_block()};
-  host = BuildHostStep(plan, shape, bucket, width);
+  host = BuildHostStep(plan, Shape(), bucket, width);
   const PackedLayout layout = LayoutOf(host);
   const int partitions =
       Partitions(bucket, static_cast<int>(std::min<int64_t>(width * block_size, 1 << 30)));
@@ -273,6 +274,114 @@ absl::StatusOr<DeviceStep> CudaBackend::RunGraph(const StepPlan& plan, HostStep&
   return step;
 }
 
+StepShape CudaBackend::Shape() const {
+  return {arena_->spec().block_size,
+          static_cast<int>(decoder_->config().num_heads / decoder_->config().num_kv_heads),
+          arena_->scratch_block()};
+}
+
+absl::Status CudaBackend::PlaceChunks(const StepPlan& plan, cudaStream_t stream) {
+  const BlendPlacement placement = BuildBlendPlacement(plan, arena_->spec().block_size);
+  const size_t n = placement.src_slots.size();
+  if (n == 0) return absl::OkStatus();
+  absl::StatusOr<bool> grown = blend_place_.Reserve(4 * n * 4);
+  if (!grown.ok()) return grown.status();
+  int32_t* base = blend_place_.as<int32_t>();
+  const std::vector<int32_t>* arrays[] = {&placement.src_slots, &placement.dst_slots,
+                                          &placement.from_positions, &placement.to_positions};
+  for (size_t i = 0; i < 4; ++i) {
+    // From pageable memory: staged before the call returns, ordered on the stream.
+    STRATA_CUDA_RETURN_IF_ERROR(
+        cudaMemcpyAsync(base + i * n, arrays[i]->data(), n * 4, cudaMemcpyHostToDevice, stream));
+  }
+  kernels::BlendPlaceParams p;
+  p.kv = arena_->view();
+  p.src_slots = base;
+  p.dst_slots = base + n;
+  p.from_positions = base + 2 * n;
+  p.to_positions = base + 3 * n;
+  p.inv_freq = decoder_->inv_freq();
+  p.tokens = static_cast<int>(n);
+  STRATA_CUDA_RETURN_IF_ERROR(kernels::LaunchBlendPlace(p, stream));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<double>> CudaBackend::MeasureDeviation(
+    const HostStep& host, const std::vector<int32_t>& candidates, int layer, cudaStream_t stream) {
+  const size_t n = candidates.size();
+  std::vector<double> deviation(n);
+  if (n == 0) return deviation;
+  std::vector<int32_t> slots(n);
+  for (size_t i = 0; i < n; ++i) slots[i] = host.slots[static_cast<size_t>(candidates[i])];
+  // [rows | slots] ints, then the doubles 8-byte aligned.
+  const size_t ints = (2 * n + 1) / 2 * 2;
+  absl::StatusOr<bool> grown = blend_check_.Reserve(ints * 4 + n * 8);
+  if (!grown.ok()) return grown.status();
+  int32_t* rows_dev = blend_check_.as<int32_t>();
+  double* out = reinterpret_cast<double*>(rows_dev + ints);
+  STRATA_CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(rows_dev, candidates.data(), n * 4, cudaMemcpyHostToDevice, stream));
+  STRATA_CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(rows_dev + n, slots.data(), n * 4, cudaMemcpyHostToDevice, stream));
+  STRATA_RETURN_IF_ERROR(decoder_->LaunchDeviation(arena_->view(), layer, rows_dev, rows_dev + n,
+                                                   static_cast<int>(n), out, stream));
+  STRATA_CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(deviation.data(), out, n * 8, cudaMemcpyDeviceToHost, stream));
+  STRATA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+  return deviation;
+}
+
+absl::StatusOr<DeviceStep> CudaBackend::RunBlend(const StepPlan& plan, cudaEvent_t kv_ready,
+                                                 HostStep& host,
+                                                 std::vector<BlendOutcomeCounts>& outcomes) {
+  cudaStream_t stream = compute_.get();
+  const StepShape shape = Shape();
+  const kernels::PagedKv kv = arena_->view();
+  BlendRows rows(plan);
+  host = BuildRowsStep(plan, rows.rows(), shape);
+  const int logit_rows =
+      std::min<int>(static_cast<int>(host.logit_rows.size()), CudaDecoder::kLogitChunk);
+  absl::StatusOr<bool> moved = decoder_->Reserve(host.rows, logit_rows, 0);
+  if (!moved.ok()) return moved.status();
+  if (*moved) DropGraphs();
+  PackedLayout layout = LayoutOf(host);
+  STRATA_RETURN_IF_ERROR(Upload(host, layout, step_meta_));
+  DeviceStep step = DeviceStepOf(host, layout, step_meta_.as<std::byte>(), 1);
+  STRATA_RETURN_IF_ERROR(decoder_->LaunchEmbedding(step, stream));
+  if (kv_ready != nullptr) STRATA_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(stream, kv_ready, 0));
+  // The chunks' K/V in place before any layer reads or writes the arena.
+  STRATA_RETURN_IF_ERROR(PlaceChunks(plan, stream));
+  for (int l = 0; l < static_cast<int>(decoder_->config().num_layers); ++l) {
+    STRATA_RETURN_IF_ERROR(decoder_->LaunchLayerQkv(step, l, stream));
+    // A check compares the fresh K/V with the placed cache before the store
+    // overwrites it; every row still present stores its fresh K/V.
+    absl::StatusOr<std::vector<double>> deviation =
+        MeasureDeviation(host, rows.Candidates(l), l, stream);
+    if (!deviation.ok()) return deviation.status();
+    const size_t before = rows.rows().size();
+    const std::vector<int32_t> kept = rows.Select(l, *deviation);
+    STRATA_RETURN_IF_ERROR(decoder_->LaunchKvStore(step, kv, l, stream));
+    if (kept.size() < before) {
+      absl::StatusOr<bool> grown = blend_kept_.Reserve(kept.size() * 4);
+      if (!grown.ok()) return grown.status();
+      STRATA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(blend_kept_.data(), kept.data(), kept.size() * 4,
+                                                  cudaMemcpyHostToDevice, stream));
+      STRATA_RETURN_IF_ERROR(
+          decoder_->CompactRows(blend_kept_.as<int32_t>(), static_cast<int>(kept.size()), stream));
+      // The pinned staging buffer is rewritten: its last upload must be done.
+      STRATA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+      host = BuildRowsStep(plan, rows.rows(), shape);
+      layout = LayoutOf(host);
+      STRATA_RETURN_IF_ERROR(Upload(host, layout, step_meta_));
+      step = DeviceStepOf(host, layout, step_meta_.as<std::byte>(), 1);
+      STRATA_RETURN_IF_ERROR(decoder_->LaunchRopeTable(step, stream));
+    }
+    STRATA_RETURN_IF_ERROR(decoder_->LaunchLayerRest(step, kv, l, stream));
+  }
+  outcomes = rows.Outcomes();
+  return step;
+}
+
 absl::Status CudaBackend::Finish(const StepPlan& plan, const HostStep& host, const DeviceStep& step,
                                  bool heads_done, StepResult& result) {
   cudaStream_t stream = compute_.get();
@@ -284,8 +393,7 @@ absl::Status CudaBackend::Finish(const StepPlan& plan, const HostStep& host, con
     const SequenceStep& seq = plan.sequences[s];
     any_logits |= seq.return_logits;
     if (!seq.sample) continue;
-    const int n = static_cast<int>(seq.token_ids.size());
-    const int last = host.first_logit[s] + (seq.return_logits ? n - 1 : 0);
+    const int last = host.first_logit[s] + host.logit_count[s] - 1;
     request_of[s] = static_cast<int>(requests.size());
     requests.push_back({&seq, last});
   }
@@ -316,7 +424,7 @@ absl::Status CudaBackend::Finish(const StepPlan& plan, const HostStep& host, con
     for (size_t s = 0; s < plan.sequences.size(); ++s) {
       const SequenceStep& seq = plan.sequences[s];
       if (!seq.return_logits) continue;
-      const int rows = static_cast<int>(seq.token_ids.size());
+      const int rows = host.logit_count[s];
       const int lo = std::max(first, host.first_logit[s]);
       const int hi = std::min(first + count, host.first_logit[s] + rows);
       if (lo >= hi) continue;
@@ -343,7 +451,19 @@ absl::StatusOr<StepResult> CudaBackend::Execute(const StepPlan& plan) {
     kv_ready = moves_done_.get();
   }
   for (const SequenceStep& seq : plan.sequences) result.outputs.push_back({seq.seq_id, {}, {}});
-  if (!plan.sequences.empty()) {
+  const bool blend = std::any_of(plan.sequences.begin(), plan.sequences.end(),
+                                 [](const SequenceStep& seq) { return seq.blend.has_value(); });
+  if (blend) {
+    HostStep host;
+    std::vector<BlendOutcomeCounts> outcomes;
+    absl::StatusOr<DeviceStep> ran = RunBlend(plan, kv_ready, host, outcomes);
+    if (!ran.ok()) return ran.status();
+    STRATA_RETURN_IF_ERROR(Finish(plan, host, *ran, false, result));
+    for (size_t s = 0; s < outcomes.size(); ++s) {
+      result.outputs[s].blend_reused_tokens = outcomes[s].reused_tokens;
+      result.outputs[s].blend_recomputed_tokens = outcomes[s].recomputed_tokens;
+    }
+  } else if (!plan.sequences.empty()) {
     HostStep host;
     DeviceStep step;
     bool graph_ran = false;
@@ -354,11 +474,7 @@ absl::StatusOr<StepResult> CudaBackend::Execute(const StepPlan& plan) {
       step = *ran;
     }
     if (!graph_ran) {
-      const StepShape shape{
-          arena_->spec().block_size,
-          static_cast<int>(decoder_->config().num_heads / decoder_->config().num_kv_heads),
-          arena_->scratch_block()};
-      host = BuildHostStep(plan, shape);
+      host = BuildHostStep(plan, Shape());
       absl::StatusOr<DeviceStep> ran = RunEager(host, kv_ready);
       if (!ran.ok()) return ran.status();
       step = *ran;

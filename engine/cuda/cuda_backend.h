@@ -16,6 +16,13 @@
 // every kernel and cuBLASLt plan). A failed capture turns graphs off for
 // the backend and the step runs eagerly.
 //
+// CacheBlend: a plan with a blend sequence runs eagerly, never as a graph:
+// the chunks' K/V placed with K re-rotated on the GPU, then the layers one
+// by one; at a check layer the deviations of the candidate rows come back
+// to the host, which selects with the CPU's rules (blend_layout.h), and the
+// residual and QKV rows are compacted on the GPU (kernels/blend.h). The
+// kept rows attend with per-row positions. One stream sync per check layer.
+//
 // Registered as "cuda"; needs a device (FAILED_PRECONDITION "CUDA backend
 // unavailable: <runtime error>" otherwise). Not thread-safe except
 // AllocateHostBuffer: one engine thread drives it.
@@ -26,10 +33,12 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engine/backend.h"
+#include "engine/cuda/blend_layout.h"
 #include "engine/cuda/cuda_decoder.h"
 #include "engine/cuda/device_kv_arena.h"
 #include "engine/cuda/device_memory.h"
@@ -83,6 +92,19 @@ class CudaBackend : public Backend {
   absl::StatusOr<DeviceStep> RunGraph(const StepPlan& plan, HostStep& host, cudaEvent_t kv_ready,
                                       bool* ran);
   absl::Status CaptureGraph(Graph& graph, const DeviceStep& step);
+  StepShape Shape() const;
+  // CacheBlend (a plan with a blend sequence), eagerly: chunks placed, the
+  // layers run with a host selection at each check layer (blend_layout.h),
+  // rows compacted and the step's arrays rebuilt after each. `host` ends as
+  // the final rows' layout, for Finish.
+  absl::StatusOr<DeviceStep> RunBlend(const StepPlan& plan, cudaEvent_t kv_ready, HostStep& host,
+                                      std::vector<BlendOutcomeCounts>& outcomes);
+  absl::Status PlaceChunks(const StepPlan& plan, cudaStream_t stream);
+  // The deviations of `candidates` (rows of `host`) at `layer`, on the host
+  // (synchronises the stream).
+  absl::StatusOr<std::vector<double>> MeasureDeviation(const HostStep& host,
+                                                       const std::vector<int32_t>& candidates,
+                                                       int layer, cudaStream_t stream);
   void DropGraphs();
   // Heads, sampling and logits for the step's logit rows.
   absl::Status Finish(const StepPlan& plan, const HostStep& host, const DeviceStep& step,
@@ -96,10 +118,11 @@ class CudaBackend : public Backend {
   std::unique_ptr<CudaDecoder> decoder_;
   std::unique_ptr<DeviceKvArena> arena_;
   std::unique_ptr<GpuSampler> sampler_;
-  std::unique_ptr<PinnedBuffer> staging_;        // step metadata on its way up
-  std::unique_ptr<PinnedBuffer> logits_host_;    // one lm_head chunk on its way down
-  DeviceBuffer step_meta_;                       // eager steps' metadata
-  std::map<std::pair<int, int>, Graph> graphs_;  // (batch bucket, table width)
+  std::unique_ptr<PinnedBuffer> staging_;                // step metadata on its way up
+  std::unique_ptr<PinnedBuffer> logits_host_;            // one lm_head chunk on its way down
+  DeviceBuffer step_meta_;                               // eager steps' metadata
+  DeviceBuffer blend_place_, blend_check_, blend_kept_;  // blend steps' arrays
+  std::map<std::pair<int, int>, Graph> graphs_;          // (batch bucket, table width)
   int graphs_captured_ = 0;
 };
 

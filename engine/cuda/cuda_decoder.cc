@@ -8,6 +8,7 @@
 #include "engine/cpu/decoder.h"
 #include "engine/cuda/cuda_status.h"
 #include "kernels/attention_decode.h"
+#include "kernels/blend.h"
 #include "kernels/dispatch.h"
 #include "kernels/embedding.h"
 #include "kernels/kv_append.h"
@@ -46,6 +47,7 @@ DeviceStep DeviceStepOf(const HostStep& host, const PackedLayout& layout, const 
   step.tables.stride = host.table_stride;
   step.logit_rows = static_cast<int>(host.logit_rows.size());
   step.logit_row_ids = At<int32_t>(base, layout.logit_rows);
+  if (host.row_positions) step.row_positions = step.positions;
   return step;
 }
 
@@ -157,6 +159,7 @@ absl::Status CudaDecoder::LaunchAttention(const DeviceStep& step, const kernels:
     p.num_tiles = step.num_tiles;
     p.num_heads = heads;
     p.scale = scale;
+    p.positions = step.row_positions;
     STRATA_CUDA_RETURN_IF_ERROR(kernels::LaunchPrefillAttention(p, stream));
   }
   return absl::OkStatus();
@@ -195,80 +198,153 @@ absl::Status CudaDecoder::LaunchMlp(const DeviceLayer& layer, int rows, cudaStre
                        stream);
 }
 
-absl::Status CudaDecoder::LaunchBody(const DeviceStep& step, const kernels::PagedKv& kv,
-                                     cudaEvent_t kv_ready, cudaStream_t stream) {
-  const ModelConfig& c = config_;
-  const int rows = step.rows;
-  const int heads = static_cast<int>(c.num_heads), kv_heads = static_cast<int>(c.num_kv_heads);
-  const int d = static_cast<int>(c.head_dim);
+absl::Status CudaDecoder::LaunchEmbedding(const DeviceStep& step, cudaStream_t stream) {
   kernels::EmbeddingParams embed;
   embed.table = weights_.embedding_table();
   embed.token_ids = step.token_ids;
   embed.out = x_.as<float>();
-  embed.rows = rows;
-  embed.hidden = static_cast<int>(c.hidden_size);
+  embed.rows = step.rows;
+  embed.hidden = static_cast<int>(config_.hidden_size);
   STRATA_CUDA_RETURN_IF_ERROR(kernels::LaunchEmbedding(embed, stream));
+  return LaunchRopeTable(step, stream);
+}
+
+absl::Status CudaDecoder::LaunchRopeTable(const DeviceStep& step, cudaStream_t stream) {
   kernels::RopeTableParams table;
   table.positions = step.positions;
   table.inv_freq = inv_freq_.as<float>();
   table.cos = cos_.as<float>();
   table.sin = sin_.as<float>();
-  table.rows = rows;
-  table.half = d / 2;
+  table.rows = step.rows;
+  table.half = static_cast<int>(config_.head_dim / 2);
   STRATA_CUDA_RETURN_IF_ERROR(kernels::LaunchRopeTable(table, stream));
-  for (int l = 0; l < static_cast<int>(c.num_layers); ++l) {
-    const DeviceLayer& layer = weights_.layers[static_cast<size_t>(l)];
-    kernels::RmsNormParams norm;
-    norm.residual = x_.as<float>();
-    norm.delta = l > 0 ? delta_.as<float>() : nullptr;  // the previous layer's down_proj
-    norm.weight = layer.input_norm.as<float>();
-    norm.out = act_.as<__nv_bfloat16>();
-    norm.rows = rows;
-    norm.n = static_cast<int>(c.hidden_size);
-    norm.eps = static_cast<float>(c.rms_norm_eps);
-    STRATA_CUDA_RETURN_IF_ERROR(kernels::LaunchRmsNorm(norm, stream));
-    STRATA_RETURN_IF_ERROR(gemm_->Matmul({.weight = layer.qkv.get(),
-                                          .act = act_.data(),
-                                          .out = qkv_.data(),
-                                          .m = rows,
-                                          .n = layer.qkv.rows,
-                                          .k = layer.qkv.cols},
-                                         stream));
-    kernels::QkvRopeParams rope;
-    rope.qkv = qkv_.as<float>();
-    rope.bias = layer.qkv_bias.size() > 0 ? layer.qkv_bias.as<float>() : nullptr;
-    rope.q_norm = layer.q_norm.size() > 0 ? layer.q_norm.as<float>() : nullptr;
-    rope.k_norm = layer.k_norm.size() > 0 ? layer.k_norm.as<float>() : nullptr;
-    rope.cos = cos_.as<float>();
-    rope.sin = sin_.as<float>();
-    rope.rows = rows;
-    rope.num_heads = heads;
-    rope.num_kv_heads = kv_heads;
-    rope.head_dim = d;
-    rope.eps = static_cast<float>(c.rms_norm_eps);
-    STRATA_CUDA_RETURN_IF_ERROR(kernels::LaunchQkvRope(rope, stream));
+  return absl::OkStatus();
+}
+
+absl::Status CudaDecoder::LaunchLayerQkv(const DeviceStep& step, int l, cudaStream_t stream) {
+  const ModelConfig& c = config_;
+  const DeviceLayer& layer = weights_.layers[static_cast<size_t>(l)];
+  kernels::RmsNormParams norm;
+  norm.residual = x_.as<float>();
+  norm.delta = l > 0 ? delta_.as<float>() : nullptr;  // the previous layer's down_proj
+  norm.weight = layer.input_norm.as<float>();
+  norm.out = act_.as<__nv_bfloat16>();
+  norm.rows = step.rows;
+  norm.n = static_cast<int>(c.hidden_size);
+  norm.eps = static_cast<float>(c.rms_norm_eps);
+  STRATA_CUDA_RETURN_IF_ERROR(kernels::LaunchRmsNorm(norm, stream));
+  STRATA_RETURN_IF_ERROR(gemm_->Matmul({.weight = layer.qkv.get(),
+                                        .act = act_.data(),
+                                        .out = qkv_.data(),
+                                        .m = step.rows,
+                                        .n = layer.qkv.rows,
+                                        .k = layer.qkv.cols},
+                                       stream));
+  kernels::QkvRopeParams rope;
+  rope.qkv = qkv_.as<float>();
+  rope.bias = layer.qkv_bias.size() > 0 ? layer.qkv_bias.as<float>() : nullptr;
+  rope.q_norm = layer.q_norm.size() > 0 ? layer.q_norm.as<float>() : nullptr;
+  rope.k_norm = layer.k_norm.size() > 0 ? layer.k_norm.as<float>() : nullptr;
+  rope.cos = cos_.as<float>();
+  rope.sin = sin_.as<float>();
+  rope.rows = step.rows;
+  rope.num_heads = static_cast<int>(c.num_heads);
+  rope.num_kv_heads = static_cast<int>(c.num_kv_heads);
+  rope.head_dim = static_cast<int>(c.head_dim);
+  rope.eps = static_cast<float>(c.rms_norm_eps);
+  STRATA_CUDA_RETURN_IF_ERROR(kernels::LaunchQkvRope(rope, stream));
+  return absl::OkStatus();
+}
+
+absl::Status CudaDecoder::LaunchKvStore(const DeviceStep& step, const kernels::PagedKv& kv, int l,
+                                        cudaStream_t stream) {
+  const int heads = static_cast<int>(config_.num_heads);
+  const int kv_heads = static_cast<int>(config_.num_kv_heads);
+  const int d = static_cast<int>(config_.head_dim);
+  kernels::KvAppendParams append;
+  append.kv = kv;
+  append.layer = l;
+  append.qkv = qkv_.as<float>();
+  append.row_stride = (heads + 2 * kv_heads) * d;
+  append.k_offset = heads * d;
+  append.v_offset = (heads + kv_heads) * d;
+  append.slots = step.slots;
+  append.rows = step.rows;
+  STRATA_CUDA_RETURN_IF_ERROR(kernels::LaunchKvAppend(append, stream));
+  return absl::OkStatus();
+}
+
+absl::Status CudaDecoder::LaunchLayerRest(const DeviceStep& step, const kernels::PagedKv& kv, int l,
+                                          cudaStream_t stream) {
+  const DeviceLayer& layer = weights_.layers[static_cast<size_t>(l)];
+  STRATA_RETURN_IF_ERROR(LaunchAttention(step, kv, l, stream));
+  STRATA_RETURN_IF_ERROR(gemm_->Matmul({.weight = layer.o.get(),
+                                        .act = attn_.data(),
+                                        .out = delta_.data(),
+                                        .m = step.rows,
+                                        .n = layer.o.rows,
+                                        .k = layer.o.cols},
+                                       stream));
+  return LaunchMlp(layer, step.rows, stream);
+}
+
+absl::Status CudaDecoder::LaunchBody(const DeviceStep& step, const kernels::PagedKv& kv,
+                                     cudaEvent_t kv_ready, cudaStream_t stream) {
+  STRATA_RETURN_IF_ERROR(LaunchEmbedding(step, stream));
+  for (int l = 0; l < static_cast<int>(config_.num_layers); ++l) {
+    STRATA_RETURN_IF_ERROR(LaunchLayerQkv(step, l, stream));
     if (l == 0 && kv_ready != nullptr) {
       STRATA_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(stream, kv_ready, 0));
     }
-    kernels::KvAppendParams append;
-    append.kv = kv;
-    append.layer = l;
-    append.qkv = qkv_.as<float>();
-    append.row_stride = (heads + 2 * kv_heads) * d;
-    append.k_offset = heads * d;
-    append.v_offset = (heads + kv_heads) * d;
-    append.slots = step.slots;
-    append.rows = rows;
-    STRATA_CUDA_RETURN_IF_ERROR(kernels::LaunchKvAppend(append, stream));
-    STRATA_RETURN_IF_ERROR(LaunchAttention(step, kv, l, stream));
-    STRATA_RETURN_IF_ERROR(gemm_->Matmul({.weight = layer.o.get(),
-                                          .act = attn_.data(),
-                                          .out = delta_.data(),
-                                          .m = rows,
-                                          .n = layer.o.rows,
-                                          .k = layer.o.cols},
-                                         stream));
-    STRATA_RETURN_IF_ERROR(LaunchMlp(layer, rows, stream));
+    STRATA_RETURN_IF_ERROR(LaunchKvStore(step, kv, l, stream));
+    STRATA_RETURN_IF_ERROR(LaunchLayerRest(step, kv, l, stream));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CudaDecoder::LaunchDeviation(const kernels::PagedKv& kv, int layer,
+                                          const int32_t* rows, const int32_t* slots, int count,
+                                          double* out, cudaStream_t stream) {
+  const int heads = static_cast<int>(config_.num_heads);
+  const int kv_heads = static_cast<int>(config_.num_kv_heads);
+  const int d = static_cast<int>(config_.head_dim);
+  kernels::KvDeviationParams p;
+  p.kv = kv;
+  p.layer = layer;
+  p.qkv = qkv_.as<float>();
+  p.row_stride = (heads + 2 * kv_heads) * d;
+  p.k_offset = heads * d;
+  p.v_offset = (heads + kv_heads) * d;
+  p.rows = rows;
+  p.slots = slots;
+  p.deviation = out;
+  p.tokens = count;
+  STRATA_CUDA_RETURN_IF_ERROR(kernels::LaunchKvDeviation(p, stream));
+  return absl::OkStatus();
+}
+
+absl::Status CudaDecoder::CompactRows(const int32_t* kept, int count, cudaStream_t stream) {
+  if (count <= 0) return absl::OkStatus();
+  const ModelConfig& c = config_;
+  const int64_t qkv_width = (c.num_heads + 2 * c.num_kv_heads) * c.head_dim;
+  const int64_t width = std::max(c.hidden_size, qkv_width);
+  absl::StatusOr<bool> grown =
+      compact_.Reserve(static_cast<size_t>(std::max<int64_t>(count * width * 4, 256)));
+  if (!grown.ok()) return grown.status();
+  // Gather into the staging buffer, then copy back: rows move towards the
+  // front, so an in-place gather would race.
+  for (const auto& [buffer, row_floats] :
+       {std::pair<DeviceBuffer*, int64_t>{&x_, c.hidden_size}, {&qkv_, qkv_width}}) {
+    kernels::RowGatherParams gather;
+    gather.src = buffer->as<std::byte>();
+    gather.dst = compact_.as<std::byte>();
+    gather.src_row_bytes = gather.dst_row_bytes = gather.copy_bytes = row_floats * 4;
+    gather.rows = kept;
+    gather.count = count;
+    STRATA_CUDA_RETURN_IF_ERROR(kernels::LaunchRowGather(gather, stream));
+    STRATA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(buffer->data(), compact_.data(),
+                                                static_cast<size_t>(count * row_floats * 4),
+                                                cudaMemcpyDeviceToDevice, stream));
   }
   return absl::OkStatus();
 }

@@ -45,6 +45,9 @@ struct DeviceStep {
   kernels::BlockTables tables;
   int logit_rows = 0;
   const int32_t* logit_row_ids = nullptr;
+  // Set for a step given row by row (HostStep::row_positions): the prefill
+  // kernel's per-row positions (`positions`).
+  const int32_t* row_positions = nullptr;
 };
 
 DeviceStep DeviceStepOf(const HostStep& host, const PackedLayout& layout, const std::byte* base,
@@ -74,6 +77,30 @@ class CudaDecoder {
   // the arena, so tier moves on another stream overlap the work before it.
   absl::Status LaunchBody(const DeviceStep& step, const kernels::PagedKv& kv, cudaEvent_t kv_ready,
                           cudaStream_t stream);
+  // LaunchBody in pieces, for steps that act between a layer's QKV and its
+  // KV store (CacheBlend): embedding and RoPE table; the RoPE table alone
+  // (after rows were compacted); a layer's norm, QKV GEMM and RoPE; its KV
+  // store; its attention, o_proj and MLP.
+  absl::Status LaunchEmbedding(const DeviceStep& step, cudaStream_t stream);
+  absl::Status LaunchRopeTable(const DeviceStep& step, cudaStream_t stream);
+  absl::Status LaunchLayerQkv(const DeviceStep& step, int layer, cudaStream_t stream);
+  absl::Status LaunchKvStore(const DeviceStep& step, const kernels::PagedKv& kv, int layer,
+                             cudaStream_t stream);
+  absl::Status LaunchLayerRest(const DeviceStep& step, const kernels::PagedKv& kv, int layer,
+                               cudaStream_t stream);
+
+  // CacheBlend, between LaunchLayerQkv and LaunchKvStore of `layer`: the
+  // deviation of `count` rows' fresh K/V (device `rows`) from what the
+  // arena holds at their device `slots`, into device `out` (kernels/blend.h).
+  absl::Status LaunchDeviation(const kernels::PagedKv& kv, int layer, const int32_t* rows,
+                               const int32_t* slots, int count, double* out, cudaStream_t stream);
+  // Keeps the residual stream and QKV rows listed in device `kept`
+  // (ascending, `count` of them) as rows 0 .. count - 1. Grows a scratch
+  // buffer (cudaMalloc) on first use: eager steps only, never in a graph.
+  absl::Status CompactRows(const int32_t* kept, int count, cudaStream_t stream);
+  // HF's inverse RoPE frequencies, fp32 [head_dim / 2], device memory.
+  const float* inv_freq() const { return inv_freq_.as<float>(); }
+
   // Final norm and lm_head for step logit rows [first, first + count) into
   // logits() rows [0, count). count <= kLogitChunk.
   absl::Status LaunchHead(const DeviceStep& step, int first, int count, cudaStream_t stream);
@@ -100,6 +127,7 @@ class CudaDecoder {
   DeviceBuffer cos_, sin_;  // fp32 [rows, head_dim / 2]
   DeviceBuffer logits_;     // fp32 [kLogitChunk, vocab]
   DeviceBuffer decode_workspace_;
+  DeviceBuffer compact_;  // CompactRows' staging: fp32 [rows, max(hidden, qkv width)]
 };
 
 }  // namespace strata::engine::cuda

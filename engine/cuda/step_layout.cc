@@ -96,15 +96,18 @@ HostStep BuildHostStep(const StepPlan& plan, const StepShape& shape, int pad_row
     for (int b = 0; b < stride; ++b) step.tables.push_back(shape.scratch_block);
   }
   step.first_logit.assign(plan.sequences.size(), -1);
+  step.logit_count.assign(plan.sequences.size(), 0);
   for (size_t s = 0; s < plan.sequences.size(); ++s) {
     const SequenceStep& seq = plan.sequences[s];
     const int n = static_cast<int>(seq.token_ids.size());
     if (pad_rows > 0) {
       step.first_logit[s] = sequence_row[s];  // every row's logits, in row order
+      step.logit_count[s] = 1;
       continue;
     }
     if (!seq.return_logits && !seq.sample) continue;
     step.first_logit[s] = static_cast<int>(step.logit_rows.size());
+    step.logit_count[s] = seq.return_logits ? n : 1;
     for (int i = seq.return_logits ? 0 : n - 1; i < n; ++i) {
       step.logit_rows.push_back(sequence_row[s] + i);
     }
@@ -112,6 +115,58 @@ HostStep BuildHostStep(const StepPlan& plan, const StepShape& shape, int pad_row
   if (pad_rows > 0) {
     for (int r = 0; r < step.rows; ++r) step.logit_rows.push_back(r);
   }
+  return step;
+}
+
+HostStep BuildRowsStep(const StepPlan& plan, const std::vector<StepRow>& rows,
+                       const StepShape& shape) {
+  HostStep step;
+  const int64_t bs = shape.block_size;
+  step.rows = static_cast<int>(rows.size());
+  step.row_positions = true;
+  step.first_logit.assign(plan.sequences.size(), -1);
+  step.logit_count.assign(plan.sequences.size(), 0);
+  for (const StepRow& row : rows) {
+    const SequenceStep& seq = plan.sequences[static_cast<size_t>(row.sequence)];
+    step.token_ids.push_back(seq.token_ids[static_cast<size_t>(row.position - seq.start_position)]);
+    step.positions.push_back(row.position);
+    step.slots.push_back(static_cast<int32_t>(
+        seq.block_table[static_cast<size_t>(row.position / bs)] * bs + row.position % bs));
+  }
+  // One prefill sequence (and table row) per run of rows of one sequence.
+  for (int begin = 0; begin < step.rows;) {
+    const int32_t s = rows[static_cast<size_t>(begin)].sequence;
+    int end = begin + 1;
+    while (end < step.rows && rows[static_cast<size_t>(end)].sequence == s) ++end;
+    const SequenceStep& seq = plan.sequences[static_cast<size_t>(s)];
+    kernels::PrefillSequence p;
+    p.first_row = begin;
+    p.num_tokens = end - begin;
+    p.start_position = rows[static_cast<size_t>(begin)].position;  // unused with row positions
+    p.table = static_cast<int32_t>(step.prefill.size());
+    step.prefill.push_back(p);
+    const int64_t needed = (rows[static_cast<size_t>(end - 1)].position + 1 + bs - 1) / bs;
+    step.table_stride = std::max(step.table_stride, static_cast<int>(needed));
+    if (seq.return_logits || seq.sample) {
+      const int from = seq.return_logits && !seq.blend.has_value() ? begin : end - 1;
+      step.first_logit[static_cast<size_t>(s)] = static_cast<int>(step.logit_rows.size());
+      step.logit_count[static_cast<size_t>(s)] = end - from;
+      for (int r = from; r < end; ++r) step.logit_rows.push_back(r);
+    }
+    begin = end;
+  }
+  step.table_stride = std::max(step.table_stride, 1);
+  for (const kernels::PrefillSequence& p : step.prefill) {
+    const SequenceStep& seq =
+        plan.sequences[static_cast<size_t>(rows[static_cast<size_t>(p.first_row)].sequence)];
+    const int64_t end = rows[static_cast<size_t>(p.first_row + p.num_tokens - 1)].position + 1;
+    const int64_t needed = (end + bs - 1) / bs;
+    for (int b = 0; b < step.table_stride; ++b) {
+      step.tables.push_back(b < needed ? seq.block_table[static_cast<size_t>(b)]
+                                       : shape.scratch_block);
+    }
+  }
+  step.tiles = kernels::MakePrefillTiles(step.prefill, shape.group, step.positions);
   return step;
 }
 

@@ -31,7 +31,19 @@ struct HostStep {
   int table_stride = 0;
   std::vector<int32_t> logit_rows;  // ascending batch rows
   std::vector<int> first_logit;     // per plan sequence: index into logit_rows, or -1
+  std::vector<int> logit_count;     // per plan sequence: its rows in logit_rows
   int max_context = 0;              // longest decode query context
+  // Rows given explicitly (BuildRowsStep): every sequence is a prefill
+  // sequence whose rows carry their own ascending positions, which the
+  // prefill kernel reads from `positions` (PrefillAttentionParams::positions).
+  bool row_positions = false;
+};
+
+// One batch row of a step given row by row: which plan sequence it belongs
+// to and its absolute position.
+struct StepRow {
+  int32_t sequence = 0;
+  int32_t position = 0;
 };
 
 struct StepShape {
@@ -46,6 +58,15 @@ struct StepShape {
 // have exactly table_stride columns.
 HostStep BuildHostStep(const StepPlan& plan, const StepShape& shape, int pad_rows = 0,
                        int table_stride = 0);
+
+// The layout of `rows` (grouped by sequence in plan order, positions
+// ascending within a sequence, every sequence with at least its last
+// position): a CacheBlend step after its selection dropped rows. No decode
+// queries: every sequence goes through prefill attention with per-row
+// positions. Logit rows: every row of a sequence with return_logits and no
+// blend, else the last row of a sequence that samples or wants logits.
+HostStep BuildRowsStep(const StepPlan& plan, const std::vector<StepRow>& rows,
+                       const StepShape& shape);
 
 // Whether `plan` can run as a graph step: every sequence computes one token.
 bool IsDecodeOnly(const StepPlan& plan);

@@ -188,6 +188,10 @@ TEST(CudaBackendTest, RejectsBadPlansLikeTheCpuBackend) {
   EXPECT_EQ(run(far), absl::StatusCode::kInvalidArgument);
   SequenceStep short_table = testing::Span(1, testing::Prompt(20, 1000, 1), 0, 20, {0});
   EXPECT_EQ(run(short_table), absl::StatusCode::kInvalidArgument);
+  SequenceStep blend = testing::Span(1, ids, 0, 3, {0});
+  blend.blend.emplace();
+  blend.blend->recompute_ratio = 2.0f;
+  EXPECT_EQ(run(blend), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(run(testing::Span(1, ids, 0, 3, {0})), absl::StatusCode::kOk);
 }
 

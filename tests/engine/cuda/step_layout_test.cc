@@ -89,5 +89,39 @@ TEST(StepLayoutTest, GraphStepIsPaddedIntoTheScratchBlock) {
   EXPECT_EQ(a.logit_rows, b.logit_rows);
 }
 
+// A blend sequence after a selection kept positions 1, 5, 6 and 9 of its
+// span [0, 10), batched with a plain prefill that wants every row's logits.
+TEST(StepLayoutTest, RowsStepCarriesPerRowPositions) {
+  StepPlan plan;
+  plan.sequences.push_back(Seq(1, {10, 11, 12, 13, 14, 15, 16, 17, 18, 19}, 0, {3, 1}, true, true));
+  plan.sequences[0].blend.emplace();
+  plan.sequences.push_back(Seq(2, {5, 6}, 16, {7, 8, 4}, false, true));  // positions 16, 17
+  const std::vector<StepRow> rows = {{0, 1}, {0, 5}, {0, 6}, {0, 9}, {1, 16}, {1, 17}};
+  const StepShape shape{8, 2, 99};
+  const HostStep step = BuildRowsStep(plan, rows, shape);
+  EXPECT_TRUE(step.row_positions);
+  EXPECT_EQ(step.rows, 6);
+  EXPECT_EQ(step.token_ids, (std::vector<int32_t>{11, 15, 16, 19, 5, 6}));
+  EXPECT_EQ(step.positions, (std::vector<int32_t>{1, 5, 6, 9, 16, 17}));
+  EXPECT_EQ(step.slots,
+            (std::vector<int32_t>{3 * 8 + 1, 3 * 8 + 5, 3 * 8 + 6, 1 * 8 + 1, 4 * 8, 4 * 8 + 1}));
+  EXPECT_TRUE(step.decode_rows.empty());
+  ASSERT_EQ(step.prefill.size(), 2u);
+  EXPECT_EQ(step.prefill[0].first_row, 0);
+  EXPECT_EQ(step.prefill[0].num_tokens, 4);
+  EXPECT_EQ(step.prefill[1].first_row, 4);
+  EXPECT_EQ(step.prefill[1].num_tokens, 2);
+  // Position 9 needs two blocks, position 17 three; the rest is scratch.
+  EXPECT_EQ(step.table_stride, 3);
+  EXPECT_EQ(step.tables, (std::vector<int32_t>{3, 1, 99, 7, 8, 4}));
+  // The blend sequence: its last row only; the plain one: every row.
+  EXPECT_EQ(step.logit_rows, (std::vector<int32_t>{3, 4, 5}));
+  EXPECT_EQ(step.first_logit, (std::vector<int>{0, 1}));
+  EXPECT_EQ(step.logit_count, (std::vector<int>{1, 2}));
+  // Tiles by the last row's position: the plain sequence (17) first.
+  ASSERT_EQ(step.tiles.size(), 2u);
+  EXPECT_EQ(step.tiles[0].sequence, 1);
+}
+
 }  // namespace
 }  // namespace strata::engine::cuda
