@@ -85,10 +85,13 @@ __global__ void __launch_bounds__(kBlendPlaceThreads) BlendPlaceKernel(BlendPlac
   }
 }
 
-// One warp per token. The token's elements are walked in the CPU's order
-// [kv head][k|v][dim], 8 at a time: lane l takes 8-element chunks l, l + 32,
-// ..., summing in double; then a fixed xor-shuffle tree (commutative pairs,
-// so every lane ends with the same bits) and lane 0 stores.
+// One warp per token. Lane l takes the (kv head, k|v) vectors l, l + 32, ...
+// in the CPU's order [kv head][k|v]; each vector's squared distance and
+// squared size are summed in double over its elements in order, as the CPU
+// does, and the vector adds distance / (size + 1e-6). Then a fixed
+// xor-shuffle tree (commutative pairs, so every lane ends with the same
+// bits) and lane 0 stores. Only the order across vectors differs from the
+// CPU's (a few ulps in double).
 template <int kHeadDim>
 __global__ void __launch_bounds__(kDeviationWarps * 32) KvDeviationKernel(KvDeviationParams p) {
   constexpr int kChunks = kHeadDim / 8;
@@ -99,26 +102,30 @@ __global__ void __launch_bounds__(kDeviationWarps * 32) KvDeviationKernel(KvDevi
   int offset;
   SlotOf(p.kv, p.slots[token], &block, &offset);
   const float* row = p.qkv + static_cast<int64_t>(p.rows[token]) * p.row_stride;
-  const int total = p.kv.num_kv_heads * 2 * kChunks;
+  const int vectors = p.kv.num_kv_heads * 2;
   double sum = 0.0;
-  for (int c = lane; c < total; c += 32) {
-    const int head = c / (2 * kChunks);
-    const int rest = c - head * 2 * kChunks;
-    const bool value = rest >= kChunks;
-    const int chunk = value ? rest - kChunks : rest;
-    const float* fresh = row + (value ? p.v_offset : p.k_offset) + head * kHeadDim + chunk * 8;
-    const float4 f0 = *reinterpret_cast<const float4*>(fresh);
-    const float4 f1 = *reinterpret_cast<const float4*>(fresh + 4);
-    const float f[8] = {f0.x, f0.y, f0.z, f0.w, f1.x, f1.y, f1.z, f1.w};
-    float cached[8];
-    Bf16x8ToFloat(*reinterpret_cast<const uint4*>(PagedHead(p.kv, block, p.layer, value, head) +
-                                                  offset * kHeadDim + chunk * 8),
-                  cached);
+  for (int v = lane; v < vectors; v += 32) {
+    const int head = v / 2;
+    const bool value = v % 2 == 1;
+    const float* fresh = row + (value ? p.v_offset : p.k_offset) + head * kHeadDim;
+    const uint16_t* stored = reinterpret_cast<const uint16_t*>(
+        PagedHead(p.kv, block, p.layer, value, head) + offset * kHeadDim);
+    double distance = 0.0, size = 0.0;
+    for (int chunk = 0; chunk < kChunks; ++chunk) {
+      const float4 f0 = *reinterpret_cast<const float4*>(fresh + chunk * 8);
+      const float4 f1 = *reinterpret_cast<const float4*>(fresh + chunk * 8 + 4);
+      const float f[8] = {f0.x, f0.y, f0.z, f0.w, f1.x, f1.y, f1.z, f1.w};
+      float cached[8];
+      Bf16x8ToFloat(*reinterpret_cast<const uint4*>(stored + chunk * 8), cached);
 #pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const double diff = __dsub_rn(static_cast<double>(f[j]), static_cast<double>(cached[j]));
-      sum = __dadd_rn(sum, __dmul_rn(diff, diff));
+      for (int j = 0; j < 8; ++j) {
+        const double c = static_cast<double>(cached[j]);
+        const double diff = __dsub_rn(static_cast<double>(f[j]), c);
+        distance = __dadd_rn(distance, __dmul_rn(diff, diff));
+        size = __dadd_rn(size, __dmul_rn(c, c));
+      }
     }
+    sum = __dadd_rn(sum, __ddiv_rn(distance, __dadd_rn(size, 1e-6)));
   }
 #pragma unroll
   for (int offset_lanes = 16; offset_lanes > 0; offset_lanes >>= 1) {

@@ -6,10 +6,11 @@
 //    angles, their difference in double, cos/sin in double rounded to fp32;
 //    cpu::RotateHead's unfused products), V and zero-delta K copied bit for
 //    bit. Tokens of any number of chunks and sequences go in one launch.
-//  - LaunchKvDeviation: per token, the sum over kv heads of the squared
-//    differences of fresh K and V (fp32 QKV rows after RoPE) from the bf16
-//    values cached at its slot in one layer, in double. One warp per token:
-//    lane l sums elements l, l + 32, ... of its row in order, then a fixed
+//  - LaunchKvDeviation: per token, cpu::KvDeviation: over kv heads and
+//    K|V, the squared distance of the fresh fp32 vector (QKV rows after RoPE)
+//    from the bf16 one cached at its slot in one layer, divided by the cached
+//    vector's squared size (+1e-6), in double. One warp per token: lane l
+//    takes vectors l, l + 32, ..., each summed in order, then a fixed
 //    shuffle tree; no atomics, so the result is the same every run. It
 //    differs from the CPU's sequential sum by double rounding only (~1e-15
 //    relative). The selection (cpu::SelectMostDeviating, ties to the lower

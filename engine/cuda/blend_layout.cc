@@ -11,12 +11,12 @@ BlendPlacement BuildBlendPlacement(const StepPlan& plan, int64_t block_size) {
     if (!seq.blend.has_value()) continue;
     for (const BlendChunk& chunk : seq.blend->chunks) {
       for (int64_t t = 0; t < chunk.length; ++t) {
-        const int64_t to = chunk.position + t;
+        const int64_t from = chunk.source_position + t, to = chunk.position + t;
         placement.src_slots.push_back(static_cast<int32_t>(
-            chunk.blocks[static_cast<size_t>(t / block_size)] * block_size + t % block_size));
+            chunk.blocks[static_cast<size_t>(from / block_size)] * block_size + from % block_size));
         placement.dst_slots.push_back(static_cast<int32_t>(
             seq.block_table[static_cast<size_t>(to / block_size)] * block_size + to % block_size));
-        placement.from_positions.push_back(static_cast<int32_t>(t));
+        placement.from_positions.push_back(static_cast<int32_t>(from));
         placement.to_positions.push_back(static_cast<int32_t>(to));
       }
     }

@@ -17,9 +17,12 @@ absl::Status ValidateChunk(const BlendChunk& chunk, const SequenceStep& seq,
                      ") are empty, overlap the previous chunk or leave the span [",
                      seq.start_position, ", ", end, ")"));
   }
-  if (static_cast<int64_t>(chunk.blocks.size()) != (chunk.length + block_size - 1) / block_size) {
+  const int64_t source_end = chunk.source_position + chunk.length;
+  if (chunk.source_position < 0 ||
+      static_cast<int64_t>(chunk.blocks.size()) != (source_end + block_size - 1) / block_size) {
     return absl::InvalidArgumentError(
-        absl::StrCat(what, chunk.blocks.size(), " blocks for ", chunk.length, " tokens"));
+        absl::StrCat(what, chunk.blocks.size(), " blocks for ", source_end,
+                     " standalone positions (source position ", chunk.source_position, ")"));
   }
   const int64_t first_written = seq.start_position / block_size;
   const int64_t last_written = (end - 1) / block_size;

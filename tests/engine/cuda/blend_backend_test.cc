@@ -63,8 +63,10 @@ SequenceStep BlendStep(const std::vector<TokenId>& prompt, std::vector<int32_t> 
   step.sampling.temperature = 0.0f;
   BlendSpec spec;
   for (const Chunk& chunk : kChunks) {
-    spec.chunks.push_back({Blocks(chunk.first_block, (chunk.length + kBlockSize - 1) / kBlockSize),
-                           chunk.length, chunk.position});
+    spec.chunks.push_back(
+        {.blocks = Blocks(chunk.first_block, (chunk.length + kBlockSize - 1) / kBlockSize),
+         .length = chunk.length,
+         .position = chunk.position});
   }
   spec.check_layers = std::move(check_layers);
   spec.recompute_ratio = ratio;

@@ -33,8 +33,8 @@ StepPlan TwoChunkPlan(std::vector<int32_t> check_layers, float ratio) {
   StepPlan plan;
   plan.sequences.push_back(Seq(1, 0, 20));
   BlendSpec spec;
-  spec.chunks.push_back({{10, 11}, 6, 3});
-  spec.chunks.push_back({{12}, 2, 12});
+  spec.chunks.push_back({.blocks = {10, 11}, .length = 6, .position = 3});
+  spec.chunks.push_back({.blocks = {12}, .length = 2, .position = 12});
   spec.check_layers = std::move(check_layers);
   spec.recompute_ratio = ratio;
   plan.sequences[0].blend = spec;
@@ -91,7 +91,7 @@ TEST(BlendLayoutTest, NoCheckLayersDropsChunkTokensUpFront) {
   StepPlan plan;
   plan.sequences.push_back(Seq(1, 10, 10));
   BlendSpec spec;
-  spec.chunks.push_back({{20, 21}, 5, 15});
+  spec.chunks.push_back({.blocks = {20, 21}, .length = 5, .position = 15});
   plan.sequences[0].blend = spec;
   plan.sequences.push_back(Seq(2, 4, 3));
   BlendRows rows(plan);

@@ -17,7 +17,7 @@ SequenceStep Valid() {
   s.token_ids.assign(12, 1);
   s.block_table = {0, 1, 2};
   BlendSpec spec;
-  spec.chunks.push_back({{5, 6}, 5, 2});
+  spec.chunks.push_back({.blocks = {5, 6}, .length = 5, .position = 2});
   spec.check_layers = {1, 2};
   s.blend = spec;
   return s;
@@ -52,7 +52,7 @@ TEST(BlendValidationTest, RefusesEachBadFieldNamingIt) {
   s.blend->chunks[0].position = 10;  // [10, 15) leaves [0, 12)
   refused(s, "blend chunk 0: positions [10, 15)");
   s = Valid();
-  s.blend->chunks.push_back({{7}, 1, 6});  // overlaps [2, 7)
+  s.blend->chunks.push_back({.blocks = {7}, .length = 1, .position = 6});  // overlaps [2, 7)
   refused(s, "blend chunk 1: positions [6, 7)");
   s = Valid();
   s.blend->chunks[0].blocks = {5};
