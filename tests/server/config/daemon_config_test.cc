@@ -386,7 +386,7 @@ TEST(DumpConfigTest, EveryKeyHasAComment) {
     }
     previous = line;
   }
-  EXPECT_EQ(keys, 33);
+  EXPECT_EQ(keys, 35);
 }
 
 // The first line where two texts differ, for the drift message.
