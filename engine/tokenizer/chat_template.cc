@@ -10,7 +10,7 @@
 namespace strata::engine {
 namespace {
 
-constexpr const char* kSpecialTokenKeys[] = {"bos_token", "eos_token",  "unk_token", "sep_token",
+constexpr const char* kSpecialTokenKeys[] = {"bos_token", "eos_token", "unk_token", "sep_token",
                                              "pad_token", "cls_token", "mask_token"};
 
 // A special token is a string or an AddedToken object {"content": ...}.
@@ -31,8 +31,8 @@ absl::StatusOr<std::optional<std::string>> TemplateSource(const nlohmann::json& 
   if (value.is_string()) return value.get<std::string>();
   if (value.is_array()) {
     for (const nlohmann::json& entry : value) {
-      if (entry.is_object() && entry.value("name", "") == "default" && entry.contains("template") &&
-          entry["template"].is_string()) {
+      if (entry.is_object() && entry.contains("name") && entry["name"] == "default" &&
+          entry.contains("template") && entry["template"].is_string()) {
         return entry["template"].get<std::string>();
       }
     }
@@ -43,8 +43,7 @@ absl::StatusOr<std::optional<std::string>> TemplateSource(const nlohmann::json& 
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ChatTemplate>> ChatTemplate::Load(
-    const std::filesystem::path& dir) {
+absl::StatusOr<std::unique_ptr<ChatTemplate>> ChatTemplate::Load(const std::filesystem::path& dir) {
   const std::filesystem::path path = dir / "tokenizer_config.json";
   std::ifstream file(path, std::ios::binary);
   if (!file) return nullptr;
@@ -61,7 +60,8 @@ absl::StatusOr<std::unique_ptr<ChatTemplate>> ChatTemplate::Load(
   if (!source->has_value()) return nullptr;
   absl::StatusOr<std::unique_ptr<ChatTemplate>> created = Create(**source, config);
   if (!created.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(path.string(), ": ", created.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path.string(), ": ", created.status().message()));
   }
   return created;
 }

@@ -127,16 +127,20 @@ List Split(const std::string& text, const Value* sep, int64_t max_split) {
 
 int64_t Length(const Value& value) {
   switch (value.kind()) {
-    case Kind::kString: return static_cast<int64_t>(CodePoints(value.str()).size());
-    case Kind::kList: return static_cast<int64_t>(value.list().size());
+    case Kind::kString:
+      return static_cast<int64_t>(CodePoints(value.str()).size());
+    case Kind::kList:
+      return static_cast<int64_t>(value.list().size());
     case Kind::kDict:
-    case Kind::kNamespace: return static_cast<int64_t>(value.dict().size());
-    default: return 0;
+    case Kind::kNamespace:
+      return static_cast<int64_t>(value.dict().size());
+    default:
+      return 0;
   }
 }
 
-absl::StatusOr<Value> Join(const Value& items, const std::string& separator,
-                           const Value* attribute, int line) {
+absl::StatusOr<Value> Join(const Value& items, const std::string& separator, const Value* attribute,
+                           int line) {
   absl::StatusOr<List> list = Iterate(items, line);
   if (!list.ok()) return list.status();
   std::string out;
@@ -244,7 +248,7 @@ absl::StatusOr<Value> Indent(const Value& input, const std::vector<Value>& args,
   const Value* width = Arg(args, kwargs, 0, "width");
   const Value* first = Arg(args, kwargs, 1, "first");
   const Value* blank = Arg(args, kwargs, 2, "blank");
-  const std::string pad = width == nullptr ? std::string(4, ' ')
+  const std::string pad = width == nullptr     ? std::string(4, ' ')
                           : width->is_string() ? width->str()
                                                : std::string(width->integer(), ' ');
   const std::string text = input.ToString();
@@ -271,44 +275,53 @@ absl::StatusOr<Value> RunFilter(const std::string& name, const Value& input,
                                 const std::vector<Value>& args, const Dict& kwargs, int line) {
   if (name == "trim") {
     const Value* chars = Arg(args, kwargs, 0, "chars");
-    return Value::String(Strip(input.ToString(), chars ? chars->ToString() : kWhitespace, true, true));
+    return Value::String(
+        Strip(input.ToString(), chars ? chars->ToString() : kWhitespace, true, true));
   }
   if (name == "length" || name == "count") return Value::Int(Length(input));
   if (name == "tojson") {
     const Value* indent = Arg(args, kwargs, 0, "indent");
     std::optional<int> spaces;
-    if (indent != nullptr && indent->kind() == Kind::kInt) spaces = static_cast<int>(indent->integer());
+    if (indent != nullptr && indent->kind() == Kind::kInt)
+      spaces = static_cast<int>(indent->integer());
     absl::StatusOr<std::string> json = input.ToJson(spaces);
     if (!json.ok()) return Error(line, std::string(json.status().message()));
     return Value::String(*std::move(json));
   }
-  if (name == "upper" || name == "lower") return Value::String(MapChars(input.ToString(), name == "upper"));
+  if (name == "upper" || name == "lower")
+    return Value::String(MapChars(input.ToString(), name == "upper"));
   if (name == "capitalize") return Value::String(Capitalize(input.ToString()));
   if (name == "title") return Value::String(Title(input.ToString()));
   if (name == "string") return Value::String(input.ToString());
   if (name == "safe") return input;
   if (name == "int" || name == "float") {
-    double number = input.is_number() ? input.number() : input.kind() == Kind::kBool ? input.boolean() : 0;
+    double number = input.is_number()             ? input.number()
+                    : input.kind() == Kind::kBool ? input.boolean()
+                                                  : 0;
     if (input.is_string()) number = std::strtod(input.str().c_str(), nullptr);
     return name == "int" ? Value::Int(static_cast<int64_t>(number)) : Value::Float(number);
   }
   if (name == "abs") {
-    if (input.kind() == Kind::kInt) return Value::Int(input.integer() < 0 ? -input.integer() : input.integer());
+    if (input.kind() == Kind::kInt)
+      return Value::Int(input.integer() < 0 ? -input.integer() : input.integer());
     if (input.kind() == Kind::kFloat) return Value::Float(std::fabs(input.number()));
     return Error(line, "abs needs a number");
   }
   if (name == "default" || name == "d") {
     const Value* fallback = Arg(args, kwargs, 0, "default_value");
     const Value* boolean = Arg(args, kwargs, 1, "boolean");
-    const bool use_fallback = input.is_undefined() || (boolean != nullptr && boolean->Truthy() && !input.Truthy());
+    const bool use_fallback =
+        input.is_undefined() || (boolean != nullptr && boolean->Truthy() && !input.Truthy());
     if (!use_fallback) return input;
     return fallback != nullptr ? *fallback : Value::String("");
   }
   if (name == "join") {
     const Value* separator = Arg(args, kwargs, 0, "d");
-    return Join(input, separator ? separator->ToString() : "", Arg(args, kwargs, 1, "attribute"), line);
+    return Join(input, separator ? separator->ToString() : "", Arg(args, kwargs, 1, "attribute"),
+                line);
   }
-  if (name == "first" || name == "last" || name == "list" || name == "reverse" || name == "unique") {
+  if (name == "first" || name == "last" || name == "list" || name == "reverse" ||
+      name == "unique") {
     absl::StatusOr<List> items = Iterate(input, line);
     if (!items.ok()) return items.status();
     if (name == "first") return items->empty() ? Value() : items->front();
@@ -320,7 +333,8 @@ absl::StatusOr<Value> RunFilter(const std::string& name, const Value& input,
     if (name == "unique") {
       List unique;
       for (const Value& item : *items) {
-        if (std::none_of(unique.begin(), unique.end(), [&](const Value& u) { return u.Equals(item); })) {
+        if (std::none_of(unique.begin(), unique.end(),
+                         [&](const Value& u) { return u.Equals(item); })) {
           unique.push_back(item);
         }
       }
@@ -367,9 +381,12 @@ std::vector<std::string> CodePoints(const std::string& text) {
   for (size_t i = 0; i < text.size();) {
     size_t length = 1;
     const unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c >= 0xF0) length = 4;
-    else if (c >= 0xE0) length = 3;
-    else if (c >= 0xC0) length = 2;
+    if (c >= 0xF0)
+      length = 4;
+    else if (c >= 0xE0)
+      length = 3;
+    else if (c >= 0xC0)
+      length = 2;
     chars.push_back(text.substr(i, length));
     i += length;
   }
@@ -393,7 +410,8 @@ absl::StatusOr<List> Iterate(const Value& value, int line) {
       return chars;
     }
     default:
-      return Error(line, absl::StrCat("'", std::string(value.TypeName()), "' object is not iterable"));
+      return Error(line,
+                   absl::StrCat("'", std::string(value.TypeName()), "' object is not iterable"));
   }
 }
 
@@ -479,7 +497,8 @@ absl::StatusOr<Value> CallFunction(const std::string& name, const std::vector<Va
     const int64_t step = args.size() == 3 ? args[2].integer() : 1;
     if (step == 0) return Error(line, "range() step must not be zero");
     List items;
-    for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) items.push_back(Value::Int(i));
+    for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step)
+      items.push_back(Value::Int(i));
     return Value::MakeList(std::move(items));
   }
   if (name == "strftime_now") {
@@ -503,10 +522,14 @@ absl::StatusOr<Value> CallMethod(const Value& object, const std::string& name,
     }
     List items;
     for (const auto& [key, value] : object.dict()) {
-      if (name == "keys") items.push_back(Value::String(key));
-      else if (name == "values") items.push_back(value);
-      else if (name == "items") items.push_back(Value::MakeList({Value::String(key), value}));
-      else return Error(line, absl::StrCat("dict has no method '", name, "'"));
+      if (name == "keys")
+        items.push_back(Value::String(key));
+      else if (name == "values")
+        items.push_back(value);
+      else if (name == "items")
+        items.push_back(Value::MakeList({Value::String(key), value}));
+      else
+        return Error(line, absl::StrCat("dict has no method '", name, "'"));
     }
     return Value::MakeList(std::move(items));
   }
@@ -516,7 +539,8 @@ absl::StatusOr<Value> CallMethod(const Value& object, const std::string& name,
   }
   const std::string& text = object.str();
   for (const Value& arg : args) {
-    if (!arg.is_string() && !arg.is_none() && arg.kind() != Kind::kInt && arg.kind() != Kind::kList) {
+    if (!arg.is_string() && !arg.is_none() && arg.kind() != Kind::kInt &&
+        arg.kind() != Kind::kList) {
       return WrongArgs(line, name);
     }
   }
@@ -540,7 +564,8 @@ absl::StatusOr<Value> CallMethod(const Value& object, const std::string& name,
     return Value::Bool(false);
   }
   if (name == "split") {
-    const int64_t max_split = args.size() > 1 && args[1].kind() == Kind::kInt ? args[1].integer() : -1;
+    const int64_t max_split =
+        args.size() > 1 && args[1].kind() == Kind::kInt ? args[1].integer() : -1;
     if (!args.empty() && args[0].is_string() && args[0].str().empty()) {
       return Error(line, "split: empty separator");
     }
@@ -551,8 +576,8 @@ absl::StatusOr<Value> CallMethod(const Value& object, const std::string& name,
   if (name == "capitalize") return Value::String(Capitalize(text));
   if (name == "replace") {
     if (!string_arg(0) || !string_arg(1)) return WrongArgs(line, name);
-    return Value::String(Replace(text, args[0].str(), args[1].str(),
-                                 args.size() > 2 ? args[2].integer() : -1));
+    return Value::String(
+        Replace(text, args[0].str(), args[1].str(), args.size() > 2 ? args[2].integer() : -1));
   }
   if (name == "join") {
     if (args.size() != 1) return WrongArgs(line, name);
@@ -568,7 +593,9 @@ absl::StatusOr<Value> CallMethod(const Value& object, const std::string& name,
     }
     if (needle.empty()) return Value::Int(static_cast<int64_t>(CodePoints(text).size()) + 1);
     int64_t count = 0;
-    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) ++count;
+    for (size_t at = text.find(needle); at != std::string::npos;
+         at = text.find(needle, at + needle.size()))
+      ++count;
     return Value::Int(count);
   }
   return Error(line, absl::StrCat("str has no method '", name, "'"));

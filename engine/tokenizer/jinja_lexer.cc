@@ -57,13 +57,14 @@ absl::StatusOr<std::vector<Raw>> Split(std::string_view source) {
   int line = 1;
   while (pos < source.size()) {
     size_t open = source.find('{', pos);
-    while (open != std::string_view::npos && open + 1 < source.size() &&
-           source[open + 1] != '{' && source[open + 1] != '%' && source[open + 1] != '#') {
+    while (open != std::string_view::npos && open + 1 < source.size() && source[open + 1] != '{' &&
+           source[open + 1] != '%' && source[open + 1] != '#') {
       open = source.find('{', open + 1);
     }
     if (open == std::string_view::npos || open + 1 >= source.size()) open = source.size();
     if (open > pos) {
-      raws.push_back({.kind = RawKind::kText, .line = line, .body = source.substr(pos, open - pos)});
+      raws.push_back(
+          {.kind = RawKind::kText, .line = line, .body = source.substr(pos, open - pos)});
       line += LinesIn(raws.back().body);
     }
     if (open == source.size()) break;
@@ -95,7 +96,9 @@ absl::StatusOr<std::vector<Raw>> Split(std::string_view source) {
   return raws;
 }
 
-bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 
 // Applies the whitespace rules to text `i` given its neighbours.
 std::string ControlWhitespace(const std::vector<Raw>& raws, size_t i) {
@@ -129,12 +132,25 @@ std::string ControlWhitespace(const std::vector<Raw>& raws, size_t i) {
 absl::Status AppendEscape(std::string_view body, size_t& i, int line, std::string& out) {
   const char c = body[i];
   switch (c) {
-    case 'n': out += '\n'; return absl::OkStatus();
-    case 't': out += '\t'; return absl::OkStatus();
-    case 'r': out += '\r'; return absl::OkStatus();
-    case '0': out += '\0'; return absl::OkStatus();
-    case '\\': case '\'': case '"': out += c; return absl::OkStatus();
-    case '\n': return absl::OkStatus();
+    case 'n':
+      out += '\n';
+      return absl::OkStatus();
+    case 't':
+      out += '\t';
+      return absl::OkStatus();
+    case 'r':
+      out += '\r';
+      return absl::OkStatus();
+    case '0':
+      out += '\0';
+      return absl::OkStatus();
+    case '\\':
+    case '\'':
+    case '"':
+      out += c;
+      return absl::OkStatus();
+    case '\n':
+      return absl::OkStatus();
     case 'u': {
       if (i + 4 >= body.size()) {
         return LexError(line, "truncated \\u escape");
@@ -143,10 +159,14 @@ absl::Status AppendEscape(std::string_view body, size_t& i, int line, std::strin
       for (int k = 1; k <= 4; ++k) {
         const char h = body[i + k];
         code <<= 4;
-        if (h >= '0' && h <= '9') code |= h - '0';
-        else if (h >= 'a' && h <= 'f') code |= h - 'a' + 10;
-        else if (h >= 'A' && h <= 'F') code |= h - 'A' + 10;
-        else return LexError(line, "bad \\u escape");
+        if (h >= '0' && h <= '9')
+          code |= h - '0';
+        else if (h >= 'a' && h <= 'f')
+          code |= h - 'a' + 10;
+        else if (h >= 'A' && h <= 'F')
+          code |= h - 'A' + 10;
+        else
+          return LexError(line, "bad \\u escape");
       }
       i += 4;
       if (code < 0x80) {
@@ -181,14 +201,17 @@ absl::StatusOr<std::vector<Token>> Tokenize(std::string_view body, int line) {
       ++i;
     } else if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
       size_t end = i;
-      while (end < body.size() && (std::isalnum(static_cast<unsigned char>(body[end])) || body[end] == '_')) ++end;
+      while (end < body.size() &&
+             (std::isalnum(static_cast<unsigned char>(body[end])) || body[end] == '_'))
+        ++end;
       tokens.push_back({Token::Type::kName, std::string(body.substr(i, end - i))});
       i = end;
     } else if (std::isdigit(static_cast<unsigned char>(c))) {
       size_t end = i;
       while (end < body.size() && std::isdigit(static_cast<unsigned char>(body[end]))) ++end;
       bool is_float = false;
-      if (end + 1 < body.size() && body[end] == '.' && std::isdigit(static_cast<unsigned char>(body[end + 1]))) {
+      if (end + 1 < body.size() && body[end] == '.' &&
+          std::isdigit(static_cast<unsigned char>(body[end + 1]))) {
         is_float = true;
         ++end;
         while (end < body.size() && std::isdigit(static_cast<unsigned char>(body[end]))) ++end;
@@ -217,7 +240,8 @@ absl::StatusOr<std::vector<Token>> Tokenize(std::string_view body, int line) {
         if (body.compare(i, 2, two) == 0) op = two;
       }
       if (op.empty() && kOneCharOps.find(c) != std::string_view::npos) op = body.substr(i, 1);
-      if (op.empty()) return LexError(line, absl::StrCat("unexpected character '", std::string(1, c), "'"));
+      if (op.empty())
+        return LexError(line, absl::StrCat("unexpected character '", std::string(1, c), "'"));
       tokens.push_back({Token::Type::kOperator, std::string(op)});
       i += op.size();
     }
@@ -245,7 +269,8 @@ absl::StatusOr<std::vector<Segment>> Lex(std::string_view source) {
       case RawKind::kText: {
         std::string text = ControlWhitespace(*raws, i);
         if (!text.empty()) {
-          segments.push_back({.type = Segment::Type::kText, .line = raw.line, .text = std::move(text)});
+          segments.push_back(
+              {.type = Segment::Type::kText, .line = raw.line, .text = std::move(text)});
         }
         break;
       }

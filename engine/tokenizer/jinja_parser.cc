@@ -12,19 +12,20 @@ namespace {
 
 // What the renderer implements; anything else is rejected here.
 constexpr std::array<std::string_view, 29> kFilters = {
-    "abs",   "capitalize", "count",  "d",       "default",   "first",      "float", "indent",
-    "int",   "items",      "join",   "last",    "length",    "list",       "lower", "map",
-    "reject", "rejectattr", "replace", "reverse", "safe",    "select",     "selectattr",
-    "string", "title",     "tojson", "trim",    "unique",    "upper"};
+    "abs",    "capitalize", "count",   "d",       "default", "first",  "float",      "indent",
+    "int",    "items",      "join",    "last",    "length",  "list",   "lower",      "map",
+    "reject", "rejectattr", "replace", "reverse", "safe",    "select", "selectattr", "string",
+    "title",  "tojson",     "trim",    "unique",  "upper"};
 constexpr std::array<std::string_view, 20> kTests = {
-    "boolean", "defined", "divisibleby", "eq", "equalto", "even",   "false",
-    "float",   "in",      "integer",     "iterable", "mapping", "ne", "none",
+    "boolean", "defined", "divisibleby", "eq",       "equalto", "even",     "false",
+    "float",   "in",      "integer",     "iterable", "mapping", "ne",       "none",
     "number",  "odd",     "sequence",    "string",   "true",    "undefined"};
 constexpr std::array<std::string_view, 4> kFunctions = {"namespace", "raise_exception", "range",
-                                                         "strftime_now"};
+                                                        "strftime_now"};
 constexpr std::array<std::string_view, 18> kMethods = {
-    "capitalize", "endswith", "get",   "items", "join",  "keys",  "lower", "lstrip",  "replace",
-    "rstrip",     "split",    "startswith", "strip", "title", "upper", "values", "count", "find"};
+    "capitalize", "endswith", "get",     "items",  "join",  "keys",
+    "lower",      "lstrip",   "replace", "rstrip", "split", "startswith",
+    "strip",      "title",    "upper",   "values", "count", "find"};
 
 template <size_t N>
 bool Known(const std::array<std::string_view, N>& names, std::string_view name) {
@@ -254,10 +255,14 @@ absl::StatusOr<ExprPtr> ExprParser::Primary() {
     case Token::Type::kName: {
       ExprPtr expr = MakeExpr(Expr::Type::kLiteral, line_);
       const std::string& name = token.text;
-      if (name == "true" || name == "True") expr->literal = Value::Bool(true);
-      else if (name == "false" || name == "False") expr->literal = Value::Bool(false);
-      else if (name == "none" || name == "None") expr->literal = Value::None();
-      else expr = MakeExpr(Expr::Type::kName, line_, name);
+      if (name == "true" || name == "True")
+        expr->literal = Value::Bool(true);
+      else if (name == "false" || name == "False")
+        expr->literal = Value::Bool(false);
+      else if (name == "none" || name == "None")
+        expr->literal = Value::None();
+      else
+        expr = MakeExpr(Expr::Type::kName, line_, name);
       return expr;
     }
     case Token::Type::kOperator:

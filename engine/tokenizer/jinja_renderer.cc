@@ -1,8 +1,10 @@
 #include "engine/tokenizer/jinja_renderer.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <ctime>
+#include <optional>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -49,6 +51,8 @@ class Renderer final : public Evaluator {
   absl::StatusOr<Value> EvalArithmetic(const std::string& op, const Value& a, const Value& b,
                                        int line);
   absl::StatusOr<Value> EvalItem(const Value& object, const Value& key, int line);
+  absl::StatusOr<Value> EvalSlice(const Expr& expr);
+  absl::StatusOr<Value> EvalContainer(const Expr& expr);
   absl::StatusOr<Value> EvalCall(const Expr& expr);
 
   Value Lookup(const std::string& name) const {
@@ -169,9 +173,9 @@ absl::Status Renderer::ExecSet(const Node& node) {
   if (node.set_attribute) {
     Value target = Lookup(node.targets[0]);
     if (target.kind() != Kind::kNamespace) {
-      return TypeError(node.line, absl::StrCat("cannot set an attribute of ",
-                                               std::string(target.TypeName()), " '",
-                                               node.targets[0], "': only a namespace()"));
+      return TypeError(node.line,
+                       absl::StrCat("cannot set an attribute of ", std::string(target.TypeName()),
+                                    " '", node.targets[0], "': only a namespace()"));
     }
     target.SetAttribute(node.targets[1], *std::move(value));
     return absl::OkStatus();
@@ -189,8 +193,8 @@ absl::StatusOr<Value> Renderer::Eval(const Expr& expr) {
       absl::StatusOr<Value> object = Eval(*expr.operands[0]);
       if (!object.ok()) return object;
       if (object->is_undefined()) {
-        return TypeError(expr.line, absl::StrCat("undefined value has no attribute '", expr.name,
-                                                 "'"));
+        return TypeError(expr.line,
+                         absl::StrCat("undefined value has no attribute '", expr.name, "'"));
       }
       return object->Get(expr.name).value_or(Value());
     }
@@ -201,20 +205,8 @@ absl::StatusOr<Value> Renderer::Eval(const Expr& expr) {
       if (!key.ok()) return key;
       return EvalItem(*object, *key, expr.line);
     }
-    case Expr::Type::kSlice: {
-      absl::StatusOr<Value> object = Eval(*expr.operands[0]);
-      if (!object.ok()) return object;
-      std::array<std::optional<int64_t>, 3> bounds;
-      for (int i = 0; i < 3; ++i) {
-        if (expr.operands[i + 1] == nullptr) continue;
-        absl::StatusOr<Value> bound = Eval(*expr.operands[i + 1]);
-        if (!bound.ok()) return bound;
-        if (bound->is_none()) continue;
-        if (bound->kind() != Kind::kInt) return TypeError(expr.line, "slice indices must be integers");
-        bounds[i] = bound->integer();
-      }
-      return Slice(*object, bounds[0], bounds[1], bounds[2], expr.line);
-    }
+    case Expr::Type::kSlice:
+      return EvalSlice(expr);
     case Expr::Type::kCall:
       return EvalCall(expr);
     case Expr::Type::kFilter:
@@ -241,29 +233,49 @@ absl::StatusOr<Value> Renderer::Eval(const Expr& expr) {
       if (test->Truthy()) return Eval(*expr.operands[0]);
       return expr.operands[2] == nullptr ? Value() : Eval(*expr.operands[2]);
     }
-    case Expr::Type::kList: {
-      List items;
-      for (const ExprPtr& operand : expr.operands) {
-        absl::StatusOr<Value> item = Eval(*operand);
-        if (!item.ok()) return item;
-        items.push_back(*std::move(item));
-      }
-      return Value::MakeList(std::move(items));
-    }
-    case Expr::Type::kDict: {
-      Dict items;
-      for (size_t i = 0; i + 1 < expr.operands.size(); i += 2) {
-        absl::StatusOr<Value> key = Eval(*expr.operands[i]);
-        if (!key.ok()) return key;
-        if (!key->is_string()) return TypeError(expr.line, "dict keys must be strings");
-        absl::StatusOr<Value> value = Eval(*expr.operands[i + 1]);
-        if (!value.ok()) return value;
-        items.emplace_back(key->str(), *std::move(value));
-      }
-      return Value::MakeDict(std::move(items));
-    }
+    case Expr::Type::kList:
+    case Expr::Type::kDict:
+      return EvalContainer(expr);
   }
   return TypeError(expr.line, "unknown expression");
+}
+
+absl::StatusOr<Value> Renderer::EvalSlice(const Expr& expr) {
+  absl::StatusOr<Value> object = Eval(*expr.operands[0]);
+  if (!object.ok()) return object;
+  std::array<std::optional<int64_t>, 3> bounds;
+  for (int i = 0; i < 3; ++i) {
+    if (expr.operands[i + 1] == nullptr) continue;
+    absl::StatusOr<Value> bound = Eval(*expr.operands[i + 1]);
+    if (!bound.ok()) return bound;
+    if (bound->is_none()) continue;
+    if (bound->kind() != Kind::kInt) return TypeError(expr.line, "slice indices must be integers");
+    bounds[i] = bound->integer();
+  }
+  return Slice(*object, bounds[0], bounds[1], bounds[2], expr.line);
+}
+
+// A list (or tuple) or dict literal.
+absl::StatusOr<Value> Renderer::EvalContainer(const Expr& expr) {
+  if (expr.type == Expr::Type::kList) {
+    List items;
+    for (const ExprPtr& operand : expr.operands) {
+      absl::StatusOr<Value> item = Eval(*operand);
+      if (!item.ok()) return item;
+      items.push_back(*std::move(item));
+    }
+    return Value::MakeList(std::move(items));
+  }
+  Dict items;
+  for (size_t i = 0; i + 1 < expr.operands.size(); i += 2) {
+    absl::StatusOr<Value> key = Eval(*expr.operands[i]);
+    if (!key.ok()) return key;
+    if (!key->is_string()) return TypeError(expr.line, "dict keys must be strings");
+    absl::StatusOr<Value> value = Eval(*expr.operands[i + 1]);
+    if (!value.ok()) return value;
+    items.emplace_back(key->str(), *std::move(value));
+  }
+  return Value::MakeDict(std::move(items));
 }
 
 absl::StatusOr<Value> Renderer::EvalItem(const Value& object, const Value& key, int line) {
@@ -274,13 +286,13 @@ absl::StatusOr<Value> Renderer::EvalItem(const Value& object, const Value& key, 
   }
   if (object.kind() == Kind::kList || object.is_string()) {
     if (key.kind() != Kind::kInt) {
-      return TypeError(line, absl::StrCat(std::string(object.TypeName()),
-                                          " indices must be integers"));
+      return TypeError(line,
+                       absl::StrCat(std::string(object.TypeName()), " indices must be integers"));
     }
     if (object.is_string()) {
       std::vector<std::string> chars = CodePoints(object.str());
-      int64_t i = key.integer() < 0 ? key.integer() + static_cast<int64_t>(chars.size())
-                                    : key.integer();
+      int64_t i =
+          key.integer() < 0 ? key.integer() + static_cast<int64_t>(chars.size()) : key.integer();
       if (i < 0 || i >= static_cast<int64_t>(chars.size())) return Value();
       return Value::String(chars[i]);
     }
@@ -290,8 +302,8 @@ absl::StatusOr<Value> Renderer::EvalItem(const Value& object, const Value& key, 
     if (i < 0 || i >= size) return Value();
     return object.list()[i];
   }
-  return TypeError(line, absl::StrCat("'", std::string(object.TypeName()),
-                                      "' object is not subscriptable"));
+  return TypeError(
+      line, absl::StrCat("'", std::string(object.TypeName()), "' object is not subscriptable"));
 }
 
 absl::StatusOr<Value> Renderer::EvalBinary(const Expr& expr) {
@@ -320,9 +332,9 @@ absl::StatusOr<Value> Renderer::EvalBinary(const Expr& expr) {
     } else if (a.is_string() && b.is_string()) {
       cmp = a.str().compare(b.str());
     } else {
-      return TypeError(expr.line, absl::StrCat("'", op, "' not supported between ",
-                                               std::string(a.TypeName()), " and ",
-                                               std::string(b.TypeName())));
+      return TypeError(expr.line,
+                       absl::StrCat("'", op, "' not supported between ", std::string(a.TypeName()),
+                                    " and ", std::string(b.TypeName())));
     }
     if (op == "<") return Value::Bool(cmp < 0);
     if (op == "<=") return Value::Bool(cmp <= 0);
@@ -345,12 +357,12 @@ absl::StatusOr<Value> Renderer::EvalArithmetic(const std::string& op, const Valu
     for (int64_t i = 0; i < b.integer(); ++i) repeated += a.str();
     return Value::String(std::move(repeated));
   }
-  const bool numbers = (a.is_number() || a.kind() == Kind::kBool) &&
-                       (b.is_number() || b.kind() == Kind::kBool);
+  const bool numbers =
+      (a.is_number() || a.kind() == Kind::kBool) && (b.is_number() || b.kind() == Kind::kBool);
   if (!numbers) {
-    return TypeError(line, absl::StrCat("unsupported operand types for ", op, ": ",
-                                        std::string(a.TypeName()), " and ",
-                                        std::string(b.TypeName())));
+    return TypeError(
+        line, absl::StrCat("unsupported operand types for ", op, ": ", std::string(a.TypeName()),
+                           " and ", std::string(b.TypeName())));
   }
   const bool ints = a.kind() != Kind::kFloat && b.kind() != Kind::kFloat;
   const int64_t ia = a.kind() == Kind::kBool ? a.boolean() : a.integer();

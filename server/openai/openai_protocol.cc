@@ -20,16 +20,21 @@ absl::Status Fail(ApiError* error, std::string param, std::string message, int s
   return absl::InvalidArgumentError(error->message);
 }
 
+// `obj[key]` is the boolean true (no accessor that throws on a wrong type).
+bool IsTrue(const json& obj, const char* key) {
+  return obj.is_object() && obj.contains(key) && obj[key].is_boolean() && obj[key].get<bool>();
+}
+
 // Reads the optional numeric field `name` into `set`; a 400 naming it when
 // it is present but not a number (null counts as absent, as in OpenAI's API).
 template <typename Setter>
-absl::Status Number(const json& body, const char* name, bool integer, ApiError* error,
-                    Setter set) {
+absl::Status Number(const json& body, const char* name, bool integer, ApiError* error, Setter set) {
   if (!body.contains(name) || body[name].is_null()) return absl::OkStatus();
   const json& value = body[name];
   if (!value.is_number() || (integer && !value.is_number_integer())) {
-    return Fail(error, name, absl::StrCat(name, ": expected ", integer ? "an integer" : "a number",
-                                          ", got ", value.dump()));
+    return Fail(error, name,
+                absl::StrCat(name, ": expected ", integer ? "an integer" : "a number", ", got ",
+                             Serialize(value)));
   }
   set(value);
   return absl::OkStatus();
@@ -40,29 +45,31 @@ absl::Status Sampling(const json& body, v1::SamplingParams& s, ApiError* error) 
     const char* name;
     void (v1::SamplingParams::*set)(float);
   };
-  for (const FloatField& f : {FloatField{"temperature", &v1::SamplingParams::set_temperature},
-                              FloatField{"top_p", &v1::SamplingParams::set_top_p},
-                              FloatField{"min_p", &v1::SamplingParams::set_min_p},
-                              FloatField{"presence_penalty", &v1::SamplingParams::set_presence_penalty},
-                              FloatField{"frequency_penalty", &v1::SamplingParams::set_frequency_penalty},
-                              FloatField{"repetition_penalty", &v1::SamplingParams::set_repetition_penalty}}) {
-    absl::Status read = Number(body, f.name, false, error,
-                               [&](const json& v) { (s.*f.set)(v.get<float>()); });
+  for (const FloatField& f :
+       {FloatField{"temperature", &v1::SamplingParams::set_temperature},
+        FloatField{"top_p", &v1::SamplingParams::set_top_p},
+        FloatField{"min_p", &v1::SamplingParams::set_min_p},
+        FloatField{"presence_penalty", &v1::SamplingParams::set_presence_penalty},
+        FloatField{"frequency_penalty", &v1::SamplingParams::set_frequency_penalty},
+        FloatField{"repetition_penalty", &v1::SamplingParams::set_repetition_penalty}}) {
+    absl::Status read =
+        Number(body, f.name, false, error, [&](const json& v) { (s.*f.set)(v.get<float>()); });
     if (!read.ok()) return read;
   }
-  absl::Status read = Number(body, "top_k", true, error,
-                             [&](const json& v) { s.set_top_k(v.get<int32_t>()); });
+  absl::Status read =
+      Number(body, "top_k", true, error, [&](const json& v) { s.set_top_k(v.get<int32_t>()); });
   if (read.ok()) {
-    read = Number(body, "seed", true, error, [&](const json& v) {
-      s.set_seed(static_cast<uint64_t>(v.get<int64_t>()));
-    });
+    read = Number(body, "seed", true, error,
+                  [&](const json& v) { s.set_seed(static_cast<uint64_t>(v.get<int64_t>())); });
   }
   // Chat's newer name wins over max_tokens.
   for (const char* name : {"max_tokens", "max_completion_tokens"}) {
     if (!read.ok()) return read;
     read = Number(body, name, true, error, [&](const json& v) {
       const int64_t n = v.get<int64_t>();
-      s.set_max_tokens(n > INT32_MAX ? INT32_MAX : n < INT32_MIN ? INT32_MIN : static_cast<int32_t>(n));
+      s.set_max_tokens(n > INT32_MAX   ? INT32_MAX
+                       : n < INT32_MIN ? INT32_MIN
+                                       : static_cast<int32_t>(n));
     });
   }
   if (!read.ok()) return read;
@@ -72,7 +79,8 @@ absl::Status Sampling(const json& body, v1::SamplingParams& s, ApiError* error) 
       s.add_stop(stop.get<std::string>());
     } else if (stop.is_array()) {
       for (const json& item : stop) {
-        if (!item.is_string()) return Fail(error, "stop", "stop: expected a string or a list of strings");
+        if (!item.is_string())
+          return Fail(error, "stop", "stop: expected a string or a list of strings");
         s.add_stop(item.get<std::string>());
       }
     } else {
@@ -93,8 +101,10 @@ absl::Status Unsupported(const json& body, Endpoint endpoint, ApiError* error) {
   if (body.contains("best_of") && !body["best_of"].is_null() && body["best_of"] != 1) {
     return Fail(error, "best_of", "best_of: only 1 is supported");
   }
-  if (body.value("echo", false) == true) return Fail(error, "echo", "echo: not supported");
-  const json logprobs = body.value("logprobs", json());
+  if (body.contains("echo") && body["echo"] != false && !body["echo"].is_null()) {
+    return Fail(error, "echo", "echo: not supported");
+  }
+  const json logprobs = body.contains("logprobs") ? body["logprobs"] : json();
   if (!logprobs.is_null() && logprobs != false) {
     return Fail(error, "logprobs", "logprobs: not supported by this endpoint");
   }
@@ -106,8 +116,9 @@ absl::Status Unsupported(const json& body, Endpoint endpoint, ApiError* error) {
   }
   if (endpoint == Endpoint::kChatCompletions && body.contains("response_format")) {
     const json& format = body["response_format"];
-    if (!format.is_object() || format.value("type", "text") != "text") {
-      return Fail(error, "response_format", "response_format: only {\"type\": \"text\"} is supported");
+    if (!format.is_object() || (format.contains("type") && format["type"] != "text")) {
+      return Fail(error, "response_format",
+                  "response_format: only {\"type\": \"text\"} is supported");
     }
   }
   return absl::OkStatus();
@@ -125,10 +136,11 @@ absl::StatusOr<std::string> MessageContent(const json& content, const std::strin
   std::string text;
   for (size_t i = 0; i < content.size(); ++i) {
     const json& part = content[i];
-    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
-        !part["text"].is_string()) {
+    if (!part.is_object() || !part.contains("type") || part["type"] != "text" ||
+        !part.contains("text") || !part["text"].is_string()) {
       return Fail(error, param,
-                  absl::StrCat(param, "[", i, "]: only {\"type\": \"text\", \"text\": ...} parts are supported"));
+                  absl::StrCat(param, "[", i,
+                               "]: only {\"type\": \"text\", \"text\": ...} parts are supported"));
     }
     text += part["text"].get<std::string>();
   }
@@ -148,7 +160,7 @@ absl::Status ChatInput(const json& body, v1::GenerateRequest& request, ApiError*
       return Fail(error, param, absl::StrCat(param, ": expected an object with a string role"));
     }
     absl::StatusOr<std::string> content =
-        MessageContent(m.value("content", json()), param + ".content", error);
+        MessageContent(m.contains("content") ? m["content"] : json(), param + ".content", error);
     if (!content.ok()) return content.status();
     v1::ChatMessage* out = chat->add_messages();
     out->set_role(m["role"].get<std::string>());
@@ -170,7 +182,8 @@ absl::Status CompletionInput(const json& body, v1::GenerateRequest& request, Api
   }
   if (prompt.is_array() && !prompt.empty() && prompt[0].is_number_integer()) {
     for (const json& id : prompt) {
-      if (!id.is_number_integer()) return Fail(error, "prompt", "prompt: token ids must be integers");
+      if (!id.is_number_integer())
+        return Fail(error, "prompt", "prompt: token ids must be integers");
       request.mutable_token_ids()->add_ids(id.get<int32_t>());
     }
     // Token ids are the prompt as given: no BOS added.
@@ -205,11 +218,12 @@ absl::StatusOr<ParsedRequest> ParseRequest(Endpoint endpoint, std::string_view b
                            : CompletionInput(parsed, out.request, error);
   if (!input.ok()) return input;
   if (absl::Status s = Sampling(parsed, *out.request.mutable_sampling(), error); !s.ok()) return s;
-  const json stream = parsed.value("stream", json(false));
-  if (!stream.is_boolean() && !stream.is_null()) return Fail(error, "stream", "stream: expected a boolean");
+  const json stream = parsed.contains("stream") ? parsed["stream"] : json(false);
+  if (!stream.is_boolean() && !stream.is_null())
+    return Fail(error, "stream", "stream: expected a boolean");
   out.stream = stream.is_boolean() && stream.get<bool>();
-  if (parsed.contains("stream_options") && parsed["stream_options"].is_object()) {
-    out.include_usage = parsed["stream_options"].value("include_usage", false) == true;
+  if (parsed.contains("stream_options")) {
+    out.include_usage = IsTrue(parsed["stream_options"], "include_usage");
   }
   out.request.set_session_id(std::string(session_id));
   if (parsed.contains("session_id") && parsed["session_id"].is_string()) {
@@ -274,6 +288,11 @@ ApiError ErrorFromStatus(const absl::Status& status, Endpoint endpoint) {
   return error;
 }
 
+std::string Serialize(const json& body) {
+  // Text from the model may end mid-character; never let that throw.
+  return body.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 json ErrorBody(const ApiError& error) {
   auto or_null = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
   return json{{"error",
@@ -301,19 +320,21 @@ json CompletionBody(Endpoint endpoint, const Completion& completion) {
   } else {
     choice["text"] = completion.text;
   }
-  return json{{"id", completion.id},
-              {"object", endpoint == Endpoint::kChatCompletions ? "chat.completion" : "text_completion"},
-              {"created", completion.created},
-              {"model", completion.model},
-              {"choices", json::array({choice})},
-              {"usage", UsageBody(completion)}};
+  return json{
+      {"id", completion.id},
+      {"object", endpoint == Endpoint::kChatCompletions ? "chat.completion" : "text_completion"},
+      {"created", completion.created},
+      {"model", completion.model},
+      {"choices", json::array({choice})},
+      {"usage", UsageBody(completion)}};
 }
 
 json ChunkBody(Endpoint endpoint, const Completion& head, std::string_view text,
                std::string_view finish_reason, bool first) {
-  json choice{{"index", 0},
-              {"logprobs", nullptr},
-              {"finish_reason", finish_reason.empty() ? json(nullptr) : json(std::string(finish_reason))}};
+  json choice{
+      {"index", 0},
+      {"logprobs", nullptr},
+      {"finish_reason", finish_reason.empty() ? json(nullptr) : json(std::string(finish_reason))}};
   if (endpoint == Endpoint::kChatCompletions) {
     json delta = json::object();
     if (first) delta["role"] = "assistant";
@@ -323,7 +344,8 @@ json ChunkBody(Endpoint endpoint, const Completion& head, std::string_view text,
     choice["text"] = std::string(text);
   }
   return json{{"id", head.id},
-              {"object", endpoint == Endpoint::kChatCompletions ? "chat.completion.chunk" : "text_completion"},
+              {"object", endpoint == Endpoint::kChatCompletions ? "chat.completion.chunk"
+                                                                : "text_completion"},
               {"created", head.created},
               {"model", head.model},
               {"choices", json::array({choice})}};
@@ -331,7 +353,8 @@ json ChunkBody(Endpoint endpoint, const Completion& head, std::string_view text,
 
 json UsageChunkBody(Endpoint endpoint, const Completion& completion) {
   return json{{"id", completion.id},
-              {"object", endpoint == Endpoint::kChatCompletions ? "chat.completion.chunk" : "text_completion"},
+              {"object", endpoint == Endpoint::kChatCompletions ? "chat.completion.chunk"
+                                                                : "text_completion"},
               {"created", completion.created},
               {"model", completion.model},
               {"choices", json::array()},

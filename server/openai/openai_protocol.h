@@ -52,6 +52,9 @@ absl::StatusOr<ParsedRequest> ParseRequest(Endpoint endpoint, std::string_view b
 // parameter as `param`.
 ApiError ErrorFromStatus(const absl::Status& status, Endpoint endpoint);
 
+// JSON text; invalid UTF-8 in strings becomes U+FFFD instead of failing.
+std::string Serialize(const nlohmann::json& body);
+
 // {"error": {"message", "type", "param", "code"}}.
 nlohmann::json ErrorBody(const ApiError& error);
 

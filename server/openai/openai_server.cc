@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -55,22 +56,33 @@ class EventQueue {
 
 const char* ReasonPhrase(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 429: return "Too Many Requests";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Internal Server Error";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 413:
+      return "Payload Too Large";
+    case 429:
+      return "Too Many Requests";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Internal Server Error";
   }
 }
 
 int SendJson(mg_connection* conn, int status, const nlohmann::json& body) {
-  const std::string text = body.dump();
+  const std::string text = openai::Serialize(body);
   mg_printf(conn,
             "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
             "Connection: close\r\n\r\n",
@@ -157,22 +169,24 @@ int OpenAiServer::Impl::Route(mg_connection* conn) {
   if (uri == "/v1/completions") endpoint = Endpoint::kCompletions;
   if (uri == "/v1/chat/completions") endpoint = Endpoint::kChatCompletions;
   if (!endpoint.has_value() && uri != "/v1/models") {
-    return SendError(conn, ApiError{.http_status = 404,
-                                    .type = "invalid_request_error",
-                                    .message = absl::StrCat("Unknown request URL: ",
-                                                            std::string(method), " ",
-                                                            std::string(uri)),
-                                    .code = "unknown_url"});
+    return SendError(
+        conn, ApiError{.http_status = 404,
+                       .type = "invalid_request_error",
+                       .message = absl::StrCat("Unknown request URL: ", std::string(method), " ",
+                                               std::string(uri)),
+                       .code = "unknown_url"});
   }
   if (method != (endpoint.has_value() ? "POST" : "GET")) {
-    return SendError(conn, ApiError{.http_status = 405,
-                                    .type = "invalid_request_error",
-                                    .message = absl::StrCat(std::string(method), " is not allowed on ",
-                                                            std::string(uri))});
+    return SendError(conn,
+                     ApiError{.http_status = 405,
+                              .type = "invalid_request_error",
+                              .message = absl::StrCat(std::string(method), " is not allowed on ",
+                                                      std::string(uri))});
   }
   const Endpoint kind = endpoint.value_or(Endpoint::kCompletions);
   if (draining.load()) {
-    return SendError(conn, openai::ErrorFromStatus(absl::UnavailableError("server is draining"), kind));
+    return SendError(conn,
+                     openai::ErrorFromStatus(absl::UnavailableError("server is draining"), kind));
   }
   absl::StatusOr<Tenant> tenant = authenticator->Authenticate(Header(conn, "Authorization"));
   if (!tenant.ok()) return SendError(conn, openai::ErrorFromStatus(tenant.status(), kind));
@@ -189,8 +203,8 @@ absl::StatusOr<std::string> OpenAiServer::Impl::ReadBody(mg_connection* conn) {
     if (n == 0) return body;
     body.append(buffer, static_cast<size_t>(n));
     if (static_cast<int64_t>(body.size()) > options.max_body_bytes) {
-      return absl::OutOfRangeError(absl::StrCat("the request body exceeds ", options.max_body_bytes,
-                                                " bytes"));
+      return absl::OutOfRangeError(
+          absl::StrCat("the request body exceeds ", options.max_body_bytes, " bytes"));
     }
   }
 }
@@ -208,7 +222,7 @@ int OpenAiServer::Impl::Generate(mg_connection* conn, Endpoint endpoint, const T
   if (!parsed.ok()) return SendError(conn, error);
 
   CallRecord record{.method = endpoint == Endpoint::kChatCompletions ? "OpenAI.ChatCompletions"
-                                                                      : "OpenAI.Completions",
+                                                                     : "OpenAI.Completions",
                     .tenant = tenant.name};
   absl::StatusOr<scheduler::Request> request =
       RequestFromProto(parsed->request, conversion, tenant);
@@ -257,7 +271,8 @@ int OpenAiServer::Impl::Answer(mg_connection* conn, Endpoint endpoint, bool stre
               "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
               "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
     if (endpoint == Endpoint::kChatCompletions) {
-      connected = SendEvent(conn, openai::ChunkBody(endpoint, completion, "", "", true).dump());
+      connected =
+          SendEvent(conn, openai::Serialize(openai::ChunkBody(endpoint, completion, "", "", true)));
     }
   }
   scheduler::TokenEvent event;
@@ -266,7 +281,8 @@ int OpenAiServer::Impl::Answer(mg_connection* conn, Endpoint endpoint, bool stre
     record.Observe(event);
     completion.text += event.text;
     if (stream && connected && !event.text.empty()) {
-      connected = SendEvent(conn, openai::ChunkBody(endpoint, completion, event.text, "", false).dump());
+      connected = SendEvent(
+          conn, openai::Serialize(openai::ChunkBody(endpoint, completion, event.text, "", false)));
     }
     // A client that hung up: stop generating; the abort event ends the loop.
     if (!connected && !event.finished) engine->Cancel(*record.id);
@@ -277,15 +293,19 @@ int OpenAiServer::Impl::Answer(mg_connection* conn, Endpoint endpoint, bool stre
   record.status = connected ? StatusOfFinishedEvent(event)
                             : absl::CancelledError("the client closed the connection");
   if (!stream) {
-    if (!record.status.ok()) return SendError(conn, openai::ErrorFromStatus(record.status, endpoint));
+    if (!record.status.ok())
+      return SendError(conn, openai::ErrorFromStatus(record.status, endpoint));
     return SendJson(conn, 200, openai::CompletionBody(endpoint, completion));
   }
   if (!connected) return 200;
   if (!record.status.ok()) {
-    SendEvent(conn, openai::ErrorBody(openai::ErrorFromStatus(record.status, endpoint)).dump());
+    SendEvent(conn, openai::Serialize(
+                        openai::ErrorBody(openai::ErrorFromStatus(record.status, endpoint))));
   } else {
-    SendEvent(conn, openai::ChunkBody(endpoint, completion, "", completion.finish_reason, false).dump());
-    if (include_usage) SendEvent(conn, openai::UsageChunkBody(endpoint, completion).dump());
+    SendEvent(conn, openai::Serialize(openai::ChunkBody(endpoint, completion, "",
+                                                        completion.finish_reason, false)));
+    if (include_usage)
+      SendEvent(conn, openai::Serialize(openai::UsageChunkBody(endpoint, completion)));
   }
   SendEvent(conn, "[DONE]");
   mg_send_chunk(conn, "", 0);
@@ -324,9 +344,15 @@ absl::Status OpenAiServer::Start() {
   static std::once_flag once;
   std::call_once(once, [] { mg_init_library(0); });
   const std::string threads = absl::StrCat(options.threads);
-  const char* config[] = {"listening_ports", options.listen.c_str(), "num_threads",
-                          threads.c_str(), "enable_keep_alive", "no", "request_timeout_ms",
-                          "60000", nullptr};
+  const char* config[] = {"listening_ports",
+                          options.listen.c_str(),
+                          "num_threads",
+                          threads.c_str(),
+                          "enable_keep_alive",
+                          "no",
+                          "request_timeout_ms",
+                          "60000",
+                          nullptr};
   mg_callbacks callbacks;
   std::memset(&callbacks, 0, sizeof(callbacks));
   callbacks.log_message = &DiscardLog;
@@ -342,7 +368,8 @@ absl::Status OpenAiServer::Start() {
   error.text_buffer_size = sizeof(error_text);
   mg_context* context = mg_start2(&init, &error);
   if (context == nullptr) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen, ": ", error_text));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.listen, ": ", error_text));
   }
   mg_set_request_handler(context, "/", &Impl::Handle, impl_.get());
   mg_server_port ports[1];

@@ -42,8 +42,9 @@ class HttpConnection {
     std::string request = method + " " + path + " HTTP/1.1\r\nHost: " + address + "\r\n";
     for (const auto& [name, value] : headers) request += name + ": " + value + "\r\n";
     if (!body.empty() || method == "POST") {
-      request += "Content-Type: application/json\r\nContent-Length: " +
-                 std::to_string(body.size()) + "\r\n";
+      request +=
+          "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+          "\r\n";
     }
     request += "Connection: close\r\n\r\n" + body;
     return send(fd_, request.data(), request.size(), MSG_NOSIGNAL) ==

@@ -21,8 +21,8 @@ namespace strata {
 namespace {
 
 namespace fs = std::filesystem;
-using ::testing::HasSubstr;
 using testing::DaemonProcess;
+using ::testing::HasSubstr;
 using testing::HttpCall;
 
 // A simple template for the embedded model, which ships none.
@@ -33,8 +33,7 @@ constexpr const char* kTemplate =
 // The embedded model copied to `dir` with kTemplate in its tokenizer_config.json.
 fs::path TemplatedModel(const fs::path& dir) {
   const fs::path model = dir / "aidreams-chat";
-  fs::copy(fs::path(STRATA_SOURCE_DIR) / "models/aidreams260K", model,
-           fs::copy_options::recursive);
+  fs::copy(fs::path(STRATA_SOURCE_DIR) / "models/aidreams260K", model, fs::copy_options::recursive);
   std::ifstream in(model / "tokenizer_config.json");
   nlohmann::json config = nlohmann::json::parse(in);
   config["chat_template"] = kTemplate;
@@ -99,12 +98,14 @@ TEST_F(OpenAiHttpTest, BadRequestsGetOpenAiErrorBodies) {
     int status;
     std::string type, param;
   };
-  const std::string chat = R"({"model": "aidreams-chat", "messages": [{"role": "user", "content": "hi"}]})";
+  const std::string chat =
+      R"({"model": "aidreams-chat", "messages": [{"role": "user", "content": "hi"}]})";
   const std::vector<Case> cases = {
       {"GET", "/v1/nothing", "", 404, "invalid_request_error", ""},
       {"GET", "/v1/chat/completions", "", 405, "invalid_request_error", ""},
       {"POST", "/v1/chat/completions", "{not json", 400, "invalid_request_error", ""},
-      {"POST", "/v1/chat/completions", R"({"messages": []})", 400, "invalid_request_error", "model"},
+      {"POST", "/v1/chat/completions", R"({"messages": []})", 400, "invalid_request_error",
+       "model"},
       {"POST", "/v1/completions", R"({"model": "aidreams-chat"})", 400, "invalid_request_error",
        "prompt"},
       {"POST", "/v1/completions", R"({"model": "aidreams-chat", "prompt": [1, 99999]})", 400,
@@ -148,11 +149,11 @@ TEST_F(OpenAiHttpTest, GrpcChatMessagesRenderTheSameTemplate) {
   testing::Generation grpc_reply = testing::CompleteCall(*stub, request, {.token = "sk-test"});
   ASSERT_TRUE(grpc_reply.status.ok()) << grpc_reply.status.error_message();
 
-  testing::HttpResult http = HttpCall(
-      address_, "POST", "/v1/chat/completions",
-      R"({"model": "aidreams-chat", "max_tokens": 8, "temperature": 0,
+  testing::HttpResult http =
+      HttpCall(address_, "POST", "/v1/chat/completions",
+               R"({"model": "aidreams-chat", "max_tokens": 8, "temperature": 0,
           "messages": [{"role": "user", "content": "Tell me about the sea."}]})",
-      auth_);
+               auth_);
   ASSERT_EQ(http.status, 200) << http.body;
   nlohmann::json body = Json(http.body);
   EXPECT_EQ(body["choices"][0]["message"]["content"], grpc_reply.text);
@@ -165,16 +166,16 @@ TEST(OpenAiHttpNoTemplateTest, ChatToAModelWithoutTemplateIsAClearError) {
   ASSERT_NE(daemon, nullptr);
   ASSERT_TRUE(daemon->WaitForListening()) << daemon->Stderr();
   const std::string address = OpenAiAddress(*daemon);
-  testing::HttpResult r = HttpCall(
-      address, "POST", "/v1/chat/completions",
-      R"({"model": "aidreams260K", "messages": [{"role": "user", "content": "hi"}]})");
+  testing::HttpResult r =
+      HttpCall(address, "POST", "/v1/chat/completions",
+               R"({"model": "aidreams260K", "messages": [{"role": "user", "content": "hi"}]})");
   EXPECT_EQ(r.status, 400) << r.body;
   EXPECT_THAT(r.body, HasSubstr("no chat template"));
   EXPECT_EQ(Json(r.body)["error"]["param"], "messages");
   // Completions still work.
-  testing::HttpResult completion = HttpCall(
-      address, "POST", "/v1/completions",
-      R"({"model": "aidreams260K", "prompt": "Once upon a time", "max_tokens": 4})");
+  testing::HttpResult completion =
+      HttpCall(address, "POST", "/v1/completions",
+               R"({"model": "aidreams260K", "prompt": "Once upon a time", "max_tokens": 4})");
   EXPECT_EQ(completion.status, 200) << completion.body;
 
   v1::GenerateRequest request;
@@ -197,9 +198,9 @@ TEST(OpenAiHttpDrainTest, DrainRefusesNewCallsWith503AndLetsStreamsFinish) {
   const std::string address = OpenAiAddress(*daemon);
   const std::string model = Json(HttpCall(address, "GET", "/v1/models").body)["data"][0]["id"];
 
-  nlohmann::json request = {{"model", model},       {"prompt", std::vector<int>(48, 17)},
-                            {"max_tokens", 400},    {"temperature", 0},
-                            {"ignore_eos", true},   {"stream", true}};
+  nlohmann::json request = {{"model", model},     {"prompt", std::vector<int>(48, 17)},
+                            {"max_tokens", 400},  {"temperature", 0},
+                            {"ignore_eos", true}, {"stream", true}};
   testing::HttpConnection stream;
   ASSERT_TRUE(stream.Send(address, "POST", "/v1/completions", request.dump()));
   // Wait for the first generated text, so the stream is surely in flight.

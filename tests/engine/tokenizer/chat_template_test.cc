@@ -12,8 +12,8 @@
 #include <fstream>
 #include <map>
 #include <sstream>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -53,7 +53,8 @@ template <typename Json>
 std::vector<ChatMessage> Messages(const Json& list) {
   std::vector<ChatMessage> messages;
   for (const Json& m : list) {
-    messages.push_back({m["role"].template get<std::string>(), m["content"].template get<std::string>()});
+    messages.push_back(
+        {m["role"].template get<std::string>(), m["content"].template get<std::string>()});
   }
   return messages;
 }
@@ -176,7 +177,8 @@ TEST(ChatTemplateTest, LoadReportsTheFileAndModelsWithoutTemplate) {
 
   const fs::path dir = fs::path(::testing::TempDir()) / "chat_template_bad";
   fs::create_directories(dir);
-  std::ofstream(dir / "tokenizer_config.json") << R"({"chat_template": "{% macro m() %}{% endmacro %}"})";
+  std::ofstream(dir / "tokenizer_config.json")
+      << R"({"chat_template": "{% macro m() %}{% endmacro %}"})";
   auto bad = ChatTemplate::Load(dir);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("tokenizer_config.json: chat_template: line 1: "
@@ -245,9 +247,10 @@ TEST(ChatTemplateTest, RenderingsAreIndependentAcrossThreads) {
   }
   for (std::thread& t : threads) t.join();
   for (int t = 0; t < 8; ++t) {
-    EXPECT_EQ(results[t], absl::StrCat("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-                                       "<|im_start|>user\nq",
-                                       t, "<|im_end|>\n<|im_start|>assistant\n"));
+    EXPECT_EQ(results[t],
+              absl::StrCat("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+                           "<|im_start|>user\nq",
+                           t, "<|im_end|>\n<|im_start|>assistant\n"));
   }
 }
 

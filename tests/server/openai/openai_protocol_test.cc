@@ -8,8 +8,8 @@
 namespace strata::server::openai {
 namespace {
 
-using ::testing::HasSubstr;
 using nlohmann::json;
+using ::testing::HasSubstr;
 
 absl::StatusOr<ParsedRequest> Parse(Endpoint endpoint, const json& body, ApiError* error,
                                     const std::string& session = "") {
@@ -54,8 +54,8 @@ TEST(OpenAiProtocolTest, ChatBodyBecomesAGenerateRequest) {
 
 TEST(OpenAiProtocolTest, CompletionPromptIsTextOrTokenIds) {
   ApiError error;
-  auto text = Parse(Endpoint::kCompletions, {{"model", "m"}, {"prompt", json::array({"x y"})}},
-                    &error);
+  auto text =
+      Parse(Endpoint::kCompletions, {{"model", "m"}, {"prompt", json::array({"x y"})}}, &error);
   ASSERT_TRUE(text.ok()) << error.message;
   EXPECT_EQ(text->request.text(), "x y");
   EXPECT_FALSE(text->stream);
@@ -90,7 +90,8 @@ TEST(OpenAiProtocolTest, BadBodiesNameTheParameter) {
       {Endpoint::kChatCompletions, with(chat, "logprobs", true), 400, "logprobs"},
       {Endpoint::kChatCompletions, with(chat, "stream", "yes"), 400, "stream"},
       {Endpoint::kChatCompletions,
-       with(chat, "messages", json::array({{{"role", "user"}, {"content", {{{"type", "image_url"}}}}}})),
+       with(chat, "messages",
+            json::array({{{"role", "user"}, {"content", {{{"type", "image_url"}}}}}})),
        400, "messages[0].content"},
       {Endpoint::kCompletions, json{{"model", "m"}}, 400, "prompt"},
       {Endpoint::kCompletions, json{{"model", "m"}, {"prompt", {"a", "b"}}}, 400, "prompt"},
@@ -111,14 +112,45 @@ TEST(OpenAiProtocolTest, BadBodiesNameTheParameter) {
   EXPECT_THAT(error.message, HasSubstr("not valid JSON"));
 }
 
+// Wrongly typed fields are errors or ignored, never an exception that would
+// take the server thread down.
+TEST(OpenAiProtocolTest, WronglyTypedFieldsNeverThrow) {
+  const std::vector<json> bodies = {
+      {{"model", "m"}, {"prompt", "x"}, {"echo", "yes"}},
+      {{"model", "m"}, {"prompt", "x"}, {"stream_options", {{"include_usage", "x"}}}},
+      {{"model", "m"}, {"prompt", "x"}, {"stream_options", 3}},
+      {{"model", "m"}, {"prompt", {1, 5000000000LL}}},
+      {{"model", "m"}, {"messages", {{{"role", "user"}, {"content", {{{"type", 5}}}}}}}},
+      {{"model", "m"}, {"messages", {{{"role", "user"}, {"content", 7}}}}},
+      {{"model", "m"}, {"messages", {"just a string"}}},
+      {{"model", "m"}, {"messages", {{{"role", "user"}, {"content", "x"}}}},
+       {"response_format", {{"type", 1}}}},
+      {{"model", 5}},
+      json::array({1, 2}),
+  };
+  for (const json& body : bodies) {
+    SCOPED_TRACE(body.dump());
+    for (Endpoint endpoint : {Endpoint::kCompletions, Endpoint::kChatCompletions}) {
+      ApiError error;
+      absl::StatusOr<ParsedRequest> parsed;
+      EXPECT_NO_THROW(parsed = Parse(endpoint, body, &error));
+      if (!parsed.ok()) {
+        EXPECT_FALSE(error.message.empty());
+      }
+    }
+  }
+  Completion broken{.text = std::string("caf\xC3")};
+  EXPECT_NO_THROW(Serialize(CompletionBody(Endpoint::kCompletions, broken)));
+}
+
 TEST(OpenAiProtocolTest, StatusesMapToHttpAndParams) {
   ApiError e = ErrorFromStatus(absl::InvalidArgumentError("sampling.temperature: must be >= 0"),
                                Endpoint::kCompletions);
   EXPECT_EQ(e.http_status, 400);
   EXPECT_EQ(e.param, "temperature");
-  EXPECT_EQ(ErrorFromStatus(absl::InvalidArgumentError("text: is empty"), Endpoint::kCompletions)
-                .param,
-            "prompt");
+  EXPECT_EQ(
+      ErrorFromStatus(absl::InvalidArgumentError("text: is empty"), Endpoint::kCompletions).param,
+      "prompt");
   EXPECT_EQ(ErrorFromStatus(absl::FailedPreconditionError("messages: no chat template"),
                             Endpoint::kChatCompletions)
                 .param,
@@ -136,8 +168,12 @@ TEST(OpenAiProtocolTest, StatusesMapToHttpAndParams) {
 }
 
 TEST(OpenAiProtocolTest, ResponseObjectsHaveOpenAiShapes) {
-  Completion c{.id = "chatcmpl-1", .created = 100, .model = "m", .text = "Hello",
-               .finish_reason = "length", .completion_tokens = 2};
+  Completion c{.id = "chatcmpl-1",
+               .created = 100,
+               .model = "m",
+               .text = "Hello",
+               .finish_reason = "length",
+               .completion_tokens = 2};
   c.usage.prompt_tokens = 10;
   c.usage.cached_tokens_by_tier = {4, 0, 0};
   const json chat = CompletionBody(Endpoint::kChatCompletions, c);
