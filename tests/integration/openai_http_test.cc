@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,7 @@ TEST_F(OpenAiHttpTest, TheOpenAiNpmClientWorks) {
   const std::optional<int> exit_code = node->Reap(std::chrono::seconds(300));
   EXPECT_EQ(exit_code, 0) << node->Stdout() << node->Stderr() << daemon_->Stderr();
   EXPECT_THAT(node->Stdout(), HasSubstr("all passed"));
+  std::cout << node->Stdout();
 }
 
 TEST_F(OpenAiHttpTest, BadRequestsGetOpenAiErrorBodies) {
@@ -158,6 +160,11 @@ TEST_F(OpenAiHttpTest, GrpcChatMessagesRenderTheSameTemplate) {
   nlohmann::json body = Json(http.body);
   EXPECT_EQ(body["choices"][0]["message"]["content"], grpc_reply.text);
   EXPECT_EQ(body["usage"]["prompt_tokens"], grpc_reply.final_info.usage().prompt_tokens());
+
+  // The engine's metrics count both front ends' requests alike.
+  testing::HttpResponse metrics = testing::HttpGet(daemon_->metrics_address(), "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_THAT(metrics.body, HasSubstr("\nstrata_time_to_first_token_seconds_count 2\n"));
 }
 
 TEST(OpenAiHttpNoTemplateTest, ChatToAModelWithoutTemplateIsAClearError) {

@@ -156,6 +156,7 @@ await check('a session\'s next turn reuses the cached prompt', async () => {
     { headers: { 'x-session-id': 'story-session' } });
   const cached = r.usage.prompt_tokens_details?.cached_tokens ?? 0;
   assert.ok(cached >= 16, `cached_tokens = ${cached} of ${r.usage.prompt_tokens}`);
+  console.log(`# second turn: ${cached} of ${r.usage.prompt_tokens} prompt tokens cached`);
 });
 
 await check('a wrong model is 404 model_not_found', async () => {
