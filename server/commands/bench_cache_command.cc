@@ -40,7 +40,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 std::filesystem::path DefaultConfig() {
-  return std::filesystem::path(STRATA_SOURCE_DIR) / "bench/configs/llama-20m-4k.json";
+  return BenchConfigPath("llama-20m-4k.json");
 }
 
 absl::StatusOr<engine::ModelConfig> ReadConfig(const std::string& path) {

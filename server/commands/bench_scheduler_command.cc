@@ -295,8 +295,8 @@ absl::StatusOr<Settings> ParseSettings(const std::vector<std::string>& raw_args)
   if (*threads < 0) return absl::InvalidArgumentError("--threads must be >= 0");
   if (*reps < 1) return absl::InvalidArgumentError("--reps must be >= 1");
   Settings settings;
-  settings.config_path = args->Get("config").value_or(
-      (std::filesystem::path(STRATA_SOURCE_DIR) / "bench/configs/llama-20m-4k.json").string());
+  settings.config_path =
+      args->Get("config").value_or(BenchConfigPath("llama-20m-4k.json").string());
   settings.scale = *scale;
   settings.seed = static_cast<uint64_t>(*seed);
   settings.threads = static_cast<int>(*threads);

@@ -47,4 +47,11 @@ std::filesystem::path DefaultModelDir() {
   return std::filesystem::path(STRATA_SOURCE_DIR) / "models/aidreams260K";
 }
 
+std::filesystem::path BenchConfigPath(const std::string& name) {
+  const std::filesystem::path exe_dir = ExecutableDir();
+  const std::filesystem::path prefix = exe_dir.empty() ? std::filesystem::current_path()
+                                                       : exe_dir.parent_path();
+  return prefix / "share/strata/bench/configs" / name;
+}
+
 }  // namespace strata::server

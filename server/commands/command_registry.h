@@ -34,6 +34,10 @@ int UsageError(const std::string& command, const std::string& message);
 // binary (build tree and install tree alike), else the source checkout's copy.
 std::filesystem::path DefaultModelDir();
 
+// bench/configs/NAME as installed with the binary: share/strata/bench/configs
+// next to it (the build copies them there too).
+std::filesystem::path BenchConfigPath(const std::string& name);
+
 }  // namespace strata::server
 
 #endif  // STRATA_SERVER_COMMANDS_COMMAND_REGISTRY_H_

@@ -55,6 +55,15 @@ std::vector<KeySpec> MakeAccessKeys() {
       {"metrics.listen",
        "Address of the Prometheus /metrics HTTP endpoint (host:port); \"\" turns it off.",
        AddressKey{&Field<&C::metrics, &MetricsSection::listen>, /*allow_empty=*/true}},
+      {"openai.listen",
+       "Address of the OpenAI-compatible HTTP API (/v1/completions,\n"
+       "/v1/chat/completions, /v1/models), host:port; \"\" turns it off. It shares\n"
+       "auth.tokens, auth.shared_prefix and the limits with the gRPC service.",
+       AddressKey{&Field<&C::openai, &OpenAiSection::listen>, /*allow_empty=*/true}},
+      {"openai.threads",
+       "Worker threads of the HTTP API; each open request (a stream included) holds\n"
+       "one, so this bounds concurrent HTTP requests (more wait for a thread).",
+       IntKey{&Field<&C::openai, &OpenAiSection::threads>, 1, 4096}},
       {"auth.tokens",
        "Bearer token -> tenant name. Requests must carry a listed token; the tenant\n"
        "name salts the prefix-cache keys, so tenants never share cached KV. {}: no\n"
@@ -195,6 +204,7 @@ const std::vector<SectionSpec>& Sections() {
   static const auto* const kSections = new std::vector<SectionSpec>{
       {"server", "The gRPC service."},
       {"metrics", "The Prometheus endpoint."},
+      {"openai", "The OpenAI-compatible HTTP API."},
       {"auth", "Who may call, and which tenant each caller is."},
       {"tls", "Transport security of the gRPC service."},
       {"model", "Which model to serve."},

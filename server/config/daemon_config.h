@@ -39,6 +39,11 @@ struct MetricsSection {
   std::string listen = "127.0.0.1:9400";  // metrics.listen: /metrics host:port; empty: off
 };
 
+struct OpenAiSection {
+  std::string listen;    // openai.listen: OpenAI-compatible HTTP host:port; empty: off
+  int64_t threads = 16;  // openai.threads: HTTP worker threads (concurrent HTTP requests)
+};
+
 struct AuthSection {
   // auth.tokens: bearer token -> tenant name. The tenant salts the
   // prefix-cache keys, so tenants never share cached KV. Empty: no
@@ -90,6 +95,7 @@ struct LoggingSection {
 struct DaemonConfig {
   ServerConfig server;
   MetricsSection metrics;
+  OpenAiSection openai;
   AuthSection auth;
   TlsSection tls;
   ModelSection model;

@@ -89,6 +89,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
       .name = ModelName(config, source),
       .config = &s.backend->model_config(),
       .tokenizer = s.tokenizer.get(),
+      .chat_template = s.chat_template.get(),
       .backend = s.backend->name(),
       .fingerprint_hex = so.model_fingerprint.ToHex(),
       .kv_block_size = so.block_size,
@@ -109,6 +110,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
   logging::Event(Level::kInfo, "listening")
       .With("grpc", daemon->grpc_address_)
       .With("metrics", daemon->metrics_address_)
+      .With("openai", daemon->openai_address_)
       .With("model", daemon->served_.name)
       .With("backend", daemon->served_.backend)
       .With("kv_blocks", so.num_blocks)
@@ -134,11 +136,25 @@ absl::Status Daemon::StartServers(const DaemonConfig& config) {
     return absl::Status(started.code(), absl::StrCat(context, started.message()));
   }
   grpc_address_ = BoundAddress(config.server.listen, grpc_->port());
+  if (!config.openai.listen.empty()) {
+    openai_ = std::make_unique<OpenAiServer>(
+        OpenAiServerOptions{.listen = config.openai.listen,
+                            .threads = config.openai.threads,
+                            .max_body_bytes = config.server.max_message_bytes,
+                            .auth_tokens = config.auth.tokens,
+                            .shared_prefix = config.auth.shared_prefix},
+        engine_.get(), served_);
+    if (absl::Status started = openai_->Start(); !started.ok()) {
+      return absl::Status(started.code(), absl::StrCat("openai.listen: ", started.message()));
+    }
+    openai_address_ = BoundAddress(config.openai.listen, openai_->port());
+  }
   return absl::OkStatus();
 }
 
 bool Daemon::Drain(std::chrono::milliseconds timeout, const std::function<bool()>& interrupted) {
   if (grpc_) grpc_->BeginDrain();
+  if (openai_) openai_->BeginDrain();
   engine_->BeginDrain();
   logging::Event(Level::kInfo, "draining")
       .With("in_flight", engine_->num_in_flight())
@@ -167,6 +183,8 @@ void Daemon::Stop(std::chrono::milliseconds grace) {
   stopped_ = true;
   if (grpc_) grpc_->Shutdown(grace);
   grpc_.reset();
+  if (openai_) openai_->Shutdown(grace);
+  openai_.reset();
   engine_.reset();  // aborts what is still running, stops the engine thread
   if (http_) http_->Stop();
   // The host tier's evictions feed the disk tier: close it first, then let

@@ -27,6 +27,7 @@
 #include "server/engine_setup.h"
 #include "server/grpc/grpc_server.h"
 #include "server/metrics/metrics_http_server.h"
+#include "server/openai/openai_server.h"
 #include "server/metrics/metrics_registry.h"
 #include "server/metrics/strata_metrics.h"
 
@@ -56,6 +57,7 @@ class Daemon {
   // The bound addresses, ports resolved; metrics_address() is "" when off.
   const std::string& grpc_address() const { return grpc_address_; }
   const std::string& metrics_address() const { return metrics_address_; }
+  const std::string& openai_address() const { return openai_address_; }  // "" when off
 
   // Health turns NOT_SERVING and new calls get UNAVAILABLE; requests in
   // flight carry on until they finish, `timeout` passes, or `interrupted`
@@ -82,9 +84,11 @@ class Daemon {
   std::unique_ptr<scheduler::EngineService> engine_;
   ServedModel served_;
   std::unique_ptr<GrpcServer> grpc_;
+  std::unique_ptr<OpenAiServer> openai_;
   std::unique_ptr<metrics::MetricsHttpServer> http_;
   std::string grpc_address_;
   std::string metrics_address_;
+  std::string openai_address_;
   bool stopped_ = false;
 };
 

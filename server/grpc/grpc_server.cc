@@ -65,6 +65,30 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
 
 }  // namespace
 
+absl::StatusOr<ConversionContext> MakeConversionContext(const ServedModel& model,
+                                                        const std::string& shared_prefix) {
+  ConversionContext context;
+  context.tokenizer = model.tokenizer;
+  context.vocab_size = model.config->vocab_size;
+  context.max_prompt_tokens = model.max_prompt_tokens > 0
+                                  ? model.max_prompt_tokens
+                                  : model.config->max_position_embeddings - 1;
+  context.default_max_tokens = model.default_max_tokens;
+  context.chat_template = model.chat_template;
+  context.blend = model.blend;
+  if (context.blend.num_layers == 0) context.blend.num_layers = model.config->num_layers;
+  if (!shared_prefix.empty()) {
+    absl::StatusOr<std::vector<engine::TokenId>> ids =
+        model.tokenizer->Encode(shared_prefix, /*add_special_tokens=*/true);
+    if (!ids.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("shared_prefix: ", std::string(ids.status().message())));
+    }
+    context.shared_prefix_ids = *std::move(ids);
+  }
+  return context;
+}
+
 struct GrpcServer::Impl {
   GrpcServerOptions options;
   scheduler::EngineService* engine = nullptr;
@@ -78,25 +102,7 @@ struct GrpcServer::Impl {
 };
 
 absl::StatusOr<ConversionContext> GrpcServer::Impl::MakeConversionContext() const {
-  ConversionContext context;
-  context.tokenizer = model.tokenizer;
-  context.vocab_size = model.config->vocab_size;
-  context.max_prompt_tokens = model.max_prompt_tokens > 0
-                                  ? model.max_prompt_tokens
-                                  : model.config->max_position_embeddings - 1;
-  context.default_max_tokens = model.default_max_tokens;
-  context.blend = model.blend;
-  if (context.blend.num_layers == 0) context.blend.num_layers = model.config->num_layers;
-  if (!options.shared_prefix.empty()) {
-    absl::StatusOr<std::vector<engine::TokenId>> ids =
-        model.tokenizer->Encode(options.shared_prefix, /*add_special_tokens=*/true);
-    if (!ids.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("shared_prefix: ", std::string(ids.status().message())));
-    }
-    context.shared_prefix_ids = *std::move(ids);
-  }
-  return context;
+  return server::MakeConversionContext(model, options.shared_prefix);
 }
 
 GrpcServer::GrpcServer(const GrpcServerOptions& options, scheduler::EngineService* engine,

@@ -17,9 +17,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engine/model_config.h"
+#include "engine/tokenizer/chat_template.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "scheduler/engine_service.h"
 #include "server/grpc/blend_conversion.h"
+#include "server/grpc/request_conversion.h"
 
 namespace strata::server {
 
@@ -28,6 +30,7 @@ struct ServedModel {
   std::string name;                              // checkpoint directory name
   const engine::ModelConfig* config = nullptr;   // borrowed
   const engine::Tokenizer* tokenizer = nullptr;  // borrowed
+  const engine::ChatTemplate* chat_template = nullptr;  // borrowed; null: none
   std::string backend;                           // "cpu" or "cuda"
   std::string fingerprint_hex;
   int64_t kv_block_size = 16;
@@ -52,6 +55,13 @@ struct GrpcServerOptions {
   std::string tls_cert_file;
   std::string tls_key_file;
 };
+
+// What request conversion checks against for `model`: its limits, chat
+// template and the tokenized `shared_prefix`. Shared by every front end (gRPC,
+// the OpenAI-compatible HTTP server). INVALID_ARGUMENT "shared_prefix: ..."
+// if the prefix cannot be tokenized.
+absl::StatusOr<ConversionContext> MakeConversionContext(const ServedModel& model,
+                                                        const std::string& shared_prefix);
 
 class GrpcServer {
  public:

@@ -69,6 +69,42 @@ absl::Status AppendChunks(const v1::ChunkList& chunks, bool add_special_tokens,
   return absl::OkStatus();
 }
 
+// Renders the conversation with the model's chat template; the template
+// writes its own special tokens, so none are added when tokenizing.
+absl::Status AppendMessages(const v1::ChatMessages& chat, const ConversionContext& context,
+                            std::vector<TokenId>& ids) {
+  if (context.chat_template == nullptr) {
+    return absl::FailedPreconditionError(
+        "messages: the model has no chat template (no chat_template in its "
+        "tokenizer_config.json); send text or token_ids");
+  }
+  if (chat.messages().empty()) return Invalid("messages", "is empty");
+  std::vector<engine::ChatMessage> messages;
+  for (int i = 0; i < chat.messages_size(); ++i) {
+    const v1::ChatMessage& message = chat.messages(i);
+    if (message.role().empty()) return Invalid(absl::StrCat("messages[", i, "].role"), "is empty");
+    messages.push_back({message.role(), message.content()});
+  }
+  const bool add_generation_prompt =
+      !chat.has_add_generation_prompt() || chat.add_generation_prompt();
+  absl::StatusOr<std::string> prompt =
+      context.chat_template->Render(messages, add_generation_prompt);
+  if (!prompt.ok()) return Invalid("messages", std::string(prompt.status().message()));
+  if (prompt->empty()) return Invalid("messages", "the chat template rendered an empty prompt");
+  return AppendText(*prompt, /*add_special_tokens=*/false, "messages", context, ids);
+}
+
+// Chat input exists on GenerateRequest only.
+absl::Status AppendMessagesOf(const v1::GenerateRequest& request, const ConversionContext& context,
+                              std::vector<TokenId>& ids) {
+  return AppendMessages(request.messages(), context, ids);
+}
+absl::Status AppendMessagesOf(const v1::Prefetch& /*prefetch*/,
+                              const ConversionContext& /*context*/,
+                              std::vector<TokenId>& /*ids*/) {
+  return Invalid("input", "is required: set text, token_ids or chunks");
+}
+
 // GenerateRequest and Prefetch share the `input` oneof and add_special_tokens.
 template <typename Message>
 absl::StatusOr<std::vector<TokenId>> PromptFromInput(const Message& message,
@@ -92,7 +128,8 @@ absl::StatusOr<std::vector<TokenId>> PromptFromInput(const Message& message,
       return Invalid("input", "is required: set text, token_ids or chunks");
     default:
       // GenerateRequest's chat messages: rendered by the chat template.
-      return absl::UnimplementedError("messages: chat input is not supported yet");
+      converted = AppendMessagesOf(message, context, ids);
+      break;
   }
   if (!converted.ok()) return converted;
   if (ids.empty()) return Invalid("input", "has no tokens");

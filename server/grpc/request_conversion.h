@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "engine/sampling/sampling_params.h"
+#include "engine/tokenizer/chat_template.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "scheduler/engine_service.h"
 #include "scheduler/request.h"
@@ -38,14 +39,21 @@ struct ConversionContext {
   std::vector<engine::TokenId> shared_prefix_ids;
   // CacheBlend defaults for `chunks` inputs (scheduler.blend.*).
   BlendDefaults blend;
+  // The model's chat template for `messages` input; null: the model has none
+  // (such requests get FAILED_PRECONDITION).
+  const engine::ChatTemplate* chat_template = nullptr;
 };
 
 // The prompt of a Generate/Complete request or of a prefetch: text
 // (tokenized, special tokens per add_special_tokens, default true), token ids
 // (checked against the vocabulary) or chunks (concatenated in order; only the
-// first chunk gets the special tokens). INVALID_ARGUMENT naming the field for
-// a missing or empty input, an id outside the vocabulary, text that is not
-// UTF-8, an empty chunk, or a prompt over max_prompt_tokens.
+// first chunk gets the special tokens) or chat messages (rendered by the chat
+// template, then tokenized without adding special tokens). INVALID_ARGUMENT
+// naming the field for a missing or empty input, an id outside the
+// vocabulary, text that is not UTF-8, an empty chunk, a conversation the
+// template rejects ("messages: <its message>"), or a prompt over
+// max_prompt_tokens; FAILED_PRECONDITION "messages: ..." when the model has
+// no chat template.
 absl::StatusOr<std::vector<engine::TokenId>> PromptFromRequest(const v1::GenerateRequest& request,
                                                                const ConversionContext& context);
 absl::StatusOr<std::vector<engine::TokenId>> PromptFromPrefetch(const v1::Prefetch& prefetch,

@@ -390,7 +390,7 @@ TEST(DumpConfigTest, EveryKeyHasAComment) {
     }
     previous = line;
   }
-  EXPECT_EQ(keys, 36);
+  EXPECT_EQ(keys, 38);
 }
 
 // The first line where two texts differ, for the drift message.
