@@ -27,7 +27,6 @@
 #include "server/engine_setup.h"
 #include "server/grpc/grpc_server.h"
 #include "server/metrics/metrics_http_server.h"
-#include "server/metrics/metrics_registry.h"
 #include "server/metrics/strata_metrics.h"
 
 namespace strata::server {
@@ -69,13 +68,14 @@ class Daemon {
   void Stop(std::chrono::milliseconds grace);
 
   scheduler::EngineService& engine() { return *engine_; }
-  const metrics::MetricsRegistry& registry() const { return *registry_; }
+  const prometheus::Registry& registry() const { return *registry_; }
 
  private:
   Daemon() = default;
   absl::Status StartServers(const DaemonConfig& config);
 
-  std::unique_ptr<metrics::MetricsRegistry> registry_;
+  // Shared: the /metrics Exposer holds a weak reference to it.
+  std::shared_ptr<prometheus::Registry> registry_;
   metrics::StrataMetrics metrics_;
   ServingEngine serving_;
   std::unique_ptr<EngineMetricsObserver> observer_;
