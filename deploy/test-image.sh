@@ -82,6 +82,9 @@ make_base() {
   log "making $base with debootstrap --variant=minbase bookworm"
   nice -n 10 debootstrap --variant=minbase bookworm "$work/rootfs" http://deb.debian.org/debian \
     > "$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log"; fail "debootstrap"; }
+  # As the official debian:12 image: no package lists or caches.
+  rm -rf "$work"/rootfs/var/cache/apt/*.bin "$work"/rootfs/var/cache/apt/archives/*.deb \
+    "$work"/rootfs/var/lib/apt/lists/*
   tar -C "$work/rootfs" -c . | pm import - "$base" >/dev/null
   rm -rf "$work/rootfs"
 }
