@@ -85,7 +85,7 @@ make_base() {
   # As the official debian:12 image: no package lists or caches.
   rm -rf "$work"/rootfs/var/cache/apt/*.bin "$work"/rootfs/var/cache/apt/archives/*.deb \
     "$work"/rootfs/var/lib/apt/lists/*
-  tar -C "$work/rootfs" -c . | pm import - "$base" >/dev/null
+  tar -C "$work/rootfs" -c . | pm import --quiet - "$base" >/dev/null
   rm -rf "$work/rootfs"
 }
 
