@@ -10,7 +10,10 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libssl-dev
   # Libraries
   libabsl-dev nlohmann-json3-dev librocksdb-dev libyaml-cpp-dev
-  libpcre2-dev libutf8proc-dev libdnnl-dev libcivetweb-dev libxxhash-dev
+  libpcre2-dev libutf8proc-dev libdnnl-dev libxxhash-dev
+  # Metrics: prometheus-cpp's registry and its /metrics Exposer (civetweb,
+  # whose C++ callbacks the endpoint also uses)
+  prometheus-cpp-dev libcivetweb-dev
   # Tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # promtool checks the /metrics exposition format; the daemon's integration

@@ -70,7 +70,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
   daemon->serving_ = *std::move(serving);
   ServingEngine& s = daemon->serving_;
 
-  daemon->registry_ = std::make_unique<metrics::MetricsRegistry>();
+  // Throw on a repeated name: registering a family twice is a bug here.
+  daemon->registry_ =
+      std::make_shared<prometheus::Registry>(prometheus::Registry::InsertBehavior::Throw);
   absl::StatusOr<metrics::StrataMetrics> metrics =
       metrics::StrataMetrics::Register(daemon->registry_.get());
   if (!metrics.ok()) return metrics.status();
@@ -121,7 +123,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
 
 absl::Status Daemon::StartServers(const DaemonConfig& config) {
   if (!config.metrics.listen.empty()) {
-    http_ = std::make_unique<metrics::MetricsHttpServer>(registry_.get());
+    http_ = std::make_unique<metrics::MetricsHttpServer>(registry_);
     if (absl::Status started = http_->Start(config.metrics.listen); !started.ok()) {
       return absl::Status(started.code(), absl::StrCat("metrics.listen: ", started.message()));
     }

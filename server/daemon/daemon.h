@@ -28,7 +28,6 @@
 #include "server/grpc/grpc_server.h"
 #include "server/metrics/metrics_http_server.h"
 #include "server/openai/openai_server.h"
-#include "server/metrics/metrics_registry.h"
 #include "server/metrics/strata_metrics.h"
 
 namespace strata::server {
@@ -71,13 +70,14 @@ class Daemon {
   void Stop(std::chrono::milliseconds grace);
 
   scheduler::EngineService& engine() { return *engine_; }
-  const metrics::MetricsRegistry& registry() const { return *registry_; }
+  const prometheus::Registry& registry() const { return *registry_; }
 
  private:
   Daemon() = default;
   absl::Status StartServers(const DaemonConfig& config);
 
-  std::unique_ptr<metrics::MetricsRegistry> registry_;
+  // Shared: the /metrics Exposer holds a weak reference to it.
+  std::shared_ptr<prometheus::Registry> registry_;
   metrics::StrataMetrics metrics_;
   ServingEngine serving_;
   std::unique_ptr<EngineMetricsObserver> observer_;

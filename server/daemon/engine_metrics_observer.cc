@@ -65,7 +65,8 @@ EngineMetricsObserver::EngineMetricsObserver(const metrics::StrataMetrics* metri
 metrics::Counter& EngineMetricsObserver::SuccessCounter(const std::string& reason) {
   auto it = success_by_reason_.find(reason);
   if (it == success_by_reason_.end()) {
-    it = success_by_reason_.emplace(reason, &metrics_->request_success_total->Labels({reason}))
+    it = success_by_reason_
+             .emplace(reason, &metrics_->request_success_total->Add({{"finished_reason", reason}}))
              .first;
   }
   return *it->second;
@@ -81,7 +82,7 @@ void EngineMetricsObserver::OnStep(const scheduler::StepStats& step,
   metrics_->num_requests_running->Set(static_cast<double>(snapshot.num_running));
   metrics_->num_requests_waiting->Set(static_cast<double>(snapshot.num_waiting));
   if (snapshot.num_preemptions > counted_preemptions_) {
-    metrics_->num_preemptions_total->Inc(
+    metrics_->num_preemptions_total->Increment(
         static_cast<double>(snapshot.num_preemptions - counted_preemptions_));
   }
   counted_preemptions_ = snapshot.num_preemptions;
@@ -107,17 +108,17 @@ void EngineMetricsObserver::OnRequestFinished(const scheduler::RequestStats& sta
   // token (its cached KV reused, or recomputed), or computed.
   const int64_t blended = stats.usage.blend_reused_tokens + stats.usage.blend_recomputed_tokens;
   const int64_t computed = std::max<int64_t>(0, prompt - stats.usage.cached_tokens() - blended);
-  metrics_->prompt_tokens_total->Inc(static_cast<double>(prompt));
-  metrics_->generation_tokens_total->Inc(static_cast<double>(stats.generated_tokens));
+  metrics_->prompt_tokens_total->Increment(static_cast<double>(prompt));
+  metrics_->generation_tokens_total->Increment(static_cast<double>(stats.generated_tokens));
   // Hits by tier come from the cache's own counters (CacheMetricsUpdater);
   // what was not a hit was computed.
   metrics_->prompt_tokens_by_source(metrics::TokenSource::kCompute)
-      .Inc(static_cast<double>(computed));
+      .Increment(static_cast<double>(computed));
   metrics_->prompt_tokens_by_source(metrics::TokenSource::kBlendReuse)
-      .Inc(static_cast<double>(stats.usage.blend_reused_tokens));
+      .Increment(static_cast<double>(stats.usage.blend_reused_tokens));
   metrics_->prompt_tokens_by_source(metrics::TokenSource::kBlendRecompute)
-      .Inc(static_cast<double>(stats.usage.blend_recomputed_tokens));
-  SuccessCounter(stats.finish_reason.empty() ? "unknown" : stats.finish_reason).Inc();
+      .Increment(static_cast<double>(stats.usage.blend_recomputed_tokens));
+  SuccessCounter(stats.finish_reason.empty() ? "unknown" : stats.finish_reason).Increment();
 }
 
 }  // namespace strata::server

@@ -1,17 +1,21 @@
 #include "server/metrics/metrics_http_server.h"
 
+#include <CivetServer.h>
 #include <arpa/inet.h>
-#include <civetweb.h>
 #include <netinet/in.h>
+#include <prometheus/exposer.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstring>
-#include <mutex>
+#include <exception>
+#include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -19,32 +23,14 @@
 namespace strata::metrics {
 namespace {
 
-// civetweb wants one library-wide initialisation before the first context.
-void InitCivetwebOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { mg_init_library(0); });
-}
+// civetweb logs bind failures and the like to stderr; Start reports the last
+// one on its own thread as a Status instead, and workers' messages (a
+// request that timed out) are dropped.
+thread_local std::string last_civetweb_message;
 
-// civetweb logs bind failures and the like to stderr; Start reports them
-// as a Status instead.
-int DiscardLog(const mg_connection*, const char*) { return 1; }
-
-int HandleRequest(mg_connection* conn, void* user_data) {
-  const auto* registry = static_cast<const MetricsRegistry*>(user_data);
-  const mg_request_info* info = mg_get_request_info(conn);
-  if (info->local_uri == nullptr || std::strcmp(info->local_uri, "/metrics") != 0) {
-    mg_send_http_error(conn, 404, "%s", "Not Found\n");
-    return 404;
-  }
-  const bool head = std::strcmp(info->request_method, "HEAD") == 0;
-  if (!head && std::strcmp(info->request_method, "GET") != 0) {
-    mg_send_http_error(conn, 405, "%s", "Method Not Allowed\n");
-    return 405;
-  }
-  const std::string body = registry->Serialize();
-  mg_send_http_ok(conn, kMetricsContentType, static_cast<long long>(body.size()));
-  if (!head) mg_write(conn, body.data(), body.size());
-  return 200;
+int CaptureLog(const mg_connection*, const char* message) {
+  last_civetweb_message = message == nullptr ? "" : message;
+  return 1;
 }
 
 // Checks "a.b.c.d:port" up front, so a typo is InvalidArgument rather than
@@ -88,65 +74,67 @@ void WakeListener(const in_addr& host, int port) {
 
 }  // namespace
 
-MetricsHttpServer::MetricsHttpServer(const MetricsRegistry* registry) : registry_(registry) {}
+MetricsHttpServer::MetricsHttpServer(std::weak_ptr<prometheus::Collectable> collectable,
+                                     MetricsHttpOptions options)
+    : collectable_(std::move(collectable)), options_(options) {}
 
 MetricsHttpServer::~MetricsHttpServer() { Stop(); }
 
 absl::Status MetricsHttpServer::Start(const std::string& address) {
-  if (context_ != nullptr) {
+  if (exposer_ != nullptr) {
     return absl::FailedPreconditionError("metrics server already started");
+  }
+  if (options_.worker_threads < 1 || options_.request_timeout_ms < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics server needs at least one worker and a positive request timeout, "
+                     "got ",
+                     options_.worker_threads, " workers and ", options_.request_timeout_ms, " ms"));
   }
   in_addr host{};
   if (absl::Status status = ValidateAddress(address, &host); !status.ok()) return status;
-  InitCivetwebOnce();
 
-  // Scrapes are rare and small: two workers, no keep-alive.
-  const char* options[] = {
-      "listening_ports",    address.c_str(), "num_threads", "2", "enable_keep_alive", "no",
-      "request_timeout_ms", "10000",         nullptr};
-  mg_callbacks callbacks;
-  std::memset(&callbacks, 0, sizeof(callbacks));
-  callbacks.log_message = &DiscardLog;
-  mg_init_data init;
-  std::memset(&init, 0, sizeof(init));
-  init.callbacks = &callbacks;
-  init.configuration_options = options;
-  char error_text[256] = {0};
-  unsigned error_code = 0;
-  mg_error_data error;
-  error.code = &error_code;
-  error.text = error_text;
-  error.text_buffer_size = sizeof(error_text);
-
-  mg_context* context = mg_start2(&init, &error);
-  if (context == nullptr) {
-    return absl::UnavailableError(
-        absl::StrCat("metrics server cannot listen on ", address, ": ", error_text));
+  // No keep-alive: a scraper's connection is done after one answer, and an
+  // idle kept-alive one would hold a worker.
+  const std::vector<std::string> options = {
+      "listening_ports",    address,
+      "num_threads",        absl::StrCat(options_.worker_threads),
+      "request_timeout_ms", absl::StrCat(options_.request_timeout_ms),
+      "enable_keep_alive",  "no",
+  };
+  CivetCallbacks callbacks;
+  callbacks.log_message = &CaptureLog;
+  last_civetweb_message.clear();
+  std::unique_ptr<prometheus::Exposer> exposer;
+  try {
+    exposer = std::make_unique<prometheus::Exposer>(options, &callbacks);
+  } catch (const std::exception& e) {
+    // CivetServer throws when mg_start fails, which is a failed bind once
+    // the address is well-formed.
+    return absl::UnavailableError(absl::StrCat(
+        "metrics server cannot listen on ", address, ": ",
+        last_civetweb_message.empty() ? std::string(e.what()) : last_civetweb_message));
   }
-  mg_set_request_handler(context, "/", &HandleRequest, const_cast<MetricsRegistry*>(registry_));
-
-  mg_server_port ports[1];
-  std::memset(ports, 0, sizeof(ports));
-  if (mg_get_server_ports(context, 1, ports) != 1 || ports[0].port <= 0) {
-    mg_stop(context);
+  exposer->RegisterCollectable(collectable_);
+  const std::vector<int> ports = exposer->GetListeningPorts();
+  if (ports.size() != 1 || ports[0] <= 0) {
     return absl::InternalError(
         absl::StrCat("metrics server on ", address, " reports no listening port"));
   }
-  context_ = context;
-  port_ = ports[0].port;
+  exposer_ = std::move(exposer);
+  port_ = ports[0];
   wake_address_ = host;
   return absl::OkStatus();
 }
 
 void MetricsHttpServer::Stop() {
-  if (context_ == nullptr) return;
+  if (exposer_ == nullptr) return;
   // civetweb's listener polls in 2-second quanta and checks for a stop only
-  // between polls, so mg_stop alone takes up to 2 s. Connecting to the
-  // listener wakes the poll; repeat until mg_stop returns, since a connection
-  // made before the stop flag is set is just served.
+  // between polls, so stopping alone takes up to 2 s. Connecting to the
+  // listener wakes the poll; repeat until the Exposer is gone, since a
+  // connection made before the stop flag is set is just served.
   std::atomic<bool> stopped{false};
   std::thread stopper([this, &stopped] {
-    mg_stop(context_);
+    exposer_.reset();
     stopped.store(true);
   });
   while (!stopped.load()) {
@@ -154,7 +142,6 @@ void MetricsHttpServer::Stop() {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   stopper.join();
-  context_ = nullptr;
   port_ = 0;
 }
 

@@ -1,26 +1,54 @@
 // Every metric Strata exports (DESIGN.md, Metrics), registered with its
-// exact name, type, labels and help text, and the handles the engine keeps.
+// exact name, type, labels and help text in a prometheus-cpp registry, and
+// the handles the engine keeps.
 //
-// Ownership: StrataMetrics holds pointers into the MetricsRegistry it was
-// created with; the registry must outlive it. Every child below is created
-// up front, so a scrape shows each series (at zero) from the start and the
-// hot path never looks anything up.
+// Ownership: StrataMetrics holds pointers into the prometheus::Registry it
+// was created with; the registry must outlive it. Every child below is
+// created up front, so a scrape shows each series (at zero) from the start
+// and the hot path never looks anything up.
 //
-// Thread-safety: the handles are the registry's lock-free children; any
-// thread may update them. CacheMetricsUpdater::Update is thread-safe.
+// Thread-safety: prometheus-cpp's counters, gauges and histograms may be
+// updated from any thread. CacheMetricsUpdater::Update is thread-safe.
 #ifndef STRATA_SERVER_METRICS_STRATA_METRICS_H_
 #define STRATA_SERVER_METRICS_STRATA_METRICS_H_
 
+#include <prometheus/collectable.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
 #include <array>
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "server/metrics/metrics_registry.h"
 
 namespace strata::metrics {
+
+// The metric types are prometheus-cpp's; the short names keep call sites
+// (the engine observer) independent of the library's namespace.
+using Counter = prometheus::Counter;
+using Gauge = prometheus::Gauge;
+using Histogram = prometheus::Histogram;
+using CounterFamily = prometheus::Family<prometheus::Counter>;
+
+// Bucket bounds. The latency defaults follow vLLM's, so that dashboards built
+// for it read ours the same way.
+std::vector<double> TimeToFirstTokenBuckets();
+std::vector<double> InterTokenLatencyBuckets();
+std::vector<double> RequestLatencyBuckets();  // e2e and queue time
+// `count` bounds start, start*factor, ...; start > 0, factor > 1 (CHECK).
+std::vector<double> ExponentialBuckets(double start, double factor, int count);
+
+// Everything `collectable` holds, in the Prometheus text exposition format
+// (prometheus-cpp's TextSerializer): what GET /metrics answers.
+std::string ExpositionText(const prometheus::Collectable& collectable);
 
 // KV tiers, in the order of cache::Tier (device, host, disk).
 inline constexpr int kNumKvTiers = 3;
@@ -50,9 +78,10 @@ inline constexpr std::array<std::string_view, kNumTokenSources> kTokenSourceName
 
 struct StrataMetrics {
   // Registers every family in `registry` (not owned; must outlive the
-  // result). Errors: those of MetricsRegistry::Add*, e.g. AlreadyExists when
-  // called twice on one registry.
-  static absl::StatusOr<StrataMetrics> Register(MetricsRegistry* registry);
+  // result). Errors: InvalidArgument naming the family when prometheus-cpp
+  // refuses it, e.g. a name already registered in a registry built with
+  // InsertBehavior::Throw (calling Register twice on one).
+  static absl::StatusOr<StrataMetrics> Register(prometheus::Registry* registry);
 
   // Request latencies, seconds.
   Histogram* time_to_first_token_seconds = nullptr;

@@ -36,7 +36,7 @@ std::string DiskConfig(const std::filesystem::path& disk) {
 double DiskCachedBlocks(const std::string& metrics_address) {
   const testing::HttpResponse scrape = testing::HttpGet(metrics_address, "/metrics");
   std::smatch match;
-  static const std::regex kLine(R"(strata_kv_blocks\{tier="disk",state="cached"\} (\S+))");
+  static const std::regex kLine(R"(strata_kv_blocks\{state="cached",tier="disk"\} (\S+))");
   if (!std::regex_search(scrape.body, match, kLine)) return -1;
   return std::stod(match[1]);
 }

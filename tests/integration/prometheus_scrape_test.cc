@@ -2,12 +2,16 @@
 // metrics`, and a real Prometheus server (Debian's /usr/bin/prometheus, on
 // loopback with private storage) scrapes it; the test reads the time-to-
 // first-token count and the prefix-cache hits back through Prometheus's
-// HTTP query API after generating requests.
+// HTTP query API after generating requests, and evaluates every PromQL
+// expression of the Grafana dashboard (deploy/grafana/strata-dashboard.json)
+// there: each must parse and return series.
 #include <signal.h>
 
+#include <fstream>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -48,6 +52,49 @@ std::optional<double> QueryValue(const std::string& prometheus, const std::strin
   const nlohmann::json& result = json["data"]["result"];
   if (!result.is_array() || result.empty()) return std::nullopt;
   return std::stod(result[0]["value"][1].get<std::string>());
+}
+
+struct QueryOutcome {
+  std::string error;  // Prometheus's error for a bad query; empty otherwise
+  size_t series = 0;  // how many series the instant query returned
+};
+
+QueryOutcome Query(const std::string& prometheus, const std::string& query) {
+  const testing::HttpResponse response =
+      testing::HttpGet(prometheus, absl::StrCat("/api/v1/query?query=", UrlEncode(query)));
+  const nlohmann::json json = nlohmann::json::parse(response.body, nullptr, false);
+  QueryOutcome outcome;
+  if (json.is_discarded()) {
+    outcome.error = absl::StrCat("HTTP ", response.status, ": ", response.body);
+  } else if (json.value("status", "") != "success") {
+    outcome.error = json.value("error", response.body);
+  } else if (json["data"]["result"].is_array()) {
+    outcome.series = json["data"]["result"].size();
+  }
+  return outcome;
+}
+
+// Every PromQL expression of the shipped Grafana dashboard, with its
+// variables bound as Grafana would for "all instances".
+std::vector<std::string> DashboardExpressions() {
+  std::ifstream in(std::string(STRATA_SOURCE_DIR) + "/deploy/grafana/strata-dashboard.json");
+  const nlohmann::json dashboard = nlohmann::json::parse(in, nullptr, false);
+  std::vector<std::string> expressions;
+  if (dashboard.is_discarded()) return expressions;
+  for (const nlohmann::json& panel : dashboard["panels"]) {
+    for (const nlohmann::json& target : panel["targets"]) {
+      std::string expr = target["expr"].get<std::string>();
+      for (const auto& [variable, value] :
+           {std::pair<std::string, std::string>{"$__rate_interval", "1m"}, {"$instance", ".*"}}) {
+        for (size_t at = expr.find(variable); at != std::string::npos;
+             at = expr.find(variable, at + value.size())) {
+          expr.replace(at, variable.size(), value);
+        }
+      }
+      expressions.push_back(expr);
+    }
+  }
+  return expressions;
 }
 
 // Polls until the query's value reaches `at_least` (true) or three minutes
@@ -132,6 +179,22 @@ TEST(PrometheusScrapeTest, PromtoolPassesAndPrometheusReadsTtftAndCacheHits) {
   EXPECT_EQ(device_hits, hits);
   double up = 0;
   EXPECT_TRUE(WaitForValue(prometheus_address, "up{job=\"strata\"}", 1, &up));
+
+  // The dashboard's expressions: a bad one is an error at once; a good one
+  // returns series once rate() has two samples in its window.
+  const std::vector<std::string> expressions = DashboardExpressions();
+  EXPECT_GE(expressions.size(), 20u);
+  for (const std::string& expr : expressions) {
+    QueryOutcome outcome;
+    for (int i = 0; i < 300 && outcome.error.empty() && outcome.series == 0; ++i) {
+      outcome = Query(prometheus_address, expr);
+      if (outcome.error.empty() && outcome.series == 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+    EXPECT_EQ(outcome.error, "") << expr;
+    EXPECT_GT(outcome.series, 0u) << expr;
+  }
 
   prometheus->Signal(SIGTERM);
   EXPECT_TRUE(prometheus->Reap().has_value());

@@ -47,7 +47,7 @@ TEST(DaemonTest, ServesCountsDrainsAndStops) {
   // The engine reports the finish just after the reply.
   std::string text;
   for (int i = 0; i < 200; ++i) {
-    text = (*daemon)->registry().Serialize();
+    text = metrics::ExpositionText((*daemon)->registry());
     if (text.find("strata_time_to_first_token_seconds_count 1\n") != std::string::npos) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

@@ -3,7 +3,6 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "server/metrics/metrics_registry.h"
 #include "server/metrics/strata_metrics.h"
 #include "tests/server/metrics/promtool_util.h"
 
@@ -48,7 +47,7 @@ class EngineMetricsObserverTest : public ::testing::Test {
   }
 
   uint64_t Count(const metrics::Histogram* histogram) const {
-    return histogram->Collect().cumulative_counts.back();
+    return histogram->Collect().histogram.sample_count;
   }
 
   static scheduler::EngineSnapshot Snapshot() {
@@ -68,7 +67,7 @@ class EngineMetricsObserverTest : public ::testing::Test {
     return snapshot;
   }
 
-  metrics::MetricsRegistry registry_;
+  prometheus::Registry registry_{prometheus::Registry::InsertBehavior::Throw};
   metrics::StrataMetrics metrics_;
 };
 
@@ -80,8 +79,8 @@ TEST_F(EngineMetricsObserverTest, StepFeedsQueueGaugesStepHistogramsAndDeviceCac
   EXPECT_EQ(metrics_.num_requests_waiting->Value(), 3);
   EXPECT_EQ(metrics_.num_preemptions_total->Value(), 1);
   EXPECT_EQ(Count(metrics_.step_duration_seconds), 1u);
-  EXPECT_DOUBLE_EQ(metrics_.step_duration_seconds->Collect().sum, 0.004);
-  EXPECT_DOUBLE_EQ(metrics_.batch_tokens->Collect().sum, 48);
+  EXPECT_DOUBLE_EQ(metrics_.step_duration_seconds->Collect().histogram.sample_sum, 0.004);
+  EXPECT_DOUBLE_EQ(metrics_.batch_tokens->Collect().histogram.sample_sum, 48);
   const auto& device = metrics_.kv_blocks[kDevice];
   EXPECT_EQ(device[static_cast<int>(KvBlockState::kUsed)]->Value(), 4);
   EXPECT_EQ(device[static_cast<int>(KvBlockState::kCached)]->Value(), 3);
@@ -137,16 +136,16 @@ TEST_F(EngineMetricsObserverTest, FinishedRequestsFeedLatenciesTokensAndReasons)
   observer.OnInterTokenLatency(0.02);
 
   EXPECT_EQ(Count(metrics_.time_to_first_token_seconds), 1u);
-  EXPECT_DOUBLE_EQ(metrics_.time_to_first_token_seconds->Collect().sum, 0.05);
+  EXPECT_DOUBLE_EQ(metrics_.time_to_first_token_seconds->Collect().histogram.sample_sum, 0.05);
   EXPECT_EQ(Count(metrics_.e2e_request_latency_seconds), 2u);
   EXPECT_EQ(Count(metrics_.request_queue_time_seconds), 2u);
   EXPECT_EQ(Count(metrics_.inter_token_latency_seconds), 1u);
   EXPECT_EQ(metrics_.prompt_tokens_total->Value(), 200);
   EXPECT_EQ(metrics_.generation_tokens_total->Value(), 10);
   EXPECT_EQ(metrics_.prompt_tokens_by_source(TokenSource::kCompute).Value(), 104);
-  EXPECT_EQ(metrics_.request_success_total->Labels({"stop"}).Value(), 1);
-  EXPECT_EQ(metrics_.request_success_total->Labels({"deadline"}).Value(), 1);
-  EXPECT_EQ(metrics_.request_success_total->Labels({"length"}).Value(), 0);
+  EXPECT_EQ(metrics_.request_success_total->Add({{"finished_reason", "stop"}}).Value(), 1);
+  EXPECT_EQ(metrics_.request_success_total->Add({{"finished_reason", "deadline"}}).Value(), 1);
+  EXPECT_EQ(metrics_.request_success_total->Add({{"finished_reason", "length"}}).Value(), 0);
 }
 
 TEST_F(EngineMetricsObserverTest, LowerTiersReportStoredBlocksAsCachedAndTheirEvictions) {
@@ -184,9 +183,9 @@ TEST_F(EngineMetricsObserverTest, ExpositionShowsTheSeriesAndPassesPromtool) {
   stats.usage.prompt_tokens = 20;
   observer.OnRequestFinished(stats);
 
-  const std::string text = registry_.Serialize();
+  const std::string text = metrics::ExpositionText(registry_);
   EXPECT_NE(text.find("strata_num_requests_running 2\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("strata_kv_blocks{tier=\"device\",state=\"used\"} 4\n"), std::string::npos);
+  EXPECT_NE(text.find("strata_kv_blocks{state=\"used\",tier=\"device\"} 4\n"), std::string::npos);
   EXPECT_NE(text.find("strata_request_success_total{finished_reason=\"length\"} 1\n"),
             std::string::npos);
   EXPECT_NE(text.find("strata_request_success_total{finished_reason=\"stop\"} 0\n"),

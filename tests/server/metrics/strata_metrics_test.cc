@@ -14,10 +14,10 @@ using ::testing::IsEmpty;
 using ::testing::Not;
 
 TEST(StrataMetricsTest, RegistersEveryDesignMetricWithItsType) {
-  MetricsRegistry registry;
+  prometheus::Registry registry(prometheus::Registry::InsertBehavior::Throw);
   absl::StatusOr<StrataMetrics> metrics = StrataMetrics::Register(&registry);
   ASSERT_TRUE(metrics.ok()) << metrics.status();
-  const std::string text = registry.Serialize();
+  const std::string text = ExpositionText(registry);
   const std::pair<const char*, const char*> expected[] = {
       {"strata_time_to_first_token_seconds", "histogram"},
       {"strata_inter_token_latency_seconds", "histogram"},
@@ -49,29 +49,32 @@ TEST(StrataMetricsTest, RegistersEveryDesignMetricWithItsType) {
     EXPECT_THAT(text, HasSubstr(std::string("strata_prompt_tokens_by_source_total{source=\"") +
                                 source + "\"} 0\n"));
   }
-  EXPECT_THAT(text, HasSubstr("strata_kv_blocks{tier=\"host\",state=\"cached\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("strata_kv_blocks{state=\"cached\",tier=\"host\"} 0\n"));
   EXPECT_THAT(text, HasSubstr("strata_kv_transfer_bytes_total{from=\"disk\",to=\"device\"} 0\n"));
   EXPECT_THAT(text, HasSubstr("strata_kv_transfer_seconds_count{from=\"host\",to=\"device\"} 0\n"));
   EXPECT_THAT(text, Not(HasSubstr("from=\"host\",to=\"host\"")));
   EXPECT_THAT(text, HasSubstr("strata_kv_evicted_blocks_total{tier=\"disk\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("strata_request_success_total{finished_reason=\"abort\"} 0\n"));
 
-  // Registering twice on one registry is a duplicate.
-  EXPECT_EQ(StrataMetrics::Register(&registry).status().code(), absl::StatusCode::kAlreadyExists);
+  // Registering twice on one registry is a duplicate, named in the error.
+  const absl::Status twice = StrataMetrics::Register(&registry).status();
+  EXPECT_EQ(twice.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(twice.message()), HasSubstr("strata_"));
 }
 
 TEST(StrataMetricsTest, UpdatesShowInTheExpositionWhichPassesPromtool) {
-  MetricsRegistry registry;
+  prometheus::Registry registry(prometheus::Registry::InsertBehavior::Throw);
   StrataMetrics metrics = *StrataMetrics::Register(&registry);
   metrics.time_to_first_token_seconds->Observe(0.03);
   metrics.inter_token_latency_seconds->Observe(0.02);
   metrics.num_requests_running->Set(3);
-  metrics.prompt_tokens_total->Inc(128);
-  metrics.request_success_total->Labels({"stop"}).Inc();
-  metrics.prompt_tokens_by_source(TokenSource::kBlendRecompute).Inc(7);
+  metrics.prompt_tokens_total->Increment(128);
+  metrics.request_success_total->Add({{"finished_reason", "stop"}}).Increment();
+  metrics.prompt_tokens_by_source(TokenSource::kBlendRecompute).Increment(7);
   metrics.kv_transfer_seconds[2][0]->Observe(0.004);
   metrics.batch_tokens->Observe(512);
 
-  const std::string text = registry.Serialize();
+  const std::string text = ExpositionText(registry);
   EXPECT_THAT(text, HasSubstr("strata_num_requests_running 3\n"));
   EXPECT_THAT(text, HasSubstr("strata_prompt_tokens_total 128\n"));
   EXPECT_THAT(text, HasSubstr("strata_request_success_total{finished_reason=\"stop\"} 1\n"));
@@ -86,7 +89,7 @@ TEST(StrataMetricsTest, UpdatesShowInTheExpositionWhichPassesPromtool) {
 }
 
 TEST(StrataMetricsTest, CacheUpdaterAddsGrowthAndSetsGauges) {
-  MetricsRegistry registry;
+  prometheus::Registry registry(prometheus::Registry::InsertBehavior::Throw);
   StrataMetrics metrics = *StrataMetrics::Register(&registry);
   CacheMetricsUpdater updater(&metrics);
 
