@@ -41,7 +41,8 @@ DiskTierOptions Options(const std::string& path) {
   DiskTierOptions options;
   options.path = path;
   options.block_bytes = kBlockBytes;
-  options.capacity_bytes = kCapacityBlocks * (disk_format::kHeaderBytes + kBlockBytes);
+  options.capacity_bytes =
+      DiskTierStore::CapacityForValues(kCapacityBlocks * (disk_format::kHeaderBytes + kBlockBytes));
   options.model_fingerprint = kFingerprint;
   options.max_queued_bytes = options.capacity_bytes * 2;  // no drops: every block is written
   return options;
