@@ -42,6 +42,8 @@ constexpr uint64_t kMetadataBytes = uint64_t{512} << 10;
 // One flush writes, besides its blob file, an SST per family and a MANIFEST
 // record: the room a batch needs beyond its values.
 constexpr uint64_t kFlushBytes = uint64_t{64} << 10;
+// The writer compacts once a family has this many L0 files (one per flush).
+constexpr uint64_t kMaxLevel0Files = 8;
 
 // Evicted blocks stay in their blob files until a compaction drops them.
 uint64_t GarbageAllowance(uint64_t capacity) {
@@ -89,15 +91,16 @@ rocksdb::ColumnFamilyOptions BlocksFamilyOptions(uint64_t capacity_bytes) {
   options.blob_compression_type = rocksdb::kNoCompression;
   // Holds one whole batch: the writer flushes it right after.
   options.write_buffer_size = size_t{64} << 20;
-  // Evictions reach the blob files' garbage counts at compaction: compact soon.
-  options.level0_file_num_compaction_trigger = 2;
+  // Only the writer compacts (CompactIfDue), after checking for room: a
+  // background compaction could meet a full disk.
+  options.disable_auto_compactions = true;
   return options;
 }
 
 rocksdb::ColumnFamilyOptions IndexFamilyOptions() {
   rocksdb::ColumnFamilyOptions options;
   options.write_buffer_size = size_t{4} << 20;
-  options.level0_file_num_compaction_trigger = 2;
+  options.disable_auto_compactions = true;  // as for blocks
   return options;
 }
 
@@ -685,22 +688,34 @@ void DiskTierStore::FinishBatch(Batch& batch, const absl::Status& status) {
 }
 
 bool DiskTierStore::CompactIfDue(const DiskSpace& space) {
+  // Compaction writes new SSTs before it deletes the old ones: never on a
+  // full filesystem (TakeBatch turns the tier read-only then).
+  if (space.free_bytes < options_.min_free_bytes) return false;
+  uint64_t level0_files = 0;
+  for (rocksdb::ColumnFamilyHandle* family : {blocks_cf_, index_cf_}) {
+    uint64_t files = 0;
+    if (db_->GetIntProperty(family, "rocksdb.num-files-at-level0", &files)) {
+      level0_files = std::max(level0_files, files);
+    }
+  }
   {
     absl::MutexLock lock(&mu_);
-    if (!Writable() || deleted_bytes_ == 0) return false;
+    if (!Writable()) return false;
     const uint64_t budget = DiskBudget(space, options_.capacity_bytes, options_.min_free_bytes);
     const uint64_t garbage = GarbageAllowance(budget);
-    // Evicted blocks fill half the garbage allowance, or the next block
-    // would not fit beside them.
+    // Every flush adds an L0 file, which every read then searches: merge
+    // them before RocksDB would stall writes (at 20). Evicted blocks fill
+    // half the garbage allowance, or the next block would not fit beside
+    // them: make RocksDB drop their blob files.
     const uint64_t next_put =
         std::min<uint64_t>(queued_bytes_, disk_format::kHeaderBytes + options_.block_bytes);
-    const bool due = deleted_bytes_ >= garbage / 2 ||
-                     space.directory_bytes + kFlushBytes + next_put > budget;
+    const bool due = level0_files >= kMaxLevel0Files ||
+                     (deleted_bytes_ > 0 && (deleted_bytes_ >= garbage / 2 ||
+                                             space.directory_bytes + kFlushBytes + next_put > budget));
     if (!due) return false;
     deleted_bytes_ = 0;
   }
   rocksdb::CompactRangeOptions compact;
-  compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
   absl::Status status = FromRocks(db_->CompactRange(compact, blocks_cf_, nullptr, nullptr),
                                   "disk tier: compaction");
   if (status.ok()) {

@@ -5,6 +5,9 @@
 // mount; skips elsewhere (CI runs as root).
 #include <algorithm>
 #include <cstddef>
+#include <cstdio>
+#include <filesystem>
+#include <iterator>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -92,6 +95,24 @@ TEST_F(DiskTierFullDiskTest, ASmallFilesystemBoundsTheTierWithoutAnyWriteError) 
   EXPECT_LE(most_used, kFilesystemBytes - Options().min_free_bytes);
   EXPECT_GT(stats.blocks, 0u);
   EXPECT_EQ(Read(*store, 1023), Block(1023));
+}
+
+TEST_F(DiskTierFullDiskTest, OneMebibyteConfiguredIsWhatTheFilesystemHolds) {
+  if (!fs_.mounted()) GTEST_SKIP() << fs_.skip_reason();
+  DiskTierOptions options = Options();
+  options.capacity_bytes = uint64_t{1} << 20;
+  absl::StatusOr<std::unique_ptr<DiskTierStore>> store = DiskTierStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  // 16 MiB of blocks through it. The filesystem counts whole 4 KiB pages,
+  // the store the files' sizes: the margin is a page per file.
+  const uint64_t most_used = Churn(**store, 0, 1023);
+  const uint64_t files = static_cast<uint64_t>(std::distance(
+      std::filesystem::directory_iterator(options.path), std::filesystem::directory_iterator()));
+  std::printf("1 MiB configured: at most %llu bytes of the filesystem used, %llu files now\n",
+              static_cast<unsigned long long>(most_used), static_cast<unsigned long long>(files));
+  EXPECT_LE(most_used, options.capacity_bytes + 32 * 4096);
+  EXPECT_TRUE((*store)->Stats().enabled);
+  EXPECT_EQ(Read(**store, 1023), Block(1023));
 }
 
 TEST_F(DiskTierFullDiskTest, FillingTheDiskTurnsTheTierReadOnlyAndItReopens) {
