@@ -42,4 +42,37 @@ uint64_t DiskBudget(const DiskSpace& space, uint64_t capacity_bytes, uint64_t mi
   return std::min(capacity_bytes, room);
 }
 
+namespace {
+constexpr uint64_t kGarbageCap = uint64_t{64} << 20;
+}  // namespace
+
+uint64_t DiskGarbageAllowance(uint64_t capacity_bytes) {
+  return std::min<uint64_t>(capacity_bytes / 8, kGarbageCap);
+}
+
+uint64_t DiskValueCapacity(uint64_t capacity_bytes) {
+  // capacity / 64 for metadata and / 8 for garbage summed before rounding
+  // (c * 9 / 64, without overflow), so that the result never falls.
+  const uint64_t c = capacity_bytes;
+  const uint64_t variable =
+      c / 8 <= kGarbageCap ? (c / 64) * 9 + (c % 64) * 9 / 64 : c / 64 + kGarbageCap;
+  const uint64_t reserved = variable + kDiskMetadataBytes;
+  return c > reserved ? c - reserved : 0;
+}
+
+uint64_t DiskCapacityForValues(uint64_t value_bytes) {
+  // DiskValueCapacity(c) >= c * 55 / 64 - kDiskMetadataBytes: `high` suffices.
+  uint64_t low = 0;
+  uint64_t high = 2 * value_bytes + 2 * kDiskMetadataBytes;
+  while (low < high) {
+    const uint64_t mid = low + (high - low) / 2;
+    if (DiskValueCapacity(mid) >= value_bytes) {
+      high = mid;
+    } else {
+      low = mid + 1;
+    }
+  }
+  return low;
+}
+
 }  // namespace strata::storage

@@ -16,6 +16,7 @@
 #include "rocksdb/options.h"
 #include "rocksdb/write_batch.h"
 #include "server/logging/log.h"
+#include "storage/disk_tier_rocksdb.h"
 #include "storage/fault_file_system.h"
 #include "storage/lost_blob_files.h"
 
@@ -24,84 +25,10 @@ namespace {
 
 using disk_format::Verdict;
 
-absl::Status FromRocks(const rocksdb::Status& status, std::string_view what) {
-  if (status.ok()) return absl::OkStatus();
-  const std::string message = absl::StrCat(std::string(what), ": ", status.ToString());
-  if (status.IsNoSpace()) return absl::ResourceExhaustedError(message);
-  return absl::UnavailableError(message);
-}
-
 using logging::Level;
-
-// RocksDB's own files besides the values: LOG (two of at most 64 KiB),
-// MANIFEST (rolled over past 64 KiB, so two for a moment), two OPTIONS files
-// of about 16 KiB, the empty WAL, and the small SSTs of keys and blob
-// references, which grow with the number of blocks (capacity / 64 covers
-// blocks down to a few KiB).
-constexpr uint64_t kMetadataBytes = uint64_t{512} << 10;
-// One flush writes, besides its blob file, an SST per family and a MANIFEST
-// record: the room a batch needs beyond its values.
-constexpr uint64_t kFlushBytes = uint64_t{64} << 10;
-// The writer compacts once a family has this many L0 files (one per flush).
-constexpr uint64_t kMaxLevel0Files = 8;
-
-// Evicted blocks stay in their blob files until a compaction drops them.
-uint64_t GarbageAllowance(uint64_t capacity) {
-  return std::min<uint64_t>(capacity / 8, uint64_t{64} << 20);
-}
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-rocksdb::DBOptions DatabaseOptions() {
-  rocksdb::DBOptions options;
-  options.create_if_missing = true;
-  options.create_missing_column_families = true;
-  // Both families flush together, and the writer flushes after every batch.
-  options.atomic_flush = true;
-  options.max_background_jobs = 2;
-  // Small metadata, counted against the capacity (kMetadataBytes).
-  options.max_log_file_size = size_t{64} << 10;
-  options.keep_log_file_num = 1;
-  options.max_manifest_file_size = uint64_t{64} << 10;
-  // The writer flushes every batch, so memtables are empty at shutdown;
-  // after an error nothing more may be written (see the header).
-  options.avoid_flush_during_shutdown = true;
-  options.max_bgerror_resume_count = 0;
-  return options;
-}
-
-rocksdb::ColumnFamilyOptions BlocksFamilyOptions(uint64_t capacity_bytes) {
-  rocksdb::ColumnFamilyOptions options;
-  // KV blocks are large and do not compress; blob files keep them out of the
-  // LSM tree, so compactions move only keys and blob references.
-  options.enable_blob_files = true;
-  options.min_blob_size = 4096;
-  // A blob file's space comes back only once all its blocks are evicted:
-  // small files (a 32nd of the capacity) make that happen block by block.
-  options.blob_file_size =
-      std::clamp<uint64_t>(capacity_bytes / 32, uint64_t{64} << 10, uint64_t{256} << 20);
-  // No blob garbage collection, which would copy live blobs out of old
-  // files at compaction and briefly need their space twice: blob files
-  // empty out in eviction order on their own, since a hit rewrites the
-  // block into a new file (RecordRead) rather than leaving it in an old one.
-  options.enable_blob_garbage_collection = false;
-  options.compression = rocksdb::kNoCompression;
-  options.blob_compression_type = rocksdb::kNoCompression;
-  // Holds one whole batch: the writer flushes it right after.
-  options.write_buffer_size = size_t{64} << 20;
-  // Only the writer compacts (CompactIfDue), after checking for room: a
-  // background compaction could meet a full disk.
-  options.disable_auto_compactions = true;
-  return options;
-}
-
-rocksdb::ColumnFamilyOptions IndexFamilyOptions() {
-  rocksdb::ColumnFamilyOptions options;
-  options.write_buffer_size = size_t{4} << 20;
-  options.disable_auto_compactions = true;  // as for blocks
-  return options;
 }
 
 }  // namespace
@@ -143,30 +70,11 @@ class DiskTierStore::Handle final : public TierStoreHandle {
 DiskTierStore::DiskTierStore(DiskTierOptions options) : options_(std::move(options)) {}
 
 uint64_t DiskTierStore::ValueCapacity(uint64_t capacity_bytes) {
-  // MetadataAllowance + GarbageAllowance, without rounding each term on its
-  // own, so that the result never falls as the capacity grows.
-  constexpr uint64_t kGarbageCap = uint64_t{64} << 20;
-  const uint64_t c = capacity_bytes;
-  // c * 9 / 64 (capacity / 64 for metadata, / 8 for garbage), without overflow.
-  const uint64_t variable =
-      c / 8 <= kGarbageCap ? (c / 64) * 9 + (c % 64) * 9 / 64 : c / 64 + kGarbageCap;
-  const uint64_t reserved = variable + kMetadataBytes;
-  return c > reserved ? c - reserved : 0;
+  return DiskValueCapacity(capacity_bytes);
 }
 
 uint64_t DiskTierStore::CapacityForValues(uint64_t value_bytes) {
-  // ValueCapacity(c) >= c * 55 / 64 - kMetadataBytes, so `high` suffices.
-  uint64_t low = 0;
-  uint64_t high = 2 * value_bytes + 2 * kMetadataBytes;
-  while (low < high) {
-    const uint64_t mid = low + (high - low) / 2;
-    if (ValueCapacity(mid) >= value_bytes) {
-      high = mid;
-    } else {
-      low = mid + 1;
-    }
-  }
-  return low;
+  return DiskCapacityForValues(value_bytes);
 }
 
 absl::StatusOr<std::unique_ptr<DiskTierStore>> DiskTierStore::Open(DiskTierOptions options) {
@@ -192,7 +100,7 @@ absl::Status DiskTierStore::OpenDatabase() {
     return absl::UnavailableError(
         absl::StrCat("disk tier: cannot create ", options_.path, ": ", error.message()));
   }
-  rocksdb::DBOptions db_options = DatabaseOptions();
+  rocksdb::DBOptions db_options = DiskTierDatabaseOptions();
   if (options_.write_fault_for_testing) {
     env_ = rocksdb::NewCompositeEnv(
         NewFaultFileSystem(rocksdb::FileSystem::Default(), options_.write_fault_for_testing));
@@ -200,8 +108,8 @@ absl::Status DiskTierStore::OpenDatabase() {
   }
   const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
-      {disk_format::kBlocksColumnFamily, BlocksFamilyOptions(options_.capacity_bytes)},
-      {disk_format::kIndexColumnFamily, IndexFamilyOptions()},
+      {disk_format::kBlocksColumnFamily, DiskTierBlocksOptions(options_.capacity_bytes)},
+      {disk_format::kIndexColumnFamily, DiskTierIndexOptions()},
   };
   // Opening for writing writes a MANIFEST and an OPTIONS file, and flushes
   // any WAL left by an older version: on a full disk that would fail inside
@@ -246,7 +154,7 @@ absl::Status DiskTierStore::LoadIndex() {
   absl::MutexLock lock(&mu_);
   stats_.disk_bytes = space.directory_bytes;
   value_limit_ =
-      ValueCapacity(DiskBudget(space, options_.capacity_bytes, options_.min_free_bytes));
+      DiskValueCapacity(DiskBudget(space, options_.capacity_bytes, options_.min_free_bytes));
   Batch repairs;  // malformed records, lost blocks, and blocks beyond the capacity
   rocksdb::ReadOptions read_options;
   read_options.fill_cache = false;
@@ -528,18 +436,18 @@ DiskTierStore::Batch DiskTierStore::TakeBatch(const DiskSpace& space) {
     return Batch{};
   }
   const uint64_t budget = DiskBudget(space, options_.capacity_bytes, options_.min_free_bytes);
-  value_limit_ = ValueCapacity(budget);
+  value_limit_ = DiskValueCapacity(budget);
   // What this batch's values may add to the directory: evicted blocks keep
   // their space until compaction, so eviction alone does not make room.
   const uint64_t room =
-      budget > space.directory_bytes + kFlushBytes ? budget - space.directory_bytes - kFlushBytes
+      budget > space.directory_bytes + kDiskFlushBytes ? budget - space.directory_bytes - kDiskFlushBytes
                                                    : 0;
   // A flush writes its blocks in key order, not in eviction order, so its
   // blob files empty out only once the whole batch is evicted: batches of
   // half the garbage allowance keep that garbage within it.
   const uint64_t one_value = disk_format::kHeaderBytes + options_.block_bytes;
   const uint64_t batch_limit = std::min<uint64_t>(
-      options_.max_batch_bytes, std::max(GarbageAllowance(budget) / 2, one_value));
+      options_.max_batch_bytes, std::max(DiskGarbageAllowance(budget) / 2, one_value));
   const uint64_t put_limit = std::min({room, value_limit_, batch_limit});
   Batch batch;
   bool full = false;  // the next put waits for the next batch
@@ -702,16 +610,16 @@ bool DiskTierStore::CompactIfDue(const DiskSpace& space) {
     absl::MutexLock lock(&mu_);
     if (!Writable()) return false;
     const uint64_t budget = DiskBudget(space, options_.capacity_bytes, options_.min_free_bytes);
-    const uint64_t garbage = GarbageAllowance(budget);
+    const uint64_t garbage = DiskGarbageAllowance(budget);
     // Every flush adds an L0 file, which every read then searches: merge
     // them before RocksDB would stall writes (at 20). Evicted blocks fill
     // half the garbage allowance, or the next block would not fit beside
     // them: make RocksDB drop their blob files.
     const uint64_t next_put =
         std::min<uint64_t>(queued_bytes_, disk_format::kHeaderBytes + options_.block_bytes);
-    const bool due = level0_files >= kMaxLevel0Files ||
+    const bool due = level0_files >= kDiskTierMaxLevel0Files ||
                      (deleted_bytes_ > 0 && (deleted_bytes_ >= garbage / 2 ||
-                                             space.directory_bytes + kFlushBytes + next_put > budget));
+                                             space.directory_bytes + kDiskFlushBytes + next_put > budget));
     if (!due) return false;
     deleted_bytes_ = 0;
   }

@@ -58,5 +58,29 @@ TEST(DiskBudgetTest, UnknownFreeSpaceIsNoLimit) {
             10000u);
 }
 
+TEST(DiskValueCapacityTest, LeavesMetadataAndGarbageRoomAndNeverFalls) {
+  EXPECT_EQ(DiskValueCapacity(0), 0u);
+  EXPECT_EQ(DiskValueCapacity(kDiskMetadataBytes), 0u);
+  // 1 MiB: 512 KiB of metadata, 9/64 of it for key files and evictions.
+  EXPECT_EQ(DiskValueCapacity(uint64_t{1} << 20), (uint64_t{1} << 20) - (512u << 10) - (9u << 14));
+  // The garbage allowance stops growing at 64 MiB.
+  const uint64_t big = uint64_t{1} << 40;
+  EXPECT_EQ(DiskValueCapacity(big), big - kDiskMetadataBytes - big / 64 - (uint64_t{64} << 20));
+  uint64_t previous = 0;
+  for (uint64_t c = 0; c < (uint64_t{2} << 20); c += 61) {
+    const uint64_t now = DiskValueCapacity(c);
+    ASSERT_GE(now, previous) << c;
+    previous = now;
+  }
+}
+
+TEST(DiskValueCapacityTest, CapacityForValuesIsTheSmallestThatHoldsThem) {
+  for (uint64_t values : {uint64_t{1}, uint64_t{4144}, uint64_t{265216}, uint64_t{6} << 30}) {
+    const uint64_t capacity = DiskCapacityForValues(values);
+    EXPECT_GE(DiskValueCapacity(capacity), values);
+    EXPECT_LT(DiskValueCapacity(capacity - 1), values);
+  }
+}
+
 }  // namespace
 }  // namespace strata::storage
