@@ -309,6 +309,46 @@ TEST_F(DiskTierStoreTest, WriteErrorTurnsTheTierOffAndServingGoesOn) {
   EXPECT_EQ(Read(*store, 3), std::nullopt);
 }
 
+// A full disk the space checks could not see coming (another writer filled
+// it during a batch) fails a write of whichever file RocksDB was writing:
+// the tier turns off, the process goes on, and a reopen serves what was
+// written before.
+class DiskTierWriteFaultTest : public DiskTierStoreTest,
+                               public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(DiskTierWriteFaultTest, NoSpaceInAnyFileTurnsTheTierOffWithoutACrash) {
+  const std::string suffix = GetParam();
+  auto failing = std::make_shared<std::atomic<bool>>(false);
+  DiskTierOptions options = Options();
+  options.write_fault_for_testing = [failing, suffix](std::string_view file) {
+    return failing->load() && file.find(suffix) != std::string_view::npos
+               ? absl::ResourceExhaustedError("injected: no space left on device")
+               : absl::OkStatus();
+  };
+  {
+    std::unique_ptr<DiskTierStore> store = OpenStore(options);
+    InsertAll(*store, 1, 4);
+    failing->store(true);
+    for (uint64_t first = 5; first < 200 && store->Stats().enabled; first += 4) {
+      InsertAll(*store, first, first + 3);
+    }
+    EXPECT_FALSE(store->Stats().enabled) << suffix;
+    EXPECT_EQ(store->Lookup(Key(1)), nullptr);
+  }
+  failing->store(false);
+  std::unique_ptr<DiskTierStore> store = OpenStore(options);
+  ASSERT_NE(store, nullptr);
+  EXPECT_TRUE(store->Stats().enabled);
+  EXPECT_EQ(Read(*store, 1), Block(1));
+  EXPECT_EQ(Read(*store, 4), Block(4));
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryKindOfFile, DiskTierWriteFaultTest,
+                         ::testing::Values(".blob", ".sst", "MANIFEST"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           return std::string(info.param[0] == '.' ? info.param + 1 : info.param);
+                         });
+
 TEST_F(DiskTierStoreTest, DropsInsertsWhileTheWriteQueueIsFull) {
   auto armed = std::make_shared<std::atomic<bool>>(false);
   auto writing = std::make_shared<absl::Notification>();
