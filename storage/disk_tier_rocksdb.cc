@@ -1,9 +1,11 @@
 #include "storage/disk_tier_rocksdb.h"
 
 #include <algorithm>
+#include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "storage/rocksdb_info_log.h"
 
 namespace strata::storage {
 
@@ -14,16 +16,16 @@ absl::Status FromRocks(const rocksdb::Status& status, std::string_view what) {
   return absl::UnavailableError(message);
 }
 
-rocksdb::DBOptions DiskTierDatabaseOptions() {
+rocksdb::DBOptions DiskTierDatabaseOptions(const std::string& path) {
   rocksdb::DBOptions options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   // Both families flush together, and the writer flushes after every batch.
   options.atomic_flush = true;
   options.max_background_jobs = 2;
-  // Small metadata, counted against the capacity (kDiskMetadataBytes).
-  options.max_log_file_size = size_t{64} << 10;
-  options.keep_log_file_num = 1;
+  // Small metadata, counted against the capacity (kDiskMetadataBytes). The
+  // info log is ours: RocksDB's own aborts after a write to a full disk.
+  options.info_log = std::make_shared<RocksDbInfoLog>(path, uint64_t{64} << 10);
   options.max_manifest_file_size = uint64_t{64} << 10;
   // The writer flushes every batch, so memtables are empty at shutdown;
   // after an error nothing more may be written (see the header).

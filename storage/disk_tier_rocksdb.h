@@ -6,6 +6,7 @@
 #define STRATA_STORAGE_DISK_TIER_ROCKSDB_H_
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -22,7 +23,8 @@ inline constexpr uint64_t kDiskTierMaxLevel0Files = 8;
 // message starts with `what`.
 absl::Status FromRocks(const rocksdb::Status& status, std::string_view what);
 
-rocksdb::DBOptions DiskTierDatabaseOptions();
+// For the database in `path`.
+rocksdb::DBOptions DiskTierDatabaseOptions(const std::string& path);
 // The "blocks" family of a directory of `capacity_bytes`.
 rocksdb::ColumnFamilyOptions DiskTierBlocksOptions(uint64_t capacity_bytes);
 rocksdb::ColumnFamilyOptions DiskTierIndexOptions();

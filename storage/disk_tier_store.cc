@@ -100,7 +100,7 @@ absl::Status DiskTierStore::OpenDatabase() {
     return absl::UnavailableError(
         absl::StrCat("disk tier: cannot create ", options_.path, ": ", error.message()));
   }
-  rocksdb::DBOptions db_options = DiskTierDatabaseOptions();
+  rocksdb::DBOptions db_options = DiskTierDatabaseOptions(options_.path);
   if (options_.write_fault_for_testing) {
     env_ = rocksdb::NewCompositeEnv(
         NewFaultFileSystem(rocksdb::FileSystem::Default(), options_.write_fault_for_testing));
