@@ -27,8 +27,9 @@
 // what fits.
 //
 // Failure. RocksDB as Debian builds it keeps its assertions, and some of its
-// paths abort the process after a write failed for lack of space; hence the
-// checks above, and after any error the store writes nothing more:
+// paths abort the process after a write failed for lack of space (its info
+// log did: RocksDbInfoLog replaces it); hence the checks above, and after
+// any error the store writes nothing more:
 //  - the filesystem has no room left even for metadata (other writers filled
 //    it): the store turns read-only: it serves what it holds, drops inserts;
 //    opening on such a disk opens read-only too;
