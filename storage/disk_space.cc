@@ -34,7 +34,8 @@ DiskSpace MeasureDiskSpace(const std::string& directory) {
 }
 
 uint64_t DiskBudget(const DiskSpace& space, uint64_t capacity_bytes, uint64_t min_free_bytes) {
-  const uint64_t usable_free = space.free_bytes > min_free_bytes ? space.free_bytes - min_free_bytes : 0;
+  const uint64_t usable_free =
+      space.free_bytes > min_free_bytes ? space.free_bytes - min_free_bytes : 0;
   // The directory's own files count as room: evicting their blocks frees it.
   const uint64_t room = space.directory_bytes > std::numeric_limits<uint64_t>::max() - usable_free
                             ? std::numeric_limits<uint64_t>::max()

@@ -117,10 +117,10 @@ absl::Status DiskTierStore::OpenDatabase() {
   const DiskSpace space = MeasureDiskSpace(options_.path);
   std::string read_only_reason;
   if (space.free_bytes < options_.min_free_bytes + space.wal_bytes) {
-    read_only_reason = absl::StrCat("opened read-only: ", space.free_bytes,
-                                    " bytes free on the filesystem, below min_free_bytes (",
-                                    options_.min_free_bytes, ") plus the WAL to recover (",
-                                    space.wal_bytes, ")");
+    read_only_reason =
+        absl::StrCat("opened read-only: ", space.free_bytes,
+                     " bytes free on the filesystem, below min_free_bytes (",
+                     options_.min_free_bytes, ") plus the WAL to recover (", space.wal_bytes, ")");
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::Status status;
@@ -410,7 +410,7 @@ void DiskTierStore::WriterLoop() {
           },
           this));
       if (write_queue_.empty()) return;  // stopping, and everything is written
-      writing_ = true;  // Flush waits while the space is measured
+      writing_ = true;                   // Flush waits while the space is measured
     }
     // Only this thread writes, so the directory cannot grow meanwhile.
     DiskSpace space = MeasureDiskSpace(options_.path);
@@ -439,9 +439,9 @@ DiskTierStore::Batch DiskTierStore::TakeBatch(const DiskSpace& space) {
   value_limit_ = DiskValueCapacity(budget);
   // What this batch's values may add to the directory: evicted blocks keep
   // their space until compaction, so eviction alone does not make room.
-  const uint64_t room =
-      budget > space.directory_bytes + kDiskFlushBytes ? budget - space.directory_bytes - kDiskFlushBytes
-                                                   : 0;
+  const uint64_t room = budget > space.directory_bytes + kDiskFlushBytes
+                            ? budget - space.directory_bytes - kDiskFlushBytes
+                            : 0;
   // A flush writes its blocks in key order, not in eviction order, so its
   // blob files empty out only once the whole batch is evicted: batches of
   // half the garbage allowance keep that garbage within it.
@@ -540,9 +540,9 @@ absl::Status DiskTierStore::Write(const Batch& batch) {
         break;
       case WriteOp::Kind::kTouch:
         if (op.value != nullptr) {
-          status = write_batch.Put(blocks_cf_, key,
-                                   rocksdb::Slice(reinterpret_cast<const char*>(op.value->bytes.get()),
-                                                  op.value->size));
+          status = write_batch.Put(
+              blocks_cf_, key,
+              rocksdb::Slice(reinterpret_cast<const char*>(op.value->bytes.get()), op.value->size));
         }
         if (status.ok()) {
           status = write_batch.Put(index_cf_, key,
@@ -617,18 +617,19 @@ bool DiskTierStore::CompactIfDue(const DiskSpace& space) {
     // them: make RocksDB drop their blob files.
     const uint64_t next_put =
         std::min<uint64_t>(queued_bytes_, disk_format::kHeaderBytes + options_.block_bytes);
-    const bool due = level0_files >= kDiskTierMaxLevel0Files ||
-                     (deleted_bytes_ > 0 && (deleted_bytes_ >= garbage / 2 ||
-                                             space.directory_bytes + kDiskFlushBytes + next_put > budget));
+    const bool due =
+        level0_files >= kDiskTierMaxLevel0Files ||
+        (deleted_bytes_ > 0 && (deleted_bytes_ >= garbage / 2 ||
+                                space.directory_bytes + kDiskFlushBytes + next_put > budget));
     if (!due) return false;
     deleted_bytes_ = 0;
   }
   rocksdb::CompactRangeOptions compact;
-  absl::Status status = FromRocks(db_->CompactRange(compact, blocks_cf_, nullptr, nullptr),
-                                  "disk tier: compaction");
+  absl::Status status =
+      FromRocks(db_->CompactRange(compact, blocks_cf_, nullptr, nullptr), "disk tier: compaction");
   if (status.ok()) {
-    status = FromRocks(db_->CompactRange(compact, index_cf_, nullptr, nullptr),
-                       "disk tier: compaction");
+    status =
+        FromRocks(db_->CompactRange(compact, index_cf_, nullptr, nullptr), "disk tier: compaction");
   }
   if (!status.ok()) {
     absl::MutexLock lock(&mu_);
@@ -697,8 +698,7 @@ void DiskTierStore::Read(ReadState& state) {
   state.done.Notify();
 }
 
-std::shared_ptr<DiskTierStore::PendingValue> DiskTierStore::CopyForRewrite(
-    const ReadState& state) {
+std::shared_ptr<DiskTierStore::PendingValue> DiskTierStore::CopyForRewrite(const ReadState& state) {
   const size_t size = state.value.size();
   {
     absl::MutexLock lock(&mu_);

@@ -42,7 +42,9 @@ void RocksDbInfoLog::Logv(rocksdb::InfoLogLevel level, const char* format, va_li
   std::vsnprintf(message, sizeof(message), format, copy);
   va_end(copy);
   if (level >= rocksdb::InfoLogLevel::ERROR_LEVEL && level != rocksdb::InfoLogLevel::HEADER_LEVEL) {
-    logging::Event(logging::Level::kWarning, "rocksdb").With("path", path_).With("message", message);
+    logging::Event(logging::Level::kWarning, "rocksdb")
+        .With("path", path_)
+        .With("message", message);
   }
   timeval now{};
   gettimeofday(&now, nullptr);

@@ -50,8 +50,8 @@ struct TierStoreStats {
   uint64_t blocks_written = 0;  // blocks actually stored: inserts less drops and failed writes
   uint64_t lost_blocks = 0;     // blocks dropped because their file vanished (disk)
 
-  uint64_t blocks = 0;          // blocks held now (0 once disabled)
-  uint64_t used_bytes = 0;      // bytes held now, in the store's own accounting
+  uint64_t blocks = 0;      // blocks held now (0 once disabled)
+  uint64_t used_bytes = 0;  // bytes held now, in the store's own accounting
   // The most it will hold now, in the same accounting: 0 once disabled, and
   // used_bytes while it takes no new blocks.
   uint64_t capacity_bytes = 0;

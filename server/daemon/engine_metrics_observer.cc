@@ -57,7 +57,8 @@ metrics::CacheMetricsSnapshot BuildCacheMetricsSnapshot(const scheduler::EngineS
     constexpr int kDisk = static_cast<int>(cache::Tier::kDisk);
     const int from = static_cast<int>(host != nullptr ? cache::Tier::kHost : cache::Tier::kDevice);
     const int other = static_cast<int>(host != nullptr ? cache::Tier::kDevice : cache::Tier::kHost);
-    out.bytes_moved[from][kDisk] = static_cast<int64_t>(disk->stats.blocks_written * disk->block_bytes);
+    out.bytes_moved[from][kDisk] =
+        static_cast<int64_t>(disk->stats.blocks_written * disk->block_bytes);
     out.bytes_moved[other][kDisk] = 0;
   }
   return out;

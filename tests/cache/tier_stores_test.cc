@@ -32,8 +32,8 @@ TEST(TierStoresTest, ADiskTierThatCannotOpenIsLeftOffAndTheRestServes) {
   strata::testing::TempDir dir;
   // A file where the directory should be: RocksDB cannot open it.
   std::ofstream(dir.path() / "not_a_directory") << "x";
-  absl::StatusOr<TierStores> stores = OpenTierStores(
-      Options(dir.path() / "not_a_directory" / "kv"), kBlockBytes, ModelFingerprint{1, 2}, nullptr);
+  absl::StatusOr<TierStores> stores = OpenTierStores(Options(dir.path() / "not_a_directory" / "kv"),
+                                                     kBlockBytes, ModelFingerprint{1, 2}, nullptr);
   ASSERT_TRUE(stores.ok()) << stores.status();
   EXPECT_EQ(stores->disk, nullptr);
   EXPECT_NE(stores->host, nullptr);

@@ -54,7 +54,8 @@ bool WaitForJsonListening(DaemonProcess& daemon, Addresses& out) {
   static const std::regex kGrpc(R"re("grpc":"([^"]+)")re");
   static const std::regex kMetrics(R"re("metrics":"([^"]+)")re");
   for (int i = 0; i < 3600; ++i) {
-    const std::string line = testing::CompleteLineContaining(daemon.Stderr(), "\"event\":\"listening\"");
+    const std::string line =
+        testing::CompleteLineContaining(daemon.Stderr(), "\"event\":\"listening\"");
     std::smatch grpc;
     std::smatch metrics;
     if (std::regex_search(line, grpc, kGrpc) && std::regex_search(line, metrics, kMetrics)) {
@@ -149,11 +150,12 @@ TEST(DiskTierFullDiskTest, FullDiskTurnsTheTierReadOnlyAndTheDaemonServesAndRest
     const double to_disk = Series(scrape, kDeviceToDisk);
     const uint64_t wchar = WrittenChars(daemon->pid());
     const uint64_t blobs = FileBytes(disk, ".blob");
-    std::printf("disk tier: %.0f bytes device->disk in metrics, wchar %llu, directory %llu "
-                "(blobs %llu), %.0f blocks cached\n",
-                to_disk, static_cast<unsigned long long>(wchar),
-                static_cast<unsigned long long>(FileBytes(disk, "")),
-                static_cast<unsigned long long>(blobs), Series(scrape, kDiskCached));
+    std::printf(
+        "disk tier: %.0f bytes device->disk in metrics, wchar %llu, directory %llu "
+        "(blobs %llu), %.0f blocks cached\n",
+        to_disk, static_cast<unsigned long long>(wchar),
+        static_cast<unsigned long long>(FileBytes(disk, "")),
+        static_cast<unsigned long long>(blobs), Series(scrape, kDiskCached));
     EXPECT_GT(to_disk, 0);
     // What the metrics say went to disk, the process did write, and the
     // blocks they say are there are in the blob files.

@@ -68,7 +68,8 @@ TEST(DiskTierDurabilityTest, BlocksSurviveSigkill) {
   const std::string path = (dir.path() / "disk").string();
   const strata::testing::KilledChild child =
       strata::testing::RunChildUntilSigkill([&] { return Fill(path); });
-  ASSERT_TRUE(child.became_ready) << "the child failed before it was ready; exit " << child.exit_code;
+  ASSERT_TRUE(child.became_ready) << "the child failed before it was ready; exit "
+                                  << child.exit_code;
   ASSERT_TRUE(child.killed_by_sigkill);
 
   absl::StatusOr<std::unique_ptr<DiskTierStore>> store = DiskTierStore::Open(Options(path));

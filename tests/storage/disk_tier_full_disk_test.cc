@@ -5,10 +5,10 @@
 // mount; skips elsewhere (CI runs as root).
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <iterator>
-#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -72,8 +72,8 @@ class DiskTierFullDiskTest : public ::testing::Test {
       if ((i - first) % 8 == 7 || i == last) {
         store.Flush();
         const DiskSpace space = MeasureDiskSpace(Options().path);
-        most_used = std::max(most_used, kFilesystemBytes - std::min(kFilesystemBytes,
-                                                                    space.free_bytes));
+        most_used =
+            std::max(most_used, kFilesystemBytes - std::min(kFilesystemBytes, space.free_bytes));
       }
     }
     return most_used;

@@ -232,7 +232,8 @@ TEST_F(EngineMetricsObserverTest, WithAHostTierTheDiskIsFedFromTheHost) {
   const LowerTierStats host{.stats = {}, .block_bytes = 1000};
   LowerTierStats disk{.stats = {}, .block_bytes = 1000};
   disk.stats.blocks_written = 4;
-  const metrics::CacheMetricsSnapshot snapshot = BuildCacheMetricsSnapshot(Snapshot(), &host, &disk);
+  const metrics::CacheMetricsSnapshot snapshot =
+      BuildCacheMetricsSnapshot(Snapshot(), &host, &disk);
   EXPECT_EQ(snapshot.bytes_moved[kHost][kDisk], 4 * 1000);
   EXPECT_EQ(snapshot.bytes_moved[kDevice][kDisk], 0);
 }
