@@ -24,14 +24,14 @@ absl::StatusOr<TierStores> OpenTierStores(const KvCacheOptions& options, size_t 
     disk.model_fingerprint = DiskFingerprint(model);
     absl::StatusOr<std::unique_ptr<storage::DiskTierStore>> opened =
         storage::DiskTierStore::Open(std::move(disk));
-    if (absl::IsUnavailable(opened.status())) {
+    if (!opened.ok() && !absl::IsInvalidArgument(opened.status())) {
       // The disk tier is a cache: serve without it rather than not at all
       // (a crash loop on a full or failing disk helps no one).
       logging::Event(logging::Level::kError, "disk_tier_unavailable")
           .With("path", options.disk_path)
           .With("error", opened.status().ToString());
     } else if (!opened.ok()) {
-      return opened.status();
+      return opened.status();  // a configuration error
     } else {
       stores.disk = *std::move(opened);
     }

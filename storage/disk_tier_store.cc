@@ -179,15 +179,17 @@ absl::Status DiskTierStore::LoadIndex() {
   if (!Writable()) return absl::OkStatus();  // repaired in memory only
   EvictTo(value_limit_, repairs);
   if (repairs.ops.empty()) return absl::OkStatus();
-  if (absl::Status status = Write(repairs); !status.ok()) return status;
-  if (stats_.lost_blocks > lost) {
+  absl::Status status = Write(repairs);
+  if (status.ok() && stats_.lost_blocks > lost) {
     // Compaction drops the deleted blocks' references, and with them
     // RocksDB's record of the missing file, so the next open is quick.
     rocksdb::CompactRangeOptions compact;
     compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
-    return FromRocks(db_->CompactRange(compact, blocks_cf_, nullptr, nullptr),
-                     "disk tier: compacting after a repair");
+    status = FromRocks(db_->CompactRange(compact, blocks_cf_, nullptr, nullptr),
+                       "disk tier: compacting after a repair");
   }
+  // Opened, but the first writes failed: the tier is off, the caller serves on.
+  if (!status.ok()) Disable(status);
   return absl::OkStatus();
 }
 

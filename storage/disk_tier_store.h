@@ -98,9 +98,12 @@ struct DiskTierOptions {
 
 class DiskTierStore final : public TierStore {
  public:
-  // Opens (or creates) the database and loads its index. INVALID_ARGUMENT
-  // for bad options; UNAVAILABLE when RocksDB cannot open the directory
-  // (the caller may go on without a disk tier).
+  // Opens (or creates) the database and loads its index, repairing it
+  // (lost blob files, a reduced capacity). INVALID_ARGUMENT for bad
+  // options; UNAVAILABLE (or RESOURCE_EXHAUSTED) when RocksDB cannot open
+  // or read the directory: the caller may go on without a disk tier. On a
+  // full filesystem it opens read-only; if the repair's writes fail, the
+  // store opens turned off.
   static absl::StatusOr<std::unique_ptr<DiskTierStore>> Open(DiskTierOptions options);
 
   // Writes what is queued (unless disabled), finishes queued reads, closes.

@@ -349,6 +349,24 @@ INSTANTIATE_TEST_SUITE_P(EveryKindOfFile, DiskTierWriteFaultTest,
                            return std::string(info.param[0] == '.' ? info.param + 1 : info.param);
                          });
 
+TEST_F(DiskTierStoreTest, AFailedWriteWhileOpeningLeavesTheTierOffNotTheCaller) {
+  {
+    std::unique_ptr<DiskTierStore> store = OpenStore(Options(kModelA, 8));
+    InsertAll(*store, 1, 8);
+  }
+  // Reopened smaller, it evicts at once; that write fails.
+  DiskTierOptions options = Options(kModelA, 2);
+  options.write_fault_for_testing = [](std::string_view file) {
+    return file.ends_with(".sst") ? absl::ResourceExhaustedError("injected: no space left")
+                                  : absl::OkStatus();
+  };
+  std::unique_ptr<DiskTierStore> store = OpenStore(options);
+  ASSERT_NE(store, nullptr);
+  EXPECT_FALSE(store->Stats().enabled);
+  EXPECT_EQ(store->Lookup(Key(8)), nullptr);
+  EXPECT_TRUE(store->Insert(Key(9), Block(9)).ok());
+}
+
 TEST_F(DiskTierStoreTest, DropsInsertsWhileTheWriteQueueIsFull) {
   auto armed = std::make_shared<std::atomic<bool>>(false);
   auto writing = std::make_shared<absl::Notification>();
