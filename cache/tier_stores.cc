@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "server/logging/log.h"
+
 namespace strata::cache {
 
 uint64_t DiskFingerprint(const ModelFingerprint& model) {
@@ -22,8 +24,17 @@ absl::StatusOr<TierStores> OpenTierStores(const KvCacheOptions& options, size_t 
     disk.model_fingerprint = DiskFingerprint(model);
     absl::StatusOr<std::unique_ptr<storage::DiskTierStore>> opened =
         storage::DiskTierStore::Open(std::move(disk));
-    if (!opened.ok()) return opened.status();
-    stores.disk = *std::move(opened);
+    if (!opened.ok() && !absl::IsInvalidArgument(opened.status())) {
+      // The disk tier is a cache: serve without it rather than not at all
+      // (a crash loop on a full or failing disk helps no one).
+      logging::Event(logging::Level::kError, "disk_tier_unavailable")
+          .With("path", options.disk_path)
+          .With("error", opened.status().ToString());
+    } else if (!opened.ok()) {
+      return opened.status();  // a configuration error
+    } else {
+      stores.disk = *std::move(opened);
+    }
   }
   if (options.host_bytes > 0) {
     storage::HostTierOptions host;

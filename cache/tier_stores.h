@@ -34,7 +34,9 @@ uint64_t DiskFingerprint(const ModelFingerprint& model);
 // tier takes its memory from `allocator` (the backend's host buffers: pinned
 // on CUDA); its evictions are inserted into the disk tier, which writes them
 // on its own thread. Errors: ValidateKvCacheOptions's, and the disk tier's
-// (UNAVAILABLE when RocksDB cannot open the directory).
+// INVALID_ARGUMENT. A disk tier that cannot be opened for any other reason
+// (a failing device, a directory it may not write) is left off, with one
+// error logged (event disk_tier_unavailable): the daemon serves without it.
 absl::StatusOr<TierStores> OpenTierStores(const KvCacheOptions& options, size_t block_bytes,
                                           const ModelFingerprint& model,
                                           storage::HostAllocator allocator);

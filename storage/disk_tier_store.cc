@@ -1,13 +1,13 @@
 #include "storage/disk_tier_store.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "common/check.h"
 #include "rocksdb/db.h"
@@ -15,38 +15,20 @@
 #include "rocksdb/file_system.h"
 #include "rocksdb/options.h"
 #include "rocksdb/write_batch.h"
+#include "server/logging/log.h"
+#include "storage/disk_tier_rocksdb.h"
 #include "storage/fault_file_system.h"
+#include "storage/lost_blob_files.h"
 
 namespace strata::storage {
 namespace {
 
 using disk_format::Verdict;
 
-absl::Status FromRocks(const rocksdb::Status& status, std::string_view what) {
-  if (status.ok()) return absl::OkStatus();
-  const std::string message = absl::StrCat(std::string(what), ": ", status.ToString());
-  if (status.IsNoSpace()) return absl::ResourceExhaustedError(message);
-  return absl::UnavailableError(message);
-}
+using logging::Level;
 
-rocksdb::ColumnFamilyOptions BlocksFamilyOptions() {
-  rocksdb::ColumnFamilyOptions options;
-  // KV blocks are large and do not compress; blob files keep them out of the
-  // LSM tree, so compactions move only keys and blob references.
-  options.enable_blob_files = true;
-  options.min_blob_size = 4096;
-  options.blob_file_size = uint64_t{256} << 20;
-  options.enable_blob_garbage_collection = true;
-  options.compression = rocksdb::kNoCompression;
-  options.blob_compression_type = rocksdb::kNoCompression;
-  options.write_buffer_size = size_t{64} << 20;
-  return options;
-}
-
-rocksdb::ColumnFamilyOptions IndexFamilyOptions() {
-  rocksdb::ColumnFamilyOptions options;
-  options.write_buffer_size = size_t{4} << 20;
-  return options;
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 }  // namespace
@@ -66,6 +48,7 @@ struct DiskTierStore::ReadState {
   rocksdb::PinnableSlice value;
   std::shared_ptr<PendingValue> pending;  // a hit served from the write queue
   absl::Span<const std::byte> payload;
+  std::chrono::steady_clock::time_point queued_at;
   absl::Notification done;
 };
 
@@ -84,8 +67,14 @@ class DiskTierStore::Handle final : public TierStoreHandle {
   std::shared_ptr<ReadState> state_;
 };
 
-DiskTierStore::DiskTierStore(DiskTierOptions options) : options_(std::move(options)) {
-  stats_.capacity_bytes = options_.capacity_bytes;
+DiskTierStore::DiskTierStore(DiskTierOptions options) : options_(std::move(options)) {}
+
+uint64_t DiskTierStore::ValueCapacity(uint64_t capacity_bytes) {
+  return DiskValueCapacity(capacity_bytes);
+}
+
+uint64_t DiskTierStore::CapacityForValues(uint64_t value_bytes) {
+  return DiskCapacityForValues(value_bytes);
 }
 
 absl::StatusOr<std::unique_ptr<DiskTierStore>> DiskTierStore::Open(DiskTierOptions options) {
@@ -111,14 +100,7 @@ absl::Status DiskTierStore::OpenDatabase() {
     return absl::UnavailableError(
         absl::StrCat("disk tier: cannot create ", options_.path, ": ", error.message()));
   }
-  rocksdb::DBOptions db_options;
-  db_options.create_if_missing = true;
-  db_options.create_missing_column_families = true;
-  // Both families flush together, so a WAL holding large values is freed as
-  // soon as the blocks are flushed, not when the tiny index next fills up.
-  db_options.atomic_flush = true;
-  db_options.max_background_jobs = 2;
-  db_options.keep_log_file_num = 2;
+  rocksdb::DBOptions db_options = DiskTierDatabaseOptions(options_.path);
   if (options_.write_fault_for_testing) {
     env_ = rocksdb::NewCompositeEnv(
         NewFaultFileSystem(rocksdb::FileSystem::Default(), options_.write_fault_for_testing));
@@ -126,12 +108,33 @@ absl::Status DiskTierStore::OpenDatabase() {
   }
   const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
-      {disk_format::kBlocksColumnFamily, BlocksFamilyOptions()},
-      {disk_format::kIndexColumnFamily, IndexFamilyOptions()},
+      {disk_format::kBlocksColumnFamily, DiskTierBlocksOptions(options_.capacity_bytes)},
+      {disk_format::kIndexColumnFamily, DiskTierIndexOptions()},
   };
+  // Opening for writing writes a MANIFEST and an OPTIONS file, and flushes
+  // any WAL left by an older version: on a full disk that would fail inside
+  // RocksDB, so open read-only, which writes nothing.
+  const DiskSpace space = MeasureDiskSpace(options_.path);
+  std::string read_only_reason;
+  if (space.free_bytes < options_.min_free_bytes + space.wal_bytes) {
+    read_only_reason =
+        absl::StrCat("opened read-only: ", space.free_bytes,
+                     " bytes free on the filesystem, below min_free_bytes (",
+                     options_.min_free_bytes, ") plus the WAL to recover (", space.wal_bytes, ")");
+  }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  const rocksdb::Status status =
-      rocksdb::DB::Open(db_options, options_.path, families, &handles, &db_);
+  rocksdb::Status status;
+  if (read_only_reason.empty()) {
+    status = rocksdb::DB::Open(db_options, options_.path, families, &handles, &db_);
+    if (status.IsNoSpace()) {
+      read_only_reason = absl::StrCat("opened read-only: ", status.ToString());
+      handles.clear();
+      db_ = nullptr;
+    }
+  }
+  if (!read_only_reason.empty()) {
+    status = rocksdb::DB::OpenForReadOnly(db_options, options_.path, families, &handles, &db_);
+  }
   if (!status.ok()) {
     return absl::UnavailableError(
         absl::StrCat("disk tier: cannot open ", options_.path, ": ", status.ToString()));
@@ -139,12 +142,20 @@ absl::Status DiskTierStore::OpenDatabase() {
   default_cf_ = handles[0];
   blocks_cf_ = handles[1];
   index_cf_ = handles[2];
+  if (!read_only_reason.empty()) {
+    absl::MutexLock lock(&mu_);
+    MakeReadOnly(read_only_reason);
+  }
   return absl::OkStatus();
 }
 
 absl::Status DiskTierStore::LoadIndex() {
+  const DiskSpace space = MeasureDiskSpace(options_.path);
   absl::MutexLock lock(&mu_);
-  Batch repairs;  // malformed records, and blocks beyond a reduced capacity
+  stats_.disk_bytes = space.directory_bytes;
+  value_limit_ =
+      DiskValueCapacity(DiskBudget(space, options_.capacity_bytes, options_.min_free_bytes));
+  Batch repairs;  // malformed records, lost blocks, and blocks beyond the capacity
   rocksdb::ReadOptions read_options;
   read_options.fill_cache = false;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, index_cf_));
@@ -162,11 +173,45 @@ absl::Status DiskTierStore::LoadIndex() {
     next_sequence_ = std::max(next_sequence_, record->sequence + 1);
   }
   if (!it->status().ok()) return FromRocks(it->status(), "disk tier: reading the index");
-  EvictToCapacity(repairs);
-  if (!repairs.ops.empty()) {
-    if (absl::Status status = Write(repairs); !status.ok()) return status;
+  it.reset();
+  const uint64_t lost = stats_.lost_blocks;
+  RepairLostBlocks(repairs);
+  if (!Writable()) return absl::OkStatus();  // repaired in memory only
+  EvictTo(value_limit_, repairs);
+  if (repairs.ops.empty()) return absl::OkStatus();
+  absl::Status status = Write(repairs);
+  if (status.ok() && stats_.lost_blocks > lost) {
+    // Compaction drops the deleted blocks' references, and with them
+    // RocksDB's record of the missing file, so the next open is quick.
+    rocksdb::CompactRangeOptions compact;
+    compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
+    status = FromRocks(db_->CompactRange(compact, blocks_cf_, nullptr, nullptr),
+                       "disk tier: compacting after a repair");
   }
+  // Opened, but the first writes failed: the tier is off, the caller serves on.
+  if (!status.ok()) Disable(status);
   return absl::OkStatus();
+}
+
+void DiskTierStore::RepairLostBlocks(Batch& repairs) {
+  const std::vector<std::string> missing = MissingBlobFiles(*db_, *blocks_cf_);
+  if (missing.empty()) return;
+  std::vector<std::string> keys;
+  keys.reserve(index_.size());
+  for (const auto& [key, entry] : index_) keys.push_back(disk_format::EncodeKey(key));
+  uint64_t lost = 0;
+  for (const std::string& encoded : UnreadableKeys(*db_, *blocks_cf_, keys)) {
+    const std::optional<StoredKey> key = disk_format::DecodeKey(encoded);
+    if (!key.has_value()) continue;
+    RemoveFromIndex(*key);
+    repairs.ops.push_back(WriteOp{.kind = WriteOp::Kind::kDelete, .key = *key});
+    ++lost;
+  }
+  stats_.lost_blocks += lost;
+  logging::Event(Level::kWarning, "disk_tier_repaired")
+      .With("path", options_.path)
+      .With("missing_files", absl::StrJoin(missing, ","))
+      .With("lost_blocks", static_cast<int64_t>(lost));
 }
 
 DiskTierStore::~DiskTierStore() {
@@ -181,8 +226,8 @@ DiskTierStore::~DiskTierStore() {
   for (rocksdb::ColumnFamilyHandle* handle : {default_cf_, blocks_cf_, index_cf_}) {
     if (handle != nullptr) db_->DestroyColumnFamilyHandle(handle);
   }
-  // A store that turned itself off may fail to flush here; its WAL still
-  // holds what was written.
+  // Nothing is left to flush (every batch was flushed, and shutdown never
+  // flushes: avoid_flush_during_shutdown), so closing writes nothing.
   db_->Close().PermitUncheckedError();
   delete db_;
 }
@@ -202,21 +247,39 @@ void DiskTierStore::RemoveFromIndex(const StoredKey& key) {
   index_.erase(it);
 }
 
+void DiskTierStore::DropQueuedPuts() {
+  for (const WriteOp& op : write_queue_) {
+    if (op.value != nullptr) queued_bytes_ -= op.value->size;  // puts and rewrites
+    if (op.kind == WriteOp::Kind::kPut) ++stats_.dropped_inserts;
+  }
+  write_queue_.clear();
+  pending_.clear();
+}
+
 void DiskTierStore::Disable(const absl::Status& error) {
   if (!stats_.enabled) return;
   stats_.enabled = false;
   stats_.error = error.ToString();
-  std::fprintf(stderr, "strata storage: ERROR: disk tier at %s turned off: %s\n",
-               options_.path.c_str(), stats_.error.c_str());
-  // Queued blocks are dropped: nothing more will be written until reopened.
-  for (const WriteOp& op : write_queue_) {
-    if (op.kind == WriteOp::Kind::kPut) {
-      queued_bytes_ -= op.value->size;
-      ++stats_.dropped_inserts;
-    }
-  }
-  write_queue_.clear();
-  pending_.clear();
+  logging::Event(Level::kError, "disk_tier_off")
+      .With("path", options_.path)
+      .With("error", stats_.error)
+      .With("blocks", static_cast<int64_t>(index_.size()));
+  // Nothing more is written or read until reopened.
+  DropQueuedPuts();
+  index_.clear();
+  by_sequence_.clear();
+  used_bytes_ = 0;
+}
+
+void DiskTierStore::MakeReadOnly(const std::string& reason) {
+  if (!stats_.writable) return;
+  stats_.writable = false;
+  stats_.error = reason;
+  logging::Event(Level::kError, "disk_tier_read_only")
+      .With("path", options_.path)
+      .With("reason", reason)
+      .With("blocks", static_cast<int64_t>(index_.size()));
+  DropQueuedPuts();
 }
 
 absl::Status DiskTierStore::Insert(const BlockKey& key, absl::Span<const std::byte> bytes) {
@@ -231,7 +294,7 @@ absl::Status DiskTierStore::Insert(const BlockKey& key, absl::Span<const std::by
     absl::MutexLock lock(&mu_);
     ++stats_.inserts;
     if (pending_.contains(stored) || index_.contains(stored)) return absl::OkStatus();
-    if (!stats_.enabled || value_bytes > options_.capacity_bytes ||
+    if (!Writable() || value_bytes > value_limit_ ||
         queued_bytes_ + value_bytes > options_.max_queued_bytes) {
       ++stats_.dropped_inserts;
       return absl::OkStatus();
@@ -248,14 +311,16 @@ absl::Status DiskTierStore::Insert(const BlockKey& key, absl::Span<const std::by
   std::memcpy(value->bytes.get() + disk_format::kHeaderBytes, bytes.data(), bytes.size());
 
   absl::MutexLock lock(&mu_);
-  if (!stats_.enabled || pending_.contains(stored) || index_.contains(stored)) {
+  if (!Writable() || pending_.contains(stored) || index_.contains(stored)) {
     queued_bytes_ -= value_bytes;
-    if (!stats_.enabled) ++stats_.dropped_inserts;
+    if (!Writable()) ++stats_.dropped_inserts;
     return absl::OkStatus();
   }
   pending_[stored] = value;
-  write_queue_.push_back(
-      WriteOp{.kind = WriteOp::Kind::kPut, .key = stored, .value = std::move(value)});
+  write_queue_.push_back(WriteOp{.kind = WriteOp::Kind::kPut,
+                                 .key = stored,
+                                 .value = std::move(value),
+                                 .queued_at = Clock::now()});
   return absl::OkStatus();
 }
 
@@ -284,6 +349,7 @@ std::unique_ptr<TierStoreHandle> DiskTierStore::Lookup(const BlockKey& key) {
     return nullptr;
   }
   state->sequence = it->second.sequence;
+  state->queued_at = Clock::now();
   read_queue_.push_back(state);
   return std::make_unique<Handle>(std::move(state));
 }
@@ -293,9 +359,12 @@ void DiskTierStore::Erase(const BlockKey& key) {
   absl::MutexLock lock(&mu_);
   if (!stats_.enabled) return;
   pending_.erase(stored);  // a queued put no longer matches and is skipped
-  if (!index_.contains(stored)) return;
+  const auto it = index_.find(stored);
+  if (it == index_.end()) return;
+  deleted_bytes_ += it->second.value_bytes;
   RemoveFromIndex(stored);
-  write_queue_.push_back(WriteOp{.kind = WriteOp::Kind::kDelete, .key = stored});
+  // Read-only: gone from this process's index only; back after a reopen.
+  if (Writable()) write_queue_.push_back(WriteOp{.kind = WriteOp::Kind::kDelete, .key = stored});
 }
 
 TierStoreStats DiskTierStore::Stats() const {
@@ -303,7 +372,25 @@ TierStoreStats DiskTierStore::Stats() const {
   TierStoreStats stats = stats_;
   stats.blocks = index_.size();
   stats.used_bytes = used_bytes_;
+  if (!stats.enabled) {
+    stats.capacity_bytes = 0;
+  } else if (!stats.writable) {
+    stats.capacity_bytes = used_bytes_;
+  } else {
+    stats.capacity_bytes = std::max(value_limit_, used_bytes_);
+  }
   return stats;
+}
+
+std::vector<TierTransfer> DiskTierStore::TakeTransfers() {
+  absl::MutexLock lock(&mu_);
+  std::vector<TierTransfer> transfers;
+  transfers.swap(transfers_);
+  return transfers;
+}
+
+void DiskTierStore::RecordTransfer(TierTransfer transfer) {
+  if (transfers_.size() < kMaxTransfers) transfers_.push_back(transfer);
 }
 
 void DiskTierStore::Flush() {
@@ -317,7 +404,6 @@ void DiskTierStore::Flush() {
 
 void DiskTierStore::WriterLoop() {
   for (;;) {
-    Batch batch;
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
@@ -326,17 +412,48 @@ void DiskTierStore::WriterLoop() {
           },
           this));
       if (write_queue_.empty()) return;  // stopping, and everything is written
-      batch = TakeBatch();
-      writing_ = true;
+      writing_ = true;                   // Flush waits while the space is measured
+    }
+    // Only this thread writes, so the directory cannot grow meanwhile.
+    DiskSpace space = MeasureDiskSpace(options_.path);
+    if (CompactIfDue(space)) space = MeasureDiskSpace(options_.path);
+    Batch batch;
+    {
+      absl::MutexLock lock(&mu_);
+      batch = TakeBatch(space);
     }
     const absl::Status status = batch.ops.empty() ? absl::OkStatus() : Write(batch);
     FinishBatch(batch, status);
   }
 }
 
-DiskTierStore::Batch DiskTierStore::TakeBatch() {
+DiskTierStore::Batch DiskTierStore::TakeBatch(const DiskSpace& space) {
+  stats_.disk_bytes = space.directory_bytes;
+  if (Writable() && space.free_bytes < options_.min_free_bytes) {
+    MakeReadOnly(absl::StrCat("the filesystem has ", space.free_bytes,
+                              " bytes free, below min_free_bytes (", options_.min_free_bytes, ")"));
+  }
+  if (!Writable()) {
+    DropQueuedPuts();  // and touches and deletes: nothing is written any more
+    return Batch{};
+  }
+  const uint64_t budget = DiskBudget(space, options_.capacity_bytes, options_.min_free_bytes);
+  value_limit_ = DiskValueCapacity(budget);
+  // What this batch's values may add to the directory: evicted blocks keep
+  // their space until compaction, so eviction alone does not make room.
+  const uint64_t room = budget > space.directory_bytes + kDiskFlushBytes
+                            ? budget - space.directory_bytes - kDiskFlushBytes
+                            : 0;
+  // A flush writes its blocks in key order, not in eviction order, so its
+  // blob files empty out only once the whole batch is evicted: batches of
+  // half the garbage allowance keep that garbage within it.
+  const uint64_t one_value = disk_format::kHeaderBytes + options_.block_bytes;
+  const uint64_t batch_limit = std::min<uint64_t>(
+      options_.max_batch_bytes, std::max(DiskGarbageAllowance(budget) / 2, one_value));
+  const uint64_t put_limit = std::min({room, value_limit_, batch_limit});
   Batch batch;
-  while (!write_queue_.empty() && batch.put_bytes < options_.max_batch_bytes) {
+  bool full = false;  // the next put waits for the next batch
+  while (!full && !write_queue_.empty() && batch.put_bytes < batch_limit) {
     WriteOp op = std::move(write_queue_.front());
     write_queue_.pop_front();
     switch (op.kind) {
@@ -344,10 +461,24 @@ DiskTierStore::Batch DiskTierStore::TakeBatch() {
         queued_bytes_ -= op.value->size;
         const auto it = pending_.find(op.key);
         if (it == pending_.end() || it->second != op.value) break;  // erased since
+        if (batch.put_bytes + op.value->size > put_limit) {
+          if (batch.put_bytes > 0) {  // the next batch takes it
+            queued_bytes_ += op.value->size;
+            write_queue_.push_front(std::move(op));
+            full = true;
+            break;
+          }
+          // Not even one block fits, after compaction: dropped.
+          pending_.erase(it);
+          ++stats_.dropped_inserts;
+          break;
+        }
         op.sequence = next_sequence_++;
         op.value_bytes = op.value->size;
         // Indexed before it is written; Lookup serves it from pending_ until then.
         AddToIndex(op.key, IndexEntry{op.sequence, op.value_bytes});
+        if (batch.puts == 0) batch.first_queued = op.queued_at;
+        ++batch.puts;
         batch.put_bytes += op.value_bytes;
         batch.ops.push_back(std::move(op));
         break;
@@ -356,21 +487,30 @@ DiskTierStore::Batch DiskTierStore::TakeBatch() {
         batch.ops.push_back(std::move(op));
         break;
       case WriteOp::Kind::kTouch: {
+        if (op.value != nullptr) queued_bytes_ -= op.value->size;
         const auto it = index_.find(op.key);
         if (it == index_.end() || it->second.sequence != op.sequence) break;  // superseded
         op.value_bytes = it->second.value_bytes;
+        if (op.value != nullptr && batch.put_bytes + op.value->size > put_limit) {
+          op.value = nullptr;  // no room to rewrite it now: reorder only
+        }
+        if (op.value != nullptr) {
+          batch.put_bytes += op.value->size;
+          batch.rewrite_bytes += op.value->size;
+        }
         batch.ops.push_back(std::move(op));
         break;
       }
     }
   }
-  EvictToCapacity(batch);
+  EvictTo(value_limit_, batch);
   return batch;
 }
 
-void DiskTierStore::EvictToCapacity(Batch& batch) {
-  while (used_bytes_ > options_.capacity_bytes && !by_sequence_.empty()) {
+void DiskTierStore::EvictTo(uint64_t value_limit, Batch& batch) {
+  while (used_bytes_ > value_limit && !by_sequence_.empty()) {
     const StoredKey victim = by_sequence_.begin()->second;
+    deleted_bytes_ += index_.at(victim).value_bytes;
     RemoveFromIndex(victim);
     // Appended after any put of the same key in this batch, so it wins.
     batch.ops.push_back(WriteOp{.kind = WriteOp::Kind::kDelete, .key = victim});
@@ -401,28 +541,48 @@ absl::Status DiskTierStore::Write(const Batch& batch) {
         if (status.ok()) status = write_batch.Delete(index_cf_, key);
         break;
       case WriteOp::Kind::kTouch:
-        status = write_batch.Put(index_cf_, key,
-                                 disk_format::EncodeIndexRecord({op.sequence, op.value_bytes}));
+        if (op.value != nullptr) {
+          status = write_batch.Put(
+              blocks_cf_, key,
+              rocksdb::Slice(reinterpret_cast<const char*>(op.value->bytes.get()), op.value->size));
+        }
+        if (status.ok()) {
+          status = write_batch.Put(index_cf_, key,
+                                   disk_format::EncodeIndexRecord({op.sequence, op.value_bytes}));
+        }
         break;
     }
     if (!status.ok()) return FromRocks(status, "disk tier: building a write batch");
   }
+  // No WAL: the flush below puts the batch in synced SST and blob files, and
+  // a WAL would only double the bytes written and grow beside the data.
   rocksdb::WriteOptions write_options;
-  write_options.sync = options_.sync_writes;
-  return FromRocks(db_->Write(write_options, &write_batch), "disk tier: write");
+  write_options.disableWAL = true;
+  if (absl::Status status = FromRocks(db_->Write(write_options, &write_batch), "disk tier: write");
+      !status.ok()) {
+    return status;
+  }
+  rocksdb::FlushOptions flush;
+  flush.wait = true;
+  flush.allow_write_stall = true;
+  return FromRocks(db_->Flush(flush, {blocks_cf_, index_cf_}), "disk tier: flush");
 }
 
 void DiskTierStore::FinishBatch(Batch& batch, const absl::Status& status) {
   absl::MutexLock lock(&mu_);
   writing_ = false;
   if (!status.ok()) {
-    for (const WriteOp& op : batch.ops) {
-      if (op.kind == WriteOp::Kind::kPut) ++stats_.dropped_inserts;
-    }
+    stats_.dropped_inserts += batch.puts;
     Disable(status);
     return;
   }
-  stats_.bytes_written += batch.put_bytes;
+  stats_.bytes_written += batch.put_bytes - batch.rewrite_bytes;
+  stats_.blocks_written += batch.puts;
+  if (batch.puts > 0) {
+    RecordTransfer(TierTransfer{.direction = TierTransfer::Direction::kIn,
+                                .seconds = SecondsSince(batch.first_queued),
+                                .blocks = batch.puts});
+  }
   // About one batch of spares: what a steady stream of inserts reuses.
   const size_t max_spares =
       options_.max_batch_bytes / (disk_format::kHeaderBytes + options_.block_bytes) + 1;
@@ -435,6 +595,49 @@ void DiskTierStore::FinishBatch(Batch& batch, const absl::Status& status) {
       spare_buffers_.push_back(std::move(op.value->bytes));
     }
   }
+}
+
+bool DiskTierStore::CompactIfDue(const DiskSpace& space) {
+  // Compaction writes new SSTs before it deletes the old ones: never on a
+  // full filesystem (TakeBatch turns the tier read-only then).
+  if (space.free_bytes < options_.min_free_bytes) return false;
+  uint64_t level0_files = 0;
+  for (rocksdb::ColumnFamilyHandle* family : {blocks_cf_, index_cf_}) {
+    uint64_t files = 0;
+    if (db_->GetIntProperty(family, "rocksdb.num-files-at-level0", &files)) {
+      level0_files = std::max(level0_files, files);
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (!Writable()) return false;
+    const uint64_t budget = DiskBudget(space, options_.capacity_bytes, options_.min_free_bytes);
+    const uint64_t garbage = DiskGarbageAllowance(budget);
+    // Every flush adds an L0 file, which every read then searches: merge
+    // them before RocksDB would stall writes (at 20). Evicted blocks fill
+    // half the garbage allowance, or the next block would not fit beside
+    // them: make RocksDB drop their blob files.
+    const uint64_t next_put =
+        std::min<uint64_t>(queued_bytes_, disk_format::kHeaderBytes + options_.block_bytes);
+    const bool due =
+        level0_files >= kDiskTierMaxLevel0Files ||
+        (deleted_bytes_ > 0 && (deleted_bytes_ >= garbage / 2 ||
+                                space.directory_bytes + kDiskFlushBytes + next_put > budget));
+    if (!due) return false;
+    deleted_bytes_ = 0;
+  }
+  rocksdb::CompactRangeOptions compact;
+  absl::Status status =
+      FromRocks(db_->CompactRange(compact, blocks_cf_, nullptr, nullptr), "disk tier: compaction");
+  if (status.ok()) {
+    status =
+        FromRocks(db_->CompactRange(compact, index_cf_, nullptr, nullptr), "disk tier: compaction");
+  }
+  if (!status.ok()) {
+    absl::MutexLock lock(&mu_);
+    Disable(status);
+  }
+  return true;
 }
 
 void DiskTierStore::ReaderLoop() {
@@ -466,6 +669,7 @@ void DiskTierStore::Read(ReadState& state) {
       db_->Get(read_options, blocks_cf_, disk_format::EncodeKey(state.key), &state.value);
   Verdict verdict = Verdict::kCorrupt;
   bool found = true;
+  bool lost = false;
   if (status.ok()) {
     verdict = disk_format::Verify(std::string_view(state.value.data(), state.value.size()),
                                   state.key, options_.block_bytes);
@@ -477,19 +681,46 @@ void DiskTierStore::Read(ReadState& state) {
   } else if (status.IsNotFound()) {
     found = false;
   } else if (!status.IsCorruption()) {
-    // The device failed rather than one value: stop using it.
-    absl::MutexLock lock(&mu_);
-    ++stats_.misses;
-    Disable(FromRocks(status, "disk tier: read"));
-    state.done.Notify();
-    return;
+    // A blob file deleted behind RocksDB's back loses only its own blocks;
+    // any other error means the device failed: stop using it.
+    const std::vector<std::string> missing = MissingBlobFiles(*db_, *blocks_cf_);
+    if (missing.empty()) {
+      absl::MutexLock lock(&mu_);
+      ++stats_.misses;
+      Disable(FromRocks(status, "disk tier: read"));
+      state.done.Notify();
+      return;
+    }
+    found = false;
+    lost = true;
   }
-  RecordRead(state, verdict, found);
+  std::shared_ptr<PendingValue> rewrite;
+  if (found && verdict == Verdict::kOk) rewrite = CopyForRewrite(state);
+  RecordRead(state, verdict, found, lost, std::move(rewrite));
   state.done.Notify();
 }
 
-void DiskTierStore::RecordRead(const ReadState& state, Verdict verdict, bool found) {
+std::shared_ptr<DiskTierStore::PendingValue> DiskTierStore::CopyForRewrite(const ReadState& state) {
+  const size_t size = state.value.size();
+  {
+    absl::MutexLock lock(&mu_);
+    if (!Writable() || queued_bytes_ + size > options_.max_queued_bytes) return nullptr;
+    queued_bytes_ += size;  // released by TakeBatch, or by RecordRead if unused
+  }
+  auto copy = std::make_shared<PendingValue>();
+  copy->bytes = std::make_unique_for_overwrite<std::byte[]>(size);
+  copy->size = size;
+  std::memcpy(copy->bytes.get(), state.value.data(), size);
+  return copy;
+}
+
+void DiskTierStore::RecordRead(const ReadState& state, Verdict verdict, bool found, bool lost,
+                               std::shared_ptr<PendingValue> rewrite) {
   absl::MutexLock lock(&mu_);
+  if (rewrite != nullptr && !(Writable() && index_.contains(state.key))) {
+    queued_bytes_ -= rewrite->size;  // not queued after all
+    rewrite = nullptr;
+  }
   const auto it = index_.find(state.key);
   // The entry this read was for is still there: not erased, evicted or
   // replaced by a newer write of the key (those change its sequence).
@@ -498,24 +729,45 @@ void DiskTierStore::RecordRead(const ReadState& state, Verdict verdict, bool fou
   if (found && verdict == Verdict::kOk) {
     ++stats_.hits;
     stats_.bytes_read += options_.block_bytes;
-    if (same_entry && stats_.enabled) {
-      // Used again: move it to the newest end of the eviction order.
+    RecordTransfer(TierTransfer{.direction = TierTransfer::Direction::kOut,
+                                .seconds = SecondsSince(state.queued_at),
+                                .blocks = 1});
+    if (same_entry && Writable()) {
+      // Used again: move it to the newest end of the eviction order, and
+      // into the newest blob file, so that no old file stays alive for it.
       const uint64_t sequence = next_sequence_++;
       by_sequence_.erase(it->second.sequence);
       by_sequence_[sequence] = state.key;
       it->second.sequence = sequence;
-      write_queue_.push_back(
-          WriteOp{.kind = WriteOp::Kind::kTouch, .key = state.key, .sequence = sequence});
+      write_queue_.push_back(WriteOp{.kind = WriteOp::Kind::kTouch,
+                                     .key = state.key,
+                                     .value = std::move(rewrite),
+                                     .sequence = sequence});
+      return;
     }
+    if (rewrite != nullptr) queued_bytes_ -= rewrite->size;
     return;
   }
+  if (rewrite != nullptr) queued_bytes_ -= rewrite->size;
   ++stats_.misses;
   if (found && verdict == Verdict::kCorrupt) ++stats_.corrupt_misses;
   if (found && verdict == Verdict::kForeign) ++stats_.foreign_misses;
-  // A bad value, or an index record without its block: drop both for good.
+  // A bad value, a lost one, or an index record without its block: drop
+  // both for good.
   if (same_entry && stats_.enabled) {
+    if (lost) {
+      if (stats_.lost_blocks == 0) {
+        logging::Event(Level::kWarning, "disk_tier_lost_blocks")
+            .With("path", options_.path)
+            .With("detail", "a blob file is missing; its blocks are dropped as they are read");
+      }
+      ++stats_.lost_blocks;
+    }
+    deleted_bytes_ += it->second.value_bytes;
     RemoveFromIndex(state.key);
-    write_queue_.push_back(WriteOp{.kind = WriteOp::Kind::kDelete, .key = state.key});
+    if (Writable()) {
+      write_queue_.push_back(WriteOp{.kind = WriteOp::Kind::kDelete, .key = state.key});
+    }
   }
 }
 

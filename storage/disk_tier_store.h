@@ -3,25 +3,48 @@
 //
 // Nothing slow runs on the caller's thread. Insert copies the block into a
 // bounded write queue and returns; one writer thread applies the queue in
-// order, in batches (one WriteBatch each, WAL on, no fsync: blocks survive a
-// crash of the process, and a power loss at worst loses the newest blocks,
-// which the WAL's own checksums then drop). Lookup consults an in-memory index
-// and starts the read on a small pool of reader threads.
+// order, in batches: one WriteBatch each, without a WAL, then a flush of the
+// memtables to SST and blob files. A batch is on disk (in files RocksDB has
+// synced) when it completes, so blocks survive a kill -9 of the process, and
+// no WAL grows beside the data. Lookup consults an in-memory index and starts
+// the read on a small pool of reader threads.
 //
 // The index (key -> eviction order and size) is rebuilt on open from a small
 // column family, so after a clean exit or a kill -9 the store serves every
-// block it had written. Capacity counts stored values (header and payload),
-// not RocksDB's own overhead; the oldest blocks (by insertion or last hit) are
+// block it had written. The oldest blocks (by insertion or last hit) are
 // evicted first. Several models may share a directory: they share its
 // capacity but never each other's blocks.
 //
-// Failure: a RocksDB error on write or read (full disk, failing device) turns
-// the store off: it logs one line to stderr, reports enabled=false and the
-// error in Stats(), drops inserts and misses lookups, cheaply, until it is
-// reopened. A value that fails verification is a miss and is erased.
+// Disk use: capacity_bytes bounds every file in the directory (blob files,
+// SSTs, MANIFEST, OPTIONS, RocksDB's LOG, the empty WAL), not just the
+// values. Values get ValueCapacity(capacity_bytes) of it; the rest is kept
+// for RocksDB's metadata and for evicted blocks whose space compaction has
+// not reclaimed yet. Before each batch the writer measures the directory and
+// the filesystem: a batch that would take the directory past the capacity,
+// or leave less than min_free_bytes free on the filesystem, is cut short
+// (its blocks dropped, a compaction asked for), so RocksDB itself never runs
+// out of space. On a filesystem smaller than the capacity, the tier holds
+// what fits.
+//
+// Failure. RocksDB as Debian builds it keeps its assertions, and some of its
+// paths abort the process after a write failed for lack of space (its info
+// log did: RocksDbInfoLog replaces it); hence the checks above, and after
+// any error the store writes nothing more:
+//  - the filesystem has no room left even for metadata (other writers filled
+//    it): the store turns read-only: it serves what it holds, drops inserts;
+//    opening on such a disk opens read-only too;
+//  - a RocksDB error on write or read (failing device, a full disk the
+//    checks missed): the store turns off: drops inserts, misses lookups.
+// Either logs one structured error (event disk_tier_read_only or
+// disk_tier_off) and shows in Stats(); both last until the store is
+// reopened. A value that fails verification is a miss and is erased. A blob
+// file that went missing (deleted by hand) is repaired on open, or when a
+// read finds it gone: the blocks it held are dropped from the index, and the
+// tier goes on.
 #ifndef STRATA_STORAGE_DISK_TIER_STORE_H_
 #define STRATA_STORAGE_DISK_TIER_STORE_H_
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -41,6 +64,7 @@
 #include "absl/types/span.h"
 #include "storage/block_key.h"
 #include "storage/disk_format.h"
+#include "storage/disk_space.h"
 #include "storage/tier_store.h"
 
 namespace rocksdb {
@@ -54,7 +78,7 @@ namespace strata::storage {
 struct DiskTierOptions {
   std::string path;             // the database directory; created if missing
   size_t block_bytes = 0;       // > 0
-  uint64_t capacity_bytes = 0;  // of stored values, headers included
+  uint64_t capacity_bytes = 0;  // every file in the directory (see the top)
   // Identifies the model, KV layout and dtype whose blocks this store holds.
   // Blocks stored under another fingerprint are never served.
   uint64_t model_fingerprint = 0;
@@ -63,8 +87,9 @@ struct DiskTierOptions {
   // disk must not make the engine thread wait or memory grow without bound.
   size_t max_queued_bytes = size_t{256} << 20;
   size_t max_batch_bytes = size_t{32} << 20;  // per WriteBatch
-  // fsync the WAL on every batch; only needed to survive power loss.
-  bool sync_writes = false;
+  // Left free on the filesystem for everyone else (and RocksDB's
+  // compactions): the tier shrinks to what fits above it.
+  uint64_t min_free_bytes = uint64_t{1} << 20;
   // Tests only: asked before each write of a RocksDB file; a non-OK status
   // fails that write (RESOURCE_EXHAUSTED as "no space left"). Called from
   // RocksDB's threads.
@@ -73,9 +98,12 @@ struct DiskTierOptions {
 
 class DiskTierStore final : public TierStore {
  public:
-  // Opens (or creates) the database and loads its index. INVALID_ARGUMENT
-  // for bad options; UNAVAILABLE when RocksDB cannot open the directory
-  // (the caller may go on without a disk tier).
+  // Opens (or creates) the database and loads its index, repairing it
+  // (lost blob files, a reduced capacity). INVALID_ARGUMENT for bad
+  // options; UNAVAILABLE (or RESOURCE_EXHAUSTED) when RocksDB cannot open
+  // or read the directory: the caller may go on without a disk tier. On a
+  // full filesystem it opens read-only; if the repair's writes fail, the
+  // store opens turned off.
   static absl::StatusOr<std::unique_ptr<DiskTierStore>> Open(DiskTierOptions options);
 
   // Writes what is queued (unless disabled), finishes queued reads, closes.
@@ -105,21 +133,39 @@ class DiskTierStore final : public TierStore {
   // because the store turned itself off). Thread-safe.
   void Flush();
 
+  // Writes since the last call (one per batch, into this tier) and disk
+  // reads (one per block, out of it), timed from the moment they were
+  // queued. At most kMaxTransfers are kept between calls; later ones are
+  // not recorded.
+  std::vector<TierTransfer> TakeTransfers() override;
+  static constexpr size_t kMaxTransfers = 4096;
+
+  // The bytes values may occupy in a directory of `capacity_bytes` on a
+  // filesystem with room to spare; the rest is RocksDB's metadata and
+  // not-yet-compacted garbage. Monotonic in capacity_bytes.
+  static uint64_t ValueCapacity(uint64_t capacity_bytes);
+  // The smallest capacity_bytes whose ValueCapacity is at least `value_bytes`.
+  static uint64_t CapacityForValues(uint64_t value_bytes);
+
  private:
   using StoredKey = disk_format::StoredKey;
   struct PendingValue;
   struct ReadState;
   class Handle;
 
+  using Clock = std::chrono::steady_clock;
+
   struct WriteOp {
     enum class Kind { kPut, kDelete, kTouch };
     Kind kind = Kind::kPut;
     StoredKey key;
-    std::shared_ptr<PendingValue> value;  // kPut
+    // kPut; and kTouch when the block is rewritten (see RecordRead).
+    std::shared_ptr<PendingValue> value;
     // kPut and kTouch, set by the writer: the eviction order and stored
     // size that the index record keeps.
     uint64_t sequence = 0;
     uint64_t value_bytes = 0;
+    Clock::time_point queued_at;  // kPut
   };
   struct IndexEntry {
     uint64_t sequence = 0;
@@ -129,27 +175,51 @@ class DiskTierStore final : public TierStore {
   // since a key may be deleted and put again within one batch.
   struct Batch {
     std::vector<WriteOp> ops;
-    uint64_t put_bytes = 0;
+    uint64_t put_bytes = 0;      // values written: puts and rewrites
+    uint64_t rewrite_bytes = 0;  // of those, rewrites of hit blocks
+    uint64_t puts = 0;
+    Clock::time_point first_queued;  // of its oldest put
   };
 
   explicit DiskTierStore(DiskTierOptions options);
   absl::Status OpenDatabase();
   absl::Status LoadIndex();
+  // Drops the index entries of blocks whose blob file is gone.
+  void RepairLostBlocks(Batch& repairs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void WriterLoop();
-  Batch TakeBatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void EvictToCapacity(Batch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `space` was measured before the lock was taken: puts are cut to what
+  // fits in the directory's budget.
+  Batch TakeBatch(const DiskSpace& space) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EvictTo(uint64_t value_limit, Batch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Write(const Batch& batch);
   void FinishBatch(Batch& batch, const absl::Status& status);
+  // Compacts both families when evicted blocks hold enough of the
+  // directory, so that RocksDB deletes their blob files. True if it did.
+  bool CompactIfDue(const DiskSpace& space);
 
   void ReaderLoop();
   void Read(ReadState& state);
+  // A copy of the read value, for RecordRead to rewrite; null past the
+  // write queue's limit.
+  std::shared_ptr<PendingValue> CopyForRewrite(const ReadState& state);
   // Bookkeeping after a read: counters, eviction order, erasing bad values.
-  void RecordRead(const ReadState& state, disk_format::Verdict verdict, bool found);
+  void RecordRead(const ReadState& state, disk_format::Verdict verdict, bool found, bool lost,
+                  std::shared_ptr<PendingValue> rewrite);
+  void RecordTransfer(TierTransfer transfer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void AddToIndex(const StoredKey& key, IndexEntry entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RemoveFromIndex(const StoredKey& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queued puts are dropped; pending_ empties.
+  void DropQueuedPuts() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Off for good (until reopened): an I/O error.
   void Disable(const absl::Status& error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Serves what it holds, writes nothing more: the filesystem is full.
+  void MakeReadOnly(const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the database may be written now.
+  bool Writable() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stats_.enabled && stats_.writable;
+  }
 
   const DiskTierOptions options_;
   std::unique_ptr<rocksdb::Env> env_;  // only with write_fault_for_testing
@@ -170,6 +240,11 @@ class DiskTierStore final : public TierStore {
   std::map<uint64_t, StoredKey> by_sequence_ ABSL_GUARDED_BY(mu_);
   uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t used_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // What values may occupy now: ValueCapacity of the directory's budget.
+  uint64_t value_limit_ ABSL_GUARDED_BY(mu_) = 0;
+  // Bytes of blocks deleted (evicted, erased) since the last compaction.
+  uint64_t deleted_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<TierTransfer> transfers_ ABSL_GUARDED_BY(mu_);
   std::deque<std::shared_ptr<ReadState>> read_queue_ ABSL_GUARDED_BY(mu_);
   // Written values' buffers, reused so that Insert copies into memory that
   // is already mapped instead of faulting in fresh pages on the engine thread.

@@ -1,7 +1,6 @@
 #include "storage/host_tier_store.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -10,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
+#include "server/logging/log.h"
 
 namespace strata::storage {
 namespace {
@@ -107,8 +107,10 @@ bool HostTierStore::Grow() {
     // would only slow the engine thread down.
     allocator_failed_ = true;
     stats_.error = absl::StrCat("host tier allocation failed: ", memory.status().ToString());
-    std::fprintf(stderr, "strata storage: %s; the host tier keeps %lld blocks\n",
-                 stats_.error.c_str(), static_cast<long long>(allocated));
+    logging::Event(allocated == 0 ? logging::Level::kError : logging::Level::kWarning,
+                   allocated == 0 ? "host_tier_off" : "host_tier_shrunk")
+        .With("error", stats_.error)
+        .With("blocks", static_cast<int64_t>(allocated));
     if (allocated == 0) stats_.enabled = false;
     return false;
   }

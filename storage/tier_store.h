@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
@@ -29,6 +30,9 @@ struct TierStoreStats {
   // False once the store has turned itself off after an I/O error. A
   // disabled store drops inserts and misses every lookup.
   bool enabled = true;
+  // False while the store serves what it holds but takes no new blocks
+  // (the disk tier on a full filesystem). Implies nothing about `enabled`.
+  bool writable = true;
   // The error that disabled the store, or one it degraded around (the host
   // tier keeps serving with less memory when its allocator fails); empty if none.
   std::string error;
@@ -43,10 +47,25 @@ struct TierStoreStats {
   uint64_t evictions = 0;       // blocks removed to make room
   uint64_t bytes_written = 0;   // bytes stored (the disk store counts its headers too)
   uint64_t bytes_read = 0;      // block bytes returned by hits
+  uint64_t blocks_written = 0;  // blocks actually stored: inserts less drops and failed writes
+  uint64_t lost_blocks = 0;     // blocks dropped because their file vanished (disk)
 
-  uint64_t blocks = 0;          // blocks held now
-  uint64_t used_bytes = 0;      // bytes held now, in the store's own accounting
-  uint64_t capacity_bytes = 0;  // the most it will hold
+  uint64_t blocks = 0;      // blocks held now (0 once disabled)
+  uint64_t used_bytes = 0;  // bytes held now, in the store's own accounting
+  // The most it will hold now, in the same accounting: 0 once disabled, and
+  // used_bytes while it takes no new blocks.
+  uint64_t capacity_bytes = 0;
+  // The disk store: bytes of all its files at the writer's last look.
+  uint64_t disk_bytes = 0;
+};
+
+// One completed move of blocks into or out of a store, for the transfer
+// duration metrics: from the moment it was queued until it was done.
+struct TierTransfer {
+  enum class Direction { kIn, kOut };
+  Direction direction = Direction::kIn;
+  double seconds = 0.0;
+  uint64_t blocks = 0;
 };
 
 // The result of a Lookup. Owns (or pins) the block's bytes: Value() stays
@@ -101,6 +120,10 @@ class TierStore {
   virtual void Erase(const BlockKey& key) = 0;
 
   virtual TierStoreStats Stats() const = 0;
+
+  // The transfers completed since the previous call (bounded; a store that
+  // does not time its transfers returns none). Any thread.
+  virtual std::vector<TierTransfer> TakeTransfers() { return {}; }
 };
 
 }  // namespace strata::storage

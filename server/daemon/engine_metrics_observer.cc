@@ -51,12 +51,22 @@ metrics::CacheMetricsSnapshot BuildCacheMetricsSnapshot(const scheduler::EngineS
       out.bytes_moved[tier][to] = snapshot.cache.bytes_moved[tier][to];
     }
   }
+  if (disk != nullptr) {
+    // The cache counts blocks offered to the disk store; the store knows
+    // which it wrote.
+    constexpr int kDisk = static_cast<int>(cache::Tier::kDisk);
+    const int from = static_cast<int>(host != nullptr ? cache::Tier::kHost : cache::Tier::kDevice);
+    const int other = static_cast<int>(host != nullptr ? cache::Tier::kDevice : cache::Tier::kHost);
+    out.bytes_moved[from][kDisk] =
+        static_cast<int64_t>(disk->stats.blocks_written * disk->block_bytes);
+    out.bytes_moved[other][kDisk] = 0;
+  }
   return out;
 }
 
 EngineMetricsObserver::EngineMetricsObserver(const metrics::StrataMetrics* metrics,
-                                             const storage::TierStore* host_tier,
-                                             const storage::TierStore* disk_tier)
+                                             storage::TierStore* host_tier,
+                                             storage::TierStore* disk_tier)
     : metrics_(metrics), host_tier_(host_tier), disk_tier_(disk_tier), cache_updater_(metrics) {
   // The usual reasons show at zero from the first scrape.
   for (const char* reason : {"stop", "length", "abort"}) SuccessCounter(reason);
@@ -93,6 +103,22 @@ void EngineMetricsObserver::OnStep(const scheduler::StepStats& step,
   if (disk_tier_ != nullptr) disk = {disk_tier_->Stats(), disk_tier_->block_bytes()};
   cache_updater_.Update(BuildCacheMetricsSnapshot(snapshot, host_tier_ != nullptr ? &host : nullptr,
                                                   disk_tier_ != nullptr ? &disk : nullptr));
+  ObserveDiskTransfers();
+}
+
+void EngineMetricsObserver::ObserveDiskTransfers() {
+  if (disk_tier_ == nullptr) return;
+  constexpr int kDisk = static_cast<int>(cache::Tier::kDisk);
+  const int into_disk_from =
+      static_cast<int>(host_tier_ != nullptr ? cache::Tier::kHost : cache::Tier::kDevice);
+  for (const storage::TierTransfer& transfer : disk_tier_->TakeTransfers()) {
+    // Reads from disk go to the device (through staging memory).
+    metrics::Histogram* histogram =
+        transfer.direction == storage::TierTransfer::Direction::kIn
+            ? metrics_->kv_transfer_seconds[into_disk_from][kDisk]
+            : metrics_->kv_transfer_seconds[kDisk][static_cast<int>(cache::Tier::kDevice)];
+    histogram->Observe(transfer.seconds);
+  }
 }
 
 void EngineMetricsObserver::OnInterTokenLatency(double seconds) {

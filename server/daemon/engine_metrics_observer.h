@@ -32,16 +32,23 @@ struct LowerTierStats {
 
 // The cache part of an engine snapshot in the metrics' terms. `host` and
 // `disk` are the lower tiers' stats, null when the tier is off. Pure.
+//
+// Bytes into the disk tier are those the disk store wrote (blocks_written),
+// not those offered to it: a store that drops a block (full, read-only, off)
+// still accepts the Insert. They come from the host tier's evictions when
+// there is a host tier, else straight from the device.
 metrics::CacheMetricsSnapshot BuildCacheMetricsSnapshot(const scheduler::EngineSnapshot& snapshot,
                                                         const LowerTierStats* host,
                                                         const LowerTierStats* disk);
 
 class EngineMetricsObserver final : public scheduler::EngineObserver {
  public:
-  // `host_tier` and `disk_tier` may be null (tier off).
+  // `host_tier` and `disk_tier` may be null (tier off). Each step drains
+  // the disk tier's timed transfers (TakeTransfers) into
+  // strata_kv_transfer_seconds.
   EngineMetricsObserver(const metrics::StrataMetrics* metrics,
-                        const storage::TierStore* host_tier = nullptr,
-                        const storage::TierStore* disk_tier = nullptr);
+                        storage::TierStore* host_tier = nullptr,
+                        storage::TierStore* disk_tier = nullptr);
 
   void OnStep(const scheduler::StepStats& step, const scheduler::EngineSnapshot& snapshot) override;
   void OnInterTokenLatency(double seconds) override;
@@ -49,10 +56,11 @@ class EngineMetricsObserver final : public scheduler::EngineObserver {
 
  private:
   metrics::Counter& SuccessCounter(const std::string& reason);
+  void ObserveDiskTransfers();
 
   const metrics::StrataMetrics* metrics_;
-  const storage::TierStore* host_tier_;
-  const storage::TierStore* disk_tier_;
+  storage::TierStore* host_tier_;
+  storage::TierStore* disk_tier_;
   metrics::CacheMetricsUpdater cache_updater_;
   // Cumulative preemptions already counted: the snapshot's figure only grows
   // within one engine's life.

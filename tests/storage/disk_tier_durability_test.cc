@@ -41,7 +41,8 @@ DiskTierOptions Options(const std::string& path) {
   DiskTierOptions options;
   options.path = path;
   options.block_bytes = kBlockBytes;
-  options.capacity_bytes = kCapacityBlocks * (disk_format::kHeaderBytes + kBlockBytes);
+  options.capacity_bytes =
+      DiskTierStore::CapacityForValues(kCapacityBlocks * (disk_format::kHeaderBytes + kBlockBytes));
   options.model_fingerprint = kFingerprint;
   options.max_queued_bytes = options.capacity_bytes * 2;  // no drops: every block is written
   return options;
@@ -67,7 +68,8 @@ TEST(DiskTierDurabilityTest, BlocksSurviveSigkill) {
   const std::string path = (dir.path() / "disk").string();
   const strata::testing::KilledChild child =
       strata::testing::RunChildUntilSigkill([&] { return Fill(path); });
-  ASSERT_TRUE(child.became_ready) << "the child failed before it was ready; exit " << child.exit_code;
+  ASSERT_TRUE(child.became_ready) << "the child failed before it was ready; exit "
+                                  << child.exit_code;
   ASSERT_TRUE(child.killed_by_sigkill);
 
   absl::StatusOr<std::unique_ptr<DiskTierStore>> store = DiskTierStore::Open(Options(path));

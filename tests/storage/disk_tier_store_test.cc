@@ -1,7 +1,9 @@
 #include "storage/disk_tier_store.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -15,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
 #include "storage/disk_format.h"
+#include "storage/disk_space.h"
 #include "tests/common/temp_dir.h"
 
 namespace strata::storage {
@@ -45,7 +48,8 @@ class DiskTierStoreTest : public ::testing::Test {
     DiskTierOptions options;
     options.path = (dir_.path() / "disk").string();
     options.block_bytes = kBlockBytes;
-    options.capacity_bytes = blocks * kValueBytes;
+    // Room for exactly `blocks` values besides RocksDB's own files.
+    options.capacity_bytes = DiskTierStore::CapacityForValues(blocks * kValueBytes);
     options.model_fingerprint = fingerprint;
     options.read_threads = 2;
     return options;
@@ -284,6 +288,10 @@ TEST_F(DiskTierStoreTest, WriteErrorTurnsTheTierOffAndServingGoesOn) {
     EXPECT_FALSE(stats.enabled);
     EXPECT_NE(stats.error.find("no space left"), std::string::npos) << stats.error;
     EXPECT_EQ(stats.dropped_inserts, 1u);
+    EXPECT_EQ(stats.blocks_written, 2u);
+    // Off holds nothing and has no room: the metrics show an empty tier.
+    EXPECT_EQ(stats.blocks, 0u);
+    EXPECT_EQ(stats.capacity_bytes, 0u);
     // Off: cheap misses and dropped inserts, never an error or a crash.
     EXPECT_EQ(store->Lookup(Key(1)), nullptr);
     EXPECT_EQ(store->Lookup(Key(3)), nullptr);
@@ -301,15 +309,73 @@ TEST_F(DiskTierStoreTest, WriteErrorTurnsTheTierOffAndServingGoesOn) {
   EXPECT_EQ(Read(*store, 3), std::nullopt);
 }
 
+// A full disk the space checks could not see coming (another writer filled
+// it during a batch) fails a write of whichever file RocksDB was writing:
+// the tier turns off, the process goes on, and a reopen serves what was
+// written before.
+class DiskTierWriteFaultTest : public DiskTierStoreTest,
+                               public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(DiskTierWriteFaultTest, NoSpaceInAnyFileTurnsTheTierOffWithoutACrash) {
+  const std::string suffix = GetParam();
+  auto failing = std::make_shared<std::atomic<bool>>(false);
+  DiskTierOptions options = Options();
+  options.write_fault_for_testing = [failing, suffix](std::string_view file) {
+    return failing->load() && file.find(suffix) != std::string_view::npos
+               ? absl::ResourceExhaustedError("injected: no space left on device")
+               : absl::OkStatus();
+  };
+  {
+    std::unique_ptr<DiskTierStore> store = OpenStore(options);
+    InsertAll(*store, 1, 4);
+    failing->store(true);
+    for (uint64_t first = 5; first < 200 && store->Stats().enabled; first += 4) {
+      InsertAll(*store, first, first + 3);
+    }
+    EXPECT_FALSE(store->Stats().enabled) << suffix;
+    EXPECT_EQ(store->Lookup(Key(1)), nullptr);
+  }
+  failing->store(false);
+  std::unique_ptr<DiskTierStore> store = OpenStore(options);
+  ASSERT_NE(store, nullptr);
+  EXPECT_TRUE(store->Stats().enabled);
+  EXPECT_EQ(Read(*store, 1), Block(1));
+  EXPECT_EQ(Read(*store, 4), Block(4));
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryKindOfFile, DiskTierWriteFaultTest,
+                         ::testing::Values(".blob", ".sst", "MANIFEST"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           return std::string(info.param[0] == '.' ? info.param + 1 : info.param);
+                         });
+
+TEST_F(DiskTierStoreTest, AFailedWriteWhileOpeningLeavesTheTierOffNotTheCaller) {
+  {
+    std::unique_ptr<DiskTierStore> store = OpenStore(Options(kModelA, 8));
+    InsertAll(*store, 1, 8);
+  }
+  // Reopened smaller, it evicts at once; that write fails.
+  DiskTierOptions options = Options(kModelA, 2);
+  options.write_fault_for_testing = [](std::string_view file) {
+    return file.ends_with(".sst") ? absl::ResourceExhaustedError("injected: no space left")
+                                  : absl::OkStatus();
+  };
+  std::unique_ptr<DiskTierStore> store = OpenStore(options);
+  ASSERT_NE(store, nullptr);
+  EXPECT_FALSE(store->Stats().enabled);
+  EXPECT_EQ(store->Lookup(Key(8)), nullptr);
+  EXPECT_TRUE(store->Insert(Key(9), Block(9)).ok());
+}
+
 TEST_F(DiskTierStoreTest, DropsInsertsWhileTheWriteQueueIsFull) {
   auto armed = std::make_shared<std::atomic<bool>>(false);
   auto writing = std::make_shared<absl::Notification>();
   auto release = std::make_shared<absl::Notification>();
   DiskTierOptions options = Options();
   options.max_queued_bytes = kValueBytes;  // one block waits at most
-  // Holds the writer inside its first WAL write once armed.
+  // Holds the writer inside its first blob file write once armed.
   options.write_fault_for_testing = [=](std::string_view file) {
-    if (armed->load() && file.ends_with(".log") && !writing->HasBeenNotified()) {
+    if (armed->load() && file.ends_with(".blob") && !writing->HasBeenNotified()) {
       writing->Notify();
       release->WaitForNotification();
     }
@@ -375,6 +441,123 @@ TEST_F(DiskTierStoreTest, HandlesOutliveTheStore) {
   ASSERT_NE(handle, nullptr);
   store.reset();  // finishes queued reads before closing
   EXPECT_EQ(Copy(handle->Value()), Block(1));
+}
+
+TEST_F(DiskTierStoreTest, DiskUseStaysWithinTheCapacityUnderChurn) {
+  // 1 MiB in all, RocksDB's files included, while 16 MiB of blocks go
+  // through it. A WAL beside a 64 MiB memtable used to grow to tens of MiB.
+  DiskTierOptions options = Options();
+  options.capacity_bytes = uint64_t{1} << 20;
+  std::unique_ptr<DiskTierStore> store = OpenStore(options);
+  uint64_t most = 0;
+  for (uint64_t first = 0; first < 4096; first += 32) {
+    InsertAll(*store, first, first + 31);
+    most = std::max(most, MeasureDiskSpace(options.path).directory_bytes);
+  }
+  EXPECT_LE(most, options.capacity_bytes);
+  const TierStoreStats stats = store->Stats();
+  EXPECT_TRUE(stats.enabled);
+  EXPECT_TRUE(stats.writable);
+  EXPECT_GE(stats.blocks, DiskTierStore::ValueCapacity(options.capacity_bytes) / kValueBytes / 2);
+  EXPECT_LE(stats.used_bytes, DiskTierStore::ValueCapacity(options.capacity_bytes));
+  EXPECT_EQ(Read(*store, 4095), Block(4095));  // the newest stay
+  EXPECT_EQ(Read(*store, 0), std::nullopt);    // the oldest went
+}
+
+TEST_F(DiskTierStoreTest, TransfersAreTimedAndMatchWhatWasWritten) {
+  std::unique_ptr<DiskTierStore> store = OpenStore(Options());
+  InsertAll(*store, 1, 10);
+  uint64_t in = 0;
+  for (const TierTransfer& transfer : store->TakeTransfers()) {
+    EXPECT_EQ(transfer.direction, TierTransfer::Direction::kIn);
+    EXPECT_GE(transfer.seconds, 0.0);
+    in += transfer.blocks;
+  }
+  EXPECT_EQ(in, 10u);
+  EXPECT_EQ(store->Stats().blocks_written, 10u);
+  for (uint64_t i = 1; i <= 3; ++i) EXPECT_EQ(Read(*store, i), Block(i));
+  const std::vector<TierTransfer> out = store->TakeTransfers();
+  ASSERT_EQ(out.size(), 3u);
+  for (const TierTransfer& transfer : out) {
+    EXPECT_EQ(transfer.direction, TierTransfer::Direction::kOut);
+    EXPECT_EQ(transfer.blocks, 1u);
+  }
+  EXPECT_TRUE(store->TakeTransfers().empty());
+}
+
+// The blob files in the store's directory, oldest (lowest number) first.
+std::vector<std::filesystem::path> BlobFiles(const std::string& directory) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(directory)) {
+    if (entry.path().extension() == ".blob") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// Every block of [first, last] reads back whole or is a miss; returns the hits.
+uint64_t CountIntactBlocks(TierStore& store, uint64_t first, uint64_t last) {
+  uint64_t hits = 0;
+  for (uint64_t i = first; i <= last; ++i) {
+    std::unique_ptr<TierStoreHandle> handle = store.Lookup(Key(i));
+    if (handle == nullptr) continue;
+    const absl::Span<const std::byte> value = handle->Value();
+    if (value.empty()) continue;
+    EXPECT_EQ(Copy(value), Block(i)) << i;
+    ++hits;
+  }
+  return hits;
+}
+
+TEST_F(DiskTierStoreTest, DeletedBlobFileIsRepairedOnOpenAndTheTierStaysOn) {
+  {
+    std::unique_ptr<DiskTierStore> store = OpenStore(Options());
+    // Three batches, three flushes: at least three blob files.
+    InsertAll(*store, 1, 8);
+    InsertAll(*store, 9, 16);
+    InsertAll(*store, 17, 24);
+  }
+  const std::vector<std::filesystem::path> blobs = BlobFiles(Options().path);
+  ASSERT_GE(blobs.size(), 2u);
+  std::filesystem::remove(blobs.front());
+  {
+    std::unique_ptr<DiskTierStore> store = OpenStore(Options());
+    const TierStoreStats stats = store->Stats();
+    EXPECT_TRUE(stats.enabled);
+    EXPECT_GE(stats.lost_blocks, 1u);
+    EXPECT_EQ(stats.blocks + stats.lost_blocks, 24u);
+    EXPECT_EQ(CountIntactBlocks(*store, 1, 24), stats.blocks);
+    EXPECT_EQ(Read(*store, 24), Block(24));
+    EXPECT_TRUE(store->Stats().enabled);
+    InsertAll(*store, 25, 25);  // and it takes new blocks
+    EXPECT_EQ(Read(*store, 25), Block(25));
+  }
+  // Repaired for good: nothing more is lost on the next open.
+  std::unique_ptr<DiskTierStore> store = OpenStore(Options());
+  EXPECT_TRUE(store->Stats().enabled);
+  EXPECT_EQ(store->Stats().lost_blocks, 0u);
+  EXPECT_EQ(CountIntactBlocks(*store, 1, 25), store->Stats().blocks);
+  EXPECT_TRUE(store->Stats().enabled);
+}
+
+TEST_F(DiskTierStoreTest, BlobFileDeletedWhileOpenLosesOnlyItsBlocks) {
+  {
+    std::unique_ptr<DiskTierStore> store = OpenStore(Options());
+    InsertAll(*store, 1, 8);
+    InsertAll(*store, 9, 16);
+  }
+  std::unique_ptr<DiskTierStore> store = OpenStore(Options());
+  const std::vector<std::filesystem::path> blobs = BlobFiles(Options().path);
+  ASSERT_GE(blobs.size(), 2u);
+  std::filesystem::remove(blobs.front());
+  const uint64_t intact = CountIntactBlocks(*store, 1, 16);
+  store->Flush();
+  const TierStoreStats stats = store->Stats();
+  EXPECT_TRUE(stats.enabled) << stats.error;
+  EXPECT_GE(stats.lost_blocks, 1u);
+  EXPECT_EQ(intact + stats.lost_blocks, 16u);
+  EXPECT_EQ(stats.blocks, intact);
+  EXPECT_EQ(Read(*store, 16), Block(16));
 }
 
 }  // namespace

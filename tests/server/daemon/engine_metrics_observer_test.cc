@@ -1,6 +1,7 @@
 #include "server/daemon/engine_metrics_observer.h"
 
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "server/metrics/strata_metrics.h"
@@ -31,10 +32,17 @@ class StatsOnlyTier final : public storage::TierStore {
   void Erase(const storage::BlockKey&) override {}
   storage::TierStoreStats Stats() const override { return stats_; }
   storage::TierStoreStats& stats() { return stats_; }
+  std::vector<storage::TierTransfer> TakeTransfers() override {
+    std::vector<storage::TierTransfer> taken;
+    taken.swap(transfers_);
+    return taken;
+  }
+  std::vector<storage::TierTransfer>& transfers() { return transfers_; }
 
  private:
   size_t block_bytes_;
   storage::TierStoreStats stats_;
+  std::vector<storage::TierTransfer> transfers_;
 };
 
 class EngineMetricsObserverTest : public ::testing::Test {
@@ -195,6 +203,54 @@ TEST_F(EngineMetricsObserverTest, ExpositionShowsTheSeriesAndPassesPromtool) {
             std::string::npos);
   const metrics::testing::PromtoolResult promtool = metrics::testing::RunPromtoolCheck(text);
   EXPECT_EQ(promtool.exit_code, 0) << promtool.output;
+}
+
+TEST_F(EngineMetricsObserverTest, BytesIntoDiskAreWhatTheDiskTierWroteNotWhatItWasOffered) {
+  storage::TierStoreStats disk_stats;
+  disk_stats.inserts = 100;  // offered: the scheduler counted all of them
+  disk_stats.dropped_inserts = 97;
+  disk_stats.blocks_written = 3;
+  StatsOnlyTier disk(1000, disk_stats);
+  scheduler::EngineSnapshot snapshot = Snapshot();
+  snapshot.cache.bytes_moved[kDevice][kDisk] = 100 * 1000;
+  EngineMetricsObserver observer(&metrics_, nullptr, &disk);
+  observer.OnStep({.duration_s = 0.001, .batch_tokens = 1, .num_sequences = 1}, snapshot);
+  EXPECT_EQ(metrics_.kv_transfer_bytes_total[kDevice][kDisk]->Value(), 3 * 1000);
+
+  // Turned off: nothing held, no room, and the counter stops.
+  disk.stats().enabled = false;
+  snapshot.cache.bytes_moved[kDevice][kDisk] = 200 * 1000;
+  observer.OnStep({.duration_s = 0.001, .batch_tokens = 1, .num_sequences = 1}, snapshot);
+  EXPECT_EQ(metrics_.kv_transfer_bytes_total[kDevice][kDisk]->Value(), 3 * 1000);
+  const auto& d = metrics_.kv_blocks[kDisk];
+  EXPECT_EQ(d[static_cast<int>(KvBlockState::kCached)]->Value(), 0);
+  EXPECT_EQ(d[static_cast<int>(KvBlockState::kFree)]->Value(), 0);
+}
+
+TEST_F(EngineMetricsObserverTest, WithAHostTierTheDiskIsFedFromTheHost) {
+  const LowerTierStats host{.stats = {}, .block_bytes = 1000};
+  LowerTierStats disk{.stats = {}, .block_bytes = 1000};
+  disk.stats.blocks_written = 4;
+  const metrics::CacheMetricsSnapshot snapshot =
+      BuildCacheMetricsSnapshot(Snapshot(), &host, &disk);
+  EXPECT_EQ(snapshot.bytes_moved[kHost][kDisk], 4 * 1000);
+  EXPECT_EQ(snapshot.bytes_moved[kDevice][kDisk], 0);
+}
+
+TEST_F(EngineMetricsObserverTest, DiskTransfersFeedTheTransferDurationHistograms) {
+  StatsOnlyTier disk(1000, {});
+  disk.transfers() = {
+      {.direction = storage::TierTransfer::Direction::kIn, .seconds = 0.002, .blocks = 8},
+      {.direction = storage::TierTransfer::Direction::kOut, .seconds = 0.0005, .blocks = 1},
+      {.direction = storage::TierTransfer::Direction::kOut, .seconds = 0.0007, .blocks = 1},
+  };
+  EngineMetricsObserver observer(&metrics_, nullptr, &disk);
+  observer.OnStep({.duration_s = 0.001, .batch_tokens = 1, .num_sequences = 1}, Snapshot());
+  EXPECT_EQ(Count(metrics_.kv_transfer_seconds[kDevice][kDisk]), 1u);
+  EXPECT_EQ(Count(metrics_.kv_transfer_seconds[kDisk][kDevice]), 2u);
+  EXPECT_DOUBLE_EQ(metrics_.kv_transfer_seconds[kDevice][kDisk]->Collect().sum, 0.002);
+  observer.OnStep({.duration_s = 0.001, .batch_tokens = 1, .num_sequences = 1}, Snapshot());
+  EXPECT_EQ(Count(metrics_.kv_transfer_seconds[kDisk][kDevice]), 2u);  // taken once
 }
 
 TEST(BuildCacheMetricsSnapshotTest, EmptyDeviceHasNoUsage) {
