@@ -112,7 +112,10 @@ absl::StatusOr<DaemonConfig> ParseConfig(std::string_view yaml, std::string_view
 // ValidateDaemonConfig after the last one.
 absl::Status ApplyOverride(DaemonConfig& config, std::string_view assignment);
 
-// LoadConfig, then each override in order, then ValidateDaemonConfig.
+// The file's keys (each checked alone), then each override in order, then
+// the cross-field rules on the result: the file alone need not satisfy them,
+// since an override may complete or fix it. A violation names the last
+// override that set one of its keys, else the file's line.
 absl::StatusOr<DaemonConfig> LoadConfigWithOverrides(const std::string& path,
                                                      absl::Span<const std::string> overrides);
 

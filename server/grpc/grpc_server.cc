@@ -1,6 +1,8 @@
 #include "server/grpc/grpc_server.h"
 
 #include <fstream>
+#include <memory>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -13,6 +15,8 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "server/grpc/auth.h"
+#include "server/grpc/library_logs.h"
+#include "server/grpc/parse_error_interceptor.h"
 #include "server/grpc/request_conversion.h"
 #include "server/grpc/strata_service.h"
 #include "server/logging/log.h"
@@ -130,7 +134,14 @@ absl::Status GrpcServer::Start() {
   // Both are process-wide switches read when a server is built.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // libprotobuf's and gRPC's own lines (a request that is not UTF-8, ...)
+  // go through the structured log, so a JSON log stays JSON.
+  static std::once_flag route_library_logs;
+  std::call_once(route_library_logs, RouteLibraryLogs);
   grpc::ServerBuilder builder;
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<ParseErrorInterceptorFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   int port = 0;
   builder.AddListeningPort(options.listen, *credentials, &port);
   builder.RegisterService(service.get());

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/tokenizer/decoder.h"
 #include "server/grpc/generate_reactor.h"
 #include "server/grpc/unary_reactors.h"
 
@@ -142,7 +143,10 @@ grpc::ServerUnaryReactor* StrataService::Detokenize(grpc::CallbackServerContext*
     return FinishUnary(context, absl::InvalidArgumentError(
                                     absl::StrCat("ids: ", std::string(text.status().message()))));
   }
-  response->set_text(*std::move(text));
+  // A proto3 string must be UTF-8 (clients fail to parse it otherwise), but
+  // ids may stop mid-character: the text is made valid, the bytes kept raw.
+  response->set_text(engine::Utf8Lossy(*text, /*keep_incomplete_tail=*/false));
+  response->set_raw(*std::move(text));
   return FinishUnary(context, absl::OkStatus());
 }
 

@@ -373,6 +373,24 @@ TEST(ApplyOverrideTest, LoadConfigWithOverridesValidatesTheResult) {
   EXPECT_THAT(half.status().message(), HasSubstr("tls.cert_file is empty"));
 }
 
+// Overrides apply before the cross-field rules: a file that breaks one is
+// fine when an override repairs it, and a violation an override causes names
+// that override.
+TEST(ApplyOverrideTest, OverridesApplyBeforeTheFileIsValidated) {
+  const std::string path =
+      WriteTemp("half_disk.yaml", "cache:\n  disk_path: /tmp/kv\n  host_bytes: 1GiB\n");
+  EXPECT_THAT(LoadConfig(path).status().message(), HasSubstr("half_disk.yaml:2: "));
+  absl::StatusOr<DaemonConfig> fixed = LoadConfigWithOverrides(path, {"cache.disk_bytes=8GiB"});
+  ASSERT_TRUE(fixed.ok()) << fixed.status();
+  EXPECT_EQ(fixed->cache.disk_bytes, uint64_t{8} << 30);
+  // Overriding the file's value away is as good as never having set it.
+  EXPECT_TRUE(LoadConfigWithOverrides(path, {"cache.disk_path="}).ok());
+  absl::StatusOr<DaemonConfig> broken =
+      LoadConfigWithOverrides(WriteTemp("plain.yaml", "cache:\n  host_bytes: 1GiB\n"),
+                              {"tls.key_file=/k.pem"});
+  EXPECT_THAT(broken.status().message(), HasSubstr("--set tls.key_file=/k.pem: "));
+}
+
 TEST(DumpConfigTest, EveryKeyHasAComment) {
   const std::string dump = DumpConfig(DaemonConfig{});
   std::istringstream lines(dump);

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/server/grpc/grpc_test_util.h"
@@ -209,6 +210,41 @@ TEST_F(GrpcServerTest, TokenizeDetokenizeRoundTrip) {
   grpc::Status bad = server_->stub().Detokenize(MakeContext().get(), detokenize, &text);
   EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(bad.error_message(), StartsWith(absl::StrCat("ids[", tokens.ids_size(), "]: ")));
+}
+
+// Ids that stop mid-character (byte-fallback tokens of UTF-8 lead bytes)
+// decode to bytes that are not UTF-8; a proto3 string must be, or clients
+// fail the call with INTERNAL. The text gets U+FFFD, the raw bytes stay.
+TEST_F(GrpcServerTest, DetokenizeOfPartialCharactersIsValidUtf8WithRawBytes) {
+  const engine::Tokenizer& tokenizer = server_->tokenizer();
+  const int32_t lead = tokenizer.TokenToId("<0xC3>").value();  // id 198 on this model
+  v1::DetokenizeRequest detokenize;
+  detokenize.add_ids(lead);
+  v1::DetokenizeResponse lone;
+  grpc::Status status = server_->stub().Detokenize(MakeContext().get(), detokenize, &lone);
+  ASSERT_TRUE(status.ok()) << status.error_code() << ": " << status.error_message();
+  EXPECT_EQ(lone.text(), "\xEF\xBF\xBD");
+  EXPECT_EQ(lone.raw(), "\xC3");
+
+  // "a" then the first two bytes of U+2603 (E2 98 83): one U+FFFD for the
+  // cut-off character, as Generate's final delta has it.
+  detokenize.clear_ids();
+  detokenize.add_ids(tokenizer.TokenToId("a").value());
+  detokenize.add_ids(tokenizer.TokenToId("<0xE2>").value());
+  detokenize.add_ids(tokenizer.TokenToId("<0x98>").value());
+  v1::DetokenizeResponse cut;
+  status = server_->stub().Detokenize(MakeContext().get(), detokenize, &cut);
+  ASSERT_TRUE(status.ok()) << status.error_code() << ": " << status.error_message();
+  EXPECT_EQ(cut.text(), "a\xEF\xBF\xBD");
+  EXPECT_EQ(cut.raw(), "a\xE2\x98");
+
+  // Every lead byte 0xC2..0xF4 alone: all succeed.
+  for (int byte = 0xC2; byte <= 0xF4; ++byte) {
+    v1::DetokenizeRequest one;
+    one.add_ids(tokenizer.TokenToId(absl::StrFormat("<0x%02X>", byte)).value());
+    v1::DetokenizeResponse reply;
+    EXPECT_TRUE(server_->stub().Detokenize(MakeContext().get(), one, &reply).ok()) << byte;
+  }
 }
 
 TEST_F(GrpcServerTest, ModelInfo) {
