@@ -1,8 +1,10 @@
 #include "server/grpc/grpc_server.h"
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -69,6 +71,30 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
 
 }  // namespace
 
+int64_t EffectivePromptLimit(const ServedModel& model) {
+  // The engine refuses a prompt that leaves no room to generate within the
+  // context, or that with its first token needs more blocks than the arena
+  // holds (prompt / block_size + 1 <= blocks).
+  int64_t limit = model.config->max_position_embeddings - 1;
+  if (model.max_prompt_tokens > 0) limit = std::min(limit, model.max_prompt_tokens);
+  if (model.kv_device_blocks > 0 && model.kv_block_size > 0) {
+    limit = std::min(limit, model.kv_device_blocks * model.kv_block_size - 1);
+  }
+  return limit;
+}
+
+int64_t LongestTokenBytes(const engine::Tokenizer& tokenizer) {
+  // A vocabulary entry is never shorter than the text it stands for: byte-
+  // level BPE spells each byte as one or two UTF-8 bytes, SentencePiece a
+  // space as the 3-byte U+2581, byte fallback a byte as "<0xNN>".
+  size_t longest = 1;
+  for (int64_t id = 0; id < tokenizer.vocab_size(); ++id) {
+    std::optional<std::string> token = tokenizer.IdToToken(static_cast<engine::TokenId>(id));
+    if (token.has_value()) longest = std::max(longest, token->size());
+  }
+  return static_cast<int64_t>(longest);
+}
+
 struct GrpcServer::Impl {
   GrpcServerOptions options;
   scheduler::EngineService* engine = nullptr;
@@ -85,9 +111,21 @@ absl::StatusOr<ConversionContext> GrpcServer::Impl::MakeConversionContext() cons
   ConversionContext context;
   context.tokenizer = model.tokenizer;
   context.vocab_size = model.config->vocab_size;
-  context.max_prompt_tokens = model.max_prompt_tokens > 0
-                                  ? model.max_prompt_tokens
-                                  : model.config->max_position_embeddings - 1;
+  context.max_prompt_tokens = EffectivePromptLimit(model);
+  if (context.max_prompt_tokens < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_prompt_tokens: the model's context (", model.config->max_position_embeddings,
+                     " tokens) and KV cache (", model.kv_device_blocks, " blocks of ",
+                     model.kv_block_size, ") leave no room for a prompt"));
+  }
+  if (model.max_prompt_tokens > context.max_prompt_tokens) {
+    logging::Event(logging::Level::kWarning, "max_prompt_tokens_lowered")
+        .With("configured", model.max_prompt_tokens)
+        .With("effective", context.max_prompt_tokens);
+  }
+  // No prompt within the token limit can have more bytes than this; an
+  // oversized text is refused before the tokenizer spends time on it.
+  context.max_prompt_bytes = context.max_prompt_tokens * LongestTokenBytes(*model.tokenizer);
   context.default_max_tokens = model.default_max_tokens;
   if (!options.shared_prefix.empty()) {
     absl::StatusOr<std::vector<engine::TokenId>> ids =

@@ -31,7 +31,7 @@ struct ServedModel {
   std::string fingerprint_hex;
   int64_t kv_block_size = 16;
   int64_t kv_device_blocks = 0;
-  int64_t max_prompt_tokens = 0;
+  int64_t max_prompt_tokens = 0;  // 0: the model's context less one
   int32_t default_max_tokens = 16;
 };
 
@@ -50,6 +50,15 @@ struct GrpcServerOptions {
   std::string tls_cert_file;
   std::string tls_key_file;
 };
+
+// The longest prompt the service accepts and GetModelInfo reports: the
+// configured max_prompt_tokens (0: none) lowered to what the engine can run,
+// the model's context less one and the KV arena less one token.
+int64_t EffectivePromptLimit(const ServedModel& model);
+
+// Bytes of the longest vocabulary entry (added tokens included), an upper
+// bound on the text one token stands for.
+int64_t LongestTokenBytes(const engine::Tokenizer& tokenizer);
 
 class GrpcServer {
  public:

@@ -107,6 +107,13 @@ grpc::ServerUnaryReactor* StrataService::Tokenize(grpc::CallbackServerContext* c
   if (absl::StatusOr<Tenant> tenant = Admit(*context); !tenant.ok()) {
     return FinishUnary(context, tenant.status());
   }
+  // Tokenizing runs on gRPC's thread: the prompt's byte limit bounds it.
+  const int64_t bytes = static_cast<int64_t>(request->text().size());
+  if (conversion_.max_prompt_bytes > 0 && bytes > conversion_.max_prompt_bytes) {
+    return FinishUnary(context, absl::InvalidArgumentError(absl::StrCat(
+                                    "text: ", bytes, " bytes exceeds the limit of ",
+                                    conversion_.max_prompt_bytes, " bytes (the longest prompt)")));
+  }
   const bool add_special_tokens =
       !request->has_add_special_tokens() || request->add_special_tokens();
   absl::StatusOr<std::vector<engine::TokenId>> ids =
