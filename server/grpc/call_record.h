@@ -9,9 +9,11 @@
 #define STRATA_SERVER_GRPC_CALL_RECORD_H_
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -53,6 +55,12 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // The call's deadline on the engine's clock; nullopt when it has none.
 std::optional<scheduler::Clock::time_point> EngineDeadline(
     const grpc::CallbackServerContext& context);
+
+// The client's request id as logged: at most kMaxLoggedClientIdBytes of it
+// (cut at a character boundary), then "...(N bytes)" when longer, so a
+// client cannot make the daemon write megabytes per request.
+inline constexpr size_t kMaxLoggedClientIdBytes = 128;
+std::string ClientRequestIdForLog(std::string_view id);
 
 // One line each, with the server's id (and the client's) so that one grep
 // follows a request.
