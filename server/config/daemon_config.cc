@@ -346,6 +346,16 @@ std::optional<Violation> FindAccessViolation(const DaemonConfig& config) {
                                     "' contains whitespace, which a bearer token cannot carry")};
     }
   }
+  const std::string& admin = config.auth.admin_token;
+  if (admin.find_first_of(" \t\r\n") != std::string::npos) {
+    return Violation{{"auth.admin_token"},
+                     "auth.admin_token: contains whitespace, which a bearer token cannot carry"};
+  }
+  if (config.auth.tokens.count(admin) != 0) {
+    return Violation{{"auth.admin_token", "auth.tokens"},
+                     "auth.admin_token: is also a tenant's token in auth.tokens; give the admin "
+                     "its own"};
+  }
   const TlsSection& tls = config.tls;
   if (!tls.cert_file.empty() && tls.key_file.empty()) {
     return Violation{{"tls.cert_file"},

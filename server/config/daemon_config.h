@@ -43,6 +43,10 @@ struct AuthSection {
   // prefix-cache keys, so tenants never share cached KV. Empty: no
   // authentication, one tenant.
   std::map<std::string, std::string> tokens;
+  // auth.admin_token: the bearer token that may read the global cache
+  // statistics (CacheControl get_stats). Empty: with tokens set, nobody may;
+  // without, every caller may (there is one tenant).
+  std::string admin_token;
   // auth.shared_prefix: text whose cached KV every tenant may share when a
   // prompt starts with it (a common system prompt). Empty: none.
   std::string shared_prefix;

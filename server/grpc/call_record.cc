@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "server/grpc/request_conversion.h"
 #include "server/logging/log.h"
 
 namespace strata::server {
@@ -39,6 +40,15 @@ std::optional<scheduler::Clock::time_point> EngineDeadline(
   if (remaining > std::chrono::hours(24 * 365)) return std::nullopt;
   return scheduler::Clock::now() +
          std::chrono::duration_cast<scheduler::Clock::duration>(remaining);
+}
+
+void FillCacheStatsFor(bool admin, const scheduler::EngineSnapshot& snapshot, int64_t block_size,
+                       v1::CacheStats* stats) {
+  if (admin) {
+    FillCacheStats(snapshot, block_size, stats);
+  } else {
+    stats->set_block_size(block_size);
+  }
 }
 
 std::string ClientRequestIdForLog(std::string_view id) {

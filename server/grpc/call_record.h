@@ -20,6 +20,7 @@
 #include "grpcpp/grpcpp.h"
 #include "scheduler/engine_service.h"
 #include "scheduler/request.h"
+#include "strata/v1/strata.pb.h"
 
 namespace strata::server {
 
@@ -55,6 +56,11 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // The call's deadline on the engine's clock; nullopt when it has none.
 std::optional<scheduler::Clock::time_point> EngineDeadline(
     const grpc::CallbackServerContext& context);
+
+// CacheControl replies' statistics: all of them for an admin; for anyone
+// else only the block size, since the rest covers every tenant.
+void FillCacheStatsFor(bool admin, const scheduler::EngineSnapshot& snapshot, int64_t block_size,
+                       v1::CacheStats* stats);
 
 // The client's request id as logged: at most kMaxLoggedClientIdBytes of it
 // (cut at a character boundary), then "...(N bytes)" when longer, so a

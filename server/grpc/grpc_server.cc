@@ -113,10 +113,10 @@ absl::StatusOr<ConversionContext> GrpcServer::Impl::MakeConversionContext() cons
   context.vocab_size = model.config->vocab_size;
   context.max_prompt_tokens = EffectivePromptLimit(model);
   if (context.max_prompt_tokens < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_prompt_tokens: the model's context (", model.config->max_position_embeddings,
-                     " tokens) and KV cache (", model.kv_device_blocks, " blocks of ",
-                     model.kv_block_size, ") leave no room for a prompt"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_prompt_tokens: the model's context (", model.config->max_position_embeddings,
+        " tokens) and KV cache (", model.kv_device_blocks, " blocks of ", model.kv_block_size,
+        ") leave no room for a prompt"));
   }
   if (model.max_prompt_tokens > context.max_prompt_tokens) {
     logging::Event(logging::Level::kWarning, "max_prompt_tokens_lowered")
@@ -159,7 +159,8 @@ absl::Status GrpcServer::Start() {
   if (options.max_message_bytes < 1 || options.max_message_bytes > INT32_MAX) {
     return absl::InvalidArgumentError("max_message_bytes: must be in [1, 2^31)");
   }
-  absl::StatusOr<Authenticator> authenticator = Authenticator::Create(options.auth_tokens);
+  absl::StatusOr<Authenticator> authenticator =
+      Authenticator::Create(options.auth_tokens, options.admin_token);
   if (!authenticator.ok()) return authenticator.status();
   absl::StatusOr<ConversionContext> conversion = impl_->MakeConversionContext();
   if (!conversion.ok()) return conversion.status();

@@ -43,6 +43,9 @@ struct GrpcServerOptions {
   // Each tenant's requests get the cache salt "tenant:<name>", so tenants
   // never share (or time) each other's cached KV.
   std::map<std::string, std::string> auth_tokens;
+  // The bearer token of the admin, who alone reads the global cache
+  // statistics when authentication is on. Empty: no admin.
+  std::string admin_token;
   // Text every tenant may share cached KV for when a prompt starts with it
   // (a common system prompt); hashed under the public salt. Empty: none.
   std::string shared_prefix;

@@ -178,6 +178,13 @@ grpc::ServerUnaryReactor* StrataService::CacheControl(grpc::CallbackServerContex
     case v1::CacheControlRequest::kReleaseSession:
       return ReleaseSession(context, *tenant, request->release_session(), response);
     case v1::CacheControlRequest::kGetStats:
+      // The statistics are of all tenants together: hit counts would tell
+      // one tenant about another's traffic.
+      if (!tenant->admin) {
+        return FinishUnary(context, absl::PermissionDeniedError(
+                                        "get_stats: the cache statistics cover every tenant; "
+                                        "reading them needs the admin token (auth.admin_token)"));
+      }
       FillCacheStats(engine_->Snapshot(), model_.kv_block_size, response->mutable_stats());
       return FinishUnary(context, absl::OkStatus());
     case v1::CacheControlRequest::ACTION_NOT_SET:
@@ -214,8 +221,8 @@ grpc::ServerUnaryReactor* StrataService::Prefetch(grpc::CallbackServerContext* c
   request.session_id = prefetch.session_id();
   request.pin = prefetch.pin();
   request.deadline = EngineDeadline(*context);
-  return PrefetchReactor::Start(env_, &executor_, model_.kv_block_size, std::move(request),
-                                std::move(record), response);
+  return PrefetchReactor::Start(env_, &executor_, model_.kv_block_size, tenant.admin,
+                                std::move(request), std::move(record), response);
 }
 
 grpc::ServerUnaryReactor* StrataService::ReleaseSession(grpc::CallbackServerContext* context,
@@ -229,14 +236,15 @@ grpc::ServerUnaryReactor* StrataService::ReleaseSession(grpc::CallbackServerCont
   // call stays open until Finish, so the service (and the executor) outlive
   // the task.
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  executor_.Post(
-      [this, reactor, response, salt = tenant.cache_salt, session = release.session_id()] {
-        absl::Status released = engine_->ReleaseSession(salt, session);
-        if (released.ok()) {
-          FillCacheStats(engine_->Snapshot(), model_.kv_block_size, response->mutable_stats());
-        }
-        reactor->Finish(ToGrpcStatus(released));
-      });
+  executor_.Post([this, reactor, response, salt = tenant.cache_salt, session = release.session_id(),
+                  admin = tenant.admin] {
+    absl::Status released = engine_->ReleaseSession(salt, session);
+    if (released.ok()) {
+      FillCacheStatsFor(admin, engine_->Snapshot(), model_.kv_block_size,
+                        response->mutable_stats());
+    }
+    reactor->Finish(ToGrpcStatus(released));
+  });
   return reactor;
 }
 

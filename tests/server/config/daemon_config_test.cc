@@ -391,6 +391,17 @@ TEST(ApplyOverrideTest, OverridesApplyBeforeTheFileIsValidated) {
   EXPECT_THAT(broken.status().message(), HasSubstr("--set tls.key_file=/k.pem: "));
 }
 
+TEST(ValidateDaemonConfigTest, AdminTokenIsABearerTokenOfItsOwn) {
+  EXPECT_TRUE(ParseConfig("auth:\n  admin_token: root-token\n", "a.yaml").ok());
+  EXPECT_EQ(ParseConfig("auth:\n  admin_token: \"ro ot\"\n", "a.yaml").status().message(),
+            "a.yaml:2: auth.admin_token: contains whitespace, which a bearer token cannot carry");
+  EXPECT_THAT(
+      ParseConfig("auth:\n  tokens: {same: alice}\n  admin_token: same\n", "a.yaml")
+          .status()
+          .message(),
+      HasSubstr("a.yaml:3: auth.admin_token: is also a tenant's token"));
+}
+
 TEST(DumpConfigTest, EveryKeyHasAComment) {
   const std::string dump = DumpConfig(DaemonConfig{});
   std::istringstream lines(dump);
@@ -404,7 +415,7 @@ TEST(DumpConfigTest, EveryKeyHasAComment) {
     }
     previous = line;
   }
-  EXPECT_EQ(keys, 33);
+  EXPECT_EQ(keys, 34);
 }
 
 // The first line where two texts differ, for the drift message.
