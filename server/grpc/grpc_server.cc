@@ -1,12 +1,19 @@
 #include "server/grpc/grpc_server.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <fstream>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -67,6 +74,52 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
   grpc::SslServerCredentialsOptions ssl;
   ssl.pem_key_cert_pairs.push_back({.private_key = *key, .cert_chain = *cert});
   return grpc::SslServerCredentials(ssl);
+}
+
+// Shutdown with a grace this long or longer holds refusals back while gRPC
+// closes; shorter means "now" (a drain that timed out), and held calls
+// would only be cancelled at the deadline.
+constexpr std::chrono::milliseconds kMinGraceToHoldRefusals{200};
+// A call already sent when the gate closes reaches the service within this.
+constexpr std::chrono::milliseconds kInTransitSettle{20};
+// gRPC sends its GOAWAY right after it stops listening.
+constexpr std::chrono::milliseconds kGoawaySettle{10};
+
+// True when a TCP connect to `port` on the host of `listen` is refused
+// (loopback for wildcard hosts); false while something accepts it or when
+// the address cannot be tried (unix sockets, unresolvable hosts).
+bool ConnectionRefused(const std::string& listen, int port) {
+  if (absl::StartsWith(listen, "unix:")) return false;
+  std::string host = listen.substr(0, listen.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (host.empty() || host == "0.0.0.0" || host == "localhost") host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0) return false;
+  bool refused = false;
+  const int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0) {
+    refused = ::connect(fd, found->ai_addr, found->ai_addrlen) != 0 && errno == ECONNREFUSED;
+    ::close(fd);
+  }
+  freeaddrinfo(found);
+  return refused;
+}
+
+// Polls until the listener is gone or `until`; unix sockets just wait a
+// moment, as there is no cheap probe.
+void WaitUntilNotListening(const std::string& listen, int port,
+                           std::chrono::steady_clock::time_point until) {
+  if (absl::StartsWith(listen, "unix:")) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return;
+  }
+  while (!ConnectionRefused(listen, port) && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 }  // namespace
@@ -222,9 +275,23 @@ void GrpcServer::BeginDrain() {
 void GrpcServer::Shutdown(std::chrono::milliseconds grace) {
   if (impl_->server == nullptr) return;
   impl_->service->BeginDrain();
-  // Returns once every call is done: those still open at the deadline are
-  // cancelled, and their reactors finish on cancellation.
-  impl_->server->Shutdown(std::chrono::system_clock::now() + grace);
+  const auto deadline = std::chrono::system_clock::now() + grace;
+  if (grace < kMinGraceToHoldRefusals) {
+    // Returns once every call is done: those still open at the deadline are
+    // cancelled, and their reactors finish on cancellation.
+    impl_->server->Shutdown(deadline);
+  } else {
+    // Refusals wait (refusal_gate.h says why) while gRPC stops listening and
+    // sends its GOAWAY; calls already on the wire arrive and wait too.
+    impl_->service->HoldRefusals();
+    std::this_thread::sleep_for(kInTransitSettle);
+    std::thread closer([this, deadline] { impl_->server->Shutdown(deadline); });
+    WaitUntilNotListening(impl_->options.listen, port_,
+                          std::chrono::steady_clock::now() + grace / 2);
+    std::this_thread::sleep_for(kGoawaySettle);
+    impl_->service->ReleaseRefusals();
+    closer.join();
+  }
   impl_->server->Wait();
   impl_->server.reset();
   impl_->service.reset();

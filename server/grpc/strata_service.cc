@@ -14,18 +14,15 @@
 namespace strata::server {
 namespace {
 
-// A Generate call refused before it reached the engine.
+// A Generate call refused before it reached the engine; finished by the
+// caller (maybe later, through the refusal gate).
 class RejectedStream final : public grpc::ServerWriteReactor<v1::GenerateResponse> {
  public:
-  explicit RejectedStream(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
   void OnDone() override { delete this; }
 };
 
-grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
-                                      const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
+bool IsRefusal(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnavailable;
 }
 
 std::optional<std::string_view> Metadata(const grpc::CallbackServerContext& context,
@@ -53,6 +50,18 @@ StrataService::~StrataService() = default;
 absl::StatusOr<Tenant> StrataService::Admit(const grpc::CallbackServerContext& context) const {
   if (draining_.load()) return absl::UnavailableError("server is draining");
   return authenticator_.Authenticate(Metadata(context, "authorization"));
+}
+
+grpc::ServerUnaryReactor* StrataService::FinishUnary(grpc::CallbackServerContext* context,
+                                                     const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  grpc::Status reply = ToGrpcStatus(status);
+  if (IsRefusal(status)) {
+    refusals_.Refuse([reactor, reply] { reactor->Finish(reply); });
+  } else {
+    reactor->Finish(reply);
+  }
+  return reactor;
 }
 
 bool StrataService::TakeSlot() {
@@ -88,7 +97,16 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* StrataService::Generate(
     grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
   CallRecord record{.method = "Generate"};
   absl::StatusOr<scheduler::Request> engine_request = PrepareGeneration(context, *request, record);
-  if (!engine_request.ok()) return new RejectedStream(engine_request.status());
+  if (!engine_request.ok()) {
+    auto* rejected = new RejectedStream();
+    grpc::Status reply = ToGrpcStatus(engine_request.status());
+    if (IsRefusal(engine_request.status())) {
+      refusals_.Refuse([rejected, reply] { rejected->Finish(reply); });
+    } else {
+      rejected->Finish(reply);
+    }
+    return rejected;
+  }
   return GenerateReactor::Start(env_, *std::move(engine_request), std::move(record));
 }
 
