@@ -54,6 +54,13 @@ bool IsUtf8(std::string_view s) {
 
 }  // namespace
 
+// Loading the byte-level tokenizers takes seconds under ASan: done once
+// here, outside the per-input timeout.
+extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
+  Tokenizers();
+  return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   auto& tokenizers = Tokenizers();
