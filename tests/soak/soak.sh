@@ -32,8 +32,8 @@ engine:
   backend: cpu
   threads: 1
 cache:
-  device_bytes: 2MiB
-  host_bytes: 8MiB
+  device_bytes: 8MiB
+  host_bytes: 32MiB
   disk_path: $WORK/kv
   disk_bytes: 256MiB
 scheduler:
@@ -43,14 +43,16 @@ logging:
   format: json
 YAML
 
-PROMPTS=("Once upon a time, there was a little girl named Lily. She loved to play"
-         "The cat sat on the mat and looked at the big red ball. Then the dog"
-         "Tom and Sue went to the park. They saw a bird in a tree and")
+# The ~20M-parameter random-weight bench model (4k context, fixed seed: the
+# same weights on every start), so prompts are token ids.
+MODEL_ARGS=(--random-weights --model-config bench/configs/llama-20m-4k.json)
+ids() { local out=""; for i in $(seq 0 $(($2 - 1))); do out+="$((3 + ($1 * 97 + i * 13) % 30000)),"; done; echo "${out%,}"; }
+PROMPTS=("$(ids 1 40)" "$(ids 2 70)" "$(ids 3 100)")
 
 # Starts the daemon; sets DAEMON_PID and ADDRESS.
 start_daemon() {
   local log="$WORK/daemon.$1.log"
-  "$STRATA" serve --config "$WORK/config.yaml" 2>"$log" &
+  "$STRATA" serve --config "$WORK/config.yaml" "${MODEL_ARGS[@]}" 2>"$log" &
   DAEMON_PID=$!
   ADDRESS=""
   for _ in $(seq 1 600); do
@@ -66,8 +68,8 @@ start_daemon() {
 # The greedy continuations of PROMPTS, one line each.
 reference_outputs() {
   for prompt in "${PROMPTS[@]}"; do
-    "$STRATA" client --server "$ADDRESS" --prompt "$prompt" --max-tokens 48 --temperature 0 \
-      --unary 2>/dev/null | tr '\n' ' '
+    "$STRATA" client --server "$ADDRESS" --token-ids "$prompt" --max-tokens 48 --temperature 0 \
+      --unary 2>&1 | grep -v "^usage\|time_to_first\|ttft" | tr '\n' ' '
     echo
   done
 }
@@ -90,17 +92,23 @@ while ((SECONDS < end)); do
   cmp -s "$WORK/cold.txt" "$WORK/run$run.txt" || fail "run $run: outputs differ from the cold run"
   cycle_end=$((SECONDS + CYCLE))
   # Mixed load until the cycle ends.
-  timeout "$CYCLE" "$STRATA" bench serve --server "$ADDRESS" --workload all --rate 4 --scale 0.05 \
-    --seed "$run" >"$WORK/bench.$run.out" 2>&1 &
+  (
+    seed=$((run * 1000))
+    while ((SECONDS < cycle_end)); do
+      seed=$((seed + 1))
+      timeout $((cycle_end - SECONDS + 1)) "$STRATA" bench serve --server "$ADDRESS" \
+        --workload all --rate 8 --scale 0.05 --seed "$seed" >>"$WORK/bench.$run.out" 2>&1
+    done
+  ) &
   load_pid=$!
   samples=()
   i=0
   while ((SECONDS < cycle_end)); do
     i=$((i + 1))
     # A stream cut short by its deadline (a cancel), and a session turn.
-    "$STRATA" client --server "$ADDRESS" --prompt "${PROMPTS[$((i % 3))]}" --max-tokens 200 \
+    "$STRATA" client --server "$ADDRESS" --token-ids "${PROMPTS[$((i % 3))]}" --max-tokens 300 \
       --ignore-eos --timeout-ms 150 >/dev/null 2>&1
-    "$STRATA" client --server "$ADDRESS" --prompt "${PROMPTS[$((i % 3))]} and then" \
+    "$STRATA" client --server "$ADDRESS" --token-ids "${PROMPTS[$((i % 3))]},$((i % 500 + 3))" \
       --session "s$((i % 4))" --max-tokens 8 >/dev/null 2>&1 || fail "run $run: session call failed"
     samples+=("$(rss_kb "$DAEMON_PID")")
     sleep 1
@@ -123,7 +131,12 @@ while ((SECONDS < end)); do
   ((errors == 0)) || fail "run $run: $errors error lines: $(grep '"level":"error"' "$WORK/daemon.$run.log" | head -n 3)"
   jq_ok=$(python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$WORK/daemon.$run.log" 2>&1) ||
     fail "run $run: log is not JSON lines: $jq_ok"
-  grep -E "^(chat|shared_prefix|agents)|throughput|requests" "$WORK/bench.$run.out" | head -n 6
+  echo "soak: run $run load: $(grep -cE '^(chat|shared_prefix|agents) ' "$WORK/bench.$run.out")" \
+    "workload passes, requests and errors per workload:" \
+    "$(awk '/^(chat|shared_prefix|agents) / {r[$1]+=$2; e[$1]+=$3} END {for (w in r) printf "%s %d/%d ", w, r[w], e[w]}' "$WORK/bench.$run.out")"
+  if awk '/^(chat|shared_prefix|agents) / && $3 > 0 {bad=1} END {exit !bad}' "$WORK/bench.$run.out"; then
+    fail "run $run: bench serve reported errors"
+  fi
 done
 echo "soak: $run runs in ${DURATION}s, $failures failed checks"
 ((failures == 0))
