@@ -40,8 +40,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (df::EncodeKey(*decoded) != bytes) strata::fuzz::Fail("DecodeKey does not round-trip");
   }
   if (auto record = df::DecodeIndexRecord(bytes)) {
-    if (df::DecodeIndexRecord(df::EncodeIndexRecord(*record)).value_or(df::IndexRecord{}).sequence !=
-        record->sequence) {
+    if (df::DecodeIndexRecord(df::EncodeIndexRecord(*record))
+            .value_or(df::IndexRecord{})
+            .sequence != record->sequence) {
       strata::fuzz::Fail("DecodeIndexRecord does not round-trip");
     }
   }

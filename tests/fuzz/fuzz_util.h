@@ -23,9 +23,9 @@ inline const std::filesystem::path& ScratchDir() {
     std::filesystem::create_directories(*path);
     std::atexit([] {
       std::error_code ignored;
-      std::filesystem::remove_all(std::filesystem::temp_directory_path() /
-                                      ("strata_fuzz_" + std::to_string(getpid())),
-                                  ignored);
+      std::filesystem::remove_all(
+          std::filesystem::temp_directory_path() / ("strata_fuzz_" + std::to_string(getpid())),
+          ignored);
     });
     return path;
   }();

@@ -34,7 +34,8 @@ void CheckPrompt(const std::vector<strata::engine::TokenId>& prompt) {
     strata::fuzz::Fail("an accepted prompt is empty or over the limit");
   }
   for (strata::engine::TokenId id : prompt) {
-    if (id < 0 || id >= context.vocab_size) strata::fuzz::Fail("an accepted id is outside the vocab");
+    if (id < 0 || id >= context.vocab_size)
+      strata::fuzz::Fail("an accepted id is outside the vocab");
   }
 }
 

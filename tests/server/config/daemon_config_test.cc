@@ -385,9 +385,8 @@ TEST(ApplyOverrideTest, OverridesApplyBeforeTheFileIsValidated) {
   EXPECT_EQ(fixed->cache.disk_bytes, uint64_t{8} << 30);
   // Overriding the file's value away is as good as never having set it.
   EXPECT_TRUE(LoadConfigWithOverrides(path, {"cache.disk_path="}).ok());
-  absl::StatusOr<DaemonConfig> broken =
-      LoadConfigWithOverrides(WriteTemp("plain.yaml", "cache:\n  host_bytes: 1GiB\n"),
-                              {"tls.key_file=/k.pem"});
+  absl::StatusOr<DaemonConfig> broken = LoadConfigWithOverrides(
+      WriteTemp("plain.yaml", "cache:\n  host_bytes: 1GiB\n"), {"tls.key_file=/k.pem"});
   EXPECT_THAT(broken.status().message(), HasSubstr("--set tls.key_file=/k.pem: "));
 }
 
@@ -395,11 +394,10 @@ TEST(ValidateDaemonConfigTest, AdminTokenIsABearerTokenOfItsOwn) {
   EXPECT_TRUE(ParseConfig("auth:\n  admin_token: root-token\n", "a.yaml").ok());
   EXPECT_EQ(ParseConfig("auth:\n  admin_token: \"ro ot\"\n", "a.yaml").status().message(),
             "a.yaml:2: auth.admin_token: contains whitespace, which a bearer token cannot carry");
-  EXPECT_THAT(
-      ParseConfig("auth:\n  tokens: {same: alice}\n  admin_token: same\n", "a.yaml")
-          .status()
-          .message(),
-      HasSubstr("a.yaml:3: auth.admin_token: is also a tenant's token"));
+  EXPECT_THAT(ParseConfig("auth:\n  tokens: {same: alice}\n  admin_token: same\n", "a.yaml")
+                  .status()
+                  .message(),
+              HasSubstr("a.yaml:3: auth.admin_token: is also a tenant's token"));
 }
 
 TEST(DumpConfigTest, EveryKeyHasAComment) {
