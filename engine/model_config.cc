@@ -185,6 +185,27 @@ absl::Status ParseShapes(const ConfigReader& reader, ModelConfig& config) {
   } else {
     config.head_dim = config.hidden_size / config.num_heads;
   }
+  // NumParameters and KvBytesPerToken compute in int64: absurd shapes (a
+  // hostile or mistyped config.json) must be refused here, not overflow
+  // there. Counted as if biases and norms were on and embeddings untied, in
+  // long double, which holds any product of int64s (approximately: enough
+  // for a bound).
+  using Wide = long double;
+  const auto hidden = static_cast<Wide>(config.hidden_size);
+  const Wide q_dim = static_cast<Wide>(config.num_heads) * config.head_dim;
+  const Wide kv_dim = static_cast<Wide>(config.num_kv_heads) * config.head_dim;
+  const Wide per_layer = 2 * hidden + (q_dim + 2 * kv_dim) * hidden + hidden * q_dim + q_dim +
+                         2 * kv_dim + 2 * static_cast<Wide>(config.head_dim) +
+                         3 * static_cast<Wide>(config.intermediate_size) * hidden;
+  const Wide parameters = 2 * static_cast<Wide>(config.vocab_size) * hidden +
+                          static_cast<Wide>(config.num_layers) * per_layer + hidden;
+  constexpr Wide kMaxParameters = 1125899906842624.0L;  // 2^50: far beyond any model
+  if (parameters > kMaxParameters ||
+      2 * static_cast<Wide>(config.num_layers) * kv_dim * 8 > kMaxParameters) {
+    return reader.Error("hidden_size",
+                        "with vocab_size, intermediate_size, num_hidden_layers and the heads "
+                        "describes more than 2^50 parameters");
+  }
   return absl::OkStatus();
 }
 

@@ -24,6 +24,8 @@ PACKAGES=(
   haproxy
   # Tools the tests use: npm fetches pinned tokenizer packages
   nodejs npm
+  # scripts/fuzz.sh: clang with libFuzzer and the ASan/UBSan runtimes
+  clang libclang-rt-14-dev
 )
 
 missing=()

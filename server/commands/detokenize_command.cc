@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "engine/tokenizer/decoder.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "nlohmann/json.hpp"
 #include "server/commands/args.h"
@@ -53,9 +54,10 @@ int RunDetokenize(const std::vector<std::string>& args) {
     std::cerr << "strata detokenize: " << text.status() << "\n";
     return kExitFailure;
   }
-  nlohmann::json out = {{"text", *text}};
-  std::cout << out.dump(-1, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace)
-            << "\n";
+  // The same replacement as the gRPC Detokenize (one U+FFFD per ill-formed
+  // sequence), so both print the same text.
+  nlohmann::json out = {{"text", engine::Utf8Lossy(*text, /*keep_incomplete_tail=*/false)}};
+  std::cout << out.dump(-1, ' ', /*ensure_ascii=*/false) << "\n";
   return kExitOk;
 }
 

@@ -69,6 +69,11 @@ std::vector<KeySpec> MakeAccessKeys() {
        "name salts the prefix-cache keys, so tenants never share cached KV. {}: no\n"
        "authentication, one tenant. Example: {\"sk-abc\": \"acme\"}",
        MapKey{&Field<&C::auth, &AuthSection::tokens>}},
+      {"auth.admin_token",
+       "Bearer token that may read the cache statistics of all tenants together\n"
+       "(CacheControl get_stats); other tenants get PERMISSION_DENIED. \"\": with\n"
+       "tokens set, nobody may; without, every caller may (there is one tenant).",
+       StringKey{&Field<&C::auth, &AuthSection::admin_token>}},
       {"auth.shared_prefix",
        "Text whose cached KV every tenant may share when a prompt starts with it (a\n"
        "common system prompt); \"\": none.",

@@ -376,6 +376,16 @@ std::optional<Violation> FindAccessViolation(const DaemonConfig& config) {
                                     "' contains whitespace, which a bearer token cannot carry")};
     }
   }
+  const std::string& admin = config.auth.admin_token;
+  if (admin.find_first_of(" \t\r\n") != std::string::npos) {
+    return Violation{{"auth.admin_token"},
+                     "auth.admin_token: contains whitespace, which a bearer token cannot carry"};
+  }
+  if (config.auth.tokens.count(admin) != 0) {
+    return Violation{{"auth.admin_token", "auth.tokens"},
+                     "auth.admin_token: is also a tenant's token in auth.tokens; give the admin "
+                     "its own"};
+  }
   const TlsSection& tls = config.tls;
   if (!tls.cert_file.empty() && tls.key_file.empty()) {
     return Violation{{"tls.cert_file"},
@@ -461,14 +471,22 @@ absl::Status LoadSection(const YAML::Node& key_node, const YAML::Node& body, std
   return LoadEntries(section, body, name, config, marks);
 }
 
-absl::StatusOr<DaemonConfig> LoadTree(const YAML::Node& root, std::string_view name) {
+// A file's keys, parsed and range-checked one by one, with where each is
+// set; the cross-field rules are not checked yet (overrides may follow).
+struct ParsedTree {
   DaemonConfig config;
-  if (root.IsNull()) return config;  // an empty file: all defaults
+  std::map<std::string, YAML::Mark> marks;
+};
+
+absl::StatusOr<ParsedTree> LoadTree(const YAML::Node& root, std::string_view name) {
+  ParsedTree parsed;
+  DaemonConfig& config = parsed.config;
+  if (root.IsNull()) return parsed;  // an empty file: all defaults
   if (!root.IsMap()) {
     return absl::InvalidArgumentError(absl::StrCat(
         Where(name, root.Mark()), "expected a mapping of sections, got ", NodeTypeName(root)));
   }
-  std::map<std::string, YAML::Mark> marks;
+  std::map<std::string, YAML::Mark>& marks = parsed.marks;
   std::set<std::string> seen_sections;
   for (const auto& entry : root) {
     const std::string section = entry.first.Scalar();
@@ -486,16 +504,10 @@ absl::StatusOr<DaemonConfig> LoadTree(const YAML::Node& root, std::string_view n
       return s;
     }
   }
-  if (std::optional<Violation> v = FindViolation(config)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Where(name, BlameMark(v->keys, marks)), v->message));
-  }
-  return config;
+  return parsed;
 }
 
-}  // namespace
-
-absl::StatusOr<DaemonConfig> ParseConfig(std::string_view yaml, std::string_view name) {
+absl::StatusOr<ParsedTree> ParseTree(std::string_view yaml, std::string_view name) {
   try {
     return LoadTree(YAML::Load(std::string(yaml)), name);
   } catch (const YAML::Exception& e) {
@@ -503,7 +515,7 @@ absl::StatusOr<DaemonConfig> ParseConfig(std::string_view yaml, std::string_view
   }
 }
 
-absl::StatusOr<DaemonConfig> LoadConfig(const std::string& path) {
+absl::StatusOr<ParsedTree> ReadTree(const std::string& path) {
   std::error_code error;
   if (!std::filesystem::is_regular_file(path, error)) {
     return absl::NotFoundError(absl::StrCat("config file ", path, " not found"));
@@ -512,7 +524,38 @@ absl::StatusOr<DaemonConfig> LoadConfig(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read config file ", path));
-  return ParseConfig(text.str(), path);
+  return ParseTree(text.str(), path);
+}
+
+// The cross-field rules on the final config. A violation is blamed on the
+// last `--set` of one of its keys, else on the line of the file that sets
+// one (or its section).
+absl::Status CheckTree(const ParsedTree& parsed, std::string_view name,
+                       absl::Span<const std::string> overrides) {
+  std::optional<Violation> v = FindViolation(parsed.config);
+  if (!v.has_value()) return absl::OkStatus();
+  for (auto it = overrides.rbegin(); it != overrides.rend(); ++it) {
+    const std::string key(config_internal::TrimWhitespace(
+        std::string_view(*it).substr(0, std::min(it->find('='), it->size()))));
+    if (std::find(v->keys.begin(), v->keys.end(), key) != v->keys.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("--set ", *it, ": ", v->message));
+    }
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(Where(name, BlameMark(v->keys, parsed.marks)), v->message));
+}
+
+}  // namespace
+
+absl::StatusOr<DaemonConfig> ParseConfig(std::string_view yaml, std::string_view name) {
+  absl::StatusOr<ParsedTree> parsed = ParseTree(yaml, name);
+  if (!parsed.ok()) return parsed.status();
+  if (absl::Status s = CheckTree(*parsed, name, {}); !s.ok()) return s;
+  return std::move(parsed->config);
+}
+
+absl::StatusOr<DaemonConfig> LoadConfig(const std::string& path) {
+  return LoadConfigWithOverrides(path, {});
 }
 
 absl::Status ApplyOverride(DaemonConfig& config, std::string_view assignment) {
@@ -544,13 +587,15 @@ absl::Status ApplyOverride(DaemonConfig& config, std::string_view assignment) {
 
 absl::StatusOr<DaemonConfig> LoadConfigWithOverrides(const std::string& path,
                                                      absl::Span<const std::string> overrides) {
-  absl::StatusOr<DaemonConfig> config = LoadConfig(path);
-  if (!config.ok()) return config.status();
+  // The file alone need not satisfy the cross-field rules: an override may
+  // complete it (a disk_path in the file, its disk_bytes on the command line).
+  absl::StatusOr<ParsedTree> parsed = ReadTree(path);
+  if (!parsed.ok()) return parsed.status();
   for (const std::string& assignment : overrides) {
-    if (absl::Status s = ApplyOverride(*config, assignment); !s.ok()) return s;
+    if (absl::Status s = ApplyOverride(parsed->config, assignment); !s.ok()) return s;
   }
-  if (absl::Status s = ValidateDaemonConfig(*config); !s.ok()) return s;
-  return config;
+  if (absl::Status s = CheckTree(*parsed, path, overrides); !s.ok()) return s;
+  return std::move(parsed->config);
 }
 
 absl::Status ValidateDaemonConfig(const DaemonConfig& config) {

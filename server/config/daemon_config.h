@@ -49,6 +49,10 @@ struct AuthSection {
   // prefix-cache keys, so tenants never share cached KV. Empty: no
   // authentication, one tenant.
   std::map<std::string, std::string> tokens;
+  // auth.admin_token: the bearer token that may read the global cache
+  // statistics (CacheControl get_stats). Empty: with tokens set, nobody may;
+  // without, every caller may (there is one tenant).
+  std::string admin_token;
   // auth.shared_prefix: text whose cached KV every tenant may share when a
   // prompt starts with it (a common system prompt). Empty: none.
   std::string shared_prefix;
@@ -123,7 +127,10 @@ absl::StatusOr<DaemonConfig> ParseConfig(std::string_view yaml, std::string_view
 // ValidateDaemonConfig after the last one.
 absl::Status ApplyOverride(DaemonConfig& config, std::string_view assignment);
 
-// LoadConfig, then each override in order, then ValidateDaemonConfig.
+// The file's keys (each checked alone), then each override in order, then
+// the cross-field rules on the result: the file alone need not satisfy them,
+// since an override may complete or fix it. A violation names the last
+// override that set one of its keys, else the file's line.
 absl::StatusOr<DaemonConfig> LoadConfigWithOverrides(const std::string& path,
                                                      absl::Span<const std::string> overrides);
 

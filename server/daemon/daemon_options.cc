@@ -128,6 +128,7 @@ GrpcServerOptions GrpcOptionsFromConfig(const DaemonConfig& config) {
   options.max_concurrent_streams = config.server.max_concurrent_streams;
   options.max_message_bytes = config.server.max_message_bytes;
   options.auth_tokens = config.auth.tokens;
+  options.admin_token = config.auth.admin_token;
   options.shared_prefix = config.auth.shared_prefix;
   options.tls_cert_file = config.tls.cert_file;
   options.tls_key_file = config.tls.key_file;

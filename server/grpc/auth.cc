@@ -45,8 +45,19 @@ size_t DigestsEqual(const Sha256Digest& a, const Sha256Digest& b) {
 }  // namespace
 
 absl::StatusOr<Authenticator> Authenticator::Create(
-    const std::map<std::string, std::string>& tokens) {
+    const std::map<std::string, std::string>& tokens, const std::string& admin_token) {
   Authenticator auth;
+  if (!admin_token.empty()) {
+    for (char c : admin_token) {
+      if (IsSpace(c)) return absl::InvalidArgumentError("admin_token: contains whitespace");
+    }
+    if (tokens.count(admin_token) != 0) {
+      return absl::InvalidArgumentError("admin_token: is also a tenant's token");
+    }
+    auth.entries_.push_back(
+        Entry{.digest = Sha256(admin_token),
+              .tenant = {.name = "admin", .cache_salt = "admin", .admin = true}});
+  }
   for (const auto& [token, tenant] : tokens) {
     if (token.empty()) return absl::InvalidArgumentError("auth_tokens: a token is empty");
     if (tenant.empty()) {
@@ -59,14 +70,15 @@ absl::StatusOr<Authenticator> Authenticator::Create(
       }
     }
     auth.entries_.push_back(
-        Entry{.digest = Sha256(token), .tenant = {tenant, absl::StrCat("tenant:", tenant)}});
+        Entry{.digest = Sha256(token),
+              .tenant = {.name = tenant, .cache_salt = absl::StrCat("tenant:", tenant)}});
   }
   return auth;
 }
 
 absl::StatusOr<Tenant> Authenticator::Authenticate(
     std::optional<std::string_view> authorization) const {
-  if (!enabled()) return Tenant{};
+  if (!enabled()) return Tenant{.admin = true};
   if (!authorization.has_value()) {
     return absl::UnauthenticatedError("missing \"authorization: Bearer <token>\" metadata");
   }

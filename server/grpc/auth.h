@@ -25,15 +25,22 @@ namespace strata::server {
 struct Tenant {
   std::string name;        // empty: anonymous (authentication off)
   std::string cache_salt;  // "tenant:<name>"; empty when anonymous
+  // May read what all tenants share (the global cache statistics): the
+  // admin token's holder, or everyone when authentication is off.
+  bool admin = false;
 };
 
 class Authenticator {
  public:
-  // `tokens`: bearer token -> tenant name. Empty: authentication is off and
-  // every caller is the anonymous tenant. INVALID_ARGUMENT for an empty
-  // token or tenant name, or a token with whitespace (it could never be sent
-  // in an authorization header).
-  static absl::StatusOr<Authenticator> Create(const std::map<std::string, std::string>& tokens);
+  // `tokens`: bearer token -> tenant name. `admin_token` (may be empty): the
+  // token of the admin tenant (name "admin", salt "admin", so never a
+  // tenant's), the only one with Tenant::admin when authentication is on.
+  // Both empty: authentication is off and every caller is the anonymous
+  // tenant, an admin. INVALID_ARGUMENT for an empty token or tenant name, a
+  // token with whitespace (it could never be sent in an authorization
+  // header), or an admin token that is also a tenant's.
+  static absl::StatusOr<Authenticator> Create(const std::map<std::string, std::string>& tokens,
+                                              const std::string& admin_token = "");
 
   bool enabled() const { return !entries_.empty(); }
 

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "server/grpc/request_conversion.h"
 #include "server/logging/log.h"
 
 namespace strata::server {
@@ -41,11 +42,30 @@ std::optional<scheduler::Clock::time_point> EngineDeadline(
          std::chrono::duration_cast<scheduler::Clock::duration>(remaining);
 }
 
+void FillCacheStatsFor(bool admin, const scheduler::EngineSnapshot& snapshot, int64_t block_size,
+                       v1::CacheStats* stats) {
+  if (admin) {
+    FillCacheStats(snapshot, block_size, stats);
+  } else {
+    stats->set_block_size(block_size);
+  }
+}
+
+std::string ClientRequestIdForLog(std::string_view id) {
+  if (id.size() <= kMaxLoggedClientIdBytes) return std::string(id);
+  size_t cut = kMaxLoggedClientIdBytes;
+  // Back off UTF-8 continuation bytes so no character is split.
+  while (cut > 0 && (static_cast<unsigned char>(id[cut]) & 0xC0) == 0x80) --cut;
+  return absl::StrCat(std::string(id.substr(0, cut)), "...(", id.size(), " bytes)");
+}
+
 void LogRequestStarted(const CallRecord& record) {
   logging::Event event(logging::Level::kInfo, "request_started");
   event.With("request_id", record.id.has_value() ? *record.id : int64_t{-1})
       .With("method", record.method);
-  if (!record.client_request_id.empty()) event.With("client_request_id", record.client_request_id);
+  if (!record.client_request_id.empty()) {
+    event.With("client_request_id", ClientRequestIdForLog(record.client_request_id));
+  }
   event.With("tenant", record.tenant);
 }
 
@@ -54,7 +74,9 @@ void LogRequestFinished(const CallRecord& record) {
   logging::Event event(level, "request_finished");
   event.With("request_id", record.id.has_value() ? *record.id : int64_t{-1})
       .With("method", record.method);
-  if (!record.client_request_id.empty()) event.With("client_request_id", record.client_request_id);
+  if (!record.client_request_id.empty()) {
+    event.With("client_request_id", ClientRequestIdForLog(record.client_request_id));
+  }
   event.With("tenant", record.tenant)
       .With("prompt_tokens", record.usage.prompt_tokens)
       .With("cached_tokens", record.usage.cached_tokens())

@@ -9,15 +9,18 @@
 #define STRATA_SERVER_GRPC_CALL_RECORD_H_
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "grpcpp/grpcpp.h"
 #include "scheduler/engine_service.h"
 #include "scheduler/request.h"
+#include "strata/v1/strata.pb.h"
 
 namespace strata::server {
 
@@ -53,6 +56,17 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // The call's deadline on the engine's clock; nullopt when it has none.
 std::optional<scheduler::Clock::time_point> EngineDeadline(
     const grpc::CallbackServerContext& context);
+
+// CacheControl replies' statistics: all of them for an admin; for anyone
+// else only the block size, since the rest covers every tenant.
+void FillCacheStatsFor(bool admin, const scheduler::EngineSnapshot& snapshot, int64_t block_size,
+                       v1::CacheStats* stats);
+
+// The client's request id as logged: at most kMaxLoggedClientIdBytes of it
+// (cut at a character boundary), then "...(N bytes)" when longer, so a
+// client cannot make the daemon write megabytes per request.
+inline constexpr size_t kMaxLoggedClientIdBytes = 128;
+std::string ClientRequestIdForLog(std::string_view id);
 
 // One line each, with the server's id (and the client's) so that one grep
 // follows a request.

@@ -35,7 +35,7 @@ struct ServedModel {
   std::string fingerprint_hex;
   int64_t kv_block_size = 16;
   int64_t kv_device_blocks = 0;
-  int64_t max_prompt_tokens = 0;
+  int64_t max_prompt_tokens = 0;  // 0: the model's context less one
   int32_t default_max_tokens = 16;
   BlendDefaults blend;  // scheduler.blend.*, for `chunks` inputs
 };
@@ -48,6 +48,9 @@ struct GrpcServerOptions {
   // Each tenant's requests get the cache salt "tenant:<name>", so tenants
   // never share (or time) each other's cached KV.
   std::map<std::string, std::string> auth_tokens;
+  // The bearer token of the admin, who alone reads the global cache
+  // statistics when authentication is on. Empty: no admin.
+  std::string admin_token;
   // Text every tenant may share cached KV for when a prompt starts with it
   // (a common system prompt); hashed under the public salt. Empty: none.
   std::string shared_prefix;
@@ -62,6 +65,15 @@ struct GrpcServerOptions {
 // if the prefix cannot be tokenized.
 absl::StatusOr<ConversionContext> MakeConversionContext(const ServedModel& model,
                                                         const std::string& shared_prefix);
+
+// The longest prompt the service accepts and GetModelInfo reports: the
+// configured max_prompt_tokens (0: none) lowered to what the engine can run,
+// the model's context less one and the KV arena less one token.
+int64_t EffectivePromptLimit(const ServedModel& model);
+
+// Bytes of the longest vocabulary entry (added tokens included), an upper
+// bound on the text one token stands for.
+int64_t LongestTokenBytes(const engine::Tokenizer& tokenizer);
 
 class GrpcServer {
  public:
@@ -79,7 +91,11 @@ class GrpcServer {
   // Drain: health turns NOT_SERVING and new calls get UNAVAILABLE
   // ("server is draining"); open streams carry on.
   void BeginDrain();
-  // Stops the server, cancelling calls still open after `grace`.
+  // Stops the server, cancelling calls still open after `grace`. With a
+  // grace of 200ms or more, calls refused meanwhile get their UNAVAILABLE
+  // only once gRPC has stopped listening and sent its GOAWAY, so that a
+  // client's next call is refused too instead of being cancelled by gRPC's
+  // shutdown (refusal_gate.h); this adds about 30ms.
   void Shutdown(std::chrono::milliseconds grace);
 
  private:

@@ -24,7 +24,16 @@ absl::Status CheckIds(absl::Span<const TokenId> ids, std::string_view field, int
   return absl::OkStatus();
 }
 
-// Tokenizes `text` and appends its ids; `field` names it in errors.
+// ---- Length limits (tokenizer work per request is bounded) ----
+
+absl::Status PromptTooLong(size_t tokens, const ConversionContext& context) {
+  return Invalid("input", absl::StrCat("prompt of ", tokens, " tokens exceeds the limit of ",
+                                       context.max_prompt_tokens, " tokens"));
+}
+
+// Tokenizes `text` and appends its ids; `field` names it in errors. Stops
+// with the token limit's error as soon as the prompt so far is over it, so
+// that later chunks are never tokenized.
 absl::Status AppendText(const std::string& text, bool add_special_tokens, std::string_view field,
                         const ConversionContext& context, std::vector<TokenId>& ids) {
   if (text.empty()) return Invalid(field, "is empty");
@@ -32,8 +41,36 @@ absl::Status AppendText(const std::string& text, bool add_special_tokens, std::s
       context.tokenizer->Encode(text, add_special_tokens);
   if (!encoded.ok()) return Invalid(field, std::string(encoded.status().message()));
   ids.insert(ids.end(), encoded->begin(), encoded->end());
+  if (static_cast<int64_t>(ids.size()) > context.max_prompt_tokens) {
+    return PromptTooLong(ids.size(), context);
+  }
   return absl::OkStatus();
 }
+
+// Bytes of text in the message's input (text, or the text chunks).
+template <typename Message>
+int64_t InputTextBytes(const Message& message) {
+  if (message.input_case() == Message::kText) return static_cast<int64_t>(message.text().size());
+  if (message.input_case() != Message::kChunks) return 0;
+  int64_t bytes = 0;
+  for (const v1::ContextChunk& chunk : message.chunks().chunks()) {
+    if (chunk.content_case() == v1::ContextChunk::kText) {
+      bytes += static_cast<int64_t>(chunk.text().size());
+    }
+  }
+  return bytes;
+}
+
+// Checked before any tokenizing: an oversized text costs nothing.
+template <typename Message>
+absl::Status CheckInputBytes(const Message& message, const ConversionContext& context) {
+  const int64_t bytes = InputTextBytes(message);
+  if (context.max_prompt_bytes <= 0 || bytes <= context.max_prompt_bytes) return absl::OkStatus();
+  return Invalid("input", absl::StrCat("text of ", bytes, " bytes exceeds the limit of ",
+                                       context.max_prompt_bytes, " bytes"));
+}
+
+// ---- end of length limits ----
 
 absl::Status AppendIds(const v1::TokenIds& token_ids, std::string_view field,
                        const ConversionContext& context, std::vector<TokenId>& ids) {
@@ -110,6 +147,7 @@ template <typename Message>
 absl::StatusOr<std::vector<TokenId>> PromptFromInput(const Message& message,
                                                      const ConversionContext& context) {
   const bool add_special_tokens = !message.has_add_special_tokens() || message.add_special_tokens();
+  if (absl::Status fits = CheckInputBytes(message, context); !fits.ok()) return fits;
   std::vector<TokenId> ids;
   absl::Status converted;
   switch (message.input_case()) {
@@ -134,8 +172,7 @@ absl::StatusOr<std::vector<TokenId>> PromptFromInput(const Message& message,
   if (!converted.ok()) return converted;
   if (ids.empty()) return Invalid("input", "has no tokens");
   if (static_cast<int64_t>(ids.size()) > context.max_prompt_tokens) {
-    return Invalid("input", absl::StrCat("prompt of ", ids.size(), " tokens exceeds the limit of ",
-                                         context.max_prompt_tokens, " tokens"));
+    return PromptTooLong(ids.size(), context);
   }
   return ids;
 }

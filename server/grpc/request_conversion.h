@@ -34,6 +34,11 @@ struct ConversionContext {
   int64_t vocab_size = 0;
   // Longest prompt accepted (> 0; the caller resolves "0 = context - 1").
   int64_t max_prompt_tokens = 0;
+  // Most bytes of text one request may carry, all text fields together,
+  // checked before any tokenizing so that an oversized prompt costs no
+  // tokenizer time. 0: no byte limit (the token limit still applies, and
+  // tokenizing stops at the first chunk past it).
+  int64_t max_prompt_bytes = 0;
   int32_t default_max_tokens = 16;
   // The configured shared public prefix, tokenized once; empty: none.
   std::vector<engine::TokenId> shared_prefix_ids;
@@ -51,9 +56,9 @@ struct ConversionContext {
 // template, then tokenized without adding special tokens). INVALID_ARGUMENT
 // naming the field for a missing or empty input, an id outside the
 // vocabulary, text that is not UTF-8, an empty chunk, a conversation the
-// template rejects ("messages: <its message>"), or a prompt over
-// max_prompt_tokens; FAILED_PRECONDITION "messages: ..." when the model has
-// no chat template.
+// template rejects ("messages: <its message>"), text over max_prompt_bytes,
+// or a prompt over max_prompt_tokens; FAILED_PRECONDITION "messages: ..."
+// when the model has no chat template.
 absl::StatusOr<std::vector<engine::TokenId>> PromptFromRequest(const v1::GenerateRequest& request,
                                                                const ConversionContext& context);
 absl::StatusOr<std::vector<engine::TokenId>> PromptFromPrefetch(const v1::Prefetch& prefetch,

@@ -7,24 +7,22 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/tokenizer/decoder.h"
 #include "server/grpc/generate_reactor.h"
 #include "server/grpc/unary_reactors.h"
 
 namespace strata::server {
 namespace {
 
-// A Generate call refused before it reached the engine.
+// A Generate call refused before it reached the engine; finished by the
+// caller (maybe later, through the refusal gate).
 class RejectedStream final : public grpc::ServerWriteReactor<v1::GenerateResponse> {
  public:
-  explicit RejectedStream(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
   void OnDone() override { delete this; }
 };
 
-grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
-                                      const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
+bool IsRefusal(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnavailable;
 }
 
 std::optional<std::string_view> Metadata(const grpc::CallbackServerContext& context,
@@ -52,6 +50,18 @@ StrataService::~StrataService() = default;
 absl::StatusOr<Tenant> StrataService::Admit(const grpc::CallbackServerContext& context) const {
   if (draining_.load()) return absl::UnavailableError("server is draining");
   return authenticator_.Authenticate(Metadata(context, "authorization"));
+}
+
+grpc::ServerUnaryReactor* StrataService::FinishUnary(grpc::CallbackServerContext* context,
+                                                     const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  grpc::Status reply = ToGrpcStatus(status);
+  if (IsRefusal(status)) {
+    refusals_.Refuse([reactor, reply] { reactor->Finish(reply); });
+  } else {
+    reactor->Finish(reply);
+  }
+  return reactor;
 }
 
 bool StrataService::TakeSlot() {
@@ -87,7 +97,16 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* StrataService::Generate(
     grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
   CallRecord record{.method = "Generate"};
   absl::StatusOr<scheduler::Request> engine_request = PrepareGeneration(context, *request, record);
-  if (!engine_request.ok()) return new RejectedStream(engine_request.status());
+  if (!engine_request.ok()) {
+    auto* rejected = new RejectedStream();
+    grpc::Status reply = ToGrpcStatus(engine_request.status());
+    if (IsRefusal(engine_request.status())) {
+      refusals_.Refuse([rejected, reply] { rejected->Finish(reply); });
+    } else {
+      rejected->Finish(reply);
+    }
+    return rejected;
+  }
   return GenerateReactor::Start(env_, *std::move(engine_request), std::move(record));
 }
 
@@ -105,6 +124,13 @@ grpc::ServerUnaryReactor* StrataService::Tokenize(grpc::CallbackServerContext* c
                                                   v1::TokenizeResponse* response) {
   if (absl::StatusOr<Tenant> tenant = Admit(*context); !tenant.ok()) {
     return FinishUnary(context, tenant.status());
+  }
+  // Tokenizing runs on gRPC's thread: the prompt's byte limit bounds it.
+  const int64_t bytes = static_cast<int64_t>(request->text().size());
+  if (conversion_.max_prompt_bytes > 0 && bytes > conversion_.max_prompt_bytes) {
+    return FinishUnary(context, absl::InvalidArgumentError(absl::StrCat(
+                                    "text: ", bytes, " bytes exceeds the limit of ",
+                                    conversion_.max_prompt_bytes, " bytes (the longest prompt)")));
   }
   const bool add_special_tokens =
       !request->has_add_special_tokens() || request->add_special_tokens();
@@ -142,7 +168,10 @@ grpc::ServerUnaryReactor* StrataService::Detokenize(grpc::CallbackServerContext*
     return FinishUnary(context, absl::InvalidArgumentError(
                                     absl::StrCat("ids: ", std::string(text.status().message()))));
   }
-  response->set_text(*std::move(text));
+  // A proto3 string must be UTF-8 (clients fail to parse it otherwise), but
+  // ids may stop mid-character: the text is made valid, the bytes kept raw.
+  response->set_text(engine::Utf8Lossy(*text, /*keep_incomplete_tail=*/false));
+  response->set_raw(*std::move(text));
   return FinishUnary(context, absl::OkStatus());
 }
 
@@ -167,6 +196,13 @@ grpc::ServerUnaryReactor* StrataService::CacheControl(grpc::CallbackServerContex
     case v1::CacheControlRequest::kReleaseSession:
       return ReleaseSession(context, *tenant, request->release_session(), response);
     case v1::CacheControlRequest::kGetStats:
+      // The statistics are of all tenants together: hit counts would tell
+      // one tenant about another's traffic.
+      if (!tenant->admin) {
+        return FinishUnary(context, absl::PermissionDeniedError(
+                                        "get_stats: the cache statistics cover every tenant; "
+                                        "reading them needs the admin token (auth.admin_token)"));
+      }
       FillCacheStats(engine_->Snapshot(), model_.kv_block_size, response->mutable_stats());
       return FinishUnary(context, absl::OkStatus());
     case v1::CacheControlRequest::ACTION_NOT_SET:
@@ -196,8 +232,8 @@ grpc::ServerUnaryReactor* StrataService::Prefetch(grpc::CallbackServerContext* c
   }
   scheduler::Request request = *std::move(converted);
   request.deadline = EngineDeadline(*context);
-  return PrefetchReactor::Start(env_, &executor_, model_.kv_block_size, std::move(request),
-                                std::move(record), response);
+  return PrefetchReactor::Start(env_, &executor_, model_.kv_block_size, tenant.admin,
+                                std::move(request), std::move(record), response);
 }
 
 grpc::ServerUnaryReactor* StrataService::ReleaseSession(grpc::CallbackServerContext* context,
@@ -211,14 +247,15 @@ grpc::ServerUnaryReactor* StrataService::ReleaseSession(grpc::CallbackServerCont
   // call stays open until Finish, so the service (and the executor) outlive
   // the task.
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  executor_.Post(
-      [this, reactor, response, salt = tenant.cache_salt, session = release.session_id()] {
-        absl::Status released = engine_->ReleaseSession(salt, session);
-        if (released.ok()) {
-          FillCacheStats(engine_->Snapshot(), model_.kv_block_size, response->mutable_stats());
-        }
-        reactor->Finish(ToGrpcStatus(released));
-      });
+  executor_.Post([this, reactor, response, salt = tenant.cache_salt, session = release.session_id(),
+                  admin = tenant.admin] {
+    absl::Status released = engine_->ReleaseSession(salt, session);
+    if (released.ok()) {
+      FillCacheStatsFor(admin, engine_->Snapshot(), model_.kv_block_size,
+                        response->mutable_stats());
+    }
+    reactor->Finish(ToGrpcStatus(released));
+  });
   return reactor;
 }
 

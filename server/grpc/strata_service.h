@@ -19,6 +19,7 @@
 #include "server/grpc/auth.h"
 #include "server/grpc/call_record.h"
 #include "server/grpc/grpc_server.h"
+#include "server/grpc/refusal_gate.h"
 #include "server/grpc/request_conversion.h"
 #include "server/grpc/serial_executor.h"
 #include "strata/v1/strata.grpc.pb.h"
@@ -37,6 +38,10 @@ class StrataService final : public v1::Strata::CallbackService {
   // From now on every call gets UNAVAILABLE ("server is draining"); open
   // calls carry on.
   void BeginDrain() { draining_.store(true); }
+  // While the server shuts down: UNAVAILABLE replies wait (RefusalGate)
+  // from HoldRefusals until ReleaseRefusals.
+  void HoldRefusals() { refusals_.Hold(); }
+  void ReleaseRefusals() { refusals_.Release(); }
   // Generate, Complete and prefetch calls open now.
   int64_t open_calls() const { return open_calls_.load(); }
 
@@ -62,6 +67,10 @@ class StrataService final : public v1::Strata::CallbackService {
   // UNAVAILABLE while draining, else the caller's tenant (UNAUTHENTICATED
   // without a valid token).
   absl::StatusOr<Tenant> Admit(const grpc::CallbackServerContext& context) const;
+  // Finishes a unary call with `status`; an UNAVAILABLE one goes through the
+  // refusal gate.
+  grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
+                                        const absl::Status& status);
   // Takes a slot for an engine-bound call; false (nothing taken) beyond
   // max_concurrent_streams.
   bool TakeSlot();
@@ -86,6 +95,7 @@ class StrataService final : public v1::Strata::CallbackService {
   std::atomic<int64_t> open_calls_{0};
   CallEnvironment env_;
   SerialExecutor executor_;
+  RefusalGate refusals_;
 };
 
 // Model facts for GetModelInfo; `max_prompt_tokens` is the resolved limit.

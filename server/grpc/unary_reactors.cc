@@ -146,6 +146,7 @@ struct PrefetchReactor::State : CallState {
   scheduler::EngineService* engine = nullptr;
   SerialExecutor* executor = nullptr;
   int64_t block_size = 0;
+  bool admin = false;
   int64_t context_tokens = 0;
   v1::CacheControlResponse* response ABSL_GUARDED_BY(mu) = nullptr;
 };
@@ -154,12 +155,13 @@ PrefetchReactor::PrefetchReactor(const CallEnvironment& env, std::shared_ptr<Sta
     : env_(env), state_(std::move(state)) {}
 
 PrefetchReactor* PrefetchReactor::Start(const CallEnvironment& env, SerialExecutor* executor,
-                                        int64_t block_size, scheduler::Request request,
+                                        int64_t block_size, bool admin, scheduler::Request request,
                                         CallRecord record, v1::CacheControlResponse* response) {
   auto state = std::make_shared<State>();
   state->engine = env.engine;
   state->executor = executor;
   state->block_size = block_size;
+  state->admin = admin;
   state->context_tokens = static_cast<int64_t>(request.prompt_ids.size());
   auto* reactor = new PrefetchReactor(env, state);
   {
@@ -205,7 +207,7 @@ void PrefetchReactor::Reply(const std::shared_ptr<State>& state) {
     v1::CacheControlResponse& response = *state->response;
     response.set_context_tokens(state->context_tokens);
     response.set_cached_tokens_before(state->record.usage.cached_tokens());
-    FillCacheStats(snapshot, state->block_size, response.mutable_stats());
+    FillCacheStatsFor(state->admin, snapshot, state->block_size, response.mutable_stats());
     finish = ClaimFinish(*state, absl::OkStatus());
   }
   if (finish != nullptr) finish->Finish(grpc::Status::OK);

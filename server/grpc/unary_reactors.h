@@ -46,10 +46,11 @@ class PrefetchReactor final : public grpc::ServerUnaryReactor {
  public:
   // Submits `request` (kind kPrefill). `executor` is borrowed and outlives
   // every call (the service owns it and is destroyed after the server has
-  // shut down). `block_size` is for the reply's statistics.
+  // shut down). `block_size` is for the reply's statistics, which cover
+  // every tenant and so are filled in only for an admin (FillCacheStatsFor).
   static PrefetchReactor* Start(const CallEnvironment& env, SerialExecutor* executor,
-                                int64_t block_size, scheduler::Request request, CallRecord record,
-                                v1::CacheControlResponse* response);
+                                int64_t block_size, bool admin, scheduler::Request request,
+                                CallRecord record, v1::CacheControlResponse* response);
   void OnCancel() override;
   void OnDone() override;
 

@@ -373,6 +373,33 @@ TEST(ApplyOverrideTest, LoadConfigWithOverridesValidatesTheResult) {
   EXPECT_THAT(half.status().message(), HasSubstr("tls.cert_file is empty"));
 }
 
+// Overrides apply before the cross-field rules: a file that breaks one is
+// fine when an override repairs it, and a violation an override causes names
+// that override.
+TEST(ApplyOverrideTest, OverridesApplyBeforeTheFileIsValidated) {
+  const std::string path =
+      WriteTemp("half_disk.yaml", "cache:\n  disk_path: /tmp/kv\n  host_bytes: 1GiB\n");
+  EXPECT_THAT(LoadConfig(path).status().message(), HasSubstr("half_disk.yaml:2: "));
+  absl::StatusOr<DaemonConfig> fixed = LoadConfigWithOverrides(path, {"cache.disk_bytes=8GiB"});
+  ASSERT_TRUE(fixed.ok()) << fixed.status();
+  EXPECT_EQ(fixed->cache.disk_bytes, uint64_t{8} << 30);
+  // Overriding the file's value away is as good as never having set it.
+  EXPECT_TRUE(LoadConfigWithOverrides(path, {"cache.disk_path="}).ok());
+  absl::StatusOr<DaemonConfig> broken = LoadConfigWithOverrides(
+      WriteTemp("plain.yaml", "cache:\n  host_bytes: 1GiB\n"), {"tls.key_file=/k.pem"});
+  EXPECT_THAT(broken.status().message(), HasSubstr("--set tls.key_file=/k.pem: "));
+}
+
+TEST(ValidateDaemonConfigTest, AdminTokenIsABearerTokenOfItsOwn) {
+  EXPECT_TRUE(ParseConfig("auth:\n  admin_token: root-token\n", "a.yaml").ok());
+  EXPECT_EQ(ParseConfig("auth:\n  admin_token: \"ro ot\"\n", "a.yaml").status().message(),
+            "a.yaml:2: auth.admin_token: contains whitespace, which a bearer token cannot carry");
+  EXPECT_THAT(ParseConfig("auth:\n  tokens: {same: alice}\n  admin_token: same\n", "a.yaml")
+                  .status()
+                  .message(),
+              HasSubstr("a.yaml:3: auth.admin_token: is also a tenant's token"));
+}
+
 TEST(DumpConfigTest, EveryKeyHasAComment) {
   const std::string dump = DumpConfig(DaemonConfig{});
   std::istringstream lines(dump);
@@ -390,7 +417,7 @@ TEST(DumpConfigTest, EveryKeyHasAComment) {
     }
     previous = line;
   }
-  EXPECT_EQ(keys, 38);
+  EXPECT_EQ(keys, 39);
 }
 
 // The first line where two texts differ, for the drift message.

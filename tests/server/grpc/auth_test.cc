@@ -72,6 +72,31 @@ TEST(AuthenticatorTest, RejectsMissingMalformedAndUnknownTokens) {
   }
 }
 
+TEST(AuthenticatorTest, OnlyTheAdminTokenIsAdminWhenAuthenticationIsOn) {
+  absl::StatusOr<Authenticator> off = Authenticator::Create({});
+  ASSERT_TRUE(off.ok());
+  EXPECT_TRUE(off->Authenticate(std::nullopt)->admin);  // one tenant: nothing to hide
+  absl::StatusOr<Authenticator> auth =
+      Authenticator::Create({{"secret-a", "alice"}, {"secret-b", "admin"}}, "root-token");
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  EXPECT_FALSE(auth->Authenticate("Bearer secret-a")->admin);
+  absl::StatusOr<Tenant> admin = auth->Authenticate("Bearer root-token");
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  EXPECT_TRUE(admin->admin);
+  // A tenant that happens to be called "admin" keeps its own salt.
+  EXPECT_NE(admin->cache_salt, auth->Authenticate("Bearer secret-b")->cache_salt);
+  EXPECT_FALSE(auth->Authenticate("Bearer secret-b")->admin);
+  // The admin token alone turns authentication on.
+  absl::StatusOr<Authenticator> admin_only = Authenticator::Create({}, "root-token");
+  ASSERT_TRUE(admin_only.ok());
+  EXPECT_TRUE(admin_only->enabled());
+  EXPECT_EQ(admin_only->Authenticate(std::nullopt).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(Authenticator::Create({{"same", "alice"}}, "same").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Authenticator::Create({}, "ro ot").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(AuthenticatorTest, RejectsBadConfiguration) {
   EXPECT_EQ(Authenticator::Create({{"", "alice"}}).status().code(),
             absl::StatusCode::kInvalidArgument);

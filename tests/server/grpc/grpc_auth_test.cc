@@ -90,6 +90,44 @@ TEST(GrpcAuthTest, EveryStrataCallNeedsAValidToken) {
   EXPECT_EQ(serving.status(), grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
+// The cache statistics cover every tenant: with authentication on, only the
+// admin token reads them; a tenant's prefetch reply carries the block size
+// and its own context's counts, not the global figures.
+TEST(GrpcAuthTest, GlobalCacheStatsNeedTheAdminToken) {
+  constexpr char kAdminToken[] = "admin-secret-token";
+  TestServerOptions options;
+  options.grpc.auth_tokens = {{kAliceToken, "alice"}, {kBobToken, "bob"}};
+  options.grpc.admin_token = kAdminToken;
+  std::unique_ptr<TestServer> server = TestServer::Start(options);
+  ASSERT_NE(server, nullptr);
+  v1::Strata::Stub& stub = server->stub();
+  ASSERT_EQ(CachedTokens(*server, kPrompt, kAliceToken), 0);  // some traffic to count
+
+  v1::CacheControlRequest stats;
+  stats.mutable_get_stats();
+  v1::CacheControlResponse response;
+  grpc::Status denied = stub.CacheControl(MakeContext(kBobToken).get(), stats, &response);
+  EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(denied.error_message(), ::testing::HasSubstr("admin token"));
+  grpc::Status allowed = stub.CacheControl(MakeContext(kAdminToken).get(), stats, &response);
+  ASSERT_TRUE(allowed.ok()) << allowed.error_message();
+  EXPECT_GT(response.stats().query_tokens(), 0);
+  EXPECT_EQ(response.stats().tiers_size(), 3);
+
+  v1::CacheControlRequest prefetch;
+  prefetch.mutable_prefetch()->set_text("Bob's own context about a red ball.");
+  v1::CacheControlResponse bob;
+  grpc::Status prefetched = stub.CacheControl(MakeContext(kBobToken).get(), prefetch, &bob);
+  ASSERT_TRUE(prefetched.ok()) << prefetched.error_message();
+  EXPECT_GT(bob.context_tokens(), 0);
+  EXPECT_EQ(bob.stats().block_size(), 16);
+  EXPECT_EQ(bob.stats().query_tokens(), 0);  // Alice's queries are not Bob's business
+  EXPECT_EQ(bob.stats().tiers_size(), 0);
+  v1::CacheControlResponse admin;
+  ASSERT_TRUE(stub.CacheControl(MakeContext(kAdminToken).get(), prefetch, &admin).ok());
+  EXPECT_GT(admin.stats().query_tokens(), 0);
+}
+
 TEST(GrpcAuthTest, TenantsDoNotShareCachedPrefixes) {
   std::unique_ptr<TestServer> server = StartWithAuth();
   ASSERT_NE(server, nullptr);

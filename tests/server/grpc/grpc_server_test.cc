@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/server/grpc/grpc_test_util.h"
@@ -211,6 +212,41 @@ TEST_F(GrpcServerTest, TokenizeDetokenizeRoundTrip) {
   EXPECT_THAT(bad.error_message(), StartsWith(absl::StrCat("ids[", tokens.ids_size(), "]: ")));
 }
 
+// Ids that stop mid-character (byte-fallback tokens of UTF-8 lead bytes)
+// decode to bytes that are not UTF-8; a proto3 string must be, or clients
+// fail the call with INTERNAL. The text gets U+FFFD, the raw bytes stay.
+TEST_F(GrpcServerTest, DetokenizeOfPartialCharactersIsValidUtf8WithRawBytes) {
+  const engine::Tokenizer& tokenizer = server_->tokenizer();
+  const int32_t lead = tokenizer.TokenToId("<0xC3>").value();  // id 198 on this model
+  v1::DetokenizeRequest detokenize;
+  detokenize.add_ids(lead);
+  v1::DetokenizeResponse lone;
+  grpc::Status status = server_->stub().Detokenize(MakeContext().get(), detokenize, &lone);
+  ASSERT_TRUE(status.ok()) << status.error_code() << ": " << status.error_message();
+  EXPECT_EQ(lone.text(), "\xEF\xBF\xBD");
+  EXPECT_EQ(lone.raw(), "\xC3");
+
+  // "a" then the first two bytes of U+2603 (E2 98 83): one U+FFFD for the
+  // cut-off character, as Generate's final delta has it.
+  detokenize.clear_ids();
+  detokenize.add_ids(tokenizer.TokenToId("a").value());
+  detokenize.add_ids(tokenizer.TokenToId("<0xE2>").value());
+  detokenize.add_ids(tokenizer.TokenToId("<0x98>").value());
+  v1::DetokenizeResponse cut;
+  status = server_->stub().Detokenize(MakeContext().get(), detokenize, &cut);
+  ASSERT_TRUE(status.ok()) << status.error_code() << ": " << status.error_message();
+  EXPECT_EQ(cut.text(), "a\xEF\xBF\xBD");
+  EXPECT_EQ(cut.raw(), "a\xE2\x98");
+
+  // Every lead byte 0xC2..0xF4 alone: all succeed.
+  for (int byte = 0xC2; byte <= 0xF4; ++byte) {
+    v1::DetokenizeRequest one;
+    one.add_ids(tokenizer.TokenToId(absl::StrFormat("<0x%02X>", byte)).value());
+    v1::DetokenizeResponse reply;
+    EXPECT_TRUE(server_->stub().Detokenize(MakeContext().get(), one, &reply).ok()) << byte;
+  }
+}
+
 TEST_F(GrpcServerTest, ModelInfo) {
   v1::ModelInfo info;
   ASSERT_TRUE(
@@ -231,6 +267,64 @@ TEST_F(GrpcServerTest, ModelInfo) {
   EXPECT_EQ(info.max_prompt_tokens(), 127);
   EXPECT_EQ(info.bos_token_id(), 1);
   EXPECT_EQ(info.model_fingerprint(), "0123abcd");
+}
+
+// GetModelInfo's max_prompt_tokens is what the service accepts and the
+// engine can run: never above the context less one, nor the KV arena.
+TEST(GrpcServerLimitsTest, ModelInfoReportsThePromptLimitTheEngineCanRun) {
+  for (const auto& [options, expected] :
+       std::vector<std::pair<testing::TestServerOptions, int64_t>>{
+           {{.kv_blocks = 4}, 63},              // 4 blocks of 16, less one token
+           {{.max_prompt_tokens = 1000}, 127},  // the context is 128 tokens
+           {{.max_prompt_tokens = 50}, 50}}) {
+    std::unique_ptr<TestServer> server = TestServer::Start(options);
+    ASSERT_NE(server, nullptr);
+    v1::ModelInfo info;
+    ASSERT_TRUE(
+        server->stub().GetModelInfo(MakeContext().get(), v1::GetModelInfoRequest(), &info).ok());
+    EXPECT_EQ(info.max_prompt_tokens(), expected);
+    // A prompt of the reported length runs; one token more is refused with
+    // INVALID_ARGUMENT naming the limit.
+    v1::GenerateRequest request = TextRequest("", 1);
+    for (int64_t i = 0; i < expected; ++i) request.mutable_token_ids()->add_ids(5);
+    v1::CompleteResponse response;
+    grpc::Status at_limit = server->stub().Complete(MakeContext().get(), request, &response);
+    EXPECT_TRUE(at_limit.ok()) << expected << ": " << at_limit.error_message();
+    request.mutable_token_ids()->add_ids(5);
+    grpc::Status over = server->stub().Complete(MakeContext().get(), request, &response);
+    EXPECT_EQ(over.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << over.error_message();
+    EXPECT_THAT(over.error_message(), HasSubstr(absl::StrCat("limit of ", expected, " tokens")));
+  }
+}
+
+// A text far over what any prompt within the token limit could be is
+// refused by its byte length, for Generate, Complete, prefetch and Tokenize.
+TEST_F(GrpcServerTest, OversizedTextIsRefusedByItsLength) {
+  const std::string huge(4 << 20, 'a');
+  StreamResult stream = GenerateAll(server_->stub(), TextRequest(huge, 4));
+  EXPECT_EQ(stream.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(stream.status.error_message(),
+              StartsWith("input: text of 4194304 bytes exceeds the limit of "));
+  v1::CompleteResponse complete;
+  EXPECT_THAT(Complete(TextRequest(huge, 4), &complete).error_message(), HasSubstr(" bytes"));
+  v1::CacheControlRequest prefetch;
+  prefetch.mutable_prefetch()->set_text(huge);
+  v1::CacheControlResponse prefetched;
+  grpc::Status status = server_->stub().CacheControl(MakeContext().get(), prefetch, &prefetched);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr(" bytes"));
+  v1::TokenizeRequest tokenize;
+  tokenize.set_text(huge);
+  v1::TokenizeResponse tokens;
+  status = server_->stub().Tokenize(MakeContext().get(), tokenize, &tokens);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), StartsWith("text: 4194304 bytes exceeds the limit of "));
+  // The limit is the token limit times the longest vocabulary entry: a
+  // prompt of 127 of the longest tokens is within it.
+  const int64_t longest = LongestTokenBytes(server_->tokenizer());
+  EXPECT_GT(longest, 1);
+  tokenize.set_text(std::string(static_cast<size_t>(127 * longest), 'a'));
+  EXPECT_TRUE(server_->stub().Tokenize(MakeContext().get(), tokenize, &tokens).ok());
 }
 
 TEST_F(GrpcServerTest, CacheControlPrefetchReleaseAndStats) {

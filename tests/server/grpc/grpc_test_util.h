@@ -88,6 +88,7 @@ struct TestServerOptions {
   int64_t kv_blocks = 256;  // plenty for many concurrent tiny requests
   int64_t max_waiting = 0;  // the scheduler's waiting-queue bound; 0: none
   int32_t default_max_tokens = 16;
+  int64_t max_prompt_tokens = 0;  // ServedModel's; 0: the context less one
 };
 
 class TestServer {
@@ -118,7 +119,7 @@ class TestServer {
                       .fingerprint_hex = "0123abcd",
                       .kv_block_size = server->serving_.scheduler_options.block_size,
                       .kv_device_blocks = server->serving_.scheduler_options.num_blocks,
-                      .max_prompt_tokens = 0,
+                      .max_prompt_tokens = options.max_prompt_tokens,
                       .default_max_tokens = options.default_max_tokens};
     options.grpc.listen = "127.0.0.1:0";
     server->grpc_ = std::make_unique<GrpcServer>(options.grpc, server->engine_.get(), model);

@@ -3,7 +3,9 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -129,6 +131,74 @@ TEST_F(RequestConversionTest, OversizedPromptIsRejected) {
               StartsWith("input: prompt of 101 tokens exceeds the limit of 100"));
   request.mutable_token_ids()->mutable_ids()->RemoveLast();
   EXPECT_TRUE(PromptFromRequest(request, context_).ok());
+}
+
+// The real tokenizer, counting the Encode calls (the tokenizer work).
+class CountingTokenizer final : public engine::Tokenizer {
+ public:
+  explicit CountingTokenizer(const engine::Tokenizer& real) : real_(real) {}
+  absl::StatusOr<std::vector<engine::TokenId>> Encode(std::string_view text,
+                                                      bool add_special_tokens) const override {
+    ++encodes_;
+    return real_.Encode(text, add_special_tokens);
+  }
+  absl::StatusOr<std::string> Decode(absl::Span<const engine::TokenId> ids,
+                                     bool skip_special_tokens) const override {
+    return real_.Decode(ids, skip_special_tokens);
+  }
+  int64_t vocab_size() const override { return real_.vocab_size(); }
+  std::optional<engine::TokenId> TokenToId(std::string_view token) const override {
+    return real_.TokenToId(token);
+  }
+  std::optional<std::string> IdToToken(engine::TokenId id) const override {
+    return real_.IdToToken(id);
+  }
+  bool IsSpecial(engine::TokenId id) const override { return real_.IsSpecial(id); }
+  std::optional<engine::TokenId> bos_id() const override { return real_.bos_id(); }
+  std::optional<engine::TokenId> eos_id() const override { return real_.eos_id(); }
+  int encodes() const { return encodes_; }
+
+ private:
+  const engine::Tokenizer& real_;
+  mutable int encodes_ = 0;
+};
+
+// A text over the byte limit is refused before the tokenizer sees it, in a
+// text input or spread over chunks.
+TEST_F(RequestConversionTest, OversizedTextIsRejectedBeforeTokenizing) {
+  CountingTokenizer counting(*tokenizer_);
+  context_.tokenizer = &counting;
+  context_.max_prompt_bytes = 64;
+  v1::GenerateRequest request;
+  request.set_text(std::string(65, 'a'));
+  EXPECT_EQ(PromptError(request), "input: text of 65 bytes exceeds the limit of 64 bytes");
+  request.mutable_chunks()->add_chunks()->set_text(std::string(40, 'a'));
+  request.mutable_chunks()->add_chunks()->mutable_token_ids()->add_ids(5);
+  request.mutable_chunks()->add_chunks()->set_text(std::string(40, 'b'));
+  EXPECT_EQ(PromptError(request), "input: text of 80 bytes exceeds the limit of 64 bytes");
+  v1::Prefetch prefetch;
+  prefetch.set_text(std::string(1 << 20, 'c'));
+  EXPECT_EQ(PromptFromPrefetch(prefetch, context_).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(counting.encodes(), 0);
+  // At the limit it is tokenized as usual.
+  request.set_text(std::string(64, 'a'));
+  EXPECT_TRUE(PromptFromRequest(request, context_).ok());
+  EXPECT_EQ(counting.encodes(), 1);
+}
+
+// Chunks past the token limit are not tokenized: the work a request can
+// cause is bounded by the limit, not by the message size.
+TEST_F(RequestConversionTest, TokenizingStopsAtTheFirstChunkOverTheTokenLimit) {
+  CountingTokenizer counting(*tokenizer_);
+  context_.tokenizer = &counting;
+  v1::GenerateRequest request;
+  std::string long_text;
+  for (int i = 0; i < 60; ++i) long_text += "Once upon a time ";
+  ASSERT_GT(Encode(long_text, false).size(), 100u);
+  for (int i = 0; i < 5; ++i) request.mutable_chunks()->add_chunks()->set_text(long_text);
+  EXPECT_THAT(PromptError(request), StartsWith("input: prompt of "));
+  EXPECT_EQ(counting.encodes(), 1);
 }
 
 TEST_F(RequestConversionTest, SamplingDefaultsAndValues) {
