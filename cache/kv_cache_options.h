@@ -35,7 +35,7 @@ struct KvCacheOptions {
   uint64_t host_bytes = 0;
   // cache.disk_path: the RocksDB directory of the disk tier; empty: none.
   std::string disk_path;
-  uint64_t disk_bytes = 0;  // cache.disk_bytes: stored values, headers included
+  uint64_t disk_bytes = 0;  // cache.disk_bytes: bounds every file in disk_path
   EvictionPolicy eviction = EvictionPolicy::kLru;  // cache.eviction
 
   bool has_lower_tiers() const { return host_bytes > 0 || !disk_path.empty(); }

@@ -34,6 +34,7 @@
 #include "scheduler/engine_loop.h"
 #include "server/commands/args.h"
 #include "server/commands/bench_blend.h"
+#include "server/commands/bench_util.h"
 #include "server/commands/command_registry.h"
 #include "server/daemon/random_model.h"
 #include "server/engine_setup.h"
@@ -245,32 +246,7 @@ absl::StatusOr<nlohmann::json> MeasureQuality(const engine::LoadedModel& model, 
   return out;
 }
 
-absl::StatusOr<engine::ModelConfig> ReadConfig(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read config ", path));
-  nlohmann::json json = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(path, ": not JSON"));
-  return engine::ParseModelConfig(json, path);
-}
 
-// Seconds from AddRequest to the first token, through the step loop.
-absl::StatusOr<double> TimeToFirstToken(scheduler::Scheduler& scheduler, engine::Backend& backend,
-                                        scheduler::Request request) {
-  request.sampling.temperature = 0;
-  request.sampling.max_tokens = 1;
-  const Clock::time_point start = Clock::now();
-  if (absl::Status added = scheduler.AddRequest(std::move(request)); !added.ok()) return added;
-  double ttft = -1;
-  while (scheduler.HasWork()) {
-    for (const scheduler::TokenEvent& event : scheduler::RunStep(scheduler, backend)) {
-      if (!event.error.ok()) return event.error;
-      if ((event.token_id || event.finished) && ttft < 0) {
-        ttft = std::chrono::duration<double>(Clock::now() - start).count();
-      }
-    }
-  }
-  return ttft;
-}
 
 struct Timing {
   std::vector<double> full, blend;
@@ -361,8 +337,8 @@ int RunBenchBlend(const std::vector<std::string>& raw_args) {
   };
   absl::StatusOr<engine::LoadedModel> real = engine::LoadModel(DefaultModelDir());
   if (!real.ok()) return fail(real.status());
-  absl::StatusOr<engine::ModelConfig> config = ReadConfig(args->Get("config").value_or(
-      (std::filesystem::path(STRATA_SOURCE_DIR) / "bench/configs/llama-20m-4k.json").string()));
+  absl::StatusOr<engine::ModelConfig> config = ReadModelConfigFile(args->Get("config").value_or(
+      BenchConfigPath("llama-20m-4k.json").string()));
   if (!config.ok()) return fail(config.status());
   if (4 * *chunk_tokens + 64 >= config->max_position_embeddings) {
     return UsageError(name, "4 chunks of --chunk-tokens + 64 must fit the model's context");

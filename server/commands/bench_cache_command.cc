@@ -26,6 +26,7 @@
 #include "scheduler/engine_loop.h"
 #include "server/commands/args.h"
 #include "server/commands/bench_cache.h"
+#include "server/commands/bench_util.h"
 #include "server/commands/command_registry.h"
 #include "server/daemon/random_model.h"
 #include "server/engine_setup.h"
@@ -43,13 +44,6 @@ std::filesystem::path DefaultConfig() {
   return BenchConfigPath("llama-20m-4k.json");
 }
 
-absl::StatusOr<engine::ModelConfig> ReadConfig(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read config ", path));
-  nlohmann::json json = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(path, ": not JSON"));
-  return engine::ParseModelConfig(json, path);
-}
 
 std::vector<engine::TokenId> RandomPrompt(int64_t length, int64_t vocab, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -58,25 +52,12 @@ std::vector<engine::TokenId> RandomPrompt(int64_t length, int64_t vocab, uint32_
   return ids;
 }
 
-// Seconds from AddRequest to the first token, through the step loop.
+// TTFT of a greedy one-token request for `prompt`.
 absl::StatusOr<double> TimeToFirstToken(scheduler::Scheduler& scheduler, engine::Backend& backend,
                                         scheduler::RequestId id,
                                         const std::vector<engine::TokenId>& prompt) {
-  scheduler::Request request{.id = id, .prompt_ids = prompt};
-  request.sampling.temperature = 0;
-  request.sampling.max_tokens = 1;
-  const Clock::time_point start = Clock::now();
-  if (absl::Status added = scheduler.AddRequest(request); !added.ok()) return added;
-  double ttft = -1;
-  while (scheduler.HasWork()) {
-    for (const scheduler::TokenEvent& event : scheduler::RunStep(scheduler, backend)) {
-      if (!event.error.ok()) return event.error;
-      if (event.token_id && ttft < 0) {
-        ttft = std::chrono::duration<double>(Clock::now() - start).count();
-      }
-    }
-  }
-  return ttft;
+  return server::TimeToFirstToken(scheduler, backend,
+                                  scheduler::Request{.id = id, .prompt_ids = prompt});
 }
 
 struct Engines {
@@ -154,6 +135,9 @@ absl::Status RunOnce(Engines& engines, const engine::ModelConfig& config, int64_
         TimeToFirstToken(scheduler, backend, id, id == 1 ? prompt : other);
     if (!fill.ok()) return fill.status();
   }
+  if (engines.disk.tiers.disk == nullptr) {
+    return absl::FailedPreconditionError("the disk tier could not be opened");
+  }
   engines.disk.tiers.disk->Flush();  // a disk hit, not one served from the write queue
   absl::StatusOr<double> disk = TimeToFirstToken(scheduler, backend, 3, prompt);
   if (!disk.ok()) return disk.status();
@@ -186,7 +170,7 @@ int RunBenchCache(const std::vector<std::string>& raw_args) {
   if (*prompt_tokens < 32 || *reps < 1)
     return UsageError(name, "--prompt-tokens >= 32, --reps >= 1");
   absl::StatusOr<engine::ModelConfig> config =
-      ReadConfig(args->Get("config").value_or(DefaultConfig().string()));
+      ReadModelConfigFile(args->Get("config").value_or(DefaultConfig().string()));
   if (!config.ok()) {
     std::cerr << "strata bench cache: " << config.status().message() << "\n";
     return kExitFailure;

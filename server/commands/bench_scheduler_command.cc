@@ -41,6 +41,7 @@
 #include "scheduler/engine_loop.h"
 #include "server/commands/args.h"
 #include "server/commands/bench_scheduler.h"
+#include "server/commands/bench_util.h"
 #include "server/commands/command_registry.h"
 #include "server/daemon/random_model.h"
 #include "server/engine_setup.h"
@@ -76,13 +77,6 @@ constexpr PolicySpec kPolicies[] = {
     {"strata", scheduler::SchedulingPolicy::kCacheAware, true, true, true},
 };
 
-absl::StatusOr<engine::ModelConfig> ReadConfig(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read config ", path));
-  nlohmann::json json = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(path, ": not JSON"));
-  return engine::ParseModelConfig(json, path);
-}
 
 // What every run shares: the model and its K/V identity.
 struct BenchModel {
@@ -379,7 +373,7 @@ int RunBenchScheduler(const std::vector<std::string>& raw_args) {
   const std::string name = "bench";
   absl::StatusOr<Settings> settings = ParseSettings(raw_args);
   if (!settings.ok()) return UsageError(name, std::string(settings.status().message()));
-  absl::StatusOr<engine::ModelConfig> config = ReadConfig(settings->config_path);
+  absl::StatusOr<engine::ModelConfig> config = ReadModelConfigFile(settings->config_path);
   absl::StatusOr<BenchModel> bench =
       config.ok() ? MakeBenchModel(*config) : absl::StatusOr<BenchModel>(config.status());
   absl::StatusOr<std::vector<RunResult>> runs =

@@ -127,9 +127,10 @@ size_t Count(const std::string& text, const std::string& needle) {
   return count;
 }
 
+// prometheus-cpp writes labels in alphabetical order.
 constexpr char kDeviceToDisk[] = R"(strata_kv_transfer_bytes_total{from="device",to="disk"})";
-constexpr char kDiskCached[] = R"(strata_kv_blocks{tier="disk",state="cached"})";
-constexpr char kDiskFree[] = R"(strata_kv_blocks{tier="disk",state="free"})";
+constexpr char kDiskCached[] = R"(strata_kv_blocks{state="cached",tier="disk"})";
+constexpr char kDiskFree[] = R"(strata_kv_blocks{state="free",tier="disk"})";
 constexpr char kWriteSeconds[] = R"(strata_kv_transfer_seconds_count{from="device",to="disk"})";
 
 TEST(DiskTierFullDiskTest, FullDiskTurnsTheTierReadOnlyAndTheDaemonServesAndRestarts) {

@@ -248,7 +248,7 @@ TEST_F(EngineMetricsObserverTest, DiskTransfersFeedTheTransferDurationHistograms
   observer.OnStep({.duration_s = 0.001, .batch_tokens = 1, .num_sequences = 1}, Snapshot());
   EXPECT_EQ(Count(metrics_.kv_transfer_seconds[kDevice][kDisk]), 1u);
   EXPECT_EQ(Count(metrics_.kv_transfer_seconds[kDisk][kDevice]), 2u);
-  EXPECT_DOUBLE_EQ(metrics_.kv_transfer_seconds[kDevice][kDisk]->Collect().sum, 0.002);
+  EXPECT_DOUBLE_EQ(metrics_.kv_transfer_seconds[kDevice][kDisk]->Collect().histogram.sample_sum, 0.002);
   observer.OnStep({.duration_s = 0.001, .batch_tokens = 1, .num_sequences = 1}, Snapshot());
   EXPECT_EQ(Count(metrics_.kv_transfer_seconds[kDisk][kDevice]), 2u);  // taken once
 }
