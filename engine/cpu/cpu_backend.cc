@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engine/blend_validation.h"
 #include "engine/cpu/kv_blend.h"
 #include "engine/cpu/linear.h"
 #include "engine/sampling/sampler.h"
@@ -63,61 +64,6 @@ absl::StatusOr<int64_t> ArenaBlocks(const BackendOptions& options, const KvCache
         "KV arena of ", bytes, " bytes holds no block of ", spec.BytesPerBlock(), " bytes"));
   }
   return blocks;
-}
-
-// A blend step's chunks and options (engine/step.h, BlendSpec): positions
-// inside the span, ascending and disjoint, source blocks that exist and are
-// not among the blocks the step writes, a ratio in [0, 1] and ascending
-// check layers below num_layers.
-absl::Status ValidateBlend(const SequenceStep& seq, const std::string& who, int64_t num_layers,
-                           int64_t block_size, int64_t num_blocks) {
-  const BlendSpec& blend = *seq.blend;
-  if (!(blend.recompute_ratio >= 0.0f && blend.recompute_ratio <= 1.0f)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(who, "blend recompute ratio ", blend.recompute_ratio, " is outside [0, 1]"));
-  }
-  for (size_t i = 0; i < blend.check_layers.size(); ++i) {
-    const int32_t layer = blend.check_layers[i];
-    if (layer < 0 || layer >= num_layers || (i > 0 && layer <= blend.check_layers[i - 1])) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          who, "blend check layer ", layer, " is not ascending within [0, ", num_layers, ")"));
-    }
-  }
-  const int64_t end = seq.start_position + static_cast<int64_t>(seq.token_ids.size());
-  const int64_t first_written = seq.start_position / block_size;
-  const int64_t last_written = (end - 1) / block_size;
-  int64_t previous_end = seq.start_position;
-  for (size_t c = 0; c < blend.chunks.size(); ++c) {
-    const BlendChunk& chunk = blend.chunks[c];
-    const std::string what = absl::StrCat(who, "blend chunk ", c, ": ");
-    if (chunk.length <= 0 || chunk.position < previous_end || chunk.position + chunk.length > end) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, "positions [", chunk.position, ", ", chunk.position + chunk.length,
-          ") are empty, overlap the previous chunk or leave the span [", seq.start_position, ", ",
-          end, ")"));
-    }
-    previous_end = chunk.position + chunk.length;
-    const int64_t source_end = chunk.source_position + chunk.length;
-    if (chunk.source_position < 0 ||
-        static_cast<int64_t>(chunk.blocks.size()) != (source_end + block_size - 1) / block_size) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, chunk.blocks.size(), " blocks for ", source_end,
-                       " standalone positions (source position ", chunk.source_position, ")"));
-    }
-    for (BlockId id : chunk.blocks) {
-      if (id < 0 || id >= num_blocks) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(what, "block id ", id, " is outside the arena of ", num_blocks, " blocks"));
-      }
-      for (int64_t b = first_written; b <= last_written; ++b) {
-        if (seq.block_table[static_cast<size_t>(b)] == id) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(what, "block ", id, " is also written by the step"));
-        }
-      }
-    }
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -196,10 +142,9 @@ absl::Status CpuBackend::Validate(const StepPlan& plan) const {
       absl::Status status = ValidateSamplingParams(seq.sampling, c.vocab_size);
       if (!status.ok()) return status;
     }
-    if (seq.blend) {
-      absl::Status status =
-          ValidateBlend(seq, who, c.num_layers, block_size, arena_->num_blocks());
-      if (!status.ok()) return status;
+    if (absl::Status status = ValidateBlend(seq, c.num_layers, block_size, arena_->num_blocks());
+        !status.ok()) {
+      return status;
     }
   }
   return absl::OkStatus();

@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/cuda/blend_layout.h"
-#include "engine/cuda/blend_validation.h"
+#include "engine/blend_validation.h"
 #include "engine/cuda/cuda_status.h"
 #include "engine/cuda/device_probe.h"
 #include "kernels/attention_decode.h"

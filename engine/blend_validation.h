@@ -1,18 +1,18 @@
-// Validation of a CacheBlend step (engine/step.h, BlendSpec) for the CUDA
-// backend, the CPU backend's rules (engine/cpu/cpu_backend.cc): chunk
+// Validation of a CacheBlend step (engine/step.h, BlendSpec), one set of
+// rules for every backend (like engine/block_moves.h): chunk
 // positions inside the span, ascending and disjoint; one source block per
 // block_size tokens, each in the arena and not among the blocks the step
 // writes; a recompute ratio in [0, 1]; check layers ascending below
 // num_layers. Pure host code; thread-safe.
-#ifndef STRATA_ENGINE_CUDA_BLEND_VALIDATION_H_
-#define STRATA_ENGINE_CUDA_BLEND_VALIDATION_H_
+#ifndef STRATA_ENGINE_BLEND_VALIDATION_H_
+#define STRATA_ENGINE_BLEND_VALIDATION_H_
 
 #include <cstdint>
 
 #include "absl/status/status.h"
 #include "engine/step.h"
 
-namespace strata::engine::cuda {
+namespace strata::engine {
 
 // OK when `seq` has no blend or a valid one; INVALID_ARGUMENT naming the
 // sequence and the first bad field otherwise. `seq`'s block table must
@@ -20,6 +20,6 @@ namespace strata::engine::cuda {
 absl::Status ValidateBlend(const SequenceStep& seq, int64_t num_layers, int64_t block_size,
                            int64_t num_blocks);
 
-}  // namespace strata::engine::cuda
+}  // namespace strata::engine
 
-#endif  // STRATA_ENGINE_CUDA_BLEND_VALIDATION_H_
+#endif  // STRATA_ENGINE_BLEND_VALIDATION_H_

@@ -1,11 +1,10 @@
-// The CUDA backend's validation of CacheBlend steps
-// (engine/cuda/blend_validation.h), the CPU backend's rules. Host-only
-// logic, run with the gpu tests.
-#include "engine/cuda/blend_validation.h"
+// The validation of CacheBlend steps every backend runs
+// (engine/blend_validation.h).
+#include "engine/blend_validation.h"
 
 #include "gtest/gtest.h"
 
-namespace strata::engine::cuda {
+namespace strata::engine {
 namespace {
 
 constexpr int64_t kLayers = 4, kBlockSize = 4, kBlocks = 16;
@@ -56,7 +55,7 @@ TEST(BlendValidationTest, RefusesEachBadFieldNamingIt) {
   refused(s, "blend chunk 1: positions [6, 7)");
   s = Valid();
   s.blend->chunks[0].blocks = {5};
-  refused(s, "1 blocks for 5 tokens");
+  refused(s, "1 blocks for 5 standalone positions");
   s = Valid();
   s.blend->chunks[0].blocks = {5, 16};
   refused(s, "block id 16 is outside the arena of 16 blocks");
@@ -66,4 +65,4 @@ TEST(BlendValidationTest, RefusesEachBadFieldNamingIt) {
 }
 
 }  // namespace
-}  // namespace strata::engine::cuda
+}  // namespace strata::engine

@@ -1,10 +1,10 @@
-#include "engine/cuda/blend_validation.h"
+#include "engine/blend_validation.h"
 
 #include <string>
 
 #include "absl/strings/str_cat.h"
 
-namespace strata::engine::cuda {
+namespace strata::engine {
 namespace {
 
 absl::Status ValidateChunk(const BlendChunk& chunk, const SequenceStep& seq,
@@ -70,4 +70,4 @@ absl::Status ValidateBlend(const SequenceStep& seq, int64_t num_layers, int64_t 
   return absl::OkStatus();
 }
 
-}  // namespace strata::engine::cuda
+}  // namespace strata::engine
