@@ -199,8 +199,13 @@ std::vector<BlockKey> KvCacheManager::ChunkKeys(const CacheSalt& salt,
 
 std::optional<std::vector<BlockId>> KvCacheManager::FindChunk(
     const CacheSalt& salt, absl::Span<const TokenId> chunk) const {
+  return FindChunkByKeys(ChunkKeys(salt, chunk));
+}
+
+std::optional<std::vector<BlockId>> KvCacheManager::FindChunkByKeys(
+    absl::Span<const BlockKey> keys) const {
   std::vector<BlockId> blocks;
-  for (const BlockKey& key : ChunkKeys(salt, chunk)) {
+  for (const BlockKey& key : keys) {
     ++num_index_lookups_;
     auto it = index_.find(key);
     if (it == index_.end()) return std::nullopt;
@@ -215,9 +220,8 @@ void KvCacheManager::CommitChunkTail(SeqId seq, absl::Span<const TokenId> tokens
   if (full * block_size_ == static_cast<int64_t>(tokens.size())) return;
   CHECK_EQ(sequence.num_committed, full);  // CommitFullBlocks ran over the whole chunk
   CHECK_GT(static_cast<int64_t>(sequence.blocks.size()), full);
-  const BlockKey key =
-      ChunkTailKey(ChainParent(model_, sequence.salt(), full, sequence.last_key),
-                   tokens.subspan(static_cast<size_t>(full * block_size_)));
+  const BlockKey key = ChunkTailKey(ChainParent(model_, sequence.salt(), full, sequence.last_key),
+                                    tokens.subspan(static_cast<size_t>(full * block_size_)));
   const BlockId id = sequence.blocks[static_cast<size_t>(full)];
   if (index_.try_emplace(key, id).second) pool_.SetKey(id, key);
 }

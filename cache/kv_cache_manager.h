@@ -155,6 +155,8 @@ class KvCacheManager {
   // every one is indexed. Takes no references (see AddSequence to hold them).
   std::optional<std::vector<BlockId>> FindChunk(const CacheSalt& salt,
                                                 absl::Span<const TokenId> chunk) const;
+  // The same from keys the caller hashed once with ChunkKeys.
+  std::optional<std::vector<BlockId>> FindChunkByKeys(absl::Span<const BlockKey> keys) const;
 
   // For a sequence that computed a whole chunk as its prompt (`tokens`, all
   // of them computed and CommitFullBlocks'd): registers its partial last

@@ -105,6 +105,7 @@ absl::Status Scheduler::AddRequest(Request request) {
   waiting_.push_back(id);
   if (blend_active(seq)) {
     ++counters_.blend_requests;
+    HashChunks(seq);
     StartFills(seq);
     if (seq.request.kind == RequestKind::kPrefill && seq.pending_fills == 0) {
       seq.end_reason = "prefilled";  // every chunk is on the device already

@@ -278,6 +278,8 @@ class Scheduler {
   int64_t KeyBlockLimit(const Sequence& seq, int64_t blocks) const;
   // Tokens whose K/V is exact and may be committed to the prefix index.
   int64_t CommitLimit(const Sequence& seq) const;
+  // Fills seq.chunk_keys, once.
+  void HashChunks(Sequence& seq) const;
   // Starts (or joins) a fill for each of `seq`'s chunks not on the device.
   void StartFills(Sequence& seq);
   // Before admitting a blend request: true when its chunks are all on the

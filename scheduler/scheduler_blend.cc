@@ -45,16 +45,23 @@ int64_t Scheduler::CommitLimit(const Sequence& seq) const {
   return std::min(seq.computed, seq.request.chunks.front().begin);
 }
 
+void Scheduler::HashChunks(Sequence& seq) const {
+  const cache::CacheSalt salt = ChunkSalt(seq.request);
+  seq.chunk_keys.clear();
+  for (const ChunkSpan& span : seq.request.chunks) {
+    seq.chunk_keys.push_back(cache_.ChunkKeys(salt, ChunkPrompt(seq.request, span)));
+  }
+}
+
 void Scheduler::StartFills(Sequence& seq) {
   ++seq.fill_rounds;
-  const cache::CacheSalt salt = ChunkSalt(seq.request);
-  for (const ChunkSpan& span : seq.request.chunks) {
-    const std::vector<TokenId> tokens = ChunkPrompt(seq.request, span);
-    if (cache_.FindChunk(salt, tokens)) {
+  for (size_t i = 0; i < seq.request.chunks.size(); ++i) {
+    const ChunkSpan& span = seq.request.chunks[i];
+    if (cache_.FindChunkByKeys(seq.chunk_keys[i])) {
       if (seq.fill_rounds == 1) seq.usage.cached_tokens_by_tier[0] += span.length;
       continue;
     }
-    const cache::BlockKey key = cache_.ChunkKeys(salt, tokens).back();
+    const cache::BlockKey key = seq.chunk_keys[i].back();
     ++seq.pending_fills;
     if (auto running = fills_.find(key); running != fills_.end()) {
       sequences_.at(running->second)->fill_waiters.push_back(seq.request.id);
@@ -62,7 +69,7 @@ void Scheduler::StartFills(Sequence& seq) {
     }
     Request fill_request{.id = next_internal_id_--,
                          .kind = RequestKind::kPrefill,
-                         .prompt_ids = tokens,
+                         .prompt_ids = ChunkPrompt(seq.request, span),
                          .cache_salt = seq.request.cache_salt,
                          .priority = seq.request.priority};
     auto fill =
@@ -101,11 +108,10 @@ void Scheduler::OnFillDone(Sequence& fill, bool computed) {
 }
 
 bool Scheduler::PrepareBlend(Sequence& seq) {
-  const cache::CacheSalt salt = ChunkSalt(seq.request);
-  const bool resident =
-      std::all_of(seq.request.chunks.begin(), seq.request.chunks.end(), [&](const ChunkSpan& span) {
-        return cache_.FindChunk(salt, ChunkPrompt(seq.request, span)).has_value();
-      });
+  const bool resident = std::all_of(seq.chunk_keys.begin(), seq.chunk_keys.end(),
+                                    [&](const std::vector<cache::BlockKey>& keys) {
+                                      return cache_.FindChunkByKeys(keys).has_value();
+                                    });
   if (resident) return true;
   if (seq.fill_rounds < kMaxFillRounds) {
     StartFills(seq);
@@ -115,6 +121,7 @@ bool Scheduler::PrepareBlend(Sequence& seq) {
   ++counters_.blend_fallbacks;
   seq.request.blend.reset();
   seq.request.chunks.clear();
+  seq.chunk_keys.clear();
   ExtendKeys(seq);
   return true;
 }
@@ -124,9 +131,8 @@ bool Scheduler::HoldChunks(Sequence& seq) {
   std::vector<std::vector<cache::BlockId>> per_chunk;
   std::vector<cache::BlockId> held;
   absl::flat_hash_set<cache::BlockId> seen;
-  for (const ChunkSpan& span : seq.request.chunks) {
-    std::optional<std::vector<cache::BlockId>> blocks =
-        cache_.FindChunk(salt, ChunkPrompt(seq.request, span));
+  for (const std::vector<cache::BlockKey>& keys : seq.chunk_keys) {
+    std::optional<std::vector<cache::BlockId>> blocks = cache_.FindChunkByKeys(keys);
     if (!blocks) return false;
     for (cache::BlockId id : *blocks) {
       if (seen.insert(id).second) held.push_back(id);

@@ -52,6 +52,8 @@ struct Scheduler::Sequence {
   PromptUsage usage;            // as of the last admission
 
   // CacheBlend (request.blend set; scheduler_blend.cc).
+  // Each span's ChunkKeys, hashed once at AddRequest (like `keys`).
+  std::vector<std::vector<cache::BlockKey>> chunk_keys;
   int64_t pending_fills = 0;  // chunk fills it waits for
   int fill_rounds = 0;        // times its fills were started (bounded)
   // Its blend step ran: its K/V from the first chunk on is approximate.
