@@ -50,13 +50,13 @@ BlockKey Hash128(const void* data, size_t size) {
 BlockKey Hash128(const std::string& bytes) { return Hash128(bytes.data(), bytes.size()); }
 
 // A stable name per dtype: the enum's numeric values are not a format.
-std::string_view DTypeTag(engine::DType dtype) {
+std::string_view DTypeTag(DType dtype) {
   switch (dtype) {
-    case engine::DType::kF32:
+    case DType::kF32:
       return "F32";
-    case engine::DType::kF16:
+    case DType::kF16:
       return "F16";
-    case engine::DType::kBF16:
+    case DType::kBF16:
       return "BF16";
   }
   CHECK(false);
@@ -89,7 +89,7 @@ void ModelFingerprintBuilder::AddConfig(std::string_view canonical_json) {
   AppendString(config_bytes_, canonical_json);
 }
 
-void ModelFingerprintBuilder::AddTensor(std::string_view name, engine::DType dtype,
+void ModelFingerprintBuilder::AddTensor(std::string_view name, DType dtype,
                                         absl::Span<const int64_t> shape,
                                         absl::Span<const std::byte> bytes) {
   std::string record;
@@ -103,7 +103,7 @@ void ModelFingerprintBuilder::AddTensor(std::string_view name, engine::DType dty
   tensors_.emplace_back(std::string(name), Hash128(record));
 }
 
-ModelFingerprint ModelFingerprintBuilder::Finish(engine::DType kv_dtype, int64_t block_size) && {
+ModelFingerprint ModelFingerprintBuilder::Finish(DType kv_dtype, int64_t block_size) && {
   CHECK_GT(block_size, 0);
   // Sorted by name, so load order (file order, shard order) does not matter.
   std::sort(tensors_.begin(), tensors_.end(),

@@ -31,7 +31,7 @@
 #include <vector>
 
 #include "absl/types/span.h"
-#include "engine/tensor_view.h"
+#include "common/kv_cache_spec.h"
 #include "storage/block_key.h"
 
 namespace strata::cache {
@@ -79,12 +79,12 @@ class ModelFingerprintBuilder {
 
   // One weight tensor: name, dtype, shape and (a digest of) its bytes, which
   // are read now and not kept.
-  void AddTensor(std::string_view name, engine::DType dtype, absl::Span<const int64_t> shape,
+  void AddTensor(std::string_view name, DType dtype, absl::Span<const int64_t> shape,
                  absl::Span<const std::byte> bytes);
 
   // KV dtype and block size are part of the identity: the same tokens give
   // different block contents under either change.
-  ModelFingerprint Finish(engine::DType kv_dtype, int64_t block_size) &&;
+  ModelFingerprint Finish(DType kv_dtype, int64_t block_size) &&;
 
  private:
   WeightDigest digest_;

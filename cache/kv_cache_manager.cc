@@ -6,32 +6,10 @@
 #include "common/check.h"
 
 namespace strata::cache {
-namespace {
-
-// engine::DTypeSize lives in the model library, which cache/ does not link.
-int64_t KvDTypeBytes(engine::DType dtype) {
-  switch (dtype) {
-    case engine::DType::kF32:
-      return 4;
-    case engine::DType::kF16:
-    case engine::DType::kBF16:
-      return 2;
-  }
-  CHECK(false);
-  return 0;
-}
-
-int64_t BlocksFor(int64_t num_tokens, int64_t block_size) {
-  return (num_tokens + block_size - 1) / block_size;
-}
-
-}  // namespace
-
-KvCacheManager::KvCacheManager(const engine::KvCacheSpec& spec, int64_t num_device_blocks,
+KvCacheManager::KvCacheManager(const KvCacheSpec& spec, int64_t num_device_blocks,
                                const ModelFingerprint& model)
     : block_size_(spec.block_size),
-      bytes_per_block_(2 * spec.num_layers * spec.num_kv_heads * spec.block_size * spec.head_dim *
-                       KvDTypeBytes(spec.dtype)),
+      bytes_per_block_(spec.BytesPerBlock()),
       model_(model),
       pool_(num_device_blocks) {
   CHECK_GT(block_size_, 0);

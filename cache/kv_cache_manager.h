@@ -64,7 +64,7 @@
 #include "absl/types/span.h"
 #include "cache/block_hash.h"
 #include "cache/block_pool.h"
-#include "engine/backend.h"
+#include "common/kv_cache_spec.h"
 
 namespace strata::cache {
 
@@ -99,7 +99,7 @@ using EvictionListener = std::function<void(const EvictedBlock&)>;
 class KvCacheManager {
  public:
   // `spec` gives block_size and the bytes per block (for the counters).
-  KvCacheManager(const engine::KvCacheSpec& spec, int64_t num_device_blocks,
+  KvCacheManager(const KvCacheSpec& spec, int64_t num_device_blocks,
                  const ModelFingerprint& model);
 
   // Looks up the longest cached prefix of `tokens` under `salt`, never all of

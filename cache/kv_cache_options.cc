@@ -6,12 +6,6 @@
 
 namespace strata::cache {
 
-absl::StatusOr<EvictionPolicy> ParseEvictionPolicy(std::string_view name) {
-  if (name == "lru") return EvictionPolicy::kLru;
-  return absl::InvalidArgumentError(
-      absl::StrCat("cache.eviction: unknown policy \"", std::string(name), "\"; known: lru"));
-}
-
 absl::Status ValidateKvCacheOptions(const KvCacheOptions& options) {
   if (options.block_size <= 0) {
     return absl::InvalidArgumentError(

@@ -1,7 +1,7 @@
 // What the KV cache is given to work with, tier by tier. The names match the
 // YAML keys that issue 6's config loader fills (cache.block_size,
-// cache.device_bytes, cache.host_bytes, cache.disk_path, cache.disk_bytes,
-// cache.eviction), so that the config is a plain mapping onto this struct.
+// cache.device_bytes, cache.host_bytes, cache.disk_path, cache.disk_bytes),
+// so that the config is a plain mapping onto this struct.
 #ifndef STRATA_CACHE_KV_CACHE_OPTIONS_H_
 #define STRATA_CACHE_KV_CACHE_OPTIONS_H_
 
@@ -13,10 +13,6 @@
 #include "absl/status/statusor.h"
 
 namespace strata::cache {
-
-// How each tier picks what to drop. LRU (per priority class on the device,
-// BlockPool) is the only policy so far.
-enum class EvictionPolicy { kLru };
 
 struct KvCacheOptions {
   int64_t block_size = 16;  // cache.block_size: tokens per KV block
@@ -36,13 +32,9 @@ struct KvCacheOptions {
   // cache.disk_path: the RocksDB directory of the disk tier; empty: none.
   std::string disk_path;
   uint64_t disk_bytes = 0;  // cache.disk_bytes: bounds every file in disk_path
-  EvictionPolicy eviction = EvictionPolicy::kLru;  // cache.eviction
 
   bool has_lower_tiers() const { return host_bytes > 0 || !disk_path.empty(); }
 };
-
-// "lru" -> kLru; INVALID_ARGUMENT naming the known policies otherwise.
-absl::StatusOr<EvictionPolicy> ParseEvictionPolicy(std::string_view name);
 
 // INVALID_ARGUMENT for a non-positive block size, negative sizes, or a disk
 // path without disk_bytes.

@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "common/kv_cache_spec.h"
 #include "engine/model_config.h"
 #include "engine/model_weights.h"
 #include "engine/step.h"
@@ -23,20 +24,10 @@
 
 namespace strata::engine {
 
-// The shape of the paged KV cache, all that cache/ needs to know of a model.
-struct KvCacheSpec {
-  int64_t num_layers = 0;
-  int64_t num_kv_heads = 0;
-  int64_t head_dim = 0;
-  int64_t block_size = 0;  // tokens per block
-  DType dtype = DType::kBF16;
-
-  // One block holds K and V of every layer for block_size tokens.
-  int64_t BytesPerBlock() const {
-    return 2 * num_layers * num_kv_heads * block_size * head_dim *
-           static_cast<int64_t>(DTypeSize(dtype));
-  }
-};
+// The shape of the paged KV cache (common/kv_cache_spec.h), shared with
+// cache/ and storage/.
+using strata::BlocksFor;
+using strata::KvCacheSpec;
 
 struct KvArenaInfo {
   KvCacheSpec spec;

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/kv_cache_spec.h"
 
 namespace strata::engine {
 namespace {
@@ -19,7 +20,7 @@ absl::Status ValidateChunk(const BlendChunk& chunk, const SequenceStep& seq,
   }
   const int64_t source_end = chunk.source_position + chunk.length;
   if (chunk.source_position < 0 ||
-      static_cast<int64_t>(chunk.blocks.size()) != (source_end + block_size - 1) / block_size) {
+      static_cast<int64_t>(chunk.blocks.size()) != BlocksFor(source_end, block_size)) {
     return absl::InvalidArgumentError(
         absl::StrCat(what, chunk.blocks.size(), " blocks for ", source_end,
                      " standalone positions (source position ", chunk.source_position, ")"));

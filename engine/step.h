@@ -74,9 +74,11 @@ struct SequenceStep {
   // (its computed count). Positions before it are read, never written.
   int64_t start_position = 0;
   // Block i holds positions [i * block_size, (i + 1) * block_size). Must cover
-  // every position up to start_position + token_ids.size() - 1; blocks shared
-  // with other sequences (prefix sharing) must not be written by this step,
-  // i.e. the scheduler copies a shared block (BlockMove) before appending.
+  // every position up to start_position + token_ids.size() - 1. Blocks shared
+  // with other sequences (prefix sharing) are whole blocks before
+  // start_position, so a step never writes a shared block: only full,
+  // computed blocks are shared (cache/kv_cache_manager.h), and there is no
+  // copy-on-write.
   std::vector<BlockId> block_table;
   // Sample a token after the last position (last prompt chunk, or decode).
   bool sample = false;
@@ -126,10 +128,9 @@ struct StepPlan {
   // Performed in order, before the forward pass: a block demoted and then
   // reused in this plan is read out before anything writes it.
   std::vector<BlockMove> block_moves;
-  // Sequences that ended (finished normally / aborted) since the last plan, so
-  // a backend can drop per-sequence state. The CPU backend keeps none.
+  // Sequences that ended (finished, aborted or failed) since the last plan,
+  // so a backend can drop per-sequence state. The CPU backend keeps none.
   std::vector<SequenceId> finished_ids;
-  std::vector<SequenceId> aborted_ids;
 };
 
 // One sequence's outputs, in the same order as StepPlan::sequences.

@@ -36,29 +36,6 @@ float HalfToFloat(uint16_t h) {
 
 }  // namespace
 
-size_t DTypeSize(DType dtype) {
-  switch (dtype) {
-    case DType::kF32:
-      return 4;
-    case DType::kF16:
-    case DType::kBF16:
-      return 2;
-  }
-  return 0;
-}
-
-std::string_view DTypeName(DType dtype) {
-  switch (dtype) {
-    case DType::kF32:
-      return "F32";
-    case DType::kF16:
-      return "F16";
-    case DType::kBF16:
-      return "BF16";
-  }
-  return "?";
-}
-
 int64_t TensorView::NumElements() const {
   int64_t count = 1;
   for (int64_t dim : shape) count *= dim;

@@ -9,14 +9,14 @@
 #include <string_view>
 #include <vector>
 
+#include "common/kv_cache_spec.h"
+
 namespace strata::engine {
 
-enum class DType { kF32, kF16, kBF16 };
-
-// Bytes per element of `dtype`.
-size_t DTypeSize(DType dtype);
-// "F32", "F16", "BF16": the safetensors spelling.
-std::string_view DTypeName(DType dtype);
+// Shared with cache/ and storage/ (common/kv_cache_spec.h).
+using strata::DType;
+using strata::DTypeName;
+using strata::DTypeSize;
 
 struct TensorView {
   std::string name;

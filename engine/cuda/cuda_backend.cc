@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/cuda/blend_layout.h"
-#include "engine/blend_validation.h"
+#include "engine/step_validation.h"
 #include "engine/cuda/cuda_status.h"
 #include "engine/cuda/device_probe.h"
 #include "kernels/attention_decode.h"
@@ -127,47 +127,13 @@ void CudaBackend::DropGraphs() {
 }
 
 absl::Status CudaBackend::Validate(const StepPlan& plan) const {
-  const ModelConfig& c = decoder_->config();
-  const int64_t block_size = arena_->spec().block_size;
   STRATA_RETURN_IF_ERROR(arena_->ValidateMoves(plan.block_moves));
-  for (const SequenceStep& seq : plan.sequences) {
-    const std::string who = absl::StrCat("sequence ", seq.seq_id, ": ");
-    if (seq.token_ids.empty()) return absl::InvalidArgumentError(who + "no tokens to compute");
-    if (seq.start_position < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(who, "negative start position ", seq.start_position));
-    }
-    for (size_t i = 0; i < seq.token_ids.size(); ++i) {
-      const TokenId id = seq.token_ids[i];
-      if (id < 0 || id >= c.vocab_size) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            who, "token id ", id, " at index ", i, " is outside the vocabulary of ", c.vocab_size));
-      }
-    }
-    const int64_t end = seq.start_position + static_cast<int64_t>(seq.token_ids.size());
-    if (c.max_position_embeddings > 0 && end > c.max_position_embeddings) {
-      return absl::InvalidArgumentError(absl::StrCat(who, "position ", end - 1,
-                                                     " is beyond the model's maximum context of ",
-                                                     c.max_position_embeddings));
-    }
-    const int64_t needed = (end + block_size - 1) / block_size;
-    if (static_cast<int64_t>(seq.block_table.size()) < needed) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(who, "position ", end - 1, " needs ", needed, " blocks of ", block_size,
-                       " tokens but the block table has ", seq.block_table.size()));
-    }
-    for (int64_t b = 0; b < needed; ++b) {
-      const BlockId id = seq.block_table[static_cast<size_t>(b)];
-      if (id < 0 || id >= arena_->num_blocks()) {
-        return absl::InvalidArgumentError(absl::StrCat(who, "block id ", id, " at table index ", b,
-                                                       " is outside the arena of ",
-                                                       arena_->num_blocks(), " blocks"));
-      }
-    }
-    if (seq.sample) STRATA_RETURN_IF_ERROR(ValidateSamplingParams(seq.sampling, c.vocab_size));
-    STRATA_RETURN_IF_ERROR(ValidateBlend(seq, c.num_layers, block_size, arena_->num_blocks()));
-  }
-  return absl::OkStatus();
+  const ModelConfig& c = decoder_->config();
+  return ValidateStepPlan(plan, StepLimits{.vocab_size = c.vocab_size,
+                                           .max_position_embeddings = c.max_position_embeddings,
+                                           .num_layers = c.num_layers,
+                                           .block_size = arena_->spec().block_size,
+                                           .num_blocks = arena_->num_blocks()});
 }
 
 int CudaBackend::Partitions(int queries, int max_context) const {

@@ -127,7 +127,6 @@ std::vector<KeySpec> MakeCacheKeys() {
        StringKey{&Field<&C::cache, &KvCacheOptions::disk_path>}},
       {"cache.disk_bytes", "Size of the disk tier; required when disk_path is set.",
        BytesKey{.unsigned_ref = &Field<&C::cache, &KvCacheOptions::disk_bytes>}},
-      {"cache.eviction", "Which blocks each tier drops first: lru.", EvictionKey{}},
   };
 }
 
@@ -245,7 +244,6 @@ std::string TypeName(const KeySpec& key) {
     std::string operator()(const DoubleKey&) const { return "a number"; }
     std::string operator()(const BytesKey&) const { return "a byte size"; }
     std::string operator()(const DurationKey&) const { return "a duration"; }
-    std::string operator()(const EvictionKey&) const { return "a policy name"; }
     std::string operator()(const MapKey&) const { return "a mapping"; }
     std::string operator()(const BoolKey&) const { return "true or false"; }
     std::string operator()(const IntListKey&) const { return "a list of integers"; }

@@ -65,8 +65,6 @@ struct BytesKey {
 struct DurationKey {
   Ref<int64_t> ref;
 };
-// cache.eviction, a cache::EvictionPolicy.
-struct EvictionKey {};
 // A string -> string mapping (auth.tokens).
 struct MapKey {
   Ref<std::map<std::string, std::string>> ref;
@@ -88,7 +86,7 @@ struct KeySpec {
   std::string_view name;  // "section.key"
   std::string_view doc;   // one or more lines, '\n'-separated
   std::variant<StringKey, AddressKey, ChoiceKey, IntKey, DoubleKey, BytesKey, DurationKey,
-               EvictionKey, MapKey, BoolKey, IntListKey>
+               MapKey, BoolKey, IntListKey>
       kind;
 };
 

@@ -39,7 +39,6 @@ using config_internal::BytesKey;
 using config_internal::ChoiceKey;
 using config_internal::DoubleKey;
 using config_internal::DurationKey;
-using config_internal::EvictionKey;
 using config_internal::IntKey;
 using config_internal::KeySpec;
 using config_internal::MapKey;
@@ -180,10 +179,6 @@ absl::Status SetScalar(const KeySpec& key, DaemonConfig& config, std::string_vie
     absl::StatusOr<int64_t> ms = ParseDurationMs(text);
     if (!ms.ok()) return ms.status();
     k->ref(config) = *ms;
-  } else if (std::holds_alternative<EvictionKey>(key.kind)) {
-    absl::StatusOr<cache::EvictionPolicy> policy = cache::ParseEvictionPolicy(text);
-    if (!policy.ok()) return policy.status();
-    config.cache.eviction = *policy;
   } else {
     return absl::InvalidArgumentError("expected a mapping, got a scalar");
   }
@@ -659,13 +654,6 @@ std::string FormatValue(const KeySpec& key, DaemonConfig& config) {
   }
   if (const auto* k = std::get_if<DurationKey>(&key.kind)) {
     return absl::StrCat(" ", FormatDurationMs(k->ref(config)));
-  }
-  if (std::holds_alternative<EvictionKey>(key.kind)) {
-    switch (config.cache.eviction) {
-      case cache::EvictionPolicy::kLru:
-        return " lru";
-    }
-    return " lru";  // unreachable: the switch names every policy
   }
   if (const auto* k = std::get_if<BoolKey>(&key.kind)) {
     return k->ref(config) ? " true" : " false";

@@ -28,12 +28,12 @@ std::vector<TokenId> Iota(int n, TokenId first) {
 }
 
 ModelFingerprint SmallModel(std::string_view config, std::vector<std::byte> weight,
-                            engine::DType kv_dtype = engine::DType::kBF16,
+                            DType kv_dtype = DType::kBF16,
                             int64_t block_size = 16) {
   ModelFingerprintBuilder builder;
   builder.AddConfig(config);
   std::vector<int64_t> shape = {static_cast<int64_t>(weight.size()) / 2};
-  builder.AddTensor("w", engine::DType::kBF16, shape, weight);
+  builder.AddTensor("w", DType::kBF16, shape, weight);
   return std::move(builder).Finish(kv_dtype, block_size);
 }
 
@@ -102,8 +102,8 @@ TEST(BlockHashTest, ModelsKeepTheirCachesApart) {
   other_weight[10] = std::byte{2};
   std::vector<ModelFingerprint> others = {SmallModel(R"({"x":1})", weight),
                                           SmallModel("{}", other_weight),
-                                          SmallModel("{}", weight, engine::DType::kF32),
-                                          SmallModel("{}", weight, engine::DType::kBF16, 32)};
+                                          SmallModel("{}", weight, DType::kF32),
+                                          SmallModel("{}", weight, DType::kBF16, 32)};
   for (const ModelFingerprint& other : others) {
     EXPECT_NE(other, base);
     EXPECT_NE(HashBlock(RootKey(other, ""), tokens), HashBlock(RootKey(base, ""), tokens));
@@ -116,10 +116,10 @@ TEST(BlockHashTest, TensorOrderDoesNotMatterButNamesAndShapesDo) {
     ModelFingerprintBuilder builder;
     std::vector<int64_t> shape_a = {16};
     std::vector<int64_t> shape_b = {rows, 16 / rows};
-    if (swapped) builder.AddTensor(second_name, engine::DType::kBF16, shape_b, bytes);
-    builder.AddTensor("a", engine::DType::kBF16, shape_a, bytes);
-    if (!swapped) builder.AddTensor(second_name, engine::DType::kBF16, shape_b, bytes);
-    return std::move(builder).Finish(engine::DType::kBF16, 16);
+    if (swapped) builder.AddTensor(second_name, DType::kBF16, shape_b, bytes);
+    builder.AddTensor("a", DType::kBF16, shape_a, bytes);
+    if (!swapped) builder.AddTensor(second_name, DType::kBF16, shape_b, bytes);
+    return std::move(builder).Finish(DType::kBF16, 16);
   };
   EXPECT_EQ(build(false, "b", 2), build(true, "b", 2));
   EXPECT_NE(build(false, "b", 2), build(false, "c", 2));

@@ -17,12 +17,12 @@ using ::testing::ElementsAreArray;
 constexpr int64_t kBlockSize = 4;
 const ModelFingerprint kModel{0x1234, 0x5678};
 
-engine::KvCacheSpec Spec() {
-  return engine::KvCacheSpec{.num_layers = 2,
+KvCacheSpec Spec() {
+  return KvCacheSpec{.num_layers = 2,
                              .num_kv_heads = 2,
                              .head_dim = 8,
                              .block_size = kBlockSize,
-                             .dtype = engine::DType::kBF16};
+                             .dtype = DType::kBF16};
 }
 
 std::vector<TokenId> Tokens(int n, TokenId first) {

@@ -28,14 +28,5 @@ TEST(KvCacheOptionsTest, EachBadValueIsRefusedNamingItsKey) {
   }
 }
 
-TEST(KvCacheOptionsTest, EvictionPolicyParsesLruOnly) {
-  auto lru = ParseEvictionPolicy("lru");
-  ASSERT_TRUE(lru.ok());
-  EXPECT_EQ(*lru, EvictionPolicy::kLru);
-  auto unknown = ParseEvictionPolicy("fifo");
-  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("lru"));
-}
-
 }  // namespace
 }  // namespace strata::cache

@@ -14,12 +14,12 @@ namespace {
 constexpr int64_t kBlockSize = 4;
 const Clock::time_point kNow = Clock::time_point() + std::chrono::hours(1);
 
-engine::KvCacheSpec Spec() {
-  return engine::KvCacheSpec{.num_layers = 1,
+KvCacheSpec Spec() {
+  return KvCacheSpec{.num_layers = 1,
                              .num_kv_heads = 1,
                              .head_dim = 4,
                              .block_size = kBlockSize,
-                             .dtype = engine::DType::kF32};
+                             .dtype = DType::kF32};
 }
 
 class WorkflowPrefetcherTest : public ::testing::Test {
