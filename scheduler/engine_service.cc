@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
+#include "absl/container/flat_hash_set.h"
 #include "scheduler/engine_loop.h"
 
 namespace strata::scheduler {
@@ -18,7 +19,10 @@ double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 
 // Fills what the caller left at zero from the backend, so that the scheduler
 // and the arena agree on the number of blocks.
-SchedulerOptions CompleteOptions(SchedulerOptions options, const engine::Backend& backend) {
+SchedulerOptions CompleteOptions(const EngineServiceOptions& service,
+                                 const engine::Backend& backend) {
+  SchedulerOptions options = service.scheduler;
+  options.max_prompt_tokens = service.max_prompt_tokens;
   if (options.num_blocks == 0) options.num_blocks = backend.kv_arena_info().num_blocks;
   if (options.vocab_size == 0) options.vocab_size = backend.model_config().vocab_size;
   if (options.max_model_len == 0) {
@@ -36,6 +40,12 @@ struct EngineService::Impl {
     Request request;
     EventSink sink;
     Clock::time_point submitted;
+    std::unique_ptr<OutputStream> stream;  // made on the submitting thread
+  };
+  // A request whose client stream ended before the scheduler ended it.
+  struct EarlyEnd {
+    RequestId id = 0;
+    FinishReason reason = FinishReason::kStop;
   };
 
   // Work for the engine thread that is neither a submission nor a cancel.
@@ -45,34 +55,25 @@ struct EngineService::Impl {
   struct Inbox {
     std::vector<Submission> submissions;
     std::vector<RequestId> cancels;
+    std::vector<EarlyEnd> early_ends;
     std::vector<Task> tasks;
-    bool empty() const { return submissions.empty() && cancels.empty() && tasks.empty(); }
-  };
-
-  // A request's life as the engine thread tracks it.
-  struct Active {
-    EventSink sink;
-    Clock::time_point submitted;
-    std::optional<Clock::time_point> first_scheduled;
-    std::optional<Clock::time_point> first_token;
-    Clock::time_point last_token;
-    int64_t tokens = 0;
-    PromptUsage usage;
+    bool empty() const {
+      return submissions.empty() && cancels.empty() && early_ends.empty() && tasks.empty();
+    }
   };
 
   Impl(EngineService& owner, const EngineServiceOptions& options,
        const engine::Tokenizer& tokenizer, engine::Backend& backend, EngineObserver* observer)
       : owner(owner),
-        scheduler_options(CompleteOptions(options.scheduler, backend)),
-        limits{.vocab_size = scheduler_options.vocab_size,
-               .max_model_len = scheduler_options.max_model_len,
-               .max_prompt_tokens = options.max_prompt_tokens,
-               .block_size = scheduler_options.block_size,
-               .num_device_blocks = scheduler_options.num_blocks,
-               .num_layers = backend.model_config().num_layers},
+        scheduler_options(CompleteOptions(options, backend)),
+        tokenizer(tokenizer),
         backend(backend),
         observer(observer),
-        scheduler(scheduler_options, tokenizer) {}
+        scheduler(scheduler_options),
+        dispatcher(observer, EventDispatcher::Callbacks{
+                                 .end_early = [this](RequestId id,
+                                                     FinishReason reason) { EndEarly(id, reason); },
+                                 .on_finished = [this] { OnFinished(); }}) {}
 
   // Engine thread.
   void Run();
@@ -82,9 +83,12 @@ struct EngineService::Impl {
   void ProcessInbox(Inbox& inbox);
   // One step; its stats when it computed (ran the backend).
   std::optional<StepStats> Step();
-  void Dispatch(std::vector<TokenEvent>& events, Clock::time_point now);
-  void FinishRequest(RequestId id, Active& active, const TokenEvent& event, Clock::time_point now);
   void Shutdown();
+  // Dispatch thread: a request's client stream ended before the scheduler
+  // ended it (the scheduler hears at the next iteration), and a request's
+  // final event went out.
+  void EndEarly(RequestId id, FinishReason reason);
+  void OnFinished();
   EngineSnapshot BuildSnapshot() const;
 
   // Any thread: runs `fn` on the engine thread and returns its status.
@@ -92,7 +96,7 @@ struct EngineService::Impl {
 
   EngineService& owner;
   const SchedulerOptions scheduler_options;
-  const RequestLimits limits;
+  const engine::Tokenizer& tokenizer;
   engine::Backend& backend;
   EngineObserver* const observer;
 
@@ -115,12 +119,18 @@ struct EngineService::Impl {
 
   // Engine thread only.
   Scheduler scheduler;
-  absl::flat_hash_map<RequestId, Active> active;
+  // What the dispatch thread gets at the end of this iteration.
+  EventDispatcher::Batch outgoing;
+  // Accepted, not yet in any step.
+  absl::flat_hash_set<RequestId> never_scheduled;
+  // Accepted and not yet finished, as the engine thread knows them.
+  absl::flat_hash_set<RequestId> open;
   int64_t steps = 0;
   // Queue sizes in the last snapshot the observer saw.
   int64_t observed_running = 0;
   int64_t observed_waiting = 0;
 
+  EventDispatcher dispatcher;
   std::thread thread;  // last: starts once everything above exists
 };
 
@@ -130,6 +140,7 @@ void EngineService::Impl::Run() {
     ProcessInbox(taken);
     std::optional<StepStats> step;
     if (scheduler.HasWork()) step = Step();
+    dispatcher.Post(std::exchange(outgoing, EventDispatcher::Batch{}));
     EngineSnapshot latest = BuildSnapshot();
     {
       std::lock_guard<std::mutex> lock(snapshot_mu);
@@ -166,22 +177,28 @@ void EngineService::Impl::ProcessInbox(Inbox& taken) {
   // finds the request.
   for (Submission& submission : taken.submissions) {
     const RequestId id = submission.request.id;
-    Active& entry = active[id];
-    entry.sink = std::move(submission.sink);
-    entry.submitted = submission.submitted;
-    absl::Status added = scheduler.AddRequest(std::move(submission.request));
+    outgoing.registrations.push_back({.id = id,
+                                      .sink = std::move(submission.sink),
+                                      .submitted = submission.submitted,
+                                      .stream = std::move(submission.stream)});
+    // Submit passed it through the scheduler's admission gate already; the
+    // ids are ours, so Enqueue cannot refuse it short of a bug.
+    absl::Status added = scheduler.Enqueue(std::move(submission.request));
     if (!added.ok()) {
-      // Submit validated the request already; this is a race such as a full
-      // waiting queue after preemptions. The caller has an id: end it there.
-      TokenEvent event{
-          .request_id = id, .finished = true, .finish_reason = "error", .error = added};
-      FinishRequest(id, entry, event, Clock::now());
+      outgoing.events.push_back(TokenEvent{.request_id = id,
+                                           .finished = true,
+                                           .finish_reason = FinishReason::kError,
+                                           .error = added});
+      continue;
     }
+    never_scheduled.insert(id);
+    open.insert(id);
   }
   for (RequestId id : taken.cancels) {
     // NOT_FOUND: it finished meanwhile (the cancel raced the finish).
     scheduler.Abort(id).IgnoreError();
   }
+  for (const EarlyEnd& end : taken.early_ends) scheduler.EndEarly(end.id, end.reason).IgnoreError();
   for (Task& task : taken.tasks) task(scheduler);
   taken = Inbox{};
 }
@@ -196,57 +213,38 @@ std::optional<StepStats> EngineService::Impl::Step() {
   }
   StepStats stats;
   stats.num_sequences = static_cast<int64_t>(plan.sequences.size());
+  outgoing.step_start = start;
   for (const engine::SequenceStep& seq : plan.sequences) {
     stats.batch_tokens += static_cast<int64_t>(seq.token_ids.size());
-    auto it = active.find(seq.seq_id);
-    if (it != active.end() && !it->second.first_scheduled) it->second.first_scheduled = start;
+    if (never_scheduled.erase(seq.seq_id) > 0) outgoing.first_scheduled.push_back(seq.seq_id);
   }
   const bool computes = PlanComputes(plan);
   std::vector<TokenEvent> events = ExecutePlan(scheduler, backend, plan);
   const Clock::time_point end = Clock::now();
   stats.duration_s = Seconds(end - start);
-  Dispatch(events, end);
+  for (TokenEvent& event : events) {
+    if (event.finished) {
+      never_scheduled.erase(event.request_id);
+      open.erase(event.request_id);
+    }
+    outgoing.events.push_back(std::move(event));
+  }
+  outgoing.time = end;
   if (!computes) return std::nullopt;
   ++steps;
   return stats;
 }
 
-void EngineService::Impl::Dispatch(std::vector<TokenEvent>& events, Clock::time_point now) {
-  for (TokenEvent& event : events) {
-    auto it = active.find(event.request_id);
-    if (it == active.end()) continue;  // cannot happen: the scheduler knows only ours
-    Active& entry = it->second;
-    if (event.usage) entry.usage = *event.usage;
-    if (event.token_id) {
-      ++entry.tokens;
-      if (!entry.first_token) {
-        entry.first_token = now;
-      } else if (observer != nullptr) {
-        observer->OnInterTokenLatency(Seconds(now - entry.last_token));
-      }
-      entry.last_token = now;
-    }
-    if (event.finished) {
-      FinishRequest(event.request_id, entry, event, now);
-    } else {
-      entry.sink(event);
-    }
+void EngineService::Impl::EndEarly(RequestId id, FinishReason reason) {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (stop) return;  // the shutdown ends everything anyway
+    inbox.early_ends.push_back({id, reason});
   }
+  wake.notify_one();
 }
 
-void EngineService::Impl::FinishRequest(RequestId id, Active& entry, const TokenEvent& event,
-                                        Clock::time_point now) {
-  CHECK(event.finished);
-  entry.sink(event);
-  RequestStats stats{.id = id,
-                     .finish_reason = event.finish_reason,
-                     .usage = event.usage.value_or(entry.usage),
-                     .generated_tokens = std::max(entry.tokens, event.generated_tokens),
-                     .e2e_s = Seconds(now - entry.submitted)};
-  if (entry.first_scheduled) stats.queue_s = Seconds(*entry.first_scheduled - entry.submitted);
-  if (entry.first_token) stats.ttft_s = Seconds(*entry.first_token - entry.submitted);
-  active.erase(id);  // `entry` dangles from here
-  if (observer != nullptr) observer->OnRequestFinished(stats);
+void EngineService::Impl::OnFinished() {
   std::lock_guard<std::mutex> lock(mu);
   if (owner.in_flight_.fetch_sub(1) == 1) idle.notify_all();
 }
@@ -262,15 +260,13 @@ void EngineService::Impl::Shutdown() {
     inbox = Inbox{};
   }
   ProcessInbox(taken);
-  for (const auto& [id, entry] : active) scheduler.Abort(id).IgnoreError();
+  for (RequestId id : open) scheduler.Abort(id).IgnoreError();
   // Aborted requests leave every queue, so these steps compute nothing and
-  // only emit the "abort" events; the bound guards against a scheduler bug.
+  // only emit the abort events; the bound guards against a scheduler bug.
   for (int i = 0; i < 16 && scheduler.HasWork(); ++i) Step();
-  std::vector<TokenEvent> leftovers;
-  for (const auto& [id, entry] : active) {
-    leftovers.push_back(TokenEvent{.request_id = id, .finished = true, .finish_reason = "abort"});
-  }
-  Dispatch(leftovers, Clock::now());
+  // The dispatcher delivers these and ends whatever is still open with an
+  // abort (the destructor stops it after this thread).
+  dispatcher.Post(std::exchange(outgoing, EventDispatcher::Batch{}));
   EngineSnapshot latest = BuildSnapshot();
   std::lock_guard<std::mutex> lock(snapshot_mu);
   snapshot = std::move(latest);
@@ -321,12 +317,18 @@ EngineService::~EngineService() {
   }
   impl_->wake.notify_one();
   impl_->thread.join();
+  impl_->dispatcher.Stop();
 }
 
 absl::StatusOr<RequestId> EngineService::Submit(Request request, EventSink sink) {
   if (draining_.load()) return absl::UnavailableError("server is draining");
   if (!sink) return absl::InvalidArgumentError("sink is empty");
-  if (absl::Status valid = ValidateRequest(request, impl_->limits); !valid.ok()) return valid;
+  // The scheduler's one admission gate: the request here, the queue bound
+  // under the lock below.
+  const AdmissionGate& gate = impl_->scheduler.gate();
+  if (absl::Status valid = gate.CheckRequest(request); !valid.ok()) return valid;
+  auto stream = std::make_unique<OutputStream>(impl_->tokenizer, request,
+                                               impl_->scheduler_options.eos_token_ids);
   const Clock::time_point submitted = Clock::now();
   RequestId id = 0;
   {
@@ -335,17 +337,17 @@ absl::StatusOr<RequestId> EngineService::Submit(Request request, EventSink sink)
     // a submission that raced it.
     if (draining_.load()) return absl::UnavailableError("server is draining");
     if (impl_->stop) return absl::UnavailableError("the engine is shutting down");
-    const int64_t max_waiting = impl_->scheduler_options.max_waiting;
+    // `queued` lags the scheduler by at most one step; the inbox adds what
+    // it still holds.
     const int64_t waiting = impl_->queued + static_cast<int64_t>(impl_->inbox.submissions.size());
-    if (max_waiting > 0 && waiting >= max_waiting) {
+    if (absl::Status room = gate.CheckQueue(waiting); !room.ok()) {
       impl_->rejected.fetch_add(1);
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "the waiting queue is full (", waiting, " requests, max_waiting ", max_waiting, ")"));
+      return room;
     }
     id = impl_->next_id++;
     request.id = id;
     impl_->inbox.submissions.push_back(
-        Impl::Submission{std::move(request), std::move(sink), submitted});
+        Impl::Submission{std::move(request), std::move(sink), submitted, std::move(stream)});
     in_flight_.fetch_add(1);
   }
   impl_->wake.notify_one();
@@ -353,6 +355,9 @@ absl::StatusOr<RequestId> EngineService::Submit(Request request, EventSink sink)
 }
 
 void EngineService::Cancel(RequestId id) {
+  // The client sees the abort at once; the engine frees the request at its
+  // next iteration.
+  impl_->dispatcher.Cancel(id);
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     if (impl_->stop) return;  // the shutdown aborts everything anyway

@@ -7,20 +7,23 @@
 // Threads. Submit, Cancel, ReleaseSession, Snapshot, BeginDrain and
 // WaitIdle are thread-safe. Submissions and cancellations go through a
 // mutex-guarded inbox that the engine thread drains once per step, so the
-// hot path takes one short lock per step, never per token. Event sinks and
-// the observer are called on the engine thread, in order per request: they
-// must not block (queue the event and return) and must not call back into
-// the service except Cancel.
+// hot path takes one short lock per step, never per token. The engine
+// thread only schedules and executes: it hands each step's token events to
+// an event dispatch thread (scheduler/event_dispatcher.h), which makes their
+// text, applies stop strings, and calls the event sinks and the observer's
+// per-request callbacks, in order per request. Sinks must not block (queue
+// the event and return) and must not call back into the service except
+// Cancel.
 //
 // Lifetime. The tokenizer, backend, observer and the scheduler options'
 // tiers are borrowed and must outlive the service. The destructor stops the
-// engine thread: requests still in flight (queued ones included) end with an
-// "abort" event first, and blocked ReleaseSession calls return.
+// engine thread, then the dispatch thread: requests still in flight (queued
+// ones included) end with an abort event first, and blocked ReleaseSession
+// calls return.
 //
-// Failure. A request the scheduler cannot take after Submit accepted it (a
-// race, e.g. the waiting queue refilled by preemptions) ends with one
-// finished "error" event. A failing Backend::Execute ends only the
-// sequences of that step ("error"); the service keeps serving.
+// Failure. Submit asks the scheduler's admission gate, so what it accepts
+// the scheduler takes. A failing Backend::Execute ends only the sequences of
+// that step (kError); the service keeps serving.
 #ifndef STRATA_SCHEDULER_ENGINE_SERVICE_H_
 #define STRATA_SCHEDULER_ENGINE_SERVICE_H_
 
@@ -44,57 +47,11 @@
 #include "engine/tokenizer/tokenizer.h"
 #include "scheduler/request.h"
 #include "scheduler/request_validation.h"
+#include "scheduler/engine_observer.h"
+#include "scheduler/event_dispatcher.h"
 #include "scheduler/scheduler.h"
 
 namespace strata::scheduler {
-
-// Receives one request's events, the last one with finished == true. Called
-// on the engine thread.
-using EventSink = std::function<void(const TokenEvent&)>;
-
-// One engine step, as the observer sees it.
-struct StepStats {
-  double duration_s = 0;     // Schedule + Execute + Update
-  int64_t batch_tokens = 0;  // tokens computed by the step, all sequences
-  int64_t num_sequences = 0;
-};
-
-// One request's life, reported when it finishes.
-struct RequestStats {
-  RequestId id = 0;
-  std::string finish_reason;
-  PromptUsage usage;
-  int64_t generated_tokens = 0;
-  double queue_s = 0;  // submission to its first scheduled step (0 if never ran)
-  double ttft_s = -1;  // submission to its first token; < 0 if none
-  double e2e_s = 0;    // submission to finish
-};
-
-// Queue and cache state, published by the engine thread after every step.
-struct EngineSnapshot {
-  int64_t num_running = 0;
-  int64_t num_waiting = 0;  // waiting and loading
-  int64_t num_preemptions = 0;
-  cache::CacheStats cache;
-  SchedulerCounters counters;
-  int64_t device_blocks_total = 0;
-  int64_t device_blocks_free = 0;    // never written, or freed and unkeyed
-  int64_t device_blocks_cached = 0;  // unreferenced but reusable
-  int64_t device_blocks_used = 0;    // referenced by a sequence
-  int64_t steps = 0;                 // steps that ran the backend
-};
-
-// Metrics and logs hook. Called on the engine thread; must not block.
-class EngineObserver {
- public:
-  virtual ~EngineObserver() = default;
-  // After each step, and after an iteration that ran no step but changed the
-  // queues (then `step` is empty: num_sequences == 0).
-  virtual void OnStep(const StepStats& /*step*/, const EngineSnapshot& /*snapshot*/) {}
-  // Each token after a request's first: the gap since its previous token.
-  virtual void OnInterTokenLatency(double /*seconds*/) {}
-  virtual void OnRequestFinished(const RequestStats& /*stats*/) {}
-};
 
 struct EngineServiceOptions {
   // num_blocks, vocab_size, max_model_len and kv_spec left at 0 are taken
@@ -124,9 +81,9 @@ class EngineService {
   // INVALID_ARGUMENT for an empty `sink`. On error `sink` is never called.
   absl::StatusOr<RequestId> Submit(Request request, EventSink sink);
 
-  // Ends a request at the next step with an "abort" event (no event if it
-  // has already finished). Unknown ids are ignored: a cancel may race the
-  // finish.
+  // Ends a request with a kAbort event before any further event of it (no
+  // event if it has already finished); the engine frees it at its next
+  // iteration. Unknown ids are ignored: a cancel may race the finish.
   void Cancel(RequestId id);
 
   // Scheduler::ReleaseSession, run on the engine thread between steps;

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "engine/sampling/sampler.h"
 #include "engine/sampling/sampling_params.h"
+#include "scheduler/finish_reason.h"
 
 namespace strata::scheduler {
 
@@ -24,7 +25,7 @@ using Clock = std::chrono::steady_clock;
 enum class RequestKind : uint8_t {
   kGenerate = 0,
   // Compute (or load from a lower tier) the prompt's KV and stop: no token is
-  // sampled. The finished event's reason is "prefilled". CacheControl's
+  // sampled. The finished event's reason is kPrefilled. CacheControl's
   // prefetch and pin are this kind.
   kPrefill = 1,
 };
@@ -121,10 +122,8 @@ struct TokenEvent {
   std::string text;                             // text now final for the client; may be empty
   std::optional<engine::SampledToken> sampled;  // logprobs when asked for
   bool finished = false;
-  // When finished: "stop", "length", "abort", "deadline", "prefilled" or
-  // "error".
-  std::string finish_reason;
-  absl::Status error;  // set when finish_reason is "error" or "deadline"
+  FinishReason finish_reason = FinishReason::kStop;  // meaningful when finished
+  absl::Status error;  // set when finish_reason is kError or kDeadline
   // Set on the request's first token event and on its finished event: the
   // prompt's size and cache hits as of its (last) admission.
   std::optional<PromptUsage> usage;

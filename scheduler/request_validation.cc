@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/kv_cache_spec.h"
 #include "engine/sampling/sampling_params.h"
 
 namespace strata::scheduler {
@@ -46,7 +47,7 @@ absl::Status ValidateBlend(const Request& request, const RequestLimits& limits) 
                        " tokens"));
     }
     previous_end = span.begin + span.length;
-    chunk_blocks += (request.chunk_context_tokens + span.length + block_size - 1) / block_size;
+    chunk_blocks += BlocksFor(request.chunk_context_tokens + span.length, block_size);
   }
   // A blend step holds the chunks' own blocks while it writes the prompt's.
   const int64_t needed = prompt_len / block_size + 1 + chunk_blocks;
@@ -94,6 +95,10 @@ absl::Status ValidateRequest(const Request& request, const RequestLimits& limits
       !valid.ok()) {
     // The sampling validator names the field alone; say which message holds it.
     return absl::Status(valid.code(), absl::StrCat("sampling.", std::string(valid.message())));
+  }
+  if (request.public_prefix_tokens < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("public_prefix_tokens is negative (", request.public_prefix_tokens, ")"));
   }
   if (request.blend) return ValidateBlend(request, limits);
   return absl::OkStatus();

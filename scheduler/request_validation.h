@@ -1,5 +1,5 @@
 // Checks a request against the model's limits without touching any queue:
-// what EngineService::Submit and Scheduler::AddRequest reject at once.
+// the rules of the admission gate (scheduler/admission_gate.h).
 // Pure; thread-safe.
 #ifndef STRATA_SCHEDULER_REQUEST_VALIDATION_H_
 #define STRATA_SCHEDULER_REQUEST_VALIDATION_H_
@@ -29,7 +29,8 @@ struct RequestLimits {
 // prompt, "blend.recompute_ratio: ..." outside [0, 1] and
 // "blend.check_layers[i]: ..." for a layer not ascending in [0, num_layers);
 // RESOURCE_EXHAUSTED when the prompt and its chunks' own blocks do not fit
-// on the device together.
+// on the device together; INVALID_ARGUMENT for a negative
+// public_prefix_tokens.
 absl::Status ValidateRequest(const Request& request, const RequestLimits& limits);
 
 }  // namespace strata::scheduler

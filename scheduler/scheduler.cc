@@ -15,14 +15,19 @@ namespace {
 // fit in one step, so a long blocked queue costs a bounded scan.
 constexpr int kMaxPassedOver = 16;
 
-engine::KvCacheSpec CacheSpec(const SchedulerOptions& options) {
-  engine::KvCacheSpec spec = options.kv_spec;
+KvCacheSpec CacheSpec(const SchedulerOptions& options) {
+  KvCacheSpec spec = options.kv_spec;
   spec.block_size = options.block_size;
   return spec;
 }
 
-int64_t BlocksFor(int64_t num_tokens, int64_t block_size) {
-  return (num_tokens + block_size - 1) / block_size;
+RequestLimits LimitsOf(const SchedulerOptions& options) {
+  return RequestLimits{.vocab_size = options.vocab_size,
+                       .max_model_len = options.max_model_len,
+                       .max_prompt_tokens = options.max_prompt_tokens,
+                       .block_size = options.block_size,
+                       .num_device_blocks = options.num_blocks,
+                       .num_layers = options.kv_spec.num_layers};
 }
 
 // How many of positions [begin, end) belong to a prompt of `prompt_len`.
@@ -32,9 +37,9 @@ int64_t PromptPart(int64_t begin, int64_t end, int64_t prompt_len) {
 
 }  // namespace
 
-Scheduler::Scheduler(const SchedulerOptions& options, const engine::Tokenizer& tokenizer)
+Scheduler::Scheduler(const SchedulerOptions& options)
     : options_(options),
-      tokenizer_(tokenizer),
+      gate_(LimitsOf(options), options.max_waiting),
       cache_(CacheSpec(options), options.num_blocks, options.model_fingerprint),
       order_(options.policy, options.max_queue_delay),
       sessions_(holds_, options.session_ttl),
@@ -57,38 +62,33 @@ Scheduler::Scheduler(const SchedulerOptions& options, const engine::Tokenizer& t
     swap_ = std::make_unique<cache::StagingPool>(static_cast<size_t>(cache_.bytes_per_block()),
                                                  max_swap_blocks_, options_.staging_allocator);
   }
-  cache_.set_eviction_listener([this](const cache::EvictedBlock& block) { OnEvicted(block); });
+  // Outside Schedule nothing allocates; OnEvicted checks that.
+  cache_.set_eviction_listener(
+      [this](const cache::EvictedBlock& block) { OnEvicted(block, nullptr); });
 }
 
 Scheduler::~Scheduler() = default;
 
 absl::Status Scheduler::AddRequest(Request request) {
-  if (sequences_.count(request.id)) {
-    return absl::AlreadyExistsError(absl::StrCat("request ", request.id, " already exists"));
+  if (absl::Status valid = gate_.CheckRequest(request); !valid.ok()) return valid;
+  if (absl::Status room = gate_.CheckQueue(num_waiting() + num_loading()); !room.ok()) {
+    ++counters_.rejected_requests;
+    return room;
   }
+  return Enqueue(std::move(request));
+}
+
+absl::Status Scheduler::Enqueue(Request request) {
   if (request.id < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("request id ", request.id, " is negative (negative ids are reserved)"));
   }
-  const RequestLimits limits{.vocab_size = options_.vocab_size,
-                             .max_model_len = options_.max_model_len,
-                             .block_size = options_.block_size,
-                             .num_device_blocks = cache_.num_blocks(),
-                             .num_layers = options_.kv_spec.num_layers};
-  if (absl::Status valid = ValidateRequest(request, limits); !valid.ok()) return valid;
-  if (request.public_prefix_tokens < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("public_prefix_tokens is negative (", request.public_prefix_tokens, ")"));
-  }
-  const int64_t queued = num_waiting() + num_loading();
-  if (options_.max_waiting > 0 && queued >= options_.max_waiting) {
-    ++counters_.rejected_requests;
-    return absl::ResourceExhaustedError(
-        absl::StrCat("waiting queue is full (", queued, " requests)"));
+  if (sequences_.count(request.id)) {
+    return absl::AlreadyExistsError(absl::StrCat("request ", request.id, " already exists"));
   }
   const Clock::time_point now = options_.now();
   const RequestId id = request.id;
-  auto owned = std::make_unique<Sequence>(std::move(request), tokenizer_, options_.eos_token_ids);
+  auto owned = std::make_unique<Sequence>(std::move(request), options_.eos_token_ids);
   Sequence& seq = *owned;
   seq.arrival = next_arrival_++;
   seq.arrived = now;
@@ -102,14 +102,14 @@ absl::Status Scheduler::AddRequest(Request request) {
   ExtendKeys(seq);
   if (seq.request.deadline) ++num_with_deadline_;
   sequences_.emplace(id, std::move(owned));
-  waiting_.push_back(id);
+  ++num_in_state_[static_cast<size_t>(RequestState::kWaiting)];
+  queued_.push_back(id);
   if (blend_active(seq)) {
     ++counters_.blend_requests;
     HashChunks(seq);
     StartFills(seq);
     if (seq.request.kind == RequestKind::kPrefill && seq.pending_fills == 0) {
-      seq.end_reason = "prefilled";  // every chunk is on the device already
-      aborted_.push_back(id);
+      EndBetweenSteps(seq, FinishReason::kPrefilled);  // every chunk is on the device already
     }
   }
   const Request& r = seq.request;
@@ -124,15 +124,49 @@ absl::Status Scheduler::AddRequest(Request request) {
   return absl::OkStatus();
 }
 
-absl::Status Scheduler::Abort(RequestId id) {
+absl::Status Scheduler::Abort(RequestId id) { return EndEarly(id, FinishReason::kAbort); }
+
+absl::Status Scheduler::EndEarly(RequestId id, FinishReason reason) {
   auto it = sequences_.find(id);
-  if (it == sequences_.end() || it->second->done || !it->second->end_reason.empty()) {
+  if (it == sequences_.end() || it->second->state == RequestState::kFinished) {
     return absl::NotFoundError(absl::StrCat("request ", id, " is not running or waiting"));
   }
-  Release(*it->second);
-  it->second->end_reason = "abort";
-  aborted_.push_back(id);
+  EndBetweenSteps(*it->second, reason);
   return absl::OkStatus();
+}
+
+void Scheduler::EndBetweenSteps(Sequence& seq, FinishReason reason) {
+  RecordAffinity(seq, reason);
+  Release(seq);
+  MoveTo(seq, RequestState::kFinished);
+  seq.finish_reason = reason;
+  pending_events_.push_back(seq.request.id);
+  ended_since_plan_.push_back(seq.request.id);
+}
+
+void Scheduler::MoveTo(Sequence& seq, RequestState to) {
+  const RequestState from = seq.state;
+  CHECK(IsLegalTransition(from, to));  // request_state.h's diagram
+  const RequestId id = seq.request.id;
+  const bool was_queued = from != RequestState::kRunning && from != RequestState::kFinished;
+  const bool is_queued = to != RequestState::kRunning && to != RequestState::kFinished;
+  if (from == RequestState::kRunning) std::erase(running_, id);
+  if (was_queued && !is_queued) std::erase(queued_, id);
+  if (!was_queued && is_queued) queued_.push_back(id);
+  --num_in_state_[static_cast<size_t>(from)];
+  ++num_in_state_[static_cast<size_t>(to)];
+  seq.state = to;
+  if (to == RequestState::kRunning) InsertRunning(id);
+}
+
+const cache::CachedPrefix& Scheduler::DevicePrefix(Sequence& seq) {
+  const int64_t evictions = cache_.stats().evicted_blocks;
+  if (seq.prefix_step != step_ || seq.prefix_evictions != evictions) {
+    seq.prefix = prefix_cache() ? cache_.FindCachedPrefixByKeys(seq.keys) : cache::CachedPrefix{};
+    seq.prefix_step = step_;
+    seq.prefix_evictions = evictions;
+  }
+  return seq.prefix;
 }
 
 absl::Status Scheduler::ReleaseSession(std::string_view cache_salt, std::string_view session_id) {
@@ -142,15 +176,15 @@ absl::Status Scheduler::ReleaseSession(std::string_view cache_salt, std::string_
 }
 
 bool Scheduler::HasWork() const {
-  if (!waiting_.empty() || !loading_.empty() || !running_.empty() || !aborted_.empty()) {
-    return true;
-  }
+  if (!queued_.empty() || !running_.empty() || !pending_events_.empty()) return true;
   return prefetcher_.HasReadsInFlight();
 }
 
 engine::StepPlan Scheduler::Schedule() {
-  engine::StepPlan plan;
-  plan.finished_ids = std::move(ended_since_plan_);
+  // Each Schedule is followed by its Update (or FailStep) before the next.
+  CHECK(inflight_moves_.demotions.empty() && inflight_moves_.promotions.empty() &&
+        inflight_moves_.swapped_out.empty() && inflight_moves_.swap_in_slots.empty());
+  PlanBuilder builder(options_.max_batch_tokens, std::move(ended_since_plan_));
   ended_since_plan_.clear();
   ++step_;
   const Clock::time_point now = options_.now();
@@ -158,25 +192,27 @@ engine::StepPlan Scheduler::Schedule() {
   sessions_.Expire(now);
   workflows_.Expire(now);
   ApplyHolds();
-  int64_t budget = options_.max_batch_tokens;
-  moves_ = &plan.block_moves;
-  ScheduleRunning(plan, budget);
-  AdmitWaiting(plan, budget, now);
-  if (prefix_cache()) prefetcher_.Run(workflows_, plan.block_moves);
-  moves_ = nullptr;
-  return plan;
+  // Allocations evict only while a plan is built: each eviction's demotion
+  // goes into this plan, during the allocation that reuses the block.
+  cache_.set_eviction_listener(
+      [this, &builder](const cache::EvictedBlock& block) { OnEvicted(block, &builder); });
+  ScheduleRunning(builder);
+  AdmitWaiting(builder, now);
+  if (prefix_cache()) prefetcher_.Run(workflows_, builder.moves());
+  cache_.set_eviction_listener(
+      [this](const cache::EvictedBlock& block) { OnEvicted(block, nullptr); });
+  inflight_moves_ = builder.TakeInflight();
+  return builder.TakePlan();
 }
 
 void Scheduler::ExpireDeadlines(Clock::time_point now) {
   if (num_with_deadline_ == 0) return;
   for (auto& [id, seq] : sequences_) {
-    if (seq->done || !seq->end_reason.empty() || !seq->request.deadline ||
+    if (seq->state == RequestState::kFinished || !seq->request.deadline ||
         now < *seq->request.deadline) {
       continue;
     }
-    Release(*seq);
-    seq->end_reason = "deadline";
-    aborted_.push_back(id);
+    EndBetweenSteps(*seq, FinishReason::kDeadline);
     ++counters_.deadline_aborts;
   }
 }
@@ -189,84 +225,80 @@ void Scheduler::ApplyHolds() {
   }
 }
 
-void Scheduler::OnEvicted(const cache::EvictedBlock& block) {
+void Scheduler::OnEvicted(const cache::EvictedBlock& block, PlanBuilder* builder) {
   sessions_.OnEvicted(block.key);  // a pin without a session ends here
   if (staging_ == nullptr) return;
-  CHECK(moves_ != nullptr);  // blocks are allocated only while a plan is built
+  CHECK(builder != nullptr);  // blocks are allocated only while a plan is built
   std::optional<int32_t> slot = staging_->Acquire();
   if (!slot) return;  // no staging memory: the content is dropped, recomputed if needed
-  // At the front of the block's reuse: the moves run in order before the
-  // forward pass, and nothing earlier in this plan wrote the block.
-  moves_->push_back(engine::BlockMove{.src = block.id,
-                                      .kind = engine::BlockMoveKind::kDeviceToHost,
-                                      .host_dst = staging_->Data(*slot)});
-  demotions_.push_back(Demotion{*slot, block.key});
+  builder->Demote(block.id, staging_->Data(*slot), *slot, block.key);
 }
 
 void Scheduler::FinishMoves(bool performed) {
-  if (!demotions_.empty()) {
+  InflightMoves moves = std::move(inflight_moves_);
+  inflight_moves_ = InflightMoves{};
+  if (!moves.demotions.empty()) {
     storage::TierStore* target =
         options_.host_tier != nullptr ? options_.host_tier : options_.disk_tier;
     const cache::Tier tier =
         options_.host_tier != nullptr ? cache::Tier::kHost : cache::Tier::kDisk;
     int64_t demoted = 0;
-    for (const Demotion& demotion : demotions_) {
+    for (const InflightMoves::Demotion& demotion : moves.demotions) {
       // Insert copies (and may drop, or push an older block down to disk).
       if (performed && target->Insert(demotion.key, staging_->Data(demotion.slot)).ok()) ++demoted;
       staging_->Release(demotion.slot);
     }
     if (demoted > 0) cache_.RecordTransfer(cache::Tier::kDevice, tier, demoted);
-    demotions_.clear();
   }
   // A swap-out whose copies did not run left nothing usable: recompute.
-  for (RequestId id : swapped_out_) {
+  for (RequestId id : moves.swapped_out) {
     auto it = sequences_.find(id);
-    if (it != sequences_.end() && !performed) ReleaseSwap(*it->second);
+    if (it == sequences_.end() || performed) continue;
+    Sequence& seq = *it->second;
+    ReleaseSwap(seq);
+    if (seq.state == RequestState::kSwapped) MoveTo(seq, RequestState::kWaiting);
   }
-  swapped_out_.clear();
-  for (int32_t slot : swap_in_slots_) swap_->Release(slot);
-  swap_in_slots_.clear();
+  for (int32_t slot : moves.swap_in_slots) swap_->Release(slot);
   counters_.prefetched_blocks += prefetcher_.Finish(performed, workflows_, holds_);
-  promotions_.clear();  // unpins the host blocks the promotions read
+  // `moves` goes out of scope here: the promotions' loads unpin the host
+  // blocks they read.
 }
 
-void Scheduler::ScheduleRunning(engine::StepPlan& plan, int64_t& budget) {
+void Scheduler::ScheduleRunning(PlanBuilder& builder) {
   size_t i = 0;
-  while (i < running_.size() && budget > 0) {
+  while (i < running_.size() && builder.has_budget()) {
     Sequence& seq = *sequences_.at(running_[i]);
-    const int64_t n = std::min(seq.num_tokens() - seq.computed, budget);
+    const int64_t n = std::min(seq.num_tokens() - seq.computed, builder.budget());
     bool preempted_self = false;
     while (!cache_.Allocate(seq.request.id, seq.computed + n).has_value()) {
       // Out of blocks: the last in running order (lowest priority, newest)
       // gives its blocks up. Those before i are in the plan and outrank it.
       preempted_self = running_.back() == seq.request.id;
-      Preempt(*sequences_.at(running_.back()));
+      Preempt(*sequences_.at(running_.back()), builder);
       if (preempted_self) break;
     }
     if (preempted_self) break;
-    plan.sequences.push_back(MakeStep(seq, n));
-    budget -= n;
+    builder.AddStep(MakeStep(seq, n));
     ++i;
   }
 }
 
-std::vector<WaitingEntry> Scheduler::Candidates() const {
+std::vector<WaitingEntry> Scheduler::Candidates() {
   const bool score = order_.policy() == SchedulingPolicy::kCacheAware && prefix_cache();
   std::vector<WaitingEntry> entries;
-  entries.reserve(loading_.size() + waiting_.size());
-  auto add = [&](RequestId id) {
-    const Sequence& seq = *sequences_.at(id);
-    if (seq.preempted_step == step_) return;                  // not back in the same step
-    if (seq.pending_fills > 0) return;                        // its chunks are being computed
-    if (!seq.end_reason.empty()) return;                      // ended, event pending
+  entries.reserve(queued_.size());
+  for (RequestId id : queued_) {
+    Sequence& seq = *sequences_.at(id);
+    if (seq.preempted_step == step_) continue;  // not back in the same step
+    if (seq.pending_fills > 0) continue;        // its chunks are being computed
     // A blend prefetch only waits for its fills (OnFillDone ends it).
-    if (blend_active(seq) && seq.request.kind == RequestKind::kPrefill) return;
-    if (seq.load != nullptr && !seq.load->IsReady()) return;  // reads in flight
+    if (blend_active(seq) && seq.request.kind == RequestKind::kPrefill) continue;
+    if (seq.state == RequestState::kLoading && !seq.load->IsReady()) continue;  // reads in flight
     WaitingEntry entry{
         .id = id, .priority = seq.request.priority, .arrival = seq.arrival, .arrived = seq.arrived};
     if (score) {
-      entry.cached_tokens = cache_.FindCachedPrefixByKeys(seq.keys).num_tokens;
-      if (seq.load != nullptr) {
+      entry.cached_tokens = DevicePrefix(seq).num_tokens;
+      if (seq.state == RequestState::kLoading) {
         entry.cached_tokens =
             std::max(entry.cached_tokens,
                      (seq.load_first_block + seq.load->num_found()) * options_.block_size);
@@ -274,9 +306,7 @@ std::vector<WaitingEntry> Scheduler::Candidates() const {
       entry.cached_tokens = std::max(entry.cached_tokens, seq.swapped_tokens);
     }
     entries.push_back(entry);
-  };
-  for (RequestId id : loading_) add(id);
-  for (RequestId id : waiting_) add(id);
+  }
   return entries;
 }
 
@@ -290,13 +320,13 @@ void Scheduler::BuildInflight() {
     const Sequence& seq = *sequences_.at(id);
     add_from(id, seq, seq.computed / options_.block_size);
   }
-  for (RequestId id : loading_) {
+  for (RequestId id : queued_) {
     const Sequence& seq = *sequences_.at(id);
-    add_from(id, seq, seq.load_first_block);
+    if (seq.state == RequestState::kLoading) add_from(id, seq, seq.load_first_block);
   }
 }
 
-void Scheduler::AdmitWaiting(engine::StepPlan& plan, int64_t& budget, Clock::time_point now) {
+void Scheduler::AdmitWaiting(PlanBuilder& builder, Clock::time_point now) {
   std::vector<WaitingEntry> entries = Candidates();
   if (entries.empty()) return;
   order_.Sort(entries, now);
@@ -304,12 +334,11 @@ void Scheduler::AdmitWaiting(engine::StepPlan& plan, int64_t& budget, Clock::tim
   if (group) BuildInflight();
   int passed_over = 0;
   for (const WaitingEntry& entry : entries) {
-    if (budget <= 0) break;
+    if (!builder.has_budget()) break;
     Sequence& seq = *sequences_.at(entry.id);
     if (blend_active(seq) && !seq.blended && !PrepareBlend(seq)) continue;  // fills restarted
-    if (group && seq.swap_slots.empty()) {
-      const auto cached =
-          static_cast<int64_t>(cache_.FindCachedPrefixByKeys(seq.keys).blocks.size());
+    if (group && seq.state != RequestState::kSwapped) {
+      const auto cached = static_cast<int64_t>(DevicePrefix(seq).blocks.size());
       if (inflight_.ShouldWait(entry.id, seq.keys, cached)) {
         // Another sequence is computing the next block this one needs: wait
         // for it and take it as a hit, rather than compute it twice.
@@ -318,16 +347,14 @@ void Scheduler::AdmitWaiting(engine::StepPlan& plan, int64_t& budget, Clock::tim
         continue;
       }
     }
-    const AdmitResult result = TryAdmit(seq, plan, budget);
+    const AdmitResult result = TryAdmit(seq, builder);
     if (result == AdmitResult::kLoading) continue;  // its reads run; the others go on
     if (result == AdmitResult::kAdmitted) {
-      if (group) {
-        // Its blocks past the device prefix are now being computed (or
-        // promoted) by this plan.
-        const auto cached = cache_.FindCachedPrefixByKeys(seq.keys).blocks.size();
-        if (cached < seq.keys.size()) {
-          inflight_.Add(entry.id, absl::MakeConstSpan(seq.keys).subspan(cached));
-        }
+      // Its blocks past the device prefix it was admitted with are now being
+      // computed (or promoted) by this plan.
+      const size_t cached = seq.prefix.blocks.size();
+      if (group && cached < seq.keys.size()) {
+        inflight_.Add(entry.id, absl::MakeConstSpan(seq.keys).subspan(cached));
       }
       continue;
     }
@@ -335,8 +362,7 @@ void Scheduler::AdmitWaiting(engine::StepPlan& plan, int64_t& budget, Clock::tim
   }
 }
 
-Scheduler::AdmitResult Scheduler::TryAdmit(Sequence& seq, engine::StepPlan& plan, int64_t& budget) {
-  const RequestId id = seq.request.id;
+Scheduler::AdmitResult Scheduler::TryAdmit(Sequence& seq, PlanBuilder& builder) {
   const auto victim_ranks_lower = [&] {
     return !running_.empty() &&
            sequences_.at(running_.back())->request.priority < seq.request.priority;
@@ -345,30 +371,27 @@ Scheduler::AdmitResult Scheduler::TryAdmit(Sequence& seq, engine::StepPlan& plan
   if (static_cast<int64_t>(running_.size()) >= options_.max_running && !victim_ranks_lower()) {
     return AdmitResult::kNoRoom;
   }
-  if (seq.load == nullptr && seq.swap_slots.empty() && StartLoad(seq)) {
-    std::erase(waiting_, id);
-    loading_.push_back(id);
+  if (seq.state == RequestState::kWaiting && StartLoad(seq)) {
+    MoveTo(seq, RequestState::kLoading);
     if (!seq.load->IsReady()) return AdmitResult::kLoading;
   }
   // Lower priorities give way, but only when that can be enough: preempting
   // them all in vain would just churn.
-  const bool may_preempt = victim_ranks_lower() && CouldFitByPreempting(seq, budget);
+  const bool may_preempt = victim_ranks_lower() && CouldFitByPreempting(seq, builder.budget());
   while (static_cast<int64_t>(running_.size()) >= options_.max_running) {
     if (!may_preempt || !victim_ranks_lower()) return AdmitResult::kNoRoom;
-    PreemptLast(plan, budget);
+    PreemptLast(builder);
   }
-  while (!Admit(seq, plan, budget)) {
+  while (!Admit(seq, builder)) {
     if (!may_preempt || !victim_ranks_lower()) return AdmitResult::kNoRoom;
-    PreemptLast(plan, budget);
+    PreemptLast(builder);
   }
-  std::erase(waiting_, id);
-  std::erase(loading_, id);
   return AdmitResult::kAdmitted;
 }
 
-bool Scheduler::CouldFitByPreempting(const Sequence& seq, int64_t budget) const {
+bool Scheduler::CouldFitByPreempting(Sequence& seq, int64_t budget) {
   const int64_t block_size = options_.block_size;
-  const int64_t cached = prefix_cache() ? cache_.FindCachedPrefixByKeys(seq.keys).num_tokens : 0;
+  const int64_t cached = DevicePrefix(seq).num_tokens;
   const int64_t start = std::max(cached, seq.swapped_tokens);
   const int64_t n = std::min(seq.num_tokens() - start, budget);
   const int64_t needed = BlocksFor(start + n, block_size) - cached / block_size;
@@ -386,7 +409,7 @@ bool Scheduler::StartLoad(Sequence& seq) {
   if (!has_tiers() || !prefix_cache()) return false;
   // A resumed (preempted) sequence looks up its output too: its own blocks
   // may still be cached.
-  const size_t first = cache_.FindCachedPrefixByKeys(seq.keys).blocks.size();
+  const size_t first = DevicePrefix(seq).blocks.size();
   if (first >= seq.keys.size()) return false;
   auto load = std::make_unique<cache::PrefixLoad>(absl::MakeConstSpan(seq.keys).subspan(first),
                                                   options_.host_tier, options_.disk_tier);
@@ -396,13 +419,12 @@ bool Scheduler::StartLoad(Sequence& seq) {
   return true;
 }
 
-bool Scheduler::Admit(Sequence& seq, engine::StepPlan& plan, int64_t& budget) {
+bool Scheduler::Admit(Sequence& seq, PlanBuilder& builder) {
   const int64_t block_size = options_.block_size;
-  const cache::CachedPrefix prefix =
-      prefix_cache() ? cache_.FindCachedPrefixByKeys(seq.keys) : cache::CachedPrefix{};
+  const cache::CachedPrefix prefix = DevicePrefix(seq);
   const int64_t device_blocks = static_cast<int64_t>(prefix.blocks.size());
   std::vector<cache::LoadedBlock> loaded;
-  if (seq.load != nullptr && device_blocks >= seq.load_first_block) {
+  if (seq.state == RequestState::kLoading && device_blocks >= seq.load_first_block) {
     // The device prefix may have changed while the reads ran: promote only
     // the loaded blocks that continue it. (Had it shrunk, the loaded blocks
     // would leave a gap: they are dropped and recomputed.)
@@ -412,18 +434,20 @@ bool Scheduler::Admit(Sequence& seq, engine::StepPlan& plan, int64_t& budget) {
                  loaded.begin() + static_cast<std::ptrdiff_t>(std::min(skip, loaded.size())));
   }
   int64_t start = prefix.num_tokens + static_cast<int64_t>(loaded.size()) * block_size;
-  const bool resumed_from_swap = !seq.swap_slots.empty();
+  const bool resumed_from_swap = seq.state == RequestState::kSwapped;
   const bool swap_in = resumed_from_swap && seq.swapped_tokens > start;
   if (swap_in) start = seq.swapped_tokens;
   // A blend step computes the whole rest of the prompt at once: the check
   // layers compare every chunk token.
   const bool blend_step = blend_active(seq) && !seq.blended;
   const int64_t n =
-      blend_step ? seq.num_tokens() - start : std::min(seq.num_tokens() - start, budget);
+      blend_step ? seq.num_tokens() - start : std::min(seq.num_tokens() - start, builder.budget());
   if (blend_step && !HoldChunks(seq)) return false;
   // A swapped sequence's K/V comes from its swap, not the prefix cache: it
   // is not counted as a query.
   const int64_t query_tokens = prefix_cache() && !resumed_from_swap ? seq.num_tokens() : 0;
+  // Its own allocation evicts nothing of `prefix`: AddSequence references
+  // the prefix before it allocates.
   std::optional<cache::BlockTable> table =
       cache_.AddSequence(seq.request.id, seq.salt(), prefix, start + n, query_tokens);
   if (!table) {
@@ -432,48 +456,50 @@ bool Scheduler::Admit(Sequence& seq, engine::StepPlan& plan, int64_t& budget) {
   }
   PromptUsage usage{.prompt_tokens = seq.prompt_len()};
   usage.cached_tokens_by_tier[0] = std::min(prefix.num_tokens, seq.prompt_len());
-  // After any demotion moves AddSequence's evictions queued: a block evicted
+  AddFillMoves(seq, *table, device_blocks, loaded, swap_in, builder, usage);
+  seq.usage = usage;
+  seq.computed = start;
+  seq.admission = next_admission_++;
+  MoveTo(seq, RequestState::kRunning);
+  if (seq.has_agent()) {
+    workflows_.OnAdmitted(seq.agent());
+    ApplyHolds();
+  }
+  builder.AddStep(MakeStep(seq, n));
+  return true;
+}
+
+void Scheduler::AddFillMoves(Sequence& seq, const cache::BlockTable& table, int64_t device_blocks,
+                             std::vector<cache::LoadedBlock>& loaded, bool swap_in,
+                             PlanBuilder& builder, PromptUsage& usage) {
+  const int64_t block_size = options_.block_size;
+  // After the demotions AddSequence's evictions recorded: a block evicted
   // and refilled here is read out first.
   for (size_t i = 0; i < loaded.size(); ++i) {
     const int64_t block = device_blocks + static_cast<int64_t>(i);
-    moves_->push_back(engine::BlockMove{.dst = (*table)[static_cast<size_t>(block)],
-                                        .kind = engine::BlockMoveKind::kHostToDevice,
-                                        .host_src = loaded[i].bytes});
+    builder.Promote(table[static_cast<size_t>(block)], loaded[i].bytes);
     cache_.RecordTierHit(loaded[i].tier, block_size);
     cache_.RecordTransfer(loaded[i].tier, cache::Tier::kDevice, 1);
     usage.cached_tokens_by_tier[static_cast<size_t>(loaded[i].tier)] +=
         PromptPart(block * block_size, (block + 1) * block_size, seq.prompt_len());
   }
-  if (!loaded.empty()) promotions_.push_back(std::move(seq.load));
+  if (!loaded.empty()) builder.KeepLoad(std::move(seq.load));
   seq.load.reset();
   if (swap_in) {
     const int64_t last = BlocksFor(seq.swapped_tokens, block_size);
     for (int64_t block = device_blocks; block < last; ++block) {
-      moves_->push_back(
-          engine::BlockMove{.dst = (*table)[static_cast<size_t>(block)],
-                            .kind = engine::BlockMoveKind::kHostToDevice,
-                            .host_src = swap_->Data(seq.swap_slots[static_cast<size_t>(block)])});
+      builder.SwapInBlock(table[static_cast<size_t>(block)],
+                          swap_->Data(seq.swap_slots[static_cast<size_t>(block)]));
     }
     counters_.swapped_in_blocks += last - device_blocks;
     cache_.RecordTransfer(cache::Tier::kHost, cache::Tier::kDevice, last - device_blocks);
     usage.cached_tokens_by_tier[static_cast<size_t>(cache::Tier::kHost)] +=
-        PromptPart(prefix.num_tokens, seq.swapped_tokens, seq.prompt_len());
+        PromptPart(device_blocks * block_size, seq.swapped_tokens, seq.prompt_len());
   }
   // The slots are read by this plan's moves (or not at all): freed after it.
-  swap_in_slots_.insert(swap_in_slots_.end(), seq.swap_slots.begin(), seq.swap_slots.end());
+  for (int32_t slot : seq.swap_slots) builder.FreeSwapSlotAfter(slot);
   seq.swap_slots.clear();
   seq.swapped_tokens = 0;
-  seq.usage = usage;
-  seq.computed = start;
-  seq.admission = next_admission_++;
-  InsertRunning(seq.request.id);
-  if (seq.has_agent()) {
-    workflows_.OnAdmitted(seq.agent());
-    ApplyHolds();
-  }
-  plan.sequences.push_back(MakeStep(seq, n));
-  budget -= std::min(n, budget);
-  return true;
 }
 
 void Scheduler::InsertRunning(RequestId id) {
@@ -485,20 +511,15 @@ void Scheduler::InsertRunning(RequestId id) {
   running_.insert(pos, id);
 }
 
-void Scheduler::PreemptLast(engine::StepPlan& plan, int64_t& budget) {
+void Scheduler::PreemptLast(PlanBuilder& builder) {
   const RequestId victim = running_.back();
-  auto step = std::find_if(plan.sequences.begin(), plan.sequences.end(),
-                           [&](const engine::SequenceStep& s) { return s.seq_id == victim; });
-  if (step != plan.sequences.end()) {
-    budget += static_cast<int64_t>(step->token_ids.size());
-    plan.sequences.erase(step);
-  }
-  Preempt(*sequences_.at(victim));
+  builder.RemoveStep(victim);
+  Preempt(*sequences_.at(victim), builder);
 }
 
-void Scheduler::Preempt(Sequence& seq) {
-  const RequestId id = seq.request.id;
-  if (SwapOut(seq)) {
+void Scheduler::Preempt(Sequence& seq, PlanBuilder& builder) {
+  const bool swapped = SwapOut(seq, builder);
+  if (swapped) {
     ++counters_.preemptions_swap;
   } else {
     // Its full blocks stay cached: on return it recomputes only what was
@@ -507,16 +528,15 @@ void Scheduler::Preempt(Sequence& seq) {
     seq.blended = false;
   }
   ReleaseChunks(seq);
-  cache_.Free(id);
+  cache_.Free(seq.request.id);
   seq.computed = 0;
-  std::erase(running_, id);
-  waiting_.push_back(id);
+  MoveTo(seq, swapped ? RequestState::kSwapped : RequestState::kWaiting);
   seq.preempted_step = step_;
   ++num_preemptions_;
   ExtendKeys(seq);  // it resumes with its output: a longer prefix to look up
 }
 
-bool Scheduler::SwapOut(Sequence& seq) {
+bool Scheduler::SwapOut(Sequence& seq, PlanBuilder& builder) {
   if (swap_ == nullptr) return false;
   const int64_t free_slots = max_swap_blocks_ - swap_->num_in_use();
   if (ChoosePreemption(options_.preemption, /*swap_available=*/true, seq.computed,
@@ -533,18 +553,17 @@ bool Scheduler::SwapOut(Sequence& seq) {
     }
     slots.push_back(*slot);
   }
-  // Before any reuse of these blocks in this plan: appended first, run first.
+  // Before any reuse of these blocks in this plan: recorded now, run first.
   const cache::BlockTable& table = cache_.block_table(seq.request.id);
   for (int64_t i = 0; i < blocks; ++i) {
-    moves_->push_back(engine::BlockMove{.src = table[static_cast<size_t>(i)],
-                                        .kind = engine::BlockMoveKind::kDeviceToHost,
-                                        .host_dst = swap_->Data(slots[static_cast<size_t>(i)])});
+    builder.SwapOutBlock(table[static_cast<size_t>(i)],
+                         swap_->Data(slots[static_cast<size_t>(i)]));
   }
+  builder.RecordSwapOut(seq.request.id);
   cache_.RecordTransfer(cache::Tier::kDevice, cache::Tier::kHost, blocks);
   seq.swap_slots = std::move(slots);
   seq.swapped_tokens = seq.computed;
   counters_.swapped_out_blocks += blocks;
-  swapped_out_.push_back(seq.request.id);
   return true;
 }
 
@@ -581,21 +600,21 @@ std::vector<TokenEvent> Scheduler::Update(const engine::StepPlan& plan,
                                           const engine::StepResult& result) {
   FinishMoves(result.moves_completed == static_cast<int64_t>(plan.block_moves.size()));
   std::vector<TokenEvent> events;
-  for (RequestId id : aborted_) {
+  for (RequestId id : pending_events_) {
     Sequence& seq = *sequences_.at(id);
     TokenEvent event{.request_id = id};
-    if (seq.end_reason == "deadline") {
+    if (seq.finish_reason == FinishReason::kDeadline) {
       event.error = absl::DeadlineExceededError(
           absl::StrCat("request ", id, " passed its deadline before it finished"));
     }
-    Finish(seq, seq.end_reason, event);
+    FillFinished(seq, *seq.finish_reason, event);
     events.push_back(std::move(event));
   }
-  aborted_.clear();
+  pending_events_.clear();
   for (size_t k = 0; k < plan.sequences.size(); ++k) {
     const engine::SequenceStep& step = plan.sequences[k];
     auto it = sequences_.find(step.seq_id);
-    if (it == sequences_.end() || it->second->done) continue;
+    if (it == sequences_.end() || it->second->state != RequestState::kRunning) continue;
     Sequence& seq = *it->second;
     seq.computed += static_cast<int64_t>(step.token_ids.size());
     if (step.blend) {
@@ -603,28 +622,24 @@ std::vector<TokenEvent> Scheduler::Update(const engine::StepPlan& plan,
     }
     if (prefix_cache()) cache_.CommitFullBlocks(seq.request.id, seq.tokens, CommitLimit(seq));
     if (seq.request.kind == RequestKind::kPrefill) {
-      if (seq.computed == seq.num_tokens() && seq.is_fill) {
-        OnFillDone(seq, /*computed=*/true);
-        TokenEvent unused{.request_id = seq.request.id};
-        Finish(seq, "prefilled", unused);  // internal: no event
-      } else if (seq.computed == seq.num_tokens()) {
-        TokenEvent event{.request_id = seq.request.id};
-        Finish(seq, "prefilled", event);
-        events.push_back(std::move(event));
-      }
+      if (seq.computed < seq.num_tokens()) continue;
+      if (seq.is_fill) OnFillDone(seq, /*computed=*/true);
+      TokenEvent event{.request_id = seq.request.id};
+      Finish(seq, FinishReason::kPrefilled, event);
+      if (!seq.is_fill) events.push_back(std::move(event));  // a fill is internal: no event
       continue;
     }
     if (!step.sample) continue;
     TokenEvent event{.request_id = seq.request.id};
     if (k >= result.outputs.size() || !result.outputs[k].token) {
       event.error = absl::InternalError("the backend returned no token for a sampling step");
-      Finish(seq, "error", event);
+      Finish(seq, FinishReason::kError, event);
     } else {
       AppendToken(seq, *result.outputs[k].token, event);
     }
     events.push_back(std::move(event));
   }
-  EraseDone();
+  EraseFinished();
   return events;
 }
 
@@ -634,13 +649,14 @@ std::vector<TokenEvent> Scheduler::FailStep(const engine::StepPlan& plan,
   std::vector<TokenEvent> events;
   for (const engine::SequenceStep& step : plan.sequences) {
     auto it = sequences_.find(step.seq_id);
-    if (it == sequences_.end() || it->second->done) continue;
+    if (it == sequences_.end() || it->second->state != RequestState::kRunning) continue;
+    Sequence& seq = *it->second;
     TokenEvent event{.request_id = step.seq_id, .error = error};
-    if (it->second->is_fill) OnFillDone(*it->second, /*computed=*/false);
-    Finish(*it->second, "error", event);
-    if (!it->second->is_fill) events.push_back(std::move(event));
+    if (seq.is_fill) OnFillDone(seq, /*computed=*/false);
+    Finish(seq, FinishReason::kError, event);
+    if (!seq.is_fill) events.push_back(std::move(event));
   }
-  EraseDone();
+  EraseFinished();
   return events;
 }
 
@@ -652,39 +668,37 @@ void Scheduler::AppendToken(Sequence& seq, const engine::SampledToken& sampled, 
   if (seq.output_ids.size() == 1) event.usage = seq.usage;
   const engine::SamplingParams& params = seq.request.sampling;
   if (params.return_logprob || params.top_logprobs > 0) event.sampled = sampled;
-  absl::StatusOr<std::string> piece = seq.detokenizer.Push(sampled.id);
-  if (!piece.ok()) {
-    event.error = piece.status();
-    Finish(seq, "error", event);
-    return;
-  }
-  engine::StopUpdate update = seq.stop_checker.Push(sampled.id, *piece);
-  event.text = std::move(update.text_to_emit);
+  // Token ids only (no text): EOS, stop token ids, max_tokens.
+  engine::StopUpdate update = seq.stop_checker.Push(sampled.id, "");
   if (update.finish) {
-    // A matched stop string drops what follows it; otherwise the text held in
-    // the detokenizer (a cut-off character) still belongs to the client.
-    if (!update.finish->stop_string) event.text += seq.detokenizer.Finish().value_or("");
-    Finish(seq, std::string(update.finish->Name()), event);
+    Finish(seq,
+           update.finish->kind == engine::FinishKind::kLength ? FinishReason::kLength
+                                                               : FinishReason::kStop,
+           event);
   } else if (seq.num_tokens() >= options_.max_model_len) {
-    event.text += seq.stop_checker.Flush() + seq.detokenizer.Finish().value_or("");
-    Finish(seq, "length", event);
+    Finish(seq, FinishReason::kLength, event);
   }
 }
 
-void Scheduler::Finish(Sequence& seq, const std::string& reason, TokenEvent& event) {
+void Scheduler::Finish(Sequence& seq, FinishReason reason, TokenEvent& event) {
+  RecordAffinity(seq, reason);
+  Release(seq);
+  MoveTo(seq, RequestState::kFinished);
+  seq.finish_reason = reason;
+  ended_since_plan_.push_back(seq.request.id);
+  FillFinished(seq, reason, event);
+}
+
+void Scheduler::FillFinished(const Sequence& seq, FinishReason reason, TokenEvent& event) const {
   event.finished = true;
   event.finish_reason = reason;
   event.usage = seq.usage;
   event.generated_tokens = static_cast<int64_t>(seq.output_ids.size());
-  RecordAffinity(seq, reason);
-  Release(seq);
-  seq.done = true;
-  ended_since_plan_.push_back(seq.request.id);
 }
 
-void Scheduler::RecordAffinity(Sequence& seq, const std::string& reason) {
+void Scheduler::RecordAffinity(Sequence& seq, FinishReason reason) {
   const Request& r = seq.request;
-  const bool pin = r.kind == RequestKind::kPrefill && r.pin && reason == "prefilled";
+  const bool pin = r.kind == RequestKind::kPrefill && r.pin && reason == FinishReason::kPrefilled;
   if (r.session_id.empty() && !seq.has_agent() && !pin) return;
   // The blocks it computed, all committed by now: what a next turn reuses.
   std::vector<cache::BlockKey> keys;
@@ -699,7 +713,8 @@ void Scheduler::RecordAffinity(Sequence& seq, const std::string& reason) {
   if (pin && !r.session_id.empty()) sessions_.Pin(r.cache_salt, r.session_id, keys);
   if (pin && r.session_id.empty()) sessions_.PinUntilEvicted(keys);
   if (!r.session_id.empty()) sessions_.EndTurn(r.cache_salt, r.session_id, keys, now);
-  const bool completed = reason == "stop" || reason == "length" || reason == "prefilled";
+  const bool completed = reason == FinishReason::kStop || reason == FinishReason::kLength ||
+                         reason == FinishReason::kPrefilled;
   if (seq.has_agent() && completed && !keys.empty()) {
     AgentTurn turn{
         .tokens = std::vector<TokenId>(seq.tokens.begin(), seq.tokens.begin() + seq.computed),
@@ -712,12 +727,9 @@ void Scheduler::RecordAffinity(Sequence& seq, const std::string& reason) {
 
 void Scheduler::Release(Sequence& seq) {
   ReleaseChunks(seq);
-  cache_.Free(seq.request.id);  // no-op when already released (abort, then finish)
+  cache_.Free(seq.request.id);  // no-op when it holds no blocks
   seq.load.reset();
   ReleaseSwap(seq);
-  std::erase(loading_, seq.request.id);
-  std::erase(running_, seq.request.id);
-  std::erase(waiting_, seq.request.id);
 }
 
 void Scheduler::ReleaseSwap(Sequence& seq) {
@@ -726,12 +738,39 @@ void Scheduler::ReleaseSwap(Sequence& seq) {
   seq.swapped_tokens = 0;
 }
 
-void Scheduler::EraseDone() {
+void Scheduler::EraseFinished() {
   std::erase_if(sequences_, [this](const auto& entry) {
-    if (!entry.second->done) return false;
-    if (entry.second->request.deadline) --num_with_deadline_;
+    const Sequence& seq = *entry.second;
+    // Ended between steps after this Update's events went out: its event
+    // is still pending.
+    if (seq.state != RequestState::kFinished ||
+        std::find(pending_events_.begin(), pending_events_.end(), entry.first) !=
+            pending_events_.end()) {
+      return false;
+    }
+    if (seq.request.deadline) --num_with_deadline_;
+    --num_in_state_[static_cast<size_t>(RequestState::kFinished)];
     return true;
   });
+}
+
+absl::Status Scheduler::ValidateState(RequestId id, const Sequence& seq) const {
+  const RequestState state = seq.state;
+  const auto in = [id](const std::vector<RequestId>& ids) {
+    return std::find(ids.begin(), ids.end(), id) != ids.end();
+  };
+  const bool running = state == RequestState::kRunning;
+  const bool queued = !running && state != RequestState::kFinished;
+  std::string_view wrong;
+  if (running != in(running_)) wrong = "its place in the running queue";
+  if (queued != in(queued_)) wrong = "its place in the waiting queue";
+  if (running != cache_.HasSequence(id)) wrong = "its block table";
+  if ((state == RequestState::kLoading) != (seq.load != nullptr)) wrong = "its load";
+  if (state != RequestState::kSwapped && !seq.swap_slots.empty()) wrong = "its swap memory";
+  if (wrong.empty()) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("request ", id, " is ",
+                                          std::string(RequestStateName(state)), " but ",
+                                          std::string(wrong), " disagrees"));
 }
 
 absl::Status Scheduler::ValidateCache() const {
@@ -745,16 +784,15 @@ absl::Status Scheduler::ValidateCache() const {
                                             " sequences but ", expected, " are running"));
   }
   int64_t swapped = 0;
+  std::array<int64_t, kNumRequestStates> in_state{};
   for (const auto& [id, seq] : sequences_) {
     swapped += static_cast<int64_t>(seq->swap_slots.size());
-    const bool running = std::find(running_.begin(), running_.end(), id) != running_.end();
-    if (running != cache_.HasSequence(id)) {
-      return absl::InternalError(
-          absl::StrCat("request ", id, (running ? " runs without" : " has"), " a block table"));
-    }
+    ++in_state[static_cast<size_t>(seq->state)];
+    if (absl::Status status = ValidateState(id, *seq); !status.ok()) return status;
   }
+  if (in_state != num_in_state_) return absl::InternalError("the per-state counts are off");
   const int64_t swap_in_use = swap_ != nullptr ? swap_->num_in_use() : 0;
-  if (swap_in_use != swapped + static_cast<int64_t>(swap_in_slots_.size())) {
+  if (swap_in_use != swapped + static_cast<int64_t>(inflight_moves_.swap_in_slots.size())) {
     return absl::InternalError(
         absl::StrCat(swap_in_use, " swap slots in use but sequences hold ", swapped));
   }

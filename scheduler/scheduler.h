@@ -3,6 +3,17 @@
 // turns sampled tokens into TokenEvents. A sequence's computed count catches
 // up with its tokens, which covers prefill, chunked prefill and decode alike.
 //
+// States. Each request is in one explicit RequestState (waiting, loading,
+// running, swapped, finished; scheduler/request_state.h has the diagram),
+// changed only by MoveTo, which checks the transition and keeps the queues
+// in step. Each step is built by a PlanBuilder (scheduler/plan_builder.h),
+// which owns the plan's moves and the record of what they leave in flight
+// until Update settles it.
+//
+// Prefix lookups. Each queued request's device-cache prefix is looked up at
+// most once per step (DevicePrefix); an eviction during the step, which may
+// have removed one of its blocks, is the only reason to look again.
+//
 // Each step: requests past their deadline end; sessions and workflow holds
 // expire; running sequences get their next chunk under the token budget
 // (max_batch_tokens), preempting when blocks run out; waiting requests are
@@ -53,6 +64,7 @@
 #ifndef STRATA_SCHEDULER_SCHEDULER_H_
 #define STRATA_SCHEDULER_SCHEDULER_H_
 
+#include <array>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -69,12 +81,14 @@
 #include "engine/backend.h"
 #include "engine/sampling/stop_checker.h"
 #include "engine/step.h"
-#include "engine/tokenizer/incremental_detokenizer.h"
-#include "engine/tokenizer/tokenizer.h"
+#include "scheduler/admission_gate.h"
+#include "scheduler/finish_reason.h"
 #include "scheduler/inflight_prefixes.h"
 #include "scheduler/key_holds.h"
+#include "scheduler/plan_builder.h"
 #include "scheduler/preemption_policy.h"
 #include "scheduler/request.h"
+#include "scheduler/request_state.h"
 #include "scheduler/session_registry.h"
 #include "scheduler/waiting_order.h"
 #include "scheduler/workflow_prefetcher.h"
@@ -90,6 +104,7 @@ struct SchedulerOptions {
   int64_t max_batch_tokens = 512;  // tokens computed per step, all sequences
   int64_t max_running = 64;        // sequences in one step
   int64_t max_model_len = 0;       // prompt + output limit (the model's context)
+  int64_t max_prompt_tokens = 0;   // longest prompt admitted; 0: max_model_len - 1
   int64_t vocab_size = 0;
   std::vector<TokenId> eos_token_ids;
   // Identity of the model's K/V for prefix-cache keys (cache/block_hash.h).
@@ -157,24 +172,34 @@ struct SchedulerCounters {
 // Not thread-safe: owned and driven by the engine thread.
 class Scheduler {
  public:
-  // Borrows `tokenizer` (for streaming text and stop strings); it must
-  // outlive the scheduler.
-  Scheduler(const SchedulerOptions& options, const engine::Tokenizer& tokenizer);
+  // Emits token ids, not text: OutputStream (scheduler/output_stream.h)
+  // makes the text and applies stop strings, off the engine thread.
+  explicit Scheduler(const SchedulerOptions& options);
   ~Scheduler();
 
-  // Queues a request. INVALID_ARGUMENT for what ValidateRequest rejects
-  // (scheduler/request_validation.h: an empty prompt, a token id outside the
-  // vocabulary, bad sampling parameters, a prompt that leaves no room to
-  // generate within max_model_len), a negative id (reserved) or a negative
-  // public_prefix_tokens; ALREADY_EXISTS for a duplicate id;
-  // RESOURCE_EXHAUSTED if the prompt alone needs more KV blocks than the
-  // whole arena holds, or when max_waiting requests are already waiting
-  // ("waiting queue is full (N requests)"). Nothing is queued on error.
+  // Queues a request after the admission gate (gate(): what ValidateRequest
+  // rejects, and RESOURCE_EXHAUSTED once max_waiting requests wait), then
+  // Enqueue's checks. Nothing is queued on error.
   absl::Status AddRequest(Request request);
 
-  // Ends a request early; its next Update emits a finished "abort" event.
+  // Queues a request that already passed gate() (EngineService asks it on
+  // the submitting thread). INVALID_ARGUMENT for a negative id (reserved for
+  // internal sequences), ALREADY_EXISTS for a duplicate id.
+  absl::Status Enqueue(Request request);
+
+  // The admission gate, built from the options; immutable, so any thread may
+  // ask it.
+  const AdmissionGate& gate() const { return gate_; }
+
+  // Ends a request early; its next Update emits a finished kAbort event.
   // NOT_FOUND if the id is unknown or already finished.
   absl::Status Abort(RequestId id);
+
+  // Ends a request whose client stream already ended (OutputStream found a
+  // stop string: kStop, recorded for its session and workflow like any
+  // completed turn; or failed to detokenize: kError). Its next Update emits
+  // a finished event the caller drops. NOT_FOUND as Abort.
+  absl::Status EndEarly(RequestId id, FinishReason reason);
 
   // The next step. Empty (no sequences) when there is nothing to run.
   engine::StepPlan Schedule();
@@ -196,7 +221,8 @@ class Scheduler {
 
   const SchedulerCounters& counters() const { return counters_; }
   // The KV bookkeeping's own consistency check (KvCacheManager::Validate),
-  // plus: the cache's sequences are exactly the running ones, and with no
+  // plus: every request's state agrees with its queue, block table, load and
+  // swap memory; the cache's sequences are exactly the running ones, and with no
   // request left no device block is referenced and no swap or staging
   // memory is held. Call between steps (not while a plan is in flight).
   absl::Status ValidateCache() const;
@@ -204,9 +230,16 @@ class Scheduler {
   // Anything to step: requests queued, loading or running, events pending,
   // or a workflow prefetch whose reads are still in flight.
   bool HasWork() const;
-  int64_t num_waiting() const { return static_cast<int64_t>(waiting_.size()); }
+  // Requests in `state` (internal chunk fills included).
+  int64_t num_in_state(RequestState state) const {
+    return num_in_state_[static_cast<size_t>(state)];
+  }
+  // Waiting for admission: new, or preempted (swapped or not).
+  int64_t num_waiting() const {
+    return num_in_state(RequestState::kWaiting) + num_in_state(RequestState::kSwapped);
+  }
   // Requests waiting for their prefix to be read from a lower tier.
-  int64_t num_loading() const { return static_cast<int64_t>(loading_.size()); }
+  int64_t num_loading() const { return num_in_state(RequestState::kLoading); }
   int64_t num_running() const { return static_cast<int64_t>(running_.size()); }
   // Workflow prefetches not yet promoted.
   int64_t num_prefetching() const { return prefetcher_.num_pending(); }
@@ -223,53 +256,66 @@ class Scheduler {
  private:
   struct Sequence;
 
-  // A device block whose bytes a move of the plan in flight copies out.
-  struct Demotion {
-    int32_t slot = 0;
-    cache::BlockKey key;
-  };
   enum class AdmitResult : uint8_t { kAdmitted, kLoading, kNoRoom };
 
   bool has_tiers() const { return options_.host_tier != nullptr || options_.disk_tier != nullptr; }
   bool prefix_cache() const { return options_.enable_prefix_cache; }
+  // The one place a request's state changes: checks the transition
+  // (request_state.h) and moves its id between queued_ and running_.
+  void MoveTo(Sequence& seq, RequestState to);
+  // `seq`'s cached device prefix as of now: looked up once per step, and
+  // again only if an eviction since may have removed one of its blocks.
+  const cache::CachedPrefix& DevicePrefix(Sequence& seq);
   void ExpireDeadlines(Clock::time_point now);
   void ApplyHolds();
-  void ScheduleRunning(engine::StepPlan& plan, int64_t& budget);
-  void AdmitWaiting(engine::StepPlan& plan, int64_t& budget, Clock::time_point now);
-  std::vector<WaitingEntry> Candidates() const;
+  void ScheduleRunning(PlanBuilder& builder);
+  void AdmitWaiting(PlanBuilder& builder, Clock::time_point now);
+  std::vector<WaitingEntry> Candidates();
   void BuildInflight();
   // Admits one candidate (starting its tier load first if it has one),
   // preempting running sequences of lower priority when it does not fit.
-  AdmitResult TryAdmit(Sequence& seq, engine::StepPlan& plan, int64_t& budget);
+  AdmitResult TryAdmit(Sequence& seq, PlanBuilder& builder);
   // Whether `seq`'s next chunk could fit once every running sequence of
   // lower priority gave its blocks up.
-  bool CouldFitByPreempting(const Sequence& seq, int64_t budget) const;
+  bool CouldFitByPreempting(Sequence& seq, int64_t budget);
   // Starts looking up the rest of `seq`'s prefix in the lower tiers; true
   // when some tier holds at least its next block (seq.load is then set).
   bool StartLoad(Sequence& seq);
   // Admits `seq` after its device prefix and what its load or swap brought,
   // if its blocks fit; false (nothing changed) otherwise.
-  bool Admit(Sequence& seq, engine::StepPlan& plan, int64_t& budget);
+  bool Admit(Sequence& seq, PlanBuilder& builder);
+  // The moves that fill a newly admitted sequence's blocks from its load and
+  // its swap, and the usage they make; `start` grows past what they bring.
+  void AddFillMoves(Sequence& seq, const cache::BlockTable& table, int64_t device_blocks,
+                    std::vector<cache::LoadedBlock>& loaded, bool swap_in, PlanBuilder& builder,
+                    PromptUsage& usage);
   void InsertRunning(RequestId id);
-  void OnEvicted(const cache::EvictedBlock& block);
+  void OnEvicted(const cache::EvictedBlock& block, PlanBuilder* builder);
   // After the plan in flight: inserts its demoted blocks into their tier
   // when the backend performed the moves, settles swaps and prefetches, and
   // frees the staging.
   void FinishMoves(bool performed);
   // Preempts the last running sequence (the victim); removes its step if
-  // the plan being built holds one, refunding `budget`.
-  void PreemptLast(engine::StepPlan& plan, int64_t& budget);
-  void Preempt(Sequence& seq);
-  bool SwapOut(Sequence& seq);
+  // the plan being built holds one, refunding its budget.
+  void PreemptLast(PlanBuilder& builder);
+  void Preempt(Sequence& seq, PlanBuilder& builder);
+  bool SwapOut(Sequence& seq, PlanBuilder& builder);
   void ExtendKeys(Sequence& seq);
   engine::SequenceStep MakeStep(const Sequence& seq, int64_t num_tokens) const;
   void AppendToken(Sequence& seq, const engine::SampledToken& sampled, TokenEvent& event);
-  void Finish(Sequence& seq, const std::string& reason, TokenEvent& event);
+  // Ends `seq` (any state) and fills the finished fields of `event`.
+  void Finish(Sequence& seq, FinishReason reason, TokenEvent& event);
+  void FillFinished(const Sequence& seq, FinishReason reason, TokenEvent& event) const;
+  // Ends `seq` between steps: its finished event goes out at the next Update.
+  void EndBetweenSteps(Sequence& seq, FinishReason reason);
   // Records what a finished sequence leaves for its session and workflow.
-  void RecordAffinity(Sequence& seq, const std::string& reason);
+  void RecordAffinity(Sequence& seq, FinishReason reason);
   void Release(Sequence& seq);
   void ReleaseSwap(Sequence& seq);
-  void EraseDone();
+  void EraseFinished();
+  // ValidateCache's check of one request: its state agrees with its queue,
+  // its block table, its load and its swap memory.
+  absl::Status ValidateState(RequestId id, const Sequence& seq) const;
 
   // CacheBlend (scheduler_blend.cc).
   static bool blend_active(const Sequence& seq);
@@ -295,7 +341,7 @@ class Scheduler {
   void ApplyBlendResult(Sequence& seq, const engine::SequenceOutput& output);
 
   SchedulerOptions options_;
-  const engine::Tokenizer& tokenizer_;
+  const AdmissionGate gate_;
   cache::KvCacheManager cache_;
   WaitingOrder order_;
   KeyHolds holds_;
@@ -303,10 +349,14 @@ class Scheduler {
   WorkflowTracker workflows_;
   InflightPrefixes inflight_;
   std::map<RequestId, std::unique_ptr<Sequence>> sequences_;
-  std::vector<RequestId> waiting_;  // ordered by order_ at each step
-  std::vector<RequestId> loading_;  // LOADING
+  std::array<int64_t, kNumRequestStates> num_in_state_{};
+  // Waiting, loading and swapped requests, in arrival order (admission
+  // sorts them by the policy at each step).
+  std::vector<RequestId> queued_;
   std::vector<RequestId> running_;  // in RunsBefore order: the last is the victim
-  std::vector<RequestId> aborted_;  // ended (abort, deadline), event not yet emitted
+  // Finished between steps (abort, deadline, a blend prefetch whose chunks
+  // are cached): their events go out at the next Update.
+  std::vector<RequestId> pending_events_;
   std::vector<RequestId> ended_since_plan_;
   // CacheBlend: the running fill of each chunk (by its last key), and the
   // next internal id (fills and holders count down from -1).
@@ -318,18 +368,13 @@ class Scheduler {
   int64_t num_with_deadline_ = 0;
   int64_t num_preemptions_ = 0;
   SchedulerCounters counters_;
-  // The plan being built, for the eviction listener.
-  std::vector<engine::BlockMove>* moves_ = nullptr;
-  // Tiers only.
+  // Tiers only: staging memory for demotions.
   std::unique_ptr<cache::StagingPool> staging_;
-  std::vector<Demotion> demotions_;  // of the plan in flight
-  // Loads whose bytes the plan in flight's promotions read.
-  std::vector<std::unique_ptr<cache::PrefixLoad>> promotions_;
   // Swap (host tier only).
   std::unique_ptr<cache::StagingPool> swap_;
   int64_t max_swap_blocks_ = 0;
-  std::vector<RequestId> swapped_out_;  // by the plan in flight
-  std::vector<int32_t> swap_in_slots_;  // read by the plan in flight; freed after it
+  // What the plan in flight's moves hold until its Update or FailStep.
+  InflightMoves inflight_moves_;
   WorkflowPrefetcher prefetcher_;
 };
 

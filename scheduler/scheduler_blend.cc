@@ -73,7 +73,7 @@ void Scheduler::StartFills(Sequence& seq) {
                          .cache_salt = seq.request.cache_salt,
                          .priority = seq.request.priority};
     auto fill =
-        std::make_unique<Sequence>(std::move(fill_request), tokenizer_, options_.eos_token_ids);
+        std::make_unique<Sequence>(std::move(fill_request), options_.eos_token_ids);
     fill->is_fill = true;
     fill->fill_key = key;
     fill->fill_waiters.push_back(seq.request.id);
@@ -84,7 +84,8 @@ void Scheduler::StartFills(Sequence& seq) {
     const RequestId id = fill->request.id;
     fills_.emplace(key, id);
     sequences_.emplace(id, std::move(fill));
-    waiting_.push_back(id);
+    ++num_in_state_[static_cast<size_t>(RequestState::kWaiting)];
+    queued_.push_back(id);
     ++counters_.chunk_fills;
   }
 }
@@ -94,15 +95,12 @@ void Scheduler::OnFillDone(Sequence& fill, bool computed) {
   fills_.erase(fill.fill_key);
   for (RequestId waiter : fill.fill_waiters) {
     auto it = sequences_.find(waiter);
-    if (it == sequences_.end() || it->second->done || !it->second->end_reason.empty()) continue;
+    if (it == sequences_.end() || it->second->state == RequestState::kFinished) continue;
     Sequence& seq = *it->second;
     if (--seq.pending_fills > 0) continue;
     // A blend prefetch is done once its chunks are; a blend request is now
     // a candidate for admission (PrepareBlend checks the chunks again).
-    if (seq.request.kind == RequestKind::kPrefill) {
-      seq.end_reason = "prefilled";
-      aborted_.push_back(waiter);
-    }
+    if (seq.request.kind == RequestKind::kPrefill) EndBetweenSteps(seq, FinishReason::kPrefilled);
   }
   fill.fill_waiters.clear();
 }

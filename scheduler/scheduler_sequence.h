@@ -4,20 +4,21 @@
 #define STRATA_SCHEDULER_SCHEDULER_SEQUENCE_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "scheduler/output_stream.h"
 #include "scheduler/scheduler.h"
 
 namespace strata::scheduler {
 
 struct Scheduler::Sequence {
-  Sequence(Request r, const engine::Tokenizer& tokenizer, absl::Span<const TokenId> eos_ids)
+  Sequence(Request r, absl::Span<const TokenId> eos_ids)
       : request(std::move(r)),
-        // Primed with the prompt so the first output token keeps its leading
-        // space (SentencePiece strips it only at the very start of a text).
-        detokenizer(tokenizer, /*skip_special_tokens=*/true, request.prompt_ids),
-        stop_checker(request.sampling, eos_ids),
+        // Token ids only: stop strings need text, which OutputStream makes
+        // off the engine thread.
+        stop_checker(TokenLevelStops(request.sampling), eos_ids),
         tokens(request.prompt_ids) {}
 
   int64_t num_tokens() const { return static_cast<int64_t>(tokens.size()); }
@@ -28,12 +29,17 @@ struct Scheduler::Sequence {
 
   Request request;
   std::vector<TokenId> output_ids;
-  engine::IncrementalDetokenizer detokenizer;
   engine::StopChecker stop_checker;
   std::vector<TokenId> tokens;  // prompt then output: what the prefix cache hashes
   int64_t computed = 0;         // tokens whose K/V are in the sequence's blocks
-  bool done = false;
-  std::string end_reason;  // "abort" or "deadline" once ended between steps
+  RequestState state = RequestState::kWaiting;  // changed only by Scheduler::MoveTo
+  std::optional<FinishReason> finish_reason;    // set once kFinished
+  // This step's device prefix (Scheduler::DevicePrefix): valid while
+  // prefix_step is the current step and no block was evicted since
+  // prefix_evictions (the cache's eviction count when it was looked up).
+  cache::CachedPrefix prefix;
+  int64_t prefix_step = -1;
+  int64_t prefix_evictions = -1;
   uint64_t arrival = 0;
   Clock::time_point arrived{};
   uint64_t admission = 0;  // running order among equal priorities
@@ -41,10 +47,10 @@ struct Scheduler::Sequence {
   // Prefix cache on: the chain keys of the full blocks before the last token
   // (the last-token rule), hashed once and extended as the tokens grow.
   std::vector<cache::BlockKey> keys;
-  // While LOADING: the lower-tier lookups of blocks load_first_block on.
+  // While kLoading: the lower-tier lookups of blocks load_first_block on.
   std::unique_ptr<cache::PrefixLoad> load;
   int64_t load_first_block = 0;
-  // While swapped out: slot i holds block i, swapped_tokens of K/V in all.
+  // While kSwapped: slot i holds block i, swapped_tokens of K/V in all.
   std::vector<int32_t> swap_slots;
   int64_t swapped_tokens = 0;
   int64_t preempted_step = -1;  // not readmitted in the step that preempted it

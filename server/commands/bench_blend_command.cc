@@ -271,14 +271,14 @@ absl::Status TimeOnce(ServingEngine& engine, int64_t chunk_tokens, float ratio,
   scheduler::SchedulerOptions options = engine.scheduler_options;
   options.max_batch_tokens = static_cast<int64_t>(request.prompt_ids.size());
   {
-    scheduler::Scheduler scheduler(options, *engine.tokenizer);
+    scheduler::Scheduler scheduler(options);
     scheduler::Request full = request;
     full.chunks.clear();
     absl::StatusOr<double> t = TimeToFirstToken(scheduler, *engine.backend, full);
     if (!t.ok()) return t.status();
     timing.full.push_back(*t);
   }
-  scheduler::Scheduler scheduler(options, *engine.tokenizer);
+  scheduler::Scheduler scheduler(options);
   request.blend = scheduler::BlendOptions{.recompute_ratio = ratio, .check_layers = check_layers};
   request.chunk_context_tokens = 0;  // random weights: no BOS
   scheduler::Request prefetch = request;

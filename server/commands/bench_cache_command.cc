@@ -110,7 +110,7 @@ absl::Status RunOnce(Engines& engines, const engine::ModelConfig& config, int64_
   scheduler::SchedulerOptions options = engines.host.scheduler_options;
   options.max_batch_tokens = prompt_tokens;  // one prefill step, as a lone request would get
   {
-    scheduler::Scheduler scheduler(options, *engines.host.tokenizer);
+    scheduler::Scheduler scheduler(options);
     engine::Backend& backend = *engines.host.backend;
     absl::StatusOr<double> cold = TimeToFirstToken(scheduler, backend, 1, prompt);
     absl::StatusOr<double> device = TimeToFirstToken(scheduler, backend, 2, prompt);
@@ -128,7 +128,7 @@ absl::Status RunOnce(Engines& engines, const engine::ModelConfig& config, int64_
   }
   options = engines.disk.scheduler_options;
   options.max_batch_tokens = prompt_tokens;
-  scheduler::Scheduler scheduler(options, *engines.disk.tokenizer);
+  scheduler::Scheduler scheduler(options);
   engine::Backend& backend = *engines.disk.backend;
   for (scheduler::RequestId id : {1, 2}) {
     absl::StatusOr<double> fill =

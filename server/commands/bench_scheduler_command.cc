@@ -125,7 +125,7 @@ absl::Status WarmUp(ServingEngine& engine) {
   options.host_tier = nullptr;
   options.disk_tier = nullptr;
   options.enable_prefix_cache = false;
-  scheduler::Scheduler scheduler(options, *engine.tokenizer);
+  scheduler::Scheduler scheduler(options);
   scheduler::Request request{.id = 1};
   for (int i = 0; i < 64; ++i) request.prompt_ids.push_back(3 + i);
   request.sampling.temperature = 0;
@@ -168,9 +168,10 @@ absl::Status ApplyEvents(const std::vector<scheduler::TokenEvent>& events, doubl
     }
     if (event.token_id) replay.OnToken(index, *event.token_id, now_s);
     if (event.finished) {
-      if (event.finish_reason != "length") {
+      if (event.finish_reason != scheduler::FinishReason::kLength) {
         return absl::InternalError(
-            absl::StrCat("request ", index, " finished early: ", event.finish_reason));
+            absl::StrCat("request ", index, " finished early: ",
+                         scheduler::FinishReasonName(event.finish_reason)));
       }
       replay.OnFinished(index, now_s);
     }
@@ -201,7 +202,7 @@ double ProcessCpuSeconds() {
 // Replays `workload` on `engine` in real time.
 absl::StatusOr<RunResult> Replay(ServingEngine& engine, const bench::Workload& workload,
                                  const PolicySpec& policy) {
-  scheduler::Scheduler scheduler(engine.scheduler_options, *engine.tokenizer);
+  scheduler::Scheduler scheduler(engine.scheduler_options);
   bench::Replay replay(workload);
   int64_t steps = 0;
   double busy_s = 0;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/backend.h"
 #include "scheduler/engine_loop.h"
+#include "scheduler/output_stream.h"
 #include "scheduler/scheduler.h"
 #include "server/commands/args.h"
 #include "server/commands/command_registry.h"
@@ -52,19 +53,22 @@ absl::StatusOr<std::string> Generate(const std::filesystem::path& model_dir,
   absl::StatusOr<std::vector<engine::TokenId>> prompt_ids =
       serving->tokenizer->Encode(prompt, /*add_special_tokens=*/true);
   if (!prompt_ids.ok()) return prompt_ids.status();
-  scheduler::Scheduler scheduler(serving->scheduler_options, *serving->tokenizer);
-  absl::Status added = scheduler.AddRequest(
-      scheduler::Request{.id = 1, .prompt_ids = *prompt_ids, .sampling = params});
+  scheduler::Scheduler scheduler(serving->scheduler_options);
+  const scheduler::Request request{.id = 1, .prompt_ids = *prompt_ids, .sampling = params};
+  scheduler::OutputStreams streams(*serving->tokenizer, serving->scheduler_options.eos_token_ids);
+  streams.Add(request);
+  absl::Status added = scheduler.AddRequest(request);
   if (!added.ok()) return added;
 
   std::cout << prompt << std::flush;
   std::string finish_reason;
   while (scheduler.HasWork()) {
-    for (const scheduler::TokenEvent& event : scheduler::RunStep(scheduler, *serving->backend)) {
+    for (const scheduler::TokenEvent& event :
+         streams.Apply(scheduler, scheduler::RunStep(scheduler, *serving->backend))) {
       std::cout << event.text << std::flush;
       if (!event.finished) continue;
       if (!event.error.ok()) return event.error;
-      finish_reason = event.finish_reason;
+      finish_reason = std::string(scheduler::FinishReasonName(event.finish_reason));
     }
   }
   std::cout << "\n";

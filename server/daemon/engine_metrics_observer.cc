@@ -144,7 +144,7 @@ void EngineMetricsObserver::OnRequestFinished(const scheduler::RequestStats& sta
       .Increment(static_cast<double>(stats.usage.blend_reused_tokens));
   metrics_->prompt_tokens_by_source(metrics::TokenSource::kBlendRecompute)
       .Increment(static_cast<double>(stats.usage.blend_recomputed_tokens));
-  SuccessCounter(stats.finish_reason.empty() ? "unknown" : stats.finish_reason).Increment();
+  SuccessCounter(std::string(scheduler::FinishReasonName(stats.finish_reason))).Increment();
 }
 
 }  // namespace strata::server

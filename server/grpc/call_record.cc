@@ -81,7 +81,8 @@ void LogRequestFinished(const CallRecord& record) {
       .With("prompt_tokens", record.usage.prompt_tokens)
       .With("cached_tokens", record.usage.cached_tokens())
       .With("generated_tokens", record.generated_tokens)
-      .With("reason", !record.finish_reason.empty()                          ? record.finish_reason
+      .With("reason", record.finish_reason.has_value()
+                          ? std::string(scheduler::FinishReasonName(*record.finish_reason))
                       : record.status.code() == absl::StatusCode::kCancelled ? "cancelled"
                                                                              : "rejected")
       .With("ttft_s", record.ttft_s() < 0 ? 0.0 : record.ttft_s())

@@ -41,7 +41,7 @@ struct CallRecord {
   std::optional<scheduler::Clock::time_point> first_token;
   scheduler::PromptUsage usage;  // as of the latest event that carried it
   int64_t generated_tokens = 0;
-  std::string finish_reason;  // empty until finished
+  std::optional<scheduler::FinishReason> finish_reason;  // set once finished
   absl::Status status;        // what the call ended with
 
   // Updates the timings and counts from one engine event.

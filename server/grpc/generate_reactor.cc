@@ -94,7 +94,7 @@ void GenerateReactor::OnEvent(const std::shared_ptr<State>& state,
       AppendToken(event, state->sampling, *state->tokenizer, message.mutable_tokens());
       if (final_message) {
         v1::FinalInfo* final_info = message.mutable_final();
-        final_info->set_finish_reason(FinishReasonFromString(event.finish_reason));
+        final_info->set_finish_reason(FinishReasonToProto(event.finish_reason));
         FillUsage(state->record.usage, state->record.generated_tokens, state->record.ttft_s(),
                   state->record.elapsed_s(), final_info->mutable_usage());
       }

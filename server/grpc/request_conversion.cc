@@ -320,19 +320,28 @@ void AppendToken(const scheduler::TokenEvent& event, const engine::SamplingParam
   }
 }
 
-v1::FinishReason FinishReasonFromString(std::string_view reason) {
-  if (reason == "stop") return v1::FINISH_REASON_STOP;
-  if (reason == "length") return v1::FINISH_REASON_LENGTH;
-  if (reason == "abort") return v1::FINISH_REASON_ABORT;
+v1::FinishReason FinishReasonToProto(scheduler::FinishReason reason) {
+  switch (reason) {
+    case scheduler::FinishReason::kStop:
+      return v1::FINISH_REASON_STOP;
+    case scheduler::FinishReason::kLength:
+      return v1::FINISH_REASON_LENGTH;
+    case scheduler::FinishReason::kAbort:
+      return v1::FINISH_REASON_ABORT;
+    case scheduler::FinishReason::kDeadline:
+    case scheduler::FinishReason::kPrefilled:
+    case scheduler::FinishReason::kError:
+      break;
+  }
   return v1::FINISH_REASON_UNSPECIFIED;
 }
 
 absl::Status StatusOfFinishedEvent(const scheduler::TokenEvent& event) {
-  if (event.finish_reason == "deadline") {
+  if (event.finish_reason == scheduler::FinishReason::kDeadline) {
     return absl::DeadlineExceededError(event.error.ok() ? "deadline exceeded"
                                                         : std::string(event.error.message()));
   }
-  if (event.finish_reason == "error") {
+  if (event.finish_reason == scheduler::FinishReason::kError) {
     return event.error.ok() ? absl::InternalError("the engine failed the request") : event.error;
   }
   return absl::OkStatus();

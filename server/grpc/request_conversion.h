@@ -95,8 +95,9 @@ void AppendToken(const scheduler::TokenEvent& event, const engine::SamplingParam
                  const engine::Tokenizer& tokenizer,
                  google::protobuf::RepeatedPtrField<v1::GeneratedToken>* tokens);
 
-// "stop", "length", "abort" -> their enum; anything else UNSPECIFIED.
-v1::FinishReason FinishReasonFromString(std::string_view reason);
+// kStop, kLength, kAbort -> their proto enum; the rest (kPrefilled, and
+// kDeadline and kError, which end the call with a status) UNSPECIFIED.
+v1::FinishReason FinishReasonToProto(scheduler::FinishReason reason);
 
 // The status a finished event ends its call with: OK for stop, length,
 // abort and prefilled; DEADLINE_EXCEEDED for deadline; the event's error

@@ -124,7 +124,7 @@ void CompleteReactor::OnEvent(const std::shared_ptr<State>& state,
     end = StatusOfFinishedEvent(event);
     if (end.ok()) {
       v1::FinalInfo* final_info = response.mutable_final();
-      final_info->set_finish_reason(FinishReasonFromString(event.finish_reason));
+      final_info->set_finish_reason(FinishReasonToProto(event.finish_reason));
       FillUsage(state->record.usage, state->record.generated_tokens, state->record.ttft_s(),
                 state->record.elapsed_s(), final_info->mutable_usage());
     }
@@ -184,7 +184,7 @@ void PrefetchReactor::OnEvent(const std::shared_ptr<State>& state,
     absl::MutexLock lock(&state->mu);
     if (state->finish_called) return;
     state->record.Observe(event);
-    if (end.ok() && event.finish_reason == "abort") {
+    if (end.ok() && event.finish_reason == scheduler::FinishReason::kAbort) {
       end = absl::CancelledError("the prefetch was aborted before its KV was computed");
     }
     if (end.ok()) {

@@ -302,8 +302,8 @@ json ErrorBody(const ApiError& error) {
                 {"code", or_null(error.code)}}}};
 }
 
-std::string OpenAiFinishReason(std::string_view engine_reason) {
-  return engine_reason == "length" ? "length" : "stop";
+std::string OpenAiFinishReason(scheduler::FinishReason reason) {
+  return reason == scheduler::FinishReason::kLength ? "length" : "stop";
 }
 
 json UsageBody(const Completion& completion) {

@@ -69,9 +69,9 @@ struct Completion {
   int64_t completion_tokens = 0;
 };
 
-// The engine's finish reason as OpenAI names it: "length" stays, the rest
-// ("stop", "abort", "prefilled") are "stop".
-std::string OpenAiFinishReason(std::string_view engine_reason);
+// The engine's finish reason as OpenAI names it: "length" for kLength,
+// "stop" for the rest (stop, abort, prefilled).
+std::string OpenAiFinishReason(scheduler::FinishReason reason);
 
 // The non-streaming response object.
 nlohmann::json CompletionBody(Endpoint endpoint, const Completion& completion);

@@ -74,7 +74,7 @@ class ReferenceEngine {
           if (event.token_id) reference.ids.push_back(*event.token_id);
           reference.text += event.text;
           if (event.finished) {
-            reference.finish_reason = event.finish_reason;
+            reference.finish_reason = scheduler::FinishReasonName(event.finish_reason);
             done.set_value();
           }
         });

@@ -4,6 +4,7 @@
 // and shutdown.
 #include "scheduler/engine_service.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -15,12 +16,14 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/mocks/hooked_backend.h"
 #include "tests/scheduler/engine_test_util.h"
 
 namespace strata::scheduler {
 namespace {
 
 using testing::Collector;
+using strata::testing::HookedBackend;
 using ::testing::HasSubstr;
 using testing::kModelLen;
 using testing::LoadFixture;
@@ -56,64 +59,6 @@ void ExpectSameOutput(const Outcome& got, const Outcome& want, const std::string
   EXPECT_EQ(got.finish_reason, want.finish_reason) << what;
 }
 
-// The real backend with a hook run before each Execute: a gate that holds
-// the engine thread inside a step, or a failure.
-class HookedBackend : public engine::Backend {
- public:
-  explicit HookedBackend(std::unique_ptr<engine::Backend> inner) : inner_(std::move(inner)) {}
-
-  absl::StatusOr<engine::StepResult> Execute(const engine::StepPlan& plan) override {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      ++executes_;
-      changed_.notify_all();
-      changed_.wait(lock, [&] { return open_; });
-    }
-    for (const engine::SequenceStep& step : plan.sequences) {
-      if (step.start_position == 0 && step.token_ids.front() == kPoison) {
-        ++failures_;
-        return absl::InternalError("injected failure");
-      }
-    }
-    return inner_->Execute(plan);
-  }
-  absl::Status CopyBlocks(absl::Span<const engine::BlockMove> moves) override {
-    return inner_->CopyBlocks(moves);
-  }
-  absl::Status Synchronize() override { return inner_->Synchronize(); }
-  absl::StatusOr<std::unique_ptr<engine::HostBuffer>> AllocateHostBuffer(size_t bytes) override {
-    return inner_->AllocateHostBuffer(bytes);
-  }
-  engine::KvArenaInfo kv_arena_info() const override { return inner_->kv_arena_info(); }
-  const engine::ModelConfig& model_config() const override { return inner_->model_config(); }
-  std::string name() const override { return "hooked"; }
-
-  // Steps from now on wait inside Execute until Open.
-  void Close() {
-    std::lock_guard<std::mutex> lock(mu_);
-    open_ = false;
-  }
-  void Open() {
-    std::lock_guard<std::mutex> lock(mu_);
-    open_ = true;
-    changed_.notify_all();
-  }
-  // Waits until the engine thread has entered Execute `n` times in all.
-  void WaitForExecutes(int64_t n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    changed_.wait(lock, [&] { return executes_ >= n; });
-  }
-  int64_t failures() const { return failures_.load(); }
-
- private:
-  std::unique_ptr<engine::Backend> inner_;
-  std::mutex mu_;
-  std::condition_variable changed_;
-  bool open_ = true;
-  int64_t executes_ = 0;
-  std::atomic<int64_t> failures_{0};
-};
-
 class RecordingObserver : public EngineObserver {
  public:
   void OnStep(const StepStats& step, const EngineSnapshot& snapshot) override {
@@ -147,8 +92,16 @@ class EngineServiceTest : public ::testing::Test {
                                     backend, kBlockSize, /*max_batch_tokens=*/64, max_running)};
   }
 
+  // The real backend; a step whose sequence starts with kPoison fails.
   static std::unique_ptr<HookedBackend> MakeHooked(int64_t num_blocks) {
-    return std::make_unique<HookedBackend>(MakeCpuBackend(kBlockSize, num_blocks));
+    auto backend = std::make_unique<HookedBackend>(MakeCpuBackend(kBlockSize, num_blocks));
+    backend->FailIf([](const engine::StepPlan& plan) {
+      return std::any_of(plan.sequences.begin(), plan.sequences.end(),
+                         [](const engine::SequenceStep& step) {
+                           return step.start_position == 0 && step.token_ids.front() == kPoison;
+                         });
+    });
+    return backend;
   }
 
   // After WaitIdle: the last step's observer call and snapshot are in, the
@@ -182,18 +135,20 @@ TEST_F(EngineServiceTest, OutputsEqualThoseOfDrivingTheSchedulerDirectly) {
 
   std::map<RequestId, Outcome> direct;
   {
-    Scheduler scheduler(options.scheduler, *LoadFixture().tokenizer);
+    Scheduler scheduler(options.scheduler);
+    OutputStreams streams(*LoadFixture().tokenizer, options.scheduler.eos_token_ids);
     for (size_t i = 0; i < requests.size(); ++i) {
       Request request = requests[i];
       request.id = static_cast<RequestId>(i);
+      streams.Add(request);
       ASSERT_TRUE(scheduler.AddRequest(std::move(request)).ok());
     }
     for (int step = 0; scheduler.HasWork() && step < 10000; ++step) {
-      for (const TokenEvent& event : RunStep(scheduler, *backend)) {
+      for (const TokenEvent& event : streams.Apply(scheduler, RunStep(scheduler, *backend))) {
         Outcome& outcome = direct[event.request_id];
         if (event.token_id) outcome.tokens.push_back(*event.token_id);
         outcome.text += event.text;
-        if (event.finished) outcome.finish_reason = event.finish_reason;
+        if (event.finished) outcome.finish_reason = FinishReasonName(event.finish_reason);
       }
     }
   }
@@ -441,7 +396,7 @@ TEST_F(EngineServiceTest, ObserverSeesEveryStepAndEachFinishedRequest) {
   ASSERT_EQ(observer.finished.size(), 3u);
   for (const RequestStats& stats : observer.finished) {
     EXPECT_EQ(ids.count(stats.id), 1u);
-    EXPECT_EQ(stats.finish_reason, "length");
+    EXPECT_EQ(stats.finish_reason, FinishReason::kLength);
     EXPECT_EQ(stats.generated_tokens, 6);
     EXPECT_EQ(stats.usage.prompt_tokens, 10);
     EXPECT_GE(stats.queue_s, 0);

@@ -19,6 +19,7 @@
 #include "engine/tokenizer/tokenizer.h"
 #include "gtest/gtest.h"
 #include "scheduler/engine_loop.h"
+#include "scheduler/output_stream.h"
 #include "scheduler/engine_service.h"
 #include "scheduler/scheduler.h"
 
@@ -105,7 +106,7 @@ class Collector {
     outcome.text += event.text;
     if (event.finished) {
       ++outcome.finished_events;
-      outcome.finish_reason = event.finish_reason;
+      outcome.finish_reason = FinishReasonName(event.finish_reason);
       outcome.error = event.error;
       outcome.usage = event.usage;
       ++num_finished_;
@@ -157,20 +158,22 @@ inline Outcome RunAlone(const Request& request, engine::Backend& backend,
   SchedulerOptions alone = options;
   alone.host_tier = nullptr;
   alone.disk_tier = nullptr;
-  Scheduler scheduler(alone, *LoadFixture().tokenizer);
+  Scheduler scheduler(alone);
   Request copy = request;
   copy.id = 1;
   copy.deadline.reset();
   Outcome outcome;
+  OutputStreams streams(*LoadFixture().tokenizer, alone.eos_token_ids);
+  streams.Add(copy);
   absl::Status added = scheduler.AddRequest(std::move(copy));
   EXPECT_TRUE(added.ok()) << added;
   for (int step = 0; scheduler.HasWork() && step < 100000; ++step) {
-    for (const TokenEvent& event : RunStep(scheduler, backend)) {
+    for (const TokenEvent& event : streams.Apply(scheduler, RunStep(scheduler, backend))) {
       if (event.token_id) outcome.tokens.push_back(*event.token_id);
       outcome.text += event.text;
       if (event.finished) {
         ++outcome.finished_events;
-        outcome.finish_reason = event.finish_reason;
+        outcome.finish_reason = FinishReasonName(event.finish_reason);
         outcome.error = event.error;
         outcome.usage = event.usage;
       }

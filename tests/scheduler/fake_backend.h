@@ -258,7 +258,7 @@ class SchedulerFixture : public ::testing::Test {
         Outcome& outcome = out[event.request_id];
         if (event.token_id) outcome.tokens.push_back(*event.token_id);
         if (event.finished) {
-          outcome.finish_reason = event.finish_reason;
+          outcome.finish_reason = FinishReasonName(event.finish_reason);
           outcome.error = event.error;
         }
         outcome.events.push_back(std::move(event));
@@ -274,7 +274,7 @@ class SchedulerFixture : public ::testing::Test {
   std::map<RequestId, std::vector<TokenId>> Alone(const std::vector<Request>& requests) const {
     std::map<RequestId, std::vector<TokenId>> alone;
     for (const Request& request : requests) {
-      Scheduler scheduler(Options(64, 64), *tokenizer_);
+      Scheduler scheduler(Options(64, 64));
       FakeBackend backend;
       EXPECT_TRUE(scheduler.AddRequest(request).ok());
       alone[request.id] = RunAll(scheduler, backend)[request.id].tokens;

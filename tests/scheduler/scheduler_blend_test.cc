@@ -74,7 +74,7 @@ RunResult RunToEnd(Scheduler& scheduler, engine::Backend& backend, Request reque
       if (event.token_id) run.tokens.push_back(*event.token_id);
       if (event.finished) {
         run.usage = event.usage;
-        run.finish_reason = event.finish_reason;
+        run.finish_reason = FinishReasonName(event.finish_reason);
       }
     }
   }
@@ -95,7 +95,7 @@ class SchedulerBlendTest : public ::testing::Test {
 };
 
 TEST_F(SchedulerBlendTest, FillsEachChunkOnceAndReusesItAnywhere) {
-  Scheduler scheduler(options_, *LoadFixture().tokenizer);
+  Scheduler scheduler(options_);
   const RunResult first = RunToEnd(scheduler, *backend_, BlendRequest(1, {a_, b_}, Tokens(5, 9)));
   EXPECT_EQ(first.tokens.size(), 6u);
   EXPECT_EQ(scheduler.counters().chunk_fills, 2);
@@ -116,12 +116,12 @@ TEST_F(SchedulerBlendTest, FillsEachChunkOnceAndReusesItAnywhere) {
   // What was cached does not change the output: a cold scheduler fills all
   // three chunks first and gives the same tokens.
   auto cold_backend = MakeCpuBackend(kBlockSize, 120);
-  Scheduler cold(options_, *LoadFixture().tokenizer);
+  Scheduler cold(options_);
   EXPECT_EQ(RunToEnd(cold, *cold_backend, second).tokens, warm.tokens);
 }
 
 TEST_F(SchedulerBlendTest, BlendedBlocksNeverEnterThePrefixIndex) {
-  Scheduler scheduler(options_, *LoadFixture().tokenizer);
+  Scheduler scheduler(options_);
   const Request request = BlendRequest(1, {a_, b_}, Tokens(5, 9));
   const RunResult run = RunToEnd(scheduler, *backend_, request);
   ASSERT_EQ(run.blend_tables.size(), 1u);
@@ -142,7 +142,7 @@ TEST_F(SchedulerBlendTest, BlendedBlocksNeverEnterThePrefixIndex) {
 }
 
 TEST_F(SchedulerBlendTest, APrefetchCachesEachChunkOnItsOwn) {
-  Scheduler scheduler(options_, *LoadFixture().tokenizer);
+  Scheduler scheduler(options_);
   Request prefetch = BlendRequest(1, {a_, b_}, {});
   prefetch.kind = RequestKind::kPrefill;
   const RunResult prefetched = RunToEnd(scheduler, *backend_, prefetch);
@@ -163,7 +163,7 @@ TEST_F(SchedulerBlendTest, APrefetchCachesEachChunkOnItsOwn) {
 }
 
 TEST_F(SchedulerBlendTest, RefusesBadBlendRequestsNamingTheField) {
-  Scheduler scheduler(options_, *LoadFixture().tokenizer);
+  Scheduler scheduler(options_);
   Request ratio = BlendRequest(1, {a_}, Tokens(3, 4), 1.5f);
   EXPECT_THAT(std::string(scheduler.AddRequest(ratio).message()),
               HasSubstr("blend.recompute_ratio"));
@@ -181,14 +181,14 @@ TEST_F(SchedulerBlendTest, RefusesBadBlendRequestsNamingTheField) {
 TEST_F(SchedulerBlendTest, WithoutThePrefixCacheABlendIsAnExactPrefill) {
   SchedulerOptions off = options_;
   off.enable_prefix_cache = false;
-  Scheduler scheduler(off, *LoadFixture().tokenizer);
+  Scheduler scheduler(off);
   Request request = BlendRequest(1, {a_, b_}, Tokens(5, 9));
   const RunResult blended = RunToEnd(scheduler, *backend_, request);
   EXPECT_EQ(scheduler.counters().chunk_fills, 0);
   request.blend.reset();
   request.chunks.clear();
   auto other_backend = MakeCpuBackend(kBlockSize, 120);
-  Scheduler plain(off, *LoadFixture().tokenizer);
+  Scheduler plain(off);
   EXPECT_EQ(RunToEnd(plain, *other_backend, request).tokens, blended.tokens);
 }
 

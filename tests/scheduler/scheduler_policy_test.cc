@@ -56,7 +56,7 @@ TEST_F(SchedulerPolicyTest, CacheAwareAdmitsTheLongestCachedPrefixFirstAndFcfsBy
     options.max_running = 1;
     options.policy = policy;
     options.now = [this] { return now_; };
-    Scheduler scheduler(options, *tokenizer_);
+    Scheduler scheduler(options);
     FakeBackend backend;
     Request warm = MakeRequest(1, 16, 1);
     ASSERT_TRUE(scheduler.AddRequest(warm).ok());
@@ -84,7 +84,7 @@ TEST_F(SchedulerPolicyTest, AgeingBoundServesARequestThatWaitedTooLongInArrivalO
   options.max_running = 1;
   options.max_queue_delay = std::chrono::seconds(2);
   options.now = [this] { return now_; };
-  Scheduler scheduler(options, *tokenizer_);
+  Scheduler scheduler(options);
   FakeBackend backend;
   Request warm = MakeRequest(1, 16, 1);
   ASSERT_TRUE(scheduler.AddRequest(warm).ok());
@@ -115,7 +115,7 @@ TEST_F(SchedulerPolicyTest, SharedUncachedPrefixIsComputedOnce) {
   for (SchedulingPolicy policy : {SchedulingPolicy::kCacheAware, SchedulingPolicy::kFcfs}) {
     SchedulerOptions options = Options(64, 128);
     options.policy = policy;
-    Scheduler scheduler(options, *tokenizer_);
+    Scheduler scheduler(options);
     FakeBackend backend;
     ASSERT_TRUE(scheduler.AddRequest(a).ok());
     ASSERT_TRUE(scheduler.AddRequest(b).ok());
@@ -144,7 +144,7 @@ TEST_F(SchedulerPolicyTest, GroupedRequestWaitsThroughAChunkedPrefill) {
   a.prompt_ids = Concat(shared, {200, 201});
   Request b = MakeRequest(2, 0, 3);
   b.prompt_ids = Concat(shared, {300, 301, 302});
-  Scheduler scheduler(Options(64, 16), *tokenizer_);
+  Scheduler scheduler(Options(64, 16));
   FakeBackend backend;
   ASSERT_TRUE(scheduler.AddRequest(a).ok());
   ASSERT_TRUE(scheduler.AddRequest(b).ok());
@@ -168,7 +168,7 @@ TEST_F(SchedulerPolicyTest, SessionContextIsPinnedUntilItsTtlPassesOrItIsRelease
     SchedulerOptions options = Options(12, 64);
     options.session_ttl = std::chrono::seconds(10);
     options.now = [this] { return now_; };
-    Scheduler scheduler(options, *tokenizer_);
+    Scheduler scheduler(options);
     FakeBackend backend;
     Request turn1 = MakeRequest(1, 12, 2);
     if (session) turn1.session_id = "chat";
@@ -212,7 +212,7 @@ TEST_F(SchedulerPolicyTest, SessionContextIsPinnedUntilItsTtlPassesOrItIsRelease
 
 TEST_F(SchedulerPolicyTest, ReleaseSessionUnpinsAtOnceAndOnlyThatTenantsSession) {
   SchedulerOptions options = Options(32, 64);
-  Scheduler scheduler(options, *tokenizer_);
+  Scheduler scheduler(options);
   FakeBackend backend;
   Request turn = MakeRequest(1, 12, 2);
   turn.session_id = "chat";
@@ -245,7 +245,7 @@ TEST_F(SchedulerPolicyTest, NextAgentsBlocksArePrefetchedFromTheHostTier) {
   SchedulerOptions options = Options(12, 64);
   options.host_tier = &host;
   options.now = [this] { return now_; };
-  Scheduler scheduler(options, *tokenizer_);
+  Scheduler scheduler(options);
   FakeBackend backend;
   Request a1 = MakeRequest(1, 16, 2);
   a1.workflow_id = "w";
@@ -291,7 +291,7 @@ TEST_F(SchedulerPolicyTest, NextAgentsCachedBlocksAreKeptAheadOfPlainOnes) {
   SchedulerOptions options = Options(16, 64);
   options.now = [this] { return now_; };
   options.session_ttl = std::chrono::seconds(30);
-  Scheduler scheduler(options, *tokenizer_);
+  Scheduler scheduler(options);
   FakeBackend backend;
   Request a1 = MakeRequest(1, 16, 1);
   a1.workflow_id = "w";

@@ -48,7 +48,7 @@ TEST_F(SchedulerPreemptionTest, SwapRestoresEveryBlockAndNothingIsRecomputed) {
   // Room for every swapped sequence at once (the default, num_blocks, can
   // run out when several are swapped out together).
   options.max_swap_blocks = 64;
-  Scheduler scheduler(options, *tokenizer_);
+  Scheduler scheduler(options);
   FakeBackend backend;
   const std::vector<Request> requests = Workload();
   for (const Request& request : requests) ASSERT_TRUE(scheduler.AddRequest(request).ok());
@@ -75,7 +75,7 @@ TEST_F(SchedulerPreemptionTest, RecomputeModeIgnoresTheHostTierAndStaysExact) {
   SchedulerOptions options = Options(14, 64);
   options.host_tier = &host;
   options.preemption = PreemptionMode::kRecompute;
-  Scheduler scheduler(options, *tokenizer_);
+  Scheduler scheduler(options);
   FakeBackend backend;
   const std::vector<Request> requests = Workload();
   for (const Request& request : requests) ASSERT_TRUE(scheduler.AddRequest(request).ok());
@@ -97,7 +97,7 @@ TEST_F(SchedulerPreemptionTest, AutoSwapsWithAHostTierAndRecomputesWithout) {
     SchedulerOptions options = Options(14, 64);
     if (with_host) options.host_tier = &host;
     options.preemption = PreemptionMode::kAuto;
-    Scheduler scheduler(options, *tokenizer_);
+    Scheduler scheduler(options);
     FakeBackend backend;
     const std::vector<Request> requests = Workload();
     for (const Request& request : requests) ASSERT_TRUE(scheduler.AddRequest(request).ok());
@@ -121,7 +121,7 @@ TEST_F(SchedulerPreemptionTest, SwapSpaceLimitFallsBackToRecompute) {
   options.host_tier = &host;
   options.preemption = PreemptionMode::kSwap;
   options.max_swap_blocks = 4;  // one sequence's worth at most
-  Scheduler scheduler(options, *tokenizer_);
+  Scheduler scheduler(options);
   FakeBackend backend;
   const std::vector<Request> requests = Workload();
   for (const Request& request : requests) ASSERT_TRUE(scheduler.AddRequest(request).ok());
@@ -139,7 +139,7 @@ TEST_F(SchedulerPreemptionTest, FailedStepDropsItsSwapOutsAndTheVictimRecomputes
   SchedulerOptions options = Options(6, 64);
   options.host_tier = &host;
   options.preemption = PreemptionMode::kSwap;
-  Scheduler scheduler(options, *tokenizer_);
+  Scheduler scheduler(options);
   FakeBackend backend;
   Request older = MakeRequest(1, 8, 12);  // grows to 5 blocks
   Request newer = MakeRequest(2, 3, 8);
@@ -164,7 +164,7 @@ TEST_F(SchedulerPreemptionTest, FailedStepDropsItsSwapOutsAndTheVictimRecomputes
     ASSERT_TRUE(scheduler.ValidateCache().ok()) << scheduler.ValidateCache();
     for (const TokenEvent& event : events) {
       if (event.token_id) tokens[event.request_id].push_back(*event.token_id);
-      if (event.finished) reasons[event.request_id] = event.finish_reason;
+      if (event.finished) reasons[event.request_id] = FinishReasonName(event.finish_reason);
     }
   }
   ASSERT_TRUE(failed);
@@ -251,7 +251,7 @@ class CpuPreemptionTest : public ::testing::Test {
     options.preemption = mode;
     std::map<RequestId, Output> outputs;
     {
-      Scheduler scheduler(options, *tokenizer_);
+      Scheduler scheduler(options);
       for (const Request& request : requests) EXPECT_TRUE(scheduler.AddRequest(request).ok());
       for (int step = 0; scheduler.HasWork() && step < 100000; ++step) {
         for (const TokenEvent& event : RunStep(scheduler, **backend)) {

@@ -20,7 +20,7 @@ using testing::kVocab;
 class SchedulerTest : public testing::SchedulerFixture {};
 
 TEST_F(SchedulerTest, GeneratesMaxTokensThenFinishesWithLengthAndFreesBlocks) {
-  Scheduler scheduler(Options(64, 32), *tokenizer_);
+  Scheduler scheduler(Options(64, 32));
   FakeBackend backend;
   ASSERT_TRUE(scheduler.AddRequest(MakeRequest(1, 10, 7)).ok());
   auto out = RunAll(scheduler, backend);
@@ -31,7 +31,7 @@ TEST_F(SchedulerTest, GeneratesMaxTokensThenFinishesWithLengthAndFreesBlocks) {
 
 TEST_F(SchedulerTest, SecondRequestWithTheSamePromptComputesOnlyTheUncachedTail) {
   for (int prompt_len : {10, 12}) {
-    Scheduler scheduler(Options(64, 64), *tokenizer_);
+    Scheduler scheduler(Options(64, 64));
     FakeBackend backend;
     Request first = MakeRequest(1, prompt_len, 6);
     ASSERT_TRUE(scheduler.AddRequest(first).ok());
@@ -56,7 +56,7 @@ TEST_F(SchedulerTest, SecondRequestWithTheSamePromptComputesOnlyTheUncachedTail)
 }
 
 TEST_F(SchedulerTest, DifferentCacheSaltsNeverShareBlocks) {
-  Scheduler scheduler(Options(64, 64), *tokenizer_);
+  Scheduler scheduler(Options(64, 64));
   FakeBackend backend;
   Request tenant_a = MakeRequest(1, 12, 4);
   tenant_a.cache_salt = "tenant-a";
@@ -80,7 +80,7 @@ TEST_F(SchedulerTest, DifferentCacheSaltsNeverShareBlocks) {
 
 TEST_F(SchedulerTest, NextTurnReusesTheCachedOutputOfThePreviousTurn) {
   Request turn1 = MakeRequest(1, 10, 6);
-  Scheduler scheduler(Options(64, 64), *tokenizer_);
+  Scheduler scheduler(Options(64, 64));
   FakeBackend backend;
   ASSERT_TRUE(scheduler.AddRequest(turn1).ok());
   std::vector<TokenId> reply = RunAll(scheduler, backend)[1].tokens;
@@ -94,14 +94,14 @@ TEST_F(SchedulerTest, NextTurnReusesTheCachedOutputOfThePreviousTurn) {
   std::vector<TokenId> cached_run = RunAll(scheduler, backend)[2].tokens;
   // Turn 1 computed 15 tokens (its last sampled token never ran): 3 blocks.
   EXPECT_EQ(backend.steps_[before].start_position, 12);
-  Scheduler fresh(Options(64, 64), *tokenizer_);
+  Scheduler fresh(Options(64, 64));
   FakeBackend fresh_backend;
   ASSERT_TRUE(fresh.AddRequest(turn2).ok());
   EXPECT_EQ(cached_run, RunAll(fresh, fresh_backend)[2].tokens);
 }
 
 TEST_F(SchedulerTest, ChunkedPrefillKeepsEveryStepWithinTheTokenBudget) {
-  Scheduler scheduler(Options(64, 16), *tokenizer_);
+  Scheduler scheduler(Options(64, 16));
   FakeBackend backend;
   for (RequestId id = 1; id <= 3; ++id)
     ASSERT_TRUE(scheduler.AddRequest(MakeRequest(id, 50, 5)).ok());
@@ -113,13 +113,13 @@ TEST_F(SchedulerTest, ChunkedPrefillKeepsEveryStepWithinTheTokenBudget) {
 TEST_F(SchedulerTest, PreemptionUnderBlockPressureGivesTheSameOutputsAsRunningAlone) {
   std::map<RequestId, std::vector<TokenId>> alone;
   for (RequestId id = 1; id <= 6; ++id) {
-    Scheduler scheduler(Options(64, 64), *tokenizer_);
+    Scheduler scheduler(Options(64, 64));
     FakeBackend backend;
     ASSERT_TRUE(scheduler.AddRequest(MakeRequest(id, 9 + id, 20)).ok());
     alone[id] = RunAll(scheduler, backend)[id].tokens;
   }
   // 14 blocks of 4 tokens cannot hold six sequences of ~35 tokens each.
-  Scheduler scheduler(Options(14, 64), *tokenizer_);
+  Scheduler scheduler(Options(14, 64));
   FakeBackend backend;
   for (RequestId id = 1; id <= 6; ++id) {
     ASSERT_TRUE(scheduler.AddRequest(MakeRequest(id, 9 + id, 20)).ok());
@@ -145,12 +145,12 @@ TEST_F(SchedulerTest, SharedPrefixesUnderPressureGiveTheSameOutputsAsRunningAlon
   };
   std::map<RequestId, std::vector<TokenId>> alone;
   for (RequestId id = 1; id <= 8; ++id) {
-    Scheduler scheduler(Options(64, 64), *tokenizer_);
+    Scheduler scheduler(Options(64, 64));
     FakeBackend backend;
     ASSERT_TRUE(scheduler.AddRequest(make(id)).ok());
     alone[id] = RunAll(scheduler, backend)[id].tokens;
   }
-  Scheduler scheduler(Options(16, 8), *tokenizer_);
+  Scheduler scheduler(Options(16, 8));
   FakeBackend backend;
   for (RequestId id = 1; id <= 8; ++id) ASSERT_TRUE(scheduler.AddRequest(make(id)).ok());
   auto out = RunAll(scheduler, backend);
@@ -162,7 +162,7 @@ TEST_F(SchedulerTest, SharedPrefixesUnderPressureGiveTheSameOutputsAsRunningAlon
 }
 
 TEST_F(SchedulerTest, StopTokenIdFinishesWithStop) {
-  Scheduler scheduler(Options(64, 64), *tokenizer_);
+  Scheduler scheduler(Options(64, 64));
   FakeBackend backend;
   Request request = MakeRequest(1, 8, 50);
   std::vector<TokenId> tokens = request.prompt_ids;
@@ -176,7 +176,7 @@ TEST_F(SchedulerTest, StopTokenIdFinishesWithStop) {
 }
 
 TEST_F(SchedulerTest, AbortEndsTheRequestAndOthersCarryOn) {
-  Scheduler scheduler(Options(64, 64), *tokenizer_);
+  Scheduler scheduler(Options(64, 64));
   FakeBackend backend;
   ASSERT_TRUE(scheduler.AddRequest(MakeRequest(1, 8, 30)).ok());
   ASSERT_TRUE(scheduler.AddRequest(MakeRequest(2, 8, 30)).ok());
@@ -193,13 +193,13 @@ TEST_F(SchedulerTest, AbortEndsTheRequestAndOthersCarryOn) {
 }
 
 TEST_F(SchedulerTest, BackendErrorFailsThatStepOnlyAndLaterRequestsRun) {
-  Scheduler scheduler(Options(64, 64), *tokenizer_);
+  Scheduler scheduler(Options(64, 64));
   FakeBackend backend;
   ASSERT_TRUE(scheduler.AddRequest(MakeRequest(1, 8, 5)).ok());
   backend.fail_next_ = true;
   std::vector<TokenEvent> events = Step(scheduler, backend);
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].finish_reason, "error");
+  EXPECT_EQ(events[0].finish_reason, FinishReason::kError);
   EXPECT_THAT(std::string(events[0].error.message()), ::testing::HasSubstr("injected failure"));
   ASSERT_TRUE(scheduler.AddRequest(MakeRequest(2, 8, 5)).ok());
   auto out = RunAll(scheduler, backend);
@@ -208,7 +208,7 @@ TEST_F(SchedulerTest, BackendErrorFailsThatStepOnlyAndLaterRequestsRun) {
 }
 
 TEST_F(SchedulerTest, RejectsBadRequestsWithPreciseErrors) {
-  Scheduler scheduler(Options(8, 64), *tokenizer_);
+  Scheduler scheduler(Options(8, 64));
   EXPECT_EQ(scheduler.AddRequest(MakeRequest(1, 0, 5)).code(), absl::StatusCode::kInvalidArgument);
   Request out_of_vocab = MakeRequest(2, 4, 5);
   out_of_vocab.prompt_ids[1] = kVocab;
@@ -241,7 +241,7 @@ std::vector<TokenId> WithTail(std::vector<TokenId> tokens, std::initializer_list
 }
 
 TEST_F(SchedulerTest, PrefillRequestComputesThePromptSamplesNothingAndFinishesPrefilled) {
-  Scheduler scheduler(Options(64, 64), *tokenizer_);
+  Scheduler scheduler(Options(64, 64));
   FakeBackend backend;
   Request prefill = MakeRequest(1, 12, 5);
   prefill.kind = RequestKind::kPrefill;
@@ -267,7 +267,7 @@ TEST_F(SchedulerTest, PrefillRequestComputesThePromptSamplesNothingAndFinishesPr
 TEST_F(SchedulerTest, PinnedPrefillSurvivesEvictionThatTakesUnpinnedBlocks) {
   for (bool pin : {true, false}) {
     // 8 blocks: the prefill's 2, then B leaves 5 cached, then C needs 6.
-    Scheduler scheduler(Options(8, 64), *tokenizer_);
+    Scheduler scheduler(Options(8, 64));
     FakeBackend backend;
     Request prefill = MakeRequest(1, 8, 1);
     prefill.kind = RequestKind::kPrefill;
@@ -294,7 +294,7 @@ TEST_F(SchedulerTest, PinMadeUnderASessionLastsUntilTheSessionIsReleased) {
   Clock::time_point now = Clock::time_point() + std::chrono::hours(1);
   options.now = [&now] { return now; };
   options.session_ttl = std::chrono::seconds(10);
-  Scheduler scheduler(options, *tokenizer_);
+  Scheduler scheduler(options);
   FakeBackend backend;
   Request prefill = MakeRequest(1, 8, 1);
   prefill.kind = RequestKind::kPrefill;
@@ -329,7 +329,7 @@ TEST_F(SchedulerTest, DeadlineEndsWaitingAndRunningRequestsAndFreesTheirBlocks) 
   options.max_running = 2;
   Clock::time_point now = Clock::time_point() + std::chrono::hours(1);
   options.now = [&now] { return now; };
-  Scheduler scheduler(options, *tokenizer_);
+  Scheduler scheduler(options);
   FakeBackend backend;
   Request running = MakeRequest(1, 8, 50);
   running.deadline = now + std::chrono::seconds(10);
@@ -359,14 +359,14 @@ TEST_F(SchedulerTest, DeadlineEndsWaitingAndRunningRequestsAndFreesTheirBlocks) 
 TEST_F(SchedulerTest, FullWaitingQueueRejectsWithResourceExhausted) {
   SchedulerOptions options = Options(64, 64);
   options.max_waiting = 2;
-  Scheduler scheduler(options, *tokenizer_);
+  Scheduler scheduler(options);
   FakeBackend backend;
   ASSERT_TRUE(scheduler.AddRequest(MakeRequest(1, 8, 3)).ok());
   ASSERT_TRUE(scheduler.AddRequest(MakeRequest(2, 8, 3)).ok());
   absl::Status full = scheduler.AddRequest(MakeRequest(3, 8, 3));
   EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(std::string(full.message()),
-              ::testing::HasSubstr("waiting queue is full (2 requests)"));
+              ::testing::HasSubstr("waiting queue is full (2 requests, max_waiting 2)"));
   EXPECT_EQ(scheduler.counters().rejected_requests, 1);
   EXPECT_EQ(scheduler.num_waiting(), 2);
   Step(scheduler, backend);  // both admitted: the queue has room again
@@ -378,7 +378,7 @@ TEST_F(SchedulerTest, FullWaitingQueueRejectsWithResourceExhausted) {
 TEST_F(SchedulerTest, PrefixCacheOffComputesEveryPromptAndRegistersNothing) {
   SchedulerOptions options = Options(64, 64);
   options.enable_prefix_cache = false;
-  Scheduler scheduler(options, *tokenizer_);
+  Scheduler scheduler(options);
   FakeBackend backend;
   Request first = MakeRequest(1, 12, 4);
   ASSERT_TRUE(scheduler.AddRequest(first).ok());
@@ -398,7 +398,7 @@ TEST_F(SchedulerTest, PrefixCacheOffComputesEveryPromptAndRegistersNothing) {
 }
 
 TEST_F(SchedulerTest, UsageComesWithTheFirstTokenAndTheFinishAndCountsTokens) {
-  Scheduler scheduler(Options(64, 64), *tokenizer_);
+  Scheduler scheduler(Options(64, 64));
   FakeBackend backend;
   Request warm = MakeRequest(1, 12, 3);
   ASSERT_TRUE(scheduler.AddRequest(warm).ok());
@@ -422,7 +422,7 @@ TEST_F(SchedulerTest, UsageComesWithTheFirstTokenAndTheFinishAndCountsTokens) {
 }
 
 TEST_F(SchedulerTest, PublicPrefixIsSharedAcrossSaltsAndNothingAfterIt) {
-  Scheduler scheduler(Options(64, 64), *tokenizer_);
+  Scheduler scheduler(Options(64, 64));
   FakeBackend backend;
   auto make = [](RequestId id, const std::string& salt, int64_t public_tokens) {
     Request request = MakeRequest(id, 0, 3);
@@ -452,7 +452,7 @@ TEST_F(SchedulerTest, HigherPriorityIsAdmittedFirst) {
     SchedulerOptions options = Options(64, 64);
     options.max_running = 1;
     options.policy = policy;
-    Scheduler scheduler(options, *tokenizer_);
+    Scheduler scheduler(options);
     FakeBackend backend;
     ASSERT_TRUE(scheduler.AddRequest(MakeRequest(1, 8, 2)).ok());
     Request urgent = MakeRequest(2, 8, 2);
@@ -467,7 +467,7 @@ TEST_F(SchedulerTest, HigherPriorityIsAdmittedFirst) {
 TEST_F(SchedulerTest, HigherPriorityArrivalPreemptsAFullBatchAndOutputsStayExact) {
   SchedulerOptions options = Options(64, 64);
   options.max_running = 1;
-  Scheduler scheduler(options, *tokenizer_);
+  Scheduler scheduler(options);
   FakeBackend backend;
   Request low = MakeRequest(1, 9, 12);
   Request high = MakeRequest(2, 10, 6);
@@ -492,7 +492,7 @@ TEST_F(SchedulerTest, UnderBlockPressureTheHighestPriorityIsNeverPreempted) {
   for (RequestId id = 1; id <= 5; ++id) requests.push_back(MakeRequest(id, 9 + id, 20));
   requests[0].priority = 2;  // the oldest, but also...
   requests[4].priority = 3;  // the newest outranks everyone
-  Scheduler scheduler(Options(14, 64), *tokenizer_);
+  Scheduler scheduler(Options(14, 64));
   FakeBackend backend;
   for (const Request& request : requests) ASSERT_TRUE(scheduler.AddRequest(request).ok());
   auto out = RunAll(scheduler, backend);
@@ -514,7 +514,7 @@ TEST_F(SchedulerTest, EvictedPrefixComesBackFromTheHostTierExactly) {
       .block_bytes = FakeBackend::kBlockBytes, .capacity_bytes = 64 * FakeBackend::kBlockBytes});
   SchedulerOptions options = Options(11, 64);
   options.host_tier = &host;
-  Scheduler scheduler(options, *tokenizer_);
+  Scheduler scheduler(options);
   FakeBackend backend;
   Request a = MakeRequest(1, 41, 2);  // ten full blocks before its last token
   ASSERT_TRUE(scheduler.AddRequest(a).ok());

@@ -48,7 +48,7 @@ class TieredBlendTest : public ::testing::Test {
     absl::StatusOr<ServingEngine> serving = LoadServingEngine(testing::kModel, Options(80, 0));
     EXPECT_TRUE(serving.ok()) << serving.status();
     if (!serving.ok()) return {};
-    scheduler::Scheduler scheduler(serving->scheduler_options, *serving->tokenizer);
+    scheduler::Scheduler scheduler(serving->scheduler_options);
     return RunEach(scheduler, *serving->backend, {Workload()[3]})[3];
   }
 };
@@ -56,7 +56,7 @@ class TieredBlendTest : public ::testing::Test {
 TEST_F(TieredBlendTest, ChunksFromTheHostTierGiveTheColdOutput) {
   absl::StatusOr<ServingEngine> serving = LoadServingEngine(testing::kModel, Options(32, 64));
   ASSERT_TRUE(serving.ok()) << serving.status();
-  scheduler::Scheduler scheduler(serving->scheduler_options, *serving->tokenizer);
+  scheduler::Scheduler scheduler(serving->scheduler_options);
   auto outputs = RunEach(scheduler, *serving->backend, Workload());
   EXPECT_EQ(outputs[3], Cold());
   EXPECT_GT(scheduler.cache_stats().hit_tokens[static_cast<int>(cache::Tier::kHost)], 0);
@@ -71,7 +71,7 @@ TEST_F(TieredBlendTest, ChunksFromDiskAndAfterARestartGiveTheColdOutput) {
     absl::StatusOr<ServingEngine> serving =
         LoadServingEngine(testing::kModel, Options(32, 0, path, 1 << 20));
     ASSERT_TRUE(serving.ok()) << serving.status();
-    scheduler::Scheduler scheduler(serving->scheduler_options, *serving->tokenizer);
+    scheduler::Scheduler scheduler(serving->scheduler_options);
     auto outputs = RunEach(scheduler, *serving->backend, Workload());
     EXPECT_EQ(outputs[3], cold);
     EXPECT_GT(scheduler.cache_stats().hit_tokens[static_cast<int>(cache::Tier::kDisk)], 0);
@@ -81,7 +81,7 @@ TEST_F(TieredBlendTest, ChunksFromDiskAndAfterARestartGiveTheColdOutput) {
   absl::StatusOr<ServingEngine> restarted =
       LoadServingEngine(testing::kModel, Options(32, 0, path, 1 << 20));
   ASSERT_TRUE(restarted.ok()) << restarted.status();
-  scheduler::Scheduler scheduler(restarted->scheduler_options, *restarted->tokenizer);
+  scheduler::Scheduler scheduler(restarted->scheduler_options);
   auto outputs = RunEach(scheduler, *restarted->backend, {Workload()[3]});
   EXPECT_EQ(outputs[3], cold);
   EXPECT_GT(scheduler.cache_stats().hit_tokens[static_cast<int>(cache::Tier::kDisk)], 0);

@@ -42,7 +42,7 @@ int Fill(const std::string& path) {
       LoadServingEngine(testing::kModel, Options(11, 0, path, kDiskBytes));
   if (!serving.ok()) return 2;
   {
-    scheduler::Scheduler scheduler(serving->scheduler_options, *serving->tokenizer);
+    scheduler::Scheduler scheduler(serving->scheduler_options);
     const auto requests = Requests();
     RunEach(scheduler, *serving->backend, {requests[0], requests[1], requests[2]});
   }
@@ -96,7 +96,7 @@ TEST(TieredCacheDurabilityTest, DiskHitsAfterSigkillAreExactAndCorruptionIsAMiss
     absl::StatusOr<ServingEngine> serving =
         LoadServingEngine(testing::kModel, Options(11, 0, path, kDiskBytes));
     ASSERT_TRUE(serving.ok()) << serving.status();
-    scheduler::Scheduler scheduler(serving->scheduler_options, *serving->tokenizer);
+    scheduler::Scheduler scheduler(serving->scheduler_options);
     auto outputs = RunEach(scheduler, *serving->backend, {requests[3]});
     EXPECT_EQ(outputs[4], cold.at(4));
     EXPECT_EQ(scheduler.cache_stats().hit_tokens[static_cast<int>(cache::Tier::kDisk)], 40);
@@ -106,7 +106,7 @@ TEST(TieredCacheDurabilityTest, DiskHitsAfterSigkillAreExactAndCorruptionIsAMiss
     absl::StatusOr<ServingEngine> serving =
         LoadServingEngine(testing::kModel, Options(11, 0, path, kDiskBytes));
     ASSERT_TRUE(serving.ok()) << serving.status();
-    scheduler::Scheduler scheduler(serving->scheduler_options, *serving->tokenizer);
+    scheduler::Scheduler scheduler(serving->scheduler_options);
     auto outputs = RunEach(scheduler, *serving->backend, {requests[3]});
     EXPECT_EQ(outputs[4], cold.at(4));
     EXPECT_EQ(scheduler.cache_stats().hit_tokens[static_cast<int>(cache::Tier::kDisk)], 0);

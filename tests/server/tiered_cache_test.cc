@@ -38,7 +38,7 @@ TEST(TieredCacheTest, HostHitGivesExactlyTheColdOutput) {
   absl::StatusOr<ServingEngine> serving = LoadServingEngine(testing::kModel, Options(11, 64));
   ASSERT_TRUE(serving.ok()) << serving.status();
   const auto requests = EvictAndReturn();
-  scheduler::Scheduler scheduler(serving->scheduler_options, *serving->tokenizer);
+  scheduler::Scheduler scheduler(serving->scheduler_options);
   auto outputs = RunEach(scheduler, *serving->backend, requests);
   auto cold = ColdOutputs(requests);
   for (const auto& request : requests) EXPECT_EQ(outputs[request.id], cold[request.id]);
@@ -55,7 +55,7 @@ TEST(TieredCacheTest, DiskHitWithoutHostTierGivesExactlyTheColdOutput) {
   ASSERT_EQ(serving->tiers.host, nullptr);
   const auto requests = EvictAndReturn();
   {
-    scheduler::Scheduler scheduler(serving->scheduler_options, *serving->tokenizer);
+    scheduler::Scheduler scheduler(serving->scheduler_options);
     auto outputs = RunEach(scheduler, *serving->backend, requests);
     auto cold = ColdOutputs(requests);
     for (const auto& request : requests) EXPECT_EQ(outputs[request.id], cold[request.id]);
@@ -72,7 +72,7 @@ TEST(TieredCacheTest, DemotedBlocksAreBitIdenticalToTheArena) {
   ASSERT_TRUE(serving.ok()) << serving.status();
   auto* cpu = dynamic_cast<engine::cpu::CpuBackend*>(serving->backend.get());
   ASSERT_NE(cpu, nullptr);
-  scheduler::Scheduler scheduler(serving->scheduler_options, *serving->tokenizer);
+  scheduler::Scheduler scheduler(serving->scheduler_options);
   const auto requests = EvictAndReturn();
   RunEach(scheduler, *serving->backend, {requests[0]});
   // A alone filled the 11-block arena.
@@ -132,7 +132,7 @@ TEST(TieredCacheTest, RandomWorkloadsMatchColdRunsWhileBlocksTravel) {
   options.max_batch_tokens = 24;  // chunked prefills next to decodes
   std::map<scheduler::RequestId, testing::Output> outputs;
   {
-    scheduler::Scheduler scheduler(options, *serving->tokenizer);
+    scheduler::Scheduler scheduler(options);
     // In groups of up to 3 running together.
     for (size_t i = 0; i < requests.size();) {
       const size_t group = std::min<size_t>(1 + rng() % 3, requests.size() - i);
@@ -169,7 +169,7 @@ TEST(TieredCacheTest, AnotherModelOnTheSameDirectoryMisses) {
     absl::StatusOr<ServingEngine> serving =
         LoadServingEngine(testing::kModel, Options(14, 0, path, 1 << 20));
     ASSERT_TRUE(serving.ok()) << serving.status();
-    scheduler::Scheduler scheduler(serving->scheduler_options, *serving->tokenizer);
+    scheduler::Scheduler scheduler(serving->scheduler_options);
     RunEach(scheduler, *serving->backend, {requests[0], requests[1]});  // A on disk
   }
   // Same shapes and tokenizer, other weights: another fingerprint.
@@ -187,7 +187,7 @@ TEST(TieredCacheTest, AnotherModelOnTheSameDirectoryMisses) {
   absl::StatusOr<ServingEngine> serving =
       MakeServingEngine(*other, *std::move(tokenizer), *fingerprint, options);
   ASSERT_TRUE(serving.ok()) << serving.status();
-  scheduler::Scheduler scheduler(serving->scheduler_options, *serving->tokenizer);
+  scheduler::Scheduler scheduler(serving->scheduler_options);
   RunEach(scheduler, *serving->backend, {requests[2]});
   EXPECT_EQ(HitTokens(scheduler, cache::Tier::kDisk), 0);
   EXPECT_EQ(scheduler.cache_stats().promoted_blocks, 0);

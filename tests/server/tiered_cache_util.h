@@ -85,7 +85,7 @@ inline std::map<scheduler::RequestId, Output> ColdOutputs(
   EXPECT_TRUE(serving.ok()) << serving.status();
   if (!serving.ok()) return outputs;
   for (const scheduler::Request& request : requests) {
-    scheduler::Scheduler scheduler(serving->scheduler_options, *serving->tokenizer);
+    scheduler::Scheduler scheduler(serving->scheduler_options);
     auto one = RunEach(scheduler, *serving->backend, {request});
     outputs[request.id] = one[request.id];
   }

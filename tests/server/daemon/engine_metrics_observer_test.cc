@@ -129,7 +129,7 @@ TEST_F(EngineMetricsObserverTest, IdleStepsLeaveTheStepHistogramsAlone) {
 TEST_F(EngineMetricsObserverTest, FinishedRequestsFeedLatenciesTokensAndReasons) {
   EngineMetricsObserver observer(&metrics_);
   scheduler::RequestStats stats;
-  stats.finish_reason = "stop";
+  stats.finish_reason = scheduler::FinishReason::kStop;
   stats.usage.prompt_tokens = 100;
   stats.usage.cached_tokens_by_tier = {32, 16, 0};
   stats.generated_tokens = 10;
@@ -137,7 +137,7 @@ TEST_F(EngineMetricsObserverTest, FinishedRequestsFeedLatenciesTokensAndReasons)
   stats.ttft_s = 0.05;
   stats.e2e_s = 0.2;
   observer.OnRequestFinished(stats);
-  stats.finish_reason = "deadline";
+  stats.finish_reason = scheduler::FinishReason::kDeadline;
   stats.ttft_s = -1;  // never produced a token
   stats.generated_tokens = 0;
   observer.OnRequestFinished(stats);
@@ -187,7 +187,7 @@ TEST_F(EngineMetricsObserverTest, ExpositionShowsTheSeriesAndPassesPromtool) {
   EngineMetricsObserver observer(&metrics_);
   observer.OnStep({.duration_s = 0.004, .batch_tokens = 48, .num_sequences = 2}, Snapshot());
   scheduler::RequestStats stats{
-      .finish_reason = "length", .generated_tokens = 4, .ttft_s = 0.03, .e2e_s = 0.1};
+      .finish_reason = scheduler::FinishReason::kLength, .generated_tokens = 4, .ttft_s = 0.03, .e2e_s = 0.1};
   stats.usage.prompt_tokens = 20;
   observer.OnRequestFinished(stats);
 

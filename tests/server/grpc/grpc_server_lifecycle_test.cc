@@ -93,8 +93,8 @@ TEST(GrpcServerLifecycleTest, CancelMidStreamFreesTheRequest) {
   ASSERT_NE(server, nullptr);
   // `gate` and the stream start in the same step once `first` lets go; the
   // gate then stalls the engine at its second token, mid-stream.
-  auto first = std::make_unique<EngineStall>(server->engine());
-  auto gate = std::make_unique<EngineStall>(server->engine(), /*block_at=*/2, /*wait=*/false);
+  auto first = std::make_unique<EngineStall>(server->engine(), server->hooked());
+  auto gate = std::make_unique<EngineStall>(server->engine(), server->hooked(), /*block_at=*/2, /*wait=*/false);
   std::unique_ptr<grpc::ClientContext> context = MakeContext();
   auto reader = server->stub().Generate(context.get(), LongRequest());
   WaitInFlight(*server, 3);
@@ -117,7 +117,7 @@ TEST(GrpcServerLifecycleTest, CancelMidStreamFreesTheRequest) {
   EXPECT_EQ(server->engine().num_in_flight(), 0);
   std::optional<scheduler::RequestStats> stats = FinishedStats(*server, id);
   ASSERT_TRUE(stats.has_value());
-  EXPECT_EQ(stats->finish_reason, "abort");
+  EXPECT_EQ(stats->finish_reason, scheduler::FinishReason::kAbort);
   EXPECT_GE(stats->generated_tokens, 1);
   EXPECT_LT(stats->generated_tokens, 10);  // of the 91 it would have made
 }
@@ -127,7 +127,7 @@ TEST(GrpcServerLifecycleTest, CancelBeforeTheFirstTokenAbortsInTheEngine) {
   options.grpc.max_concurrent_streams = 1;
   std::unique_ptr<TestServer> server = TestServer::Start(options);
   ASSERT_NE(server, nullptr);
-  auto stall = std::make_unique<EngineStall>(server->engine());
+  auto stall = std::make_unique<EngineStall>(server->engine(), server->hooked());
 
   std::unique_ptr<grpc::ClientContext> context = MakeContext();
   auto reader = server->stub().Generate(context.get(), LongRequest());
@@ -142,14 +142,14 @@ TEST(GrpcServerLifecycleTest, CancelBeforeTheFirstTokenAbortsInTheEngine) {
   // Ids are sequential: the stream's request came right after the stall's.
   std::optional<scheduler::RequestStats> cancelled = FinishedStats(*server, stall->id() + 1);
   ASSERT_TRUE(cancelled.has_value());
-  EXPECT_EQ(cancelled->finish_reason, "abort");
+  EXPECT_EQ(cancelled->finish_reason, scheduler::FinishReason::kAbort);
   EXPECT_EQ(cancelled->generated_tokens, 0);
 }
 
 TEST(GrpcServerLifecycleTest, ShortDeadlineIsDeadlineExceeded) {
   std::unique_ptr<TestServer> server = TestServer::Start();
   ASSERT_NE(server, nullptr);
-  auto stall = std::make_unique<EngineStall>(server->engine());
+  auto stall = std::make_unique<EngineStall>(server->engine(), server->hooked());
   grpc::Status status =
       CompleteWithDeadline(server->stub(), LongRequest(), std::chrono::milliseconds(200));
   EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
@@ -161,7 +161,8 @@ TEST(GrpcServerLifecycleTest, ShortDeadlineIsDeadlineExceeded) {
   // engine seeing either, a step or two may still generate.)
   std::vector<scheduler::RequestStats> others = OthersFinished(*server, stall->id());
   ASSERT_EQ(others.size(), 1u);
-  EXPECT_THAT(others.front().finish_reason, ::testing::AnyOf("deadline", "abort"));
+  EXPECT_THAT(others.front().finish_reason,
+              ::testing::AnyOf(scheduler::FinishReason::kDeadline, scheduler::FinishReason::kAbort));
   EXPECT_LT(others.front().generated_tokens, LongRequest().sampling().max_tokens());
 
   // The streaming call too.
@@ -180,7 +181,7 @@ TEST(GrpcServerLifecycleTest, MoreOpenCallsThanTheLimitIsResourceExhausted) {
   options.grpc.max_concurrent_streams = 1;
   std::unique_ptr<TestServer> server = TestServer::Start(options);
   ASSERT_NE(server, nullptr);
-  auto stall = std::make_unique<EngineStall>(server->engine());
+  auto stall = std::make_unique<EngineStall>(server->engine(), server->hooked());
 
   std::unique_ptr<grpc::ClientContext> context = MakeContext();
   auto reader = server->stub().Generate(context.get(), TextRequest(kPrompt, 4));
@@ -216,7 +217,7 @@ TEST(GrpcServerLifecycleTest, FullWaitingQueueIsResourceExhausted) {
   options.max_waiting = 1;
   std::unique_ptr<TestServer> server = TestServer::Start(options);
   ASSERT_NE(server, nullptr);
-  auto stall = std::make_unique<EngineStall>(server->engine());
+  auto stall = std::make_unique<EngineStall>(server->engine(), server->hooked());
   std::unique_ptr<grpc::ClientContext> context = MakeContext();
   auto reader = server->stub().Generate(context.get(), TextRequest(kPrompt, 4));
   WaitInFlight(*server, 2);
@@ -251,7 +252,7 @@ TEST(GrpcServerLifecycleTest, DrainRefusesNewCallsAndFinishesOpenOnes) {
   EXPECT_EQ(HealthOf(*server, ""), Status::SERVING);
   EXPECT_EQ(HealthOf(*server, "strata.v1.Strata"), Status::SERVING);
 
-  auto stall = std::make_unique<EngineStall>(server->engine());
+  auto stall = std::make_unique<EngineStall>(server->engine(), server->hooked());
   std::unique_ptr<grpc::ClientContext> context = MakeContext();
   auto reader = server->stub().Generate(context.get(), TextRequest(kPrompt, 6));
   WaitInFlight(*server, 2);
@@ -373,7 +374,7 @@ TEST(GrpcServerLifecycleTest, StartErrors) {
 TEST(GrpcServerLifecycleTest, ShutdownWithOpenCallsAndLateEvents) {
   std::unique_ptr<TestServer> server = TestServer::Start();
   ASSERT_NE(server, nullptr);
-  auto stall = std::make_unique<EngineStall>(server->engine());
+  auto stall = std::make_unique<EngineStall>(server->engine(), server->hooked());
   std::unique_ptr<grpc::ClientContext> stream_context = MakeContext();
   auto reader = server->stub().Generate(stream_context.get(), LongRequest());
   WaitInFlight(*server, 2);

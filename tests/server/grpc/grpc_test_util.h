@@ -3,6 +3,7 @@
 #ifndef STRATA_TESTS_SERVER_GRPC_GRPC_TEST_UTIL_H_
 #define STRATA_TESTS_SERVER_GRPC_GRPC_TEST_UTIL_H_
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -19,12 +20,13 @@
 #include "server/engine_setup.h"
 #include "server/grpc/grpc_server.h"
 #include "strata/v1/strata.grpc.pb.h"
+#include "tests/mocks/hooked_backend.h"
 
 namespace strata::server::testing {
 
 inline constexpr char kModelDir[] = STRATA_SOURCE_DIR "/models/aidreams260K";
 
-// Records every finished request's stats (called on the engine thread).
+// Records every finished request's stats (called on the dispatch thread).
 class RecordingObserver : public scheduler::EngineObserver {
  public:
   void OnRequestFinished(const scheduler::RequestStats& stats) override {
@@ -42,44 +44,40 @@ class RecordingObserver : public scheduler::EngineObserver {
 };
 
 // Stalls the engine thread deterministically: a request submitted straight
-// to the engine whose sink blocks on its `block_at`-th event until Release.
-// (Sinks must not block; this one does on purpose, so that requests wait in
-// the inbox or mid-generation for as long as a test needs.)
+// to the engine, whose `block_at`-th token holds the engine thread inside
+// its next step (tests/mocks/hooked_backend.h) until Release, so that
+// requests wait in the inbox or mid-generation for as long as a test needs.
+// The events already made still reach their sinks: they run on the
+// service's dispatch thread.
 class EngineStall {
  public:
   // Waits until the engine is stalled when `wait` is set.
-  explicit EngineStall(scheduler::EngineService& engine, int block_at = 1, bool wait = true)
-      : state_(std::make_shared<State>()) {
+  EngineStall(scheduler::EngineService& engine, strata::testing::HookedBackend& backend,
+              int block_at = 1, bool wait = true) {
+    static std::atomic<int> next_marker{0};
     scheduler::Request request;
-    request.prompt_ids = {1, 20, 21, 22};
+    // A prompt no other request has: the backend recognizes it by that.
+    request.prompt_ids = {1, 20, 21, 22, 30 + next_marker.fetch_add(1) % 400};
     request.sampling.max_tokens = 8;
     request.sampling.ignore_eos = true;
     request.sampling.temperature = 0;
+    stall_ = backend.StallAfterSamples(request.prompt_ids, block_at);
     absl::StatusOr<scheduler::RequestId> id =
-        engine.Submit(std::move(request), [state = state_, block_at](const scheduler::TokenEvent&) {
-          if (++state->events != block_at) return;
-          state->entered.Notify();
-          state->release.WaitForNotification();
-        });
+        engine.Submit(std::move(request), [](const scheduler::TokenEvent&) {});
     EXPECT_TRUE(id.ok()) << id.status();
     id_ = id.value_or(-1);
     if (wait) WaitStalled();
   }
   ~EngineStall() { Release(); }
 
-  void WaitStalled() { state_->entered.WaitForNotification(); }
+  void WaitStalled() { stall_->entered.WaitForNotification(); }
   void Release() {
-    if (!state_->release.HasBeenNotified()) state_->release.Notify();
+    if (!stall_->release.HasBeenNotified()) stall_->release.Notify();
   }
   scheduler::RequestId id() const { return id_; }
 
  private:
-  struct State {
-    int events = 0;  // engine thread only
-    absl::Notification entered;
-    absl::Notification release;
-  };
-  std::shared_ptr<State> state_;
+  std::shared_ptr<strata::testing::HookedBackend::Stall> stall_;
   scheduler::RequestId id_ = -1;
 };
 
@@ -108,8 +106,9 @@ class TestServer {
     scheduler::EngineServiceOptions engine_options;
     engine_options.scheduler = server->serving_.scheduler_options;
     engine_options.scheduler.max_waiting = options.max_waiting;
+    server->hooked_ = std::make_unique<strata::testing::HookedBackend>(*server->serving_.backend);
     server->engine_ = std::make_unique<scheduler::EngineService>(
-        engine_options, *server->serving_.tokenizer, *server->serving_.backend, &server->observer_);
+        engine_options, *server->serving_.tokenizer, *server->hooked_, &server->observer_);
 
     const engine::ModelConfig& config = server->serving_.backend->model_config();
     ServedModel model{.name = "aidreams260K",
@@ -142,6 +141,8 @@ class TestServer {
   v1::Strata::Stub& stub() { return *stub_; }
   std::shared_ptr<grpc::Channel> channel() { return channel_; }
   scheduler::EngineService& engine() { return *engine_; }
+  // The backend the engine runs: the real one behind test hooks.
+  strata::testing::HookedBackend& hooked() { return *hooked_; }
   GrpcServer& grpc() { return *grpc_; }
   const engine::Tokenizer& tokenizer() { return *serving_.tokenizer; }
   const ServingEngine& serving() { return serving_; }
@@ -152,6 +153,7 @@ class TestServer {
 
   ServingEngine serving_;
   RecordingObserver observer_;
+  std::unique_ptr<strata::testing::HookedBackend> hooked_;
   std::unique_ptr<scheduler::EngineService> engine_;
   std::unique_ptr<GrpcServer> grpc_;
   std::shared_ptr<grpc::Channel> channel_;

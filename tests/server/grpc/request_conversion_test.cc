@@ -306,16 +306,17 @@ TEST_F(RequestConversionTest, SharedPrefixLength) {
 }
 
 TEST_F(RequestConversionTest, FinishedEventsMapToReasonsAndStatuses) {
-  EXPECT_EQ(FinishReasonFromString("stop"), v1::FINISH_REASON_STOP);
-  EXPECT_EQ(FinishReasonFromString("length"), v1::FINISH_REASON_LENGTH);
-  EXPECT_EQ(FinishReasonFromString("abort"), v1::FINISH_REASON_ABORT);
-  EXPECT_EQ(FinishReasonFromString("prefilled"), v1::FINISH_REASON_UNSPECIFIED);
+  using scheduler::FinishReason;
+  EXPECT_EQ(FinishReasonToProto(FinishReason::kStop), v1::FINISH_REASON_STOP);
+  EXPECT_EQ(FinishReasonToProto(FinishReason::kLength), v1::FINISH_REASON_LENGTH);
+  EXPECT_EQ(FinishReasonToProto(FinishReason::kAbort), v1::FINISH_REASON_ABORT);
+  EXPECT_EQ(FinishReasonToProto(FinishReason::kPrefilled), v1::FINISH_REASON_UNSPECIFIED);
 
-  scheduler::TokenEvent event{.finished = true, .finish_reason = "stop"};
+  scheduler::TokenEvent event{.finished = true, .finish_reason = FinishReason::kStop};
   EXPECT_TRUE(StatusOfFinishedEvent(event).ok());
-  event.finish_reason = "deadline";
+  event.finish_reason = FinishReason::kDeadline;
   EXPECT_EQ(StatusOfFinishedEvent(event).code(), absl::StatusCode::kDeadlineExceeded);
-  event.finish_reason = "error";
+  event.finish_reason = FinishReason::kError;
   event.error = absl::ResourceExhaustedError("out of blocks");
   EXPECT_EQ(StatusOfFinishedEvent(event), absl::ResourceExhaustedError("out of blocks"));
   event.error = absl::OkStatus();

@@ -193,8 +193,8 @@ TEST(OpenAiProtocolTest, ResponseObjectsHaveOpenAiShapes) {
   EXPECT_EQ(text["choices"][0]["text"], "lo");
   EXPECT_EQ(UsageChunkBody(Endpoint::kCompletions, c)["choices"].size(), 0u);
   EXPECT_EQ(ModelsBody("m", 5)["data"][0]["id"], "m");
-  EXPECT_EQ(OpenAiFinishReason("abort"), "stop");
-  EXPECT_EQ(OpenAiFinishReason("length"), "length");
+  EXPECT_EQ(OpenAiFinishReason(scheduler::FinishReason::kAbort), "stop");
+  EXPECT_EQ(OpenAiFinishReason(scheduler::FinishReason::kLength), "length");
 }
 
 }  // namespace

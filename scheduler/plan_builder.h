@@ -1,0 +1,90 @@
+// Builds one StepPlan: the sequences' work under the token budget, and the
+// block moves together with the record of what they leave in flight (the
+// staging slots demotions fill, the loads whose bytes promotions read, the
+// swap memory swaps fill and empty). Scheduler::Schedule makes one per step;
+// the record it hands over (InflightMoves) is settled by the Update or
+// FailStep of that plan, once the backend has run the moves or not.
+//
+// Move order. The backend performs a plan's moves in the order they were
+// recorded, before the forward pass. Each move is recorded when the
+// bookkeeping that needs it happens, which is what makes the order right: a
+// block evicted by an allocation is demoted during that allocation (its read
+// recorded before anything reuses the block), and a promotion or swap-in
+// into a block is recorded after the allocation that gave the block out.
+//
+// Not thread-safe: the engine thread, inside one Schedule.
+#ifndef STRATA_SCHEDULER_PLAN_BUILDER_H_
+#define STRATA_SCHEDULER_PLAN_BUILDER_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/types/span.h"
+#include "cache/block_hash.h"
+#include "cache/prefix_load.h"
+#include "engine/step.h"
+#include "scheduler/request.h"
+
+namespace strata::scheduler {
+
+// What a plan's moves leave in flight until its Update (or FailStep).
+struct InflightMoves {
+  // A device block whose bytes a demotion copies into a staging slot; the
+  // slot goes into a lower tier under `key` once the copy ran.
+  struct Demotion {
+    int32_t slot = 0;
+    cache::BlockKey key;
+  };
+  std::vector<Demotion> demotions;
+  // Loads whose bytes the plan's promotions read (host hits stay pinned
+  // until these are destroyed).
+  std::vector<std::unique_ptr<cache::PrefixLoad>> promotions;
+  // Requests swapped out by the plan: usable only if its copies ran.
+  std::vector<RequestId> swapped_out;
+  // Swap slots the plan's swap-ins read, freed after it.
+  std::vector<int32_t> swap_in_slots;
+};
+
+class PlanBuilder {
+ public:
+  // `finished_ids`: sequences that ended since the previous plan.
+  PlanBuilder(int64_t token_budget, std::vector<engine::SequenceId> finished_ids);
+
+  // Tokens the plan may still compute.
+  int64_t budget() const { return budget_; }
+  bool has_budget() const { return budget_ > 0; }
+
+  // Adds one sequence's work, charged to the budget (a blend step's span may
+  // exceed what is left: the budget then drops to 0).
+  void AddStep(engine::SequenceStep step);
+  // Removes `id`'s step, if the plan holds one, and refunds its tokens.
+  void RemoveStep(engine::SequenceId id);
+
+  // Moves, in the order of the header comment.
+  void Demote(cache::BlockId block, absl::Span<std::byte> staging, int32_t slot,
+              const cache::BlockKey& key);
+  void Promote(cache::BlockId block, absl::Span<const std::byte> bytes);
+  // Keeps `load` (whose bytes Promote calls named) alive until the plan ran.
+  void KeepLoad(std::unique_ptr<cache::PrefixLoad> load);
+  void SwapOutBlock(cache::BlockId block, absl::Span<std::byte> swap);
+  void RecordSwapOut(RequestId id);
+  void SwapInBlock(cache::BlockId block, absl::Span<const std::byte> swap);
+  // A swap slot this plan may read: freed once it ran.
+  void FreeSwapSlotAfter(int32_t slot);
+  // For a mover that keeps its own in-flight record (WorkflowPrefetcher).
+  std::vector<engine::BlockMove>& moves() { return plan_.block_moves; }
+
+  // The plan and its in-flight record; the builder is spent.
+  engine::StepPlan TakePlan() { return std::move(plan_); }
+  InflightMoves TakeInflight() { return std::move(inflight_); }
+
+ private:
+  engine::StepPlan plan_;
+  InflightMoves inflight_;
+  int64_t budget_ = 0;
+};
+
+}  // namespace strata::scheduler
+
+#endif  // STRATA_SCHEDULER_PLAN_BUILDER_H_
