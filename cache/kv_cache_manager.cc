@@ -18,6 +18,7 @@ KvCacheManager::KvCacheManager(const KvCacheSpec& spec, int64_t num_device_block
 
 CachedPrefix KvCacheManager::FindCachedPrefix(const CacheSalt& salt,
                                               absl::Span<const TokenId> tokens) const {
+  ++num_prefix_lookups_;
   CachedPrefix prefix;
   if (tokens.empty()) return prefix;
   // (n - 1) / block_size full blocks end before the last token (see header).
@@ -36,6 +37,7 @@ CachedPrefix KvCacheManager::FindCachedPrefix(const CacheSalt& salt,
 }
 
 CachedPrefix KvCacheManager::FindCachedPrefixByKeys(absl::Span<const BlockKey> keys) const {
+  ++num_prefix_lookups_;
   CachedPrefix prefix;
   for (const BlockKey& key : keys) {
     ++num_index_lookups_;

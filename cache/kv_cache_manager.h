@@ -208,8 +208,10 @@ class KvCacheManager {
   int64_t num_cached_blocks() const { return pool_.num_cached(); }
   int64_t num_indexed_blocks() const { return static_cast<int64_t>(index_.size()); }
 
-  // Test hook: prefix-index lookups made so far by FindCachedPrefix.
+  // Test hooks: prefix-index probes (one per key) and prefix lookups (one
+  // per FindCachedPrefix or FindCachedPrefixByKeys call) made so far.
   int64_t num_index_lookups() const { return num_index_lookups_; }
+  int64_t num_prefix_lookups() const { return num_prefix_lookups_; }
 
   // Checks that the pool is consistent, that every index entry points at a
   // block holding that key and every keyed block is indexed, and that each
@@ -241,6 +243,7 @@ class KvCacheManager {
   std::vector<EvictedBlock> evicted_scratch_;
   CacheStats stats_;
   mutable int64_t num_index_lookups_ = 0;
+  mutable int64_t num_prefix_lookups_ = 0;
 };
 
 }  // namespace strata::cache

@@ -210,6 +210,37 @@ TEST_F(EngineServiceTest, ManyThreadsSubmittingConcurrentlyEachGetTheirOwnOutput
   collector.ExpectEachFinishedOnce();
 }
 
+TEST_F(EngineServiceTest, StopStringEndsTheStreamAndTheEngineStopsTheRequest) {
+  std::unique_ptr<engine::cpu::CpuBackend> backend = MakeCpuBackend(kBlockSize, 64);
+  const EngineServiceOptions options = ServiceOptions(*backend);
+  // What the model writes with no stop string, then a stop string from the
+  // middle of it.
+  const Request plain = MakeRequest(4, 12, 40);
+  const Outcome reference = RunAlone(plain, *backend, options.scheduler);
+  ASSERT_GE(reference.text.size(), 12u) << reference.text;
+  const std::string stop = reference.text.substr(reference.text.size() / 2, 3);
+  const size_t cut = reference.text.find(stop);
+
+  Collector collector;
+  EngineService service(options, *LoadFixture().tokenizer, *backend);
+  Request stopped = plain;
+  stopped.sampling.stop_strings = {stop};
+  absl::StatusOr<RequestId> id = service.Submit(stopped, collector.Sink());
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_TRUE(service.WaitIdle(std::chrono::seconds(60)));
+  const Outcome got = collector.outcome(*id);
+  EXPECT_EQ(got.finish_reason, "stop");
+  EXPECT_EQ(got.text, reference.text.substr(0, cut)) << "stop string '" << stop << "'";
+  EXPECT_LT(got.tokens.size(), reference.tokens.size());
+  // The engine heard of it: the request leaves it with nothing held (the
+  // second call runs after the iteration that ended it was published).
+  EXPECT_TRUE(service.ValidateCacheForTesting().ok());
+  EXPECT_TRUE(service.ValidateCacheForTesting().ok());
+  EXPECT_EQ(service.Snapshot().num_running, 0);
+  EXPECT_EQ(service.Snapshot().device_blocks_used, 0);
+  collector.ExpectEachFinishedOnce();
+}
+
 TEST_F(EngineServiceTest, CancelMidGenerationEndsWithAbortAndFreesItsBlocks) {
   std::unique_ptr<engine::cpu::CpuBackend> backend = MakeCpuBackend(kBlockSize, 64);
   Collector collector;
@@ -449,41 +480,23 @@ TEST_F(EngineServiceTest, ABackendFailureFailsOnlyTheRequestsOfThatStep) {
 }
 
 TEST_F(EngineServiceTest, DestructionAbortsEverythingInFlight) {
-  std::unique_ptr<engine::cpu::CpuBackend> backend = MakeCpuBackend(kBlockSize, 64);
+  std::unique_ptr<HookedBackend> backend = MakeHooked(64);
   Collector collector;
   auto service =
       std::make_unique<EngineService>(ServiceOptions(*backend), *LoadFixture().tokenizer, *backend);
-  // The first token's sink holds the engine thread until destruction has
+  // The engine thread is held inside its first step until destruction has
   // begun, so that 100-token requests cannot finish first.
-  std::mutex mu;
-  std::condition_variable cv;
-  bool holding = false;
-  bool release = false;
-  EventSink holding_sink = [&](const TokenEvent& event) {
-    collector.OnEvent(event);
-    std::unique_lock<std::mutex> lock(mu);
-    if (holding || release) return;
-    holding = true;
-    cv.notify_all();
-    cv.wait(lock, [&] { return release; });
-  };
+  backend->Close();
   std::vector<RequestId> ids;
   for (int i = 0; i < 3; ++i) {
-    absl::StatusOr<RequestId> id = service->Submit(MakeRequest(i, 8, 100), holding_sink);
+    absl::StatusOr<RequestId> id = service->Submit(MakeRequest(i, 8, 100), collector.Sink());
     ASSERT_TRUE(id.ok());
     ids.push_back(*id);
   }
-  {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return holding; });
-  }
+  backend->WaitForExecutes(1);
   std::thread destroyer([&] { service.reset(); });
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    release = true;
-    cv.notify_all();
-  }
+  backend->Open();
   destroyer.join();
   for (RequestId id : ids) {
     const Outcome outcome = collector.outcome(id);
