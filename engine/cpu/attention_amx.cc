@@ -131,6 +131,40 @@ STRATA_AMX_ATTENTION void ScorePass(const Group& g) {
   }
 }
 
+// In-register transpose of a 16 x 16 fp32 matrix: r[i] becomes column i.
+STRATA_AMX_ATTENTION inline void Transpose16(__m512 (&r)[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  // r[4i + j], 128-bit lane L: column 4L + j of rows 4i..4i+3.
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
+    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+  }
+  for (int j = 0; j < 4; ++j) {
+    t[j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
+    t[4 + j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
+    t[8 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
+    t[12 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
+  }
+  for (int j = 0; j < 4; ++j) {
+    r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+    r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
+    r[4 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0x88);
+    r[12 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0xdd);
+  }
+}
+
+STRATA_AMX_ATTENTION inline __mmask16 ValidLanes(__m512i count, int64_t t) {
+  return _mm512_cmpgt_epi32_mask(count, _mm512_set1_epi32(static_cast<int>(t)));
+}
+
 // Per query (lane): scales its scores, takes the max over its keys, and
 // writes exp(s - max) rounded to bf16 as the weight of each of its keys (0
 // past its count) in [query][key] order per chunk; writes the sums of the
@@ -144,25 +178,29 @@ STRATA_AMX_ATTENTION void Softmax(const Group& g, float scale, float* sums) {
   const __m512 scale_v = _mm512_set1_ps(scale);
   __m512 mx = _mm512_set1_ps(-INFINITY);
   for (int64_t t = 0; t < g.max_count; ++t) {
-    const __mmask16 valid = _mm512_cmpgt_epi32_mask(count, _mm512_set1_epi32(static_cast<int>(t)));
     const __m512 s = _mm512_mul_ps(_mm512_load_ps(scores + t * 16), scale_v);
     _mm512_store_ps(scores + t * 16, s);
-    mx = _mm512_mask_max_ps(mx, valid, mx, s);
+    mx = _mm512_mask_max_ps(mx, ValidLanes(count, t), mx, s);
   }
   __m512 sum = _mm512_setzero_ps();
-  alignas(32) uint16_t row[16];
-  for (int64_t t = 0; t < g.chunks * kChunk; ++t) {
-    const __mmask16 valid = _mm512_cmpgt_epi32_mask(count, _mm512_set1_epi32(static_cast<int>(t)));
-    __m256i w = _mm256_setzero_si256();
-    if (valid != 0) {
+  for (int64_t c = 0; c < g.chunks; ++c) {
+    __m512 rows[16];  // key rows of the chunk: the rounded weights of 16 queries
+    for (int64_t k = 0; k < kChunk; ++k) {
+      const int64_t t = c * kChunk + k;
+      const __mmask16 valid = ValidLanes(count, t);
+      rows[k] = _mm512_setzero_ps();
+      if (valid == 0) continue;
       const __m512 e = Exp512(_mm512_sub_ps(_mm512_load_ps(scores + t * 16), mx));
-      w = _mm256_maskz_mov_epi16(valid, (__m256i)_mm512_cvtneps_pbh(e));
-      const __m512 rounded = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(w), 16));
-      sum = _mm512_mask_add_ps(sum, valid, sum, rounded);
+      const __m256i h = (__m256i)_mm512_cvtneps_pbh(e);
+      rows[k] = _mm512_maskz_mov_ps(
+          valid, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
+      sum = _mm512_mask_add_ps(sum, valid, sum, rows[k]);
     }
-    _mm256_store_si256(reinterpret_cast<__m256i*>(row), w);
-    uint16_t* dst = weights + (t / kChunk) * 256 + t % kChunk;
-    for (int64_t j = 0; j < kChunk; ++j) dst[j * kChunk] = row[j];
+    Transpose16(rows);  // rows[q]: query q's weights of the chunk's keys (exact in bf16)
+    for (int64_t q = 0; q < kChunk; ++q) {
+      _mm256_store_si256(reinterpret_cast<__m256i*>(weights + c * 256 + q * kChunk),
+                         (__m256i)_mm512_cvtneps_pbh(rows[q]));
+    }
   }
   _mm512_storeu_ps(sums, sum);
 }

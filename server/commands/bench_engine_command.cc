@@ -32,6 +32,7 @@
 #include "server/commands/args.h"
 #include "server/commands/bench_engine.h"
 #include "server/commands/command_registry.h"
+#include "server/config/daemon_config.h"
 #if defined(STRATA_HAVE_CUDA)
 #include "engine/cuda/device_ceilings.h"
 #include "engine/cuda/device_probe.h"
@@ -353,8 +354,8 @@ absl::StatusOr<BenchResults> RunMeasurements(const std::string& backend_name,
   return out;
 }
 
-// The backend's GEMM precisions by name (engine/backend.h); kBf16Split, the
-// default, does twice the prefill GEMM work of kBf16.
+// The backend's precisions by name (engine/backend.h); kBf16Split does twice
+// the prefill GEMM work of kBf16, the serving default.
 constexpr std::pair<const char*, engine::Precision> kPrecisions[] = {
     {"split", engine::Precision::kBf16Split},
     {"bf16", engine::Precision::kBf16},
@@ -568,7 +569,9 @@ int RunBenchEngine(const std::vector<std::string>& raw_args) {
   if (contexts.empty() || batches.empty()) {
     return UsageError(kName, "--contexts and --batches take lists of positive integers");
   }
-  const std::string precision_name = args->Get("precision").value_or("split");
+  // Default: the daemon's serving precision (engine.precision).
+  const std::string precision_name =
+      args->Get("precision").value_or(EngineSection{}.precision);
   const auto precision_entry =
       std::find_if(std::begin(kPrecisions), std::end(kPrecisions),
                    [&](const auto& entry) { return precision_name == entry.first; });
