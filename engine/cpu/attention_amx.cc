@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "engine/cpu/aligned_buffer.h"
 #include "engine/cpu/gemm_kernels.h"
@@ -34,27 +35,32 @@ struct TileConfig {
   uint8_t rows[16] = {};
 };
 
-// Scores: tile 0 = C [16 keys][16 queries] fp32, 1 = A keys [16][32 dims]
-// bf16 (rows straight from the arena), 2 = B q^T [16 dim pairs][16 queries][2].
-STRATA_AMX_ATTENTION void ConfigureScores() {
+// Tiles are configured for the group's nq queries only (decode has 1 to a
+// few): the scratch then holds nq columns or rows, not 16. A query's column
+// or row is computed alike whatever the tile's width or height.
+//
+// Scores: tile 0 = C [16 keys][nq queries] fp32, 1 = A keys [16][32 dims]
+// bf16 (rows straight from the arena), 2 = B q^T [16 dim pairs][nq][2].
+STRATA_AMX_ATTENTION void ConfigureScores(int64_t nq) {
   TileConfig config;
   for (int t = 0; t < 3; ++t) {
     config.colsb[t] = 64;
     config.rows[t] = 16;
   }
+  config.colsb[0] = config.colsb[2] = static_cast<uint16_t>(nq * 4);
   _tile_loadconfig(&config);
 }
 
-// Weighted sum: tiles 0-3 = C [16 queries][16 dims] fp32, 4 = A weights
-// [16 queries][16 keys] bf16, 5 = B values [8 key pairs][16 dims][2] bf16.
-STRATA_AMX_ATTENTION void ConfigureWeighted() {
+// Weighted sum: tiles 0-3 = C [nq queries][16 dims] fp32, 4 = A weights
+// [nq queries][16 keys] bf16, 5 = B values [8 key pairs][16 dims][2] bf16.
+STRATA_AMX_ATTENTION void ConfigureWeighted(int64_t nq) {
   TileConfig config;
   for (int t = 0; t < 4; ++t) {
     config.colsb[t] = 64;
-    config.rows[t] = 16;
+    config.rows[t] = static_cast<uint8_t>(nq);
   }
   config.colsb[4] = 32;
-  config.rows[4] = 16;
+  config.rows[4] = static_cast<uint8_t>(nq);
   config.colsb[5] = 64;
   config.rows[5] = 8;
   _tile_loadconfig(&config);
@@ -110,24 +116,27 @@ void PackQueries(const Group& g) {
   }
 }
 
-// scores[c] = K chunk c . q^T for every chunk (unscaled).
-STRATA_AMX_ATTENTION void ScorePass(const Group& g) {
-  ConfigureScores();
+// scores[c] = K chunk c . q^T (unscaled); the score tiles are configured.
+STRATA_AMX_ATTENTION inline void ScoreChunk(const Group& g, int64_t c) {
   const auto* qt = g.scratch->qt.as<uint16_t>();
-  float* scores = g.scratch->scores.as<float>();
-  const int64_t row_bytes = g.d * 2;
-  for (int64_t c = 0; c < std::min(kAhead, g.chunks); ++c)
-    Prefetch(g.Chunk(c, false), kChunk * row_bytes);
+  const uint16_t* k = g.Chunk(c, false);
+  _tile_zero(0);
+  for (int64_t kb = 0; kb < g.d / kDimBlock; ++kb) {
+    _tile_loadd(1, k + kb * kDimBlock, g.d * 2);
+    _tile_loadd(2, qt + kb * 512, 64);
+    _tile_dpbf16ps(0, 1, 2);
+  }
+  _tile_stored(0, g.scratch->scores.as<float>() + c * kChunk * g.nq, g.nq * 4);
+}
+
+// ScoreChunk for every chunk, in order.
+STRATA_AMX_ATTENTION void ScorePass(const Group& g) {
+  ConfigureScores(g.nq);
+  const int64_t chunk_bytes = kChunk * g.d * 2;
+  for (int64_t c = 0; c < std::min(kAhead, g.chunks); ++c) Prefetch(g.Chunk(c, false), chunk_bytes);
   for (int64_t c = 0; c < g.chunks; ++c) {
-    if (c + kAhead < g.chunks) Prefetch(g.Chunk(c + kAhead, false), kChunk * row_bytes);
-    const uint16_t* k = g.Chunk(c, false);
-    _tile_zero(0);
-    for (int64_t kb = 0; kb < g.d / kDimBlock; ++kb) {
-      _tile_loadd(1, k + kb * kDimBlock, row_bytes);
-      _tile_loadd(2, qt + kb * 512, 64);
-      _tile_dpbf16ps(0, 1, 2);
-    }
-    _tile_stored(0, scores + c * 256, 64);
+    if (c + kAhead < g.chunks) Prefetch(g.Chunk(c + kAhead, false), chunk_bytes);
+    ScoreChunk(g, c);
   }
 }
 
@@ -176,10 +185,11 @@ STRATA_AMX_ATTENTION void Softmax(const Group& g, float scale, float* sums) {
   float* scores = g.scratch->scores.as<float>();
   auto* weights = g.scratch->weights.as<uint16_t>();
   const __m512 scale_v = _mm512_set1_ps(scale);
+  const __mmask16 lanes = static_cast<__mmask16>((1u << g.nq) - 1);
   __m512 mx = _mm512_set1_ps(-INFINITY);
   for (int64_t t = 0; t < g.max_count; ++t) {
-    const __m512 s = _mm512_mul_ps(_mm512_load_ps(scores + t * 16), scale_v);
-    _mm512_store_ps(scores + t * 16, s);
+    const __m512 s = _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, scores + t * g.nq), scale_v);
+    _mm512_mask_storeu_ps(scores + t * g.nq, lanes, s);
     mx = _mm512_mask_max_ps(mx, ValidLanes(count, t), mx, s);
   }
   __m512 sum = _mm512_setzero_ps();
@@ -190,16 +200,16 @@ STRATA_AMX_ATTENTION void Softmax(const Group& g, float scale, float* sums) {
       const __mmask16 valid = ValidLanes(count, t);
       rows[k] = _mm512_setzero_ps();
       if (valid == 0) continue;
-      const __m512 e = Exp512(_mm512_sub_ps(_mm512_load_ps(scores + t * 16), mx));
+      const __m512 e = Exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(lanes, scores + t * g.nq), mx));
       const __m256i h = (__m256i)_mm512_cvtneps_pbh(e);
       rows[k] = _mm512_maskz_mov_ps(
           valid, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
       sum = _mm512_mask_add_ps(sum, valid, sum, rows[k]);
     }
     Transpose16(rows);  // rows[q]: query q's weights of the chunk's keys (exact in bf16)
-    for (int64_t q = 0; q < kChunk; ++q) {
-      _mm256_store_si256(reinterpret_cast<__m256i*>(weights + c * 256 + q * kChunk),
-                         (__m256i)_mm512_cvtneps_pbh(rows[q]));
+    for (int64_t q = 0; q < g.nq; ++q) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(weights + (c * g.nq + q) * kChunk),
+                          (__m256i)_mm512_cvtneps_pbh(rows[q]));
     }
   }
   _mm512_storeu_ps(sums, sum);
@@ -229,42 +239,71 @@ STRATA_AMX_ATTENTION void PackValues(const uint16_t* v, int64_t d, int64_t dim0,
   }
 }
 
+// C tiles 0..tiles-1 += weights of chunk c . value chunk c, for output dims
+// [dim0, dim0 + 16 * tiles); the weighted-sum tiles are configured.
+STRATA_AMX_ATTENTION inline void DotChunk(const Group& g, int64_t c, int64_t dim0, int64_t tiles) {
+  auto* values = g.scratch->values.as<uint16_t>();
+  PackValues(g.Chunk(c, true), g.d, dim0, tiles, std::min(kChunk, g.max_count - c * kChunk),
+             values);
+  _tile_loadd(4, g.scratch->weights.as<uint16_t>() + c * g.nq * kChunk, 32);
+  // (The tile intrinsics take their register numbers as literals.)
+  _tile_loadd(5, values, 64);
+  _tile_dpbf16ps(0, 4, 5);
+  _tile_loadd(5, values + 256, 64);
+  _tile_dpbf16ps(1, 4, 5);
+  if (tiles > 2) {
+    _tile_loadd(5, values + 512, 64);
+    _tile_dpbf16ps(2, 4, 5);
+    _tile_loadd(5, values + 768, 64);
+    _tile_dpbf16ps(3, 4, 5);
+  }
+}
+
+STRATA_AMX_ATTENTION inline void LoadAccumulators(const float* acc, int64_t tiles) {
+  _tile_loadd(0, acc, 64);
+  _tile_loadd(1, acc + 256, 64);
+  if (tiles > 2) {
+    _tile_loadd(2, acc + 512, 64);
+    _tile_loadd(3, acc + 768, 64);
+  }
+}
+
+STRATA_AMX_ATTENTION inline void StoreAccumulators(float* acc, int64_t tiles) {
+  _tile_stored(0, acc, 64);
+  _tile_stored(1, acc + 256, 64);
+  if (tiles > 2) {
+    _tile_stored(2, acc + 512, 64);
+    _tile_stored(3, acc + 768, 64);
+  }
+}
+
+// Tiles of output dims [dim0, dim0 + 16 * tiles) for `g`'s scratch `out`
+// (acc, [tiles][16 queries][16 dims]) -> its queries' outputs / sums.
+void WriteOutputs(const Group& g, const float* acc, const float* sums, int64_t dim0,
+                  int64_t tiles) {
+  for (int64_t j = 0; j < g.nq; ++j) {
+    const float inv = 1.0f / sums[j];
+    float* dst = g.query(j).out + dim0;
+    for (int64_t s = 0; s < tiles; ++s) {
+      for (int64_t i = 0; i < kDimTile; ++i) dst[s * 16 + i] = acc[s * 256 + j * 16 + i] * inv;
+    }
+  }
+}
+
 // out rows (16 queries x 16 * tiles dims) = weights . value chunks, over
 // every chunk in order, for dims [dim0, dim0 + 16 * tiles).
 STRATA_AMX_ATTENTION void WeightedGroup(const Group& g, int64_t dim0, int64_t tiles) {
-  Scratch& sc = *g.scratch;
-  const auto* weights = sc.weights.as<uint16_t>();
-  auto* values = sc.values.as<uint16_t>();
   _tile_zero(0);
   _tile_zero(1);
   _tile_zero(2);
   _tile_zero(3);
-  for (int64_t c = 0; c < std::min(kAhead, g.chunks); ++c)
-    Prefetch(g.Chunk(c, true), kChunk * g.d * 2);
+  const int64_t chunk_bytes = kChunk * g.d * 2;
+  for (int64_t c = 0; c < std::min(kAhead, g.chunks); ++c) Prefetch(g.Chunk(c, true), chunk_bytes);
   for (int64_t c = 0; c < g.chunks; ++c) {
-    if (c + kAhead < g.chunks) Prefetch(g.Chunk(c + kAhead, true), kChunk * g.d * 2);
-    PackValues(g.Chunk(c, true), g.d, dim0, tiles, std::min(kChunk, g.max_count - c * kChunk),
-               values);
-    _tile_loadd(4, weights + c * 256, 32);
-    // (The tile intrinsics take their register numbers as literals.)
-    _tile_loadd(5, values, 64);
-    _tile_dpbf16ps(0, 4, 5);
-    _tile_loadd(5, values + 256, 64);
-    _tile_dpbf16ps(1, 4, 5);
-    if (tiles > 2) {
-      _tile_loadd(5, values + 512, 64);
-      _tile_dpbf16ps(2, 4, 5);
-      _tile_loadd(5, values + 768, 64);
-      _tile_dpbf16ps(3, 4, 5);
-    }
+    if (c + kAhead < g.chunks) Prefetch(g.Chunk(c + kAhead, true), chunk_bytes);
+    DotChunk(g, c, dim0, tiles);
   }
-  float* out = sc.out.as<float>();
-  _tile_stored(0, out, 64);
-  _tile_stored(1, out + 256, 64);
-  if (tiles > 2) {
-    _tile_stored(2, out + 512, 64);
-    _tile_stored(3, out + 768, 64);
-  }
+  StoreAccumulators(g.scratch->out.as<float>(), tiles);
 }
 
 STRATA_AMX_ATTENTION void AttendGroup(const Group& g, float scale) {
@@ -272,23 +311,102 @@ STRATA_AMX_ATTENTION void AttendGroup(const Group& g, float scale) {
   ScorePass(g);
   alignas(64) float sums[16];
   Softmax(g, scale, sums);
-  ConfigureWeighted();
+  ConfigureWeighted(g.nq);
   const float* out = g.scratch->out.as<float>();
   for (int64_t dim0 = 0; dim0 < g.d; dim0 += kDimGroup) {
     const int64_t tiles = std::min(kDimGroup, g.d - dim0) / kDimTile;  // 2 or 4
     WeightedGroup(g, dim0, tiles);
-    for (int64_t j = 0; j < g.nq; ++j) {
-      const float inv = 1.0f / sums[j];
-      float* dst = g.query(j).out + dim0;
-      for (int64_t s = 0; s < tiles; ++s) {
-        for (int64_t i = 0; i < kDimTile; ++i) dst[s * 16 + i] = out[s * 256 + j * 16 + i] * inv;
-      }
-    }
+    WriteOutputs(g, out, sums, dim0, tiles);
   }
   _tile_release();
 }
 
+// A Group over all of tile's queries (at most 16) with `scratch`, sized.
+Group MakeGroup(const AttentionTile& tile, Scratch* scratch) {
+  const KvCacheSpec& spec = tile.arena->spec();
+  Group g;
+  g.tile = &tile;
+  g.first = 0;
+  g.nq = static_cast<int64_t>(tile.queries.size());
+  g.d = spec.head_dim;
+  g.block_size = spec.block_size;
+  g.scratch = scratch;
+  g.max_count = 0;
+  for (int64_t j = 0; j < g.nq; ++j) g.max_count = std::max(g.max_count, g.query(j).count);
+  g.chunks = (g.max_count + kChunk - 1) / kChunk;
+  Grow(scratch->qt, static_cast<size_t>(g.d / kDimBlock * 1024));
+  Grow(scratch->scores, static_cast<size_t>(g.chunks * 1024));
+  Grow(scratch->weights, static_cast<size_t>(g.chunks * 512));
+  Grow(scratch->values, 4 * 512);
+  Grow(scratch->out, static_cast<size_t>(g.d / kDimTile * 1024));
+  return g;
+}
+
+// AttendGroup of every group with the chunk loops outermost: chunk c of
+// every head before chunk c + 1. The heads' slices of a block are adjacent
+// in the arena, so memory sees runs of several KiB instead of 2 KiB pieces a
+// block apart. Each head keeps its accumulators in memory between chunks
+// (exact: fp32 stored and reloaded), so its result is AttendGroup's.
+STRATA_AMX_ATTENTION void AttendGroupsInterleaved(const std::vector<Group>& groups, float scale,
+                                                  float* sums) {
+  int64_t chunks = 0;
+  for (const Group& g : groups) {
+    PackQueries(g);
+    chunks = std::max(chunks, g.chunks);
+  }
+  const int64_t chunk_bytes = kChunk * groups[0].d * 2;
+  ConfigureScores(groups[0].nq);  // the same for all groups
+  for (int64_t c = 0; c < chunks; ++c) {
+    for (const Group& g : groups) {
+      if (c >= g.chunks) continue;
+      if (c + kAhead < g.chunks) Prefetch(g.Chunk(c + kAhead, false), chunk_bytes);
+      ScoreChunk(g, c);
+    }
+  }
+  for (size_t i = 0; i < groups.size(); ++i) Softmax(groups[i], scale, sums + 16 * i);
+  ConfigureWeighted(groups[0].nq);
+  for (int64_t c = 0; c < chunks; ++c) {
+    for (const Group& g : groups) {
+      if (c >= g.chunks) continue;
+      if (c + kAhead < g.chunks) Prefetch(g.Chunk(c + kAhead, true), chunk_bytes);
+      for (int64_t dim0 = 0; dim0 < g.d; dim0 += kDimGroup) {
+        const int64_t tiles = std::min(kDimGroup, g.d - dim0) / kDimTile;
+        float* acc = g.scratch->out.as<float>() + dim0 * 16;
+        if (c == 0) {
+          _tile_zero(0);
+          _tile_zero(1);
+          _tile_zero(2);
+          _tile_zero(3);
+        } else {
+          LoadAccumulators(acc, tiles);
+        }
+        DotChunk(g, c, dim0, tiles);
+        StoreAccumulators(acc, tiles);
+      }
+    }
+  }
+  _tile_release();
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const Group& g = groups[i];
+    for (int64_t dim0 = 0; dim0 < g.d; dim0 += kDimGroup) {
+      WriteOutputs(g, g.scratch->out.as<float>() + dim0 * 16, sums + 16 * i, dim0,
+                   std::min(kDimGroup, g.d - dim0) / kDimTile);
+    }
+  }
+}
+
 }  // namespace
+
+void AttendTilesAmx(absl::Span<const AttentionTile> tiles) {
+  thread_local std::vector<Scratch> scratch;
+  thread_local std::vector<Group> groups;
+  thread_local std::vector<float> sums;
+  if (scratch.size() < tiles.size()) scratch.resize(tiles.size());
+  groups.clear();
+  for (size_t i = 0; i < tiles.size(); ++i) groups.push_back(MakeGroup(tiles[i], &scratch[i]));
+  sums.resize(16 * tiles.size());
+  AttendGroupsInterleaved(groups, tiles[0].scale, sums.data());
+}
 
 bool AmxAttentionSupported(const KvCacheSpec& spec) {
   return spec.dtype == DType::kBF16 && spec.head_dim % kDimBlock == 0 && spec.head_dim <= 512 &&
