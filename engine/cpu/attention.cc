@@ -497,17 +497,4 @@ void AttendTile(const AttentionTile& tile) {
   }
 }
 
-void AttendTiles(absl::Span<const AttentionTile> tiles) {
-  if (tiles.empty()) return;
-  bool amx = tiles[0].bf16_products && AmxAttentionSupported(tiles[0].arena->spec());
-  for (const AttentionTile& tile : tiles) {
-    amx = amx && tile.queries.size() <= 16 && tile.queries.size() == tiles[0].queries.size();
-  }
-  if (!amx) {
-    for (const AttentionTile& tile : tiles) AttendTile(tile);
-    return;
-  }
-  AttendTilesAmx(tiles);
-}
-
 }  // namespace strata::engine::cpu

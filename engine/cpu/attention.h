@@ -48,12 +48,6 @@ struct AttentionTile {
 // scratch must grow.
 void AttendTile(const AttentionTile& tile);
 
-// AttendTile on each of `tiles`: tiles of one sequence, layer and scale for
-// different kv heads, each of the same number (at most 16) of queries (decode steps). With bf16
-// products on AMX the heads' K/V are read block by block across the heads,
-// longer runs of memory than one head's slice; same results either way.
-void AttendTiles(absl::Span<const AttentionTile> tiles);
-
 }  // namespace strata::engine::cpu
 
 #endif  // STRATA_ENGINE_CPU_ATTENTION_H_

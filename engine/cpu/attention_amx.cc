@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <vector>
 
 #include "engine/cpu/aligned_buffer.h"
 #include "engine/cpu/gemm_kernels.h"
@@ -19,6 +18,8 @@ namespace {
   __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")))
 
 using simd_internal::Exp512;
+using simd_internal::LaneMask;
+using simd_internal::Sum512;
 
 constexpr int64_t kChunk = 16;     // keys per score tile (its rows); queries per tile
 constexpr int64_t kDimBlock = 32;  // head dims per key tile row (64 bytes)
@@ -52,7 +53,7 @@ STRATA_AMX_ATTENTION void ConfigureScores(int64_t nq) {
 }
 
 // Weighted sum: tiles 0-3 = C [nq queries][16 dims] fp32, 4 = A weights
-// [nq queries][16 keys] bf16, 5 = B values [8 key pairs][16 dims][2] bf16.
+// [nq queries][16 keys] bf16, 5-7 = B values [8 key pairs][16 dims][2] bf16.
 STRATA_AMX_ATTENTION void ConfigureWeighted(int64_t nq) {
   TileConfig config;
   for (int t = 0; t < 4; ++t) {
@@ -61,14 +62,17 @@ STRATA_AMX_ATTENTION void ConfigureWeighted(int64_t nq) {
   }
   config.colsb[4] = 32;
   config.rows[4] = static_cast<uint8_t>(nq);
-  config.colsb[5] = 64;
-  config.rows[5] = 8;
+  for (int t = 5; t < 8; ++t) {  // three B tiles, so loads run ahead of the products
+    config.colsb[t] = 64;
+    config.rows[t] = 8;
+  }
   _tile_loadconfig(&config);
 }
 
 struct Scratch {
   AlignedBuffer qt;       // [d / 32][16 dim pairs][16 queries][2] bf16
-  AlignedBuffer scores;   // [chunks][16 keys][16 queries] fp32
+  AlignedBuffer scores;   // [chunks][16 keys][nq queries] fp32
+  AlignedBuffer keys;     // [nq][chunks * 16] fp32: scaled scores, keys in lanes
   AlignedBuffer weights;  // [chunks][16 queries][16 keys] bf16
   AlignedBuffer values;   // [4][8 key pairs][16 dims][2] bf16
   AlignedBuffer out;      // [4][16 queries][16 dims] fp32
@@ -170,49 +174,62 @@ STRATA_AMX_ATTENTION inline void Transpose16(__m512 (&r)[16]) {
   }
 }
 
-STRATA_AMX_ATTENTION inline __mmask16 ValidLanes(__m512i count, int64_t t) {
-  return _mm512_cmpgt_epi32_mask(count, _mm512_set1_epi32(static_cast<int>(t)));
-}
-
-// Per query (lane): scales its scores, takes the max over its keys, and
-// writes exp(s - max) rounded to bf16 as the weight of each of its keys (0
-// past its count) in [query][key] order per chunk; writes the sums of the
-// rounded weights, accumulated over keys in position order, to sums[16].
-STRATA_AMX_ATTENTION void Softmax(const Group& g, float scale, float* sums) {
-  alignas(64) int32_t counts[16] = {};
-  for (int64_t j = 0; j < g.nq; ++j) counts[j] = static_cast<int32_t>(g.query(j).count);
-  const __m512i count = _mm512_load_si512(counts);
-  float* scores = g.scratch->scores.as<float>();
-  auto* weights = g.scratch->weights.as<uint16_t>();
+// Per query: its scaled scores with keys in lanes, [nq][chunks * 16]
+// (scratch.keys), from the score tiles' [key][query] layout.
+STRATA_AMX_ATTENTION void GatherScores(const Group& g, float scale) {
+  const float* scores = g.scratch->scores.as<float>();
+  float* keys = g.scratch->keys.as<float>();
+  const int64_t stride = g.chunks * kChunk;
   const __m512 scale_v = _mm512_set1_ps(scale);
   const __mmask16 lanes = static_cast<__mmask16>((1u << g.nq) - 1);
-  __m512 mx = _mm512_set1_ps(-INFINITY);
-  for (int64_t t = 0; t < g.max_count; ++t) {
-    const __m512 s = _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, scores + t * g.nq), scale_v);
-    _mm512_mask_storeu_ps(scores + t * g.nq, lanes, s);
-    mx = _mm512_mask_max_ps(mx, ValidLanes(count, t), mx, s);
-  }
-  __m512 sum = _mm512_setzero_ps();
   for (int64_t c = 0; c < g.chunks; ++c) {
-    __m512 rows[16];  // key rows of the chunk: the rounded weights of 16 queries
-    for (int64_t k = 0; k < kChunk; ++k) {
-      const int64_t t = c * kChunk + k;
-      const __mmask16 valid = ValidLanes(count, t);
-      rows[k] = _mm512_setzero_ps();
-      if (valid == 0) continue;
-      const __m512 e = Exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(lanes, scores + t * g.nq), mx));
-      const __m256i h = (__m256i)_mm512_cvtneps_pbh(e);
-      rows[k] = _mm512_maskz_mov_ps(
-          valid, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
-      sum = _mm512_mask_add_ps(sum, valid, sum, rows[k]);
+    const float* chunk = scores + c * kChunk * g.nq;
+    if (g.nq == 1) {  // decode without GQA: the chunk's keys are contiguous
+      _mm512_store_ps(keys + c * kChunk, _mm512_mul_ps(_mm512_loadu_ps(chunk), scale_v));
+      continue;
     }
-    Transpose16(rows);  // rows[q]: query q's weights of the chunk's keys (exact in bf16)
-    for (int64_t q = 0; q < g.nq; ++q) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(weights + (c * g.nq + q) * kChunk),
-                          (__m256i)_mm512_cvtneps_pbh(rows[q]));
+    __m512 rows[16];
+    for (int64_t k = 0; k < kChunk; ++k) rows[k] = _mm512_maskz_loadu_ps(lanes, chunk + k * g.nq);
+    Transpose16(rows);  // rows[j]: query j's 16 keys
+    for (int64_t j = 0; j < g.nq; ++j) {
+      _mm512_store_ps(keys + j * stride + c * kChunk, _mm512_mul_ps(rows[j], scale_v));
     }
   }
-  _mm512_storeu_ps(sums, sum);
+}
+
+// Per query: the max of its scores over its keys, then exp(s - max)
+// rounded to bf16 as the weight of each of its keys (0 past its count),
+// written as its row of the weight tiles ([chunk][query][16 keys]); sums[j]
+// = the sum of its rounded weights, per lane over chunks in order, then
+// across lanes in a fixed tree. Only the query's own keys enter, in a fixed
+// order, so its result does not depend on the others.
+STRATA_AMX_ATTENTION void Softmax(const Group& g, float scale, float* sums) {
+  GatherScores(g, scale);
+  const float* keys = g.scratch->keys.as<float>();
+  auto* weights = g.scratch->weights.as<uint16_t>();
+  const int64_t stride = g.chunks * kChunk;
+  for (int64_t j = 0; j < g.nq; ++j) {
+    const int64_t count = g.query(j).count;
+    const float* row = keys + j * stride;
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int64_t c = 0; c * kChunk < count; ++c) {
+      mx = _mm512_mask_max_ps(mx, LaneMask(count - c * kChunk), mx, _mm512_load_ps(row + c * 16));
+    }
+    const __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t c = 0; c < g.chunks; ++c) {
+      const __mmask16 valid = LaneMask(count - c * kChunk);
+      __m256i h = _mm256_setzero_si256();
+      if (valid != 0) {
+        const __m512 e = Exp512(_mm512_sub_ps(_mm512_load_ps(row + c * kChunk), max));
+        h = _mm256_maskz_mov_epi16(valid, (__m256i)_mm512_cvtneps_pbh(e));
+        sum = _mm512_mask_add_ps(
+            sum, valid, sum, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
+      }
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(weights + (c * g.nq + j) * kChunk), h);
+    }
+    sums[j] = Sum512(sum);
+  }
 }
 
 // B tiles of value chunk v for output dims [dim0, dim0 + 16 * tiles): key
@@ -248,23 +265,14 @@ STRATA_AMX_ATTENTION inline void DotChunk(const Group& g, int64_t c, int64_t dim
   _tile_loadd(4, g.scratch->weights.as<uint16_t>() + c * g.nq * kChunk, 32);
   // (The tile intrinsics take their register numbers as literals.)
   _tile_loadd(5, values, 64);
+  _tile_loadd(6, values + 256, 64);
   _tile_dpbf16ps(0, 4, 5);
-  _tile_loadd(5, values + 256, 64);
-  _tile_dpbf16ps(1, 4, 5);
+  _tile_dpbf16ps(1, 4, 6);
   if (tiles > 2) {
-    _tile_loadd(5, values + 512, 64);
-    _tile_dpbf16ps(2, 4, 5);
+    _tile_loadd(7, values + 512, 64);
     _tile_loadd(5, values + 768, 64);
+    _tile_dpbf16ps(2, 4, 7);
     _tile_dpbf16ps(3, 4, 5);
-  }
-}
-
-STRATA_AMX_ATTENTION inline void LoadAccumulators(const float* acc, int64_t tiles) {
-  _tile_loadd(0, acc, 64);
-  _tile_loadd(1, acc + 256, 64);
-  if (tiles > 2) {
-    _tile_loadd(2, acc + 512, 64);
-    _tile_loadd(3, acc + 768, 64);
   }
 }
 
@@ -321,92 +329,7 @@ STRATA_AMX_ATTENTION void AttendGroup(const Group& g, float scale) {
   _tile_release();
 }
 
-// A Group over all of tile's queries (at most 16) with `scratch`, sized.
-Group MakeGroup(const AttentionTile& tile, Scratch* scratch) {
-  const KvCacheSpec& spec = tile.arena->spec();
-  Group g;
-  g.tile = &tile;
-  g.first = 0;
-  g.nq = static_cast<int64_t>(tile.queries.size());
-  g.d = spec.head_dim;
-  g.block_size = spec.block_size;
-  g.scratch = scratch;
-  g.max_count = 0;
-  for (int64_t j = 0; j < g.nq; ++j) g.max_count = std::max(g.max_count, g.query(j).count);
-  g.chunks = (g.max_count + kChunk - 1) / kChunk;
-  Grow(scratch->qt, static_cast<size_t>(g.d / kDimBlock * 1024));
-  Grow(scratch->scores, static_cast<size_t>(g.chunks * 1024));
-  Grow(scratch->weights, static_cast<size_t>(g.chunks * 512));
-  Grow(scratch->values, 4 * 512);
-  Grow(scratch->out, static_cast<size_t>(g.d / kDimTile * 1024));
-  return g;
-}
-
-// AttendGroup of every group with the chunk loops outermost: chunk c of
-// every head before chunk c + 1. The heads' slices of a block are adjacent
-// in the arena, so memory sees runs of several KiB instead of 2 KiB pieces a
-// block apart. Each head keeps its accumulators in memory between chunks
-// (exact: fp32 stored and reloaded), so its result is AttendGroup's.
-STRATA_AMX_ATTENTION void AttendGroupsInterleaved(const std::vector<Group>& groups, float scale,
-                                                  float* sums) {
-  int64_t chunks = 0;
-  for (const Group& g : groups) {
-    PackQueries(g);
-    chunks = std::max(chunks, g.chunks);
-  }
-  const int64_t chunk_bytes = kChunk * groups[0].d * 2;
-  ConfigureScores(groups[0].nq);  // the same for all groups
-  for (int64_t c = 0; c < chunks; ++c) {
-    for (const Group& g : groups) {
-      if (c >= g.chunks) continue;
-      if (c + kAhead < g.chunks) Prefetch(g.Chunk(c + kAhead, false), chunk_bytes);
-      ScoreChunk(g, c);
-    }
-  }
-  for (size_t i = 0; i < groups.size(); ++i) Softmax(groups[i], scale, sums + 16 * i);
-  ConfigureWeighted(groups[0].nq);
-  for (int64_t c = 0; c < chunks; ++c) {
-    for (const Group& g : groups) {
-      if (c >= g.chunks) continue;
-      if (c + kAhead < g.chunks) Prefetch(g.Chunk(c + kAhead, true), chunk_bytes);
-      for (int64_t dim0 = 0; dim0 < g.d; dim0 += kDimGroup) {
-        const int64_t tiles = std::min(kDimGroup, g.d - dim0) / kDimTile;
-        float* acc = g.scratch->out.as<float>() + dim0 * 16;
-        if (c == 0) {
-          _tile_zero(0);
-          _tile_zero(1);
-          _tile_zero(2);
-          _tile_zero(3);
-        } else {
-          LoadAccumulators(acc, tiles);
-        }
-        DotChunk(g, c, dim0, tiles);
-        StoreAccumulators(acc, tiles);
-      }
-    }
-  }
-  _tile_release();
-  for (size_t i = 0; i < groups.size(); ++i) {
-    const Group& g = groups[i];
-    for (int64_t dim0 = 0; dim0 < g.d; dim0 += kDimGroup) {
-      WriteOutputs(g, g.scratch->out.as<float>() + dim0 * 16, sums + 16 * i, dim0,
-                   std::min(kDimGroup, g.d - dim0) / kDimTile);
-    }
-  }
-}
-
 }  // namespace
-
-void AttendTilesAmx(absl::Span<const AttentionTile> tiles) {
-  thread_local std::vector<Scratch> scratch;
-  thread_local std::vector<Group> groups;
-  thread_local std::vector<float> sums;
-  if (scratch.size() < tiles.size()) scratch.resize(tiles.size());
-  groups.clear();
-  for (size_t i = 0; i < tiles.size(); ++i) groups.push_back(MakeGroup(tiles[i], &scratch[i]));
-  sums.resize(16 * tiles.size());
-  AttendGroupsInterleaved(groups, tiles[0].scale, sums.data());
-}
 
 bool AmxAttentionSupported(const KvCacheSpec& spec) {
   return spec.dtype == DType::kBF16 && spec.head_dim % kDimBlock == 0 && spec.head_dim <= 512 &&
@@ -429,6 +352,7 @@ void AttendTileAmx(const AttentionTile& tile) {
     g.chunks = (g.max_count + kChunk - 1) / kChunk;
     Grow(scratch.qt, static_cast<size_t>(g.d / kDimBlock * 1024));
     Grow(scratch.scores, static_cast<size_t>(g.chunks * 1024));
+    Grow(scratch.keys, static_cast<size_t>(g.chunks * 1024));
     Grow(scratch.weights, static_cast<size_t>(g.chunks * 512));
     Grow(scratch.values, 4 * 512);
     Grow(scratch.out, 4 * 1024);

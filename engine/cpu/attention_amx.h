@@ -26,11 +26,6 @@ bool AmxAttentionSupported(const KvCacheSpec& spec);
 // AmxAttentionSupported(tile.arena->spec()). Thread-safe (per-thread scratch).
 void AttendTileAmx(const AttentionTile& tile);
 
-// AttendTileAmx on each tile, all of one sequence, layer and scale, each of
-// the same number (at most 16) of queries (decode), reading the K/V of all their heads chunk by
-// chunk so that the adjacent head slices of a block are read as one run.
-// Same results as AttendTileAmx on each tile.
-void AttendTilesAmx(absl::Span<const AttentionTile> tiles);
 
 }  // namespace strata::engine::cpu
 

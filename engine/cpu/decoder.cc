@@ -41,7 +41,8 @@ std::vector<float> RopeInverseFrequencies(const ModelConfig& config) {
   std::vector<float> inv(static_cast<size_t>(dim / 2));
   for (int64_t i = 0; i < dim / 2; ++i) {
     const float exponent = static_cast<float>(2 * i) / static_cast<float>(dim);
-    inv[static_cast<size_t>(i)] = 1.0f / std::pow(static_cast<float>(config.rope_theta), exponent);
+    inv[static_cast<size_t>(i)] =
+        1.0f / std::pow(static_cast<float>(config.rope_theta), exponent);
   }
   const RopeScaling& scaling = config.rope_scaling;
   if (scaling.type == RopeType::kLinear) {
@@ -67,15 +68,17 @@ std::vector<float> RopeInverseFrequencies(const ModelConfig& config) {
 }
 
 absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Create(const LoadedModel& model,
-                                                         Precision precision, ThreadPool* pool) {
+                                                         Precision precision,
+                                                         ThreadPool* pool) {
   const DType compute_dtype = precision == Precision::kF32 ? DType::kF32 : DType::kBF16;
   const ModelConfig& c = model.config;
   if (c.head_dim <= 0 || c.head_dim % 2 != 0) {
     return absl::InvalidArgumentError(absl::StrCat("head_dim must be even, got ", c.head_dim));
   }
   if (c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "num_heads ", c.num_heads, " is not a multiple of num_kv_heads ", c.num_kv_heads));
+    return absl::InvalidArgumentError(absl::StrCat("num_heads ", c.num_heads,
+                                                   " is not a multiple of num_kv_heads ",
+                                                   c.num_kv_heads));
   }
   if (static_cast<int64_t>(model.weights.layers.size()) != c.num_layers) {
     return absl::InvalidArgumentError("layer count differs from the config");
@@ -152,7 +155,8 @@ void Decoder::WriteActivations(const float* src, int64_t offset, int64_t n) {
       ConvertF32ToBf16(src, act_.as<uint16_t>() + offset, n);
       return;
     case Precision::kBf16Split:
-      ConvertF32ToBf16Split(src, act_.as<uint16_t>() + offset, act_lo_.as<uint16_t>() + offset, n);
+      ConvertF32ToBf16Split(src, act_.as<uint16_t>() + offset, act_lo_.as<uint16_t>() + offset,
+                            n);
       return;
   }
 }
@@ -259,44 +263,21 @@ void Decoder::StoreKv(int64_t layer, const DecoderBatch& batch, KvArena& arena) 
 
 void Decoder::PlanAttention() {
   const int64_t group = config_.num_heads / config_.num_kv_heads;
-  const int64_t kv_heads = config_.num_kv_heads;
   attention_work_.clear();
   // A sequence's rows are contiguous (also after a blend selection).
   const auto rows = static_cast<int64_t>(rows_.size());
-  std::vector<std::pair<int64_t, int64_t>> spans;  // [begin, end) rows per sequence
-  int64_t decoding = 0;  // sequences whose queries fit one tile per kv head
   for (int64_t begin = 0; begin < rows;) {
     const int64_t sequence = rows_[static_cast<size_t>(begin)].sequence;
     int64_t end = begin + 1;
     while (end < rows && rows_[static_cast<size_t>(end)].sequence == sequence) ++end;
-    spans.emplace_back(begin, end);
-    if ((end - begin) * group <= kTileQueries) ++decoding;
-    begin = end;
-  }
-  // Decoding sequences take several kv heads per item, whose K/V slices lie
-  // side by side in each block (engine/cpu/kv_arena.h), leaving about two
-  // items per thread for balance. Which heads share an item changes no
-  // result (AttendTiles).
-  const int64_t items = 2 * pool_->size();
-  const int64_t heads_per_item =
-      decoding == 0 ? 1
-                    : std::clamp<int64_t>((kv_heads * decoding + items - 1) / items, 1, kv_heads);
-  for (const auto& [begin, end] : spans) {
-    const int64_t sequence = rows_[static_cast<size_t>(begin)].sequence;
     const int64_t queries = (end - begin) * group;
-    if (queries <= kTileQueries) {
-      for (int64_t g = 0; g < kv_heads; g += heads_per_item) {
-        attention_work_.push_back(
-            {sequence, g, std::min(kv_heads, g + heads_per_item), begin, 0, queries});
-      }
-      continue;
-    }
-    for (int64_t g = 0; g < kv_heads; ++g) {
+    for (int64_t g = 0; g < config_.num_kv_heads; ++g) {
       for (int64_t first = 0; first < queries; first += kTileQueries) {
         attention_work_.push_back(
-            {sequence, g, g + 1, begin, first, std::min(queries, first + kTileQueries)});
+            {sequence, g, begin, first, std::min(queries, first + kTileQueries)});
       }
     }
+    begin = end;
   }
 }
 
@@ -308,37 +289,24 @@ void Decoder::Attention(int64_t layer, const DecoderBatch& batch, const KvArena&
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   pool_->ParallelForDynamic(static_cast<int64_t>(attention_work_.size()), [&](int64_t item) {
     const AttentionWork& work = attention_work_[static_cast<size_t>(item)];
-    const int64_t per_head = work.last - work.first;
     thread_local std::vector<AttentionQuery> queries;
-    thread_local std::vector<AttentionTile> tiles;
     queries.clear();
-    tiles.clear();
-    for (int64_t kv_head = work.kv_head; kv_head < work.kv_head_end; ++kv_head) {
-      for (int64_t f = work.first; f < work.last; ++f) {
-        const int64_t r = work.row_begin + f / group;
-        const int64_t h = kv_head * group + f % group;
-        queries.push_back({qkv_.data() + r * width + h * d,
-                           rows_[static_cast<size_t>(r)].position + 1,
-                           attn_.data() + r * heads * d + h * d});
-      }
+    for (int64_t f = work.first; f < work.last; ++f) {
+      const int64_t r = work.row_begin + f / group;
+      const int64_t h = work.kv_head * group + f % group;
+      queries.push_back({qkv_.data() + r * width + h * d,
+                         rows_[static_cast<size_t>(r)].position + 1,
+                         attn_.data() + r * heads * d + h * d});
     }
-    for (int64_t i = 0; i < work.kv_head_end - work.kv_head; ++i) {
-      AttentionTile tile;
-      tile.arena = &arena;
-      tile.layer = layer;
-      tile.kv_head = work.kv_head + i;
-      tile.block_table = batch.sequences[static_cast<size_t>(work.sequence)].block_table;
-      tile.queries = absl::MakeConstSpan(queries).subspan(static_cast<size_t>(i * per_head),
-                                                          static_cast<size_t>(per_head));
-      tile.scale = scale;
-      tile.bf16_products = precision_ == Precision::kBf16;
-      tiles.push_back(tile);
-    }
-    if (tiles.size() == 1) {
-      AttendTile(tiles[0]);
-    } else {
-      AttendTiles(tiles);
-    }
+    AttentionTile tile;
+    tile.arena = &arena;
+    tile.layer = layer;
+    tile.kv_head = work.kv_head;
+    tile.block_table = batch.sequences[static_cast<size_t>(work.sequence)].block_table;
+    tile.queries = queries;
+    tile.scale = scale;
+    tile.bf16_products = precision_ == Precision::kBf16;
+    AttendTile(tile);
   });
 }
 
@@ -363,8 +331,8 @@ std::vector<float> Decoder::Forward(const DecoderBatch& batch, KvArena& arena,
     const DecoderSequence& seq = batch.sequences[s];
     for (size_t i = 0; i < seq.tokens.size(); ++i) {
       const auto origin = static_cast<int64_t>(rows_.size());
-      rows_.push_back(
-          {static_cast<int64_t>(s), seq.start_position + static_cast<int64_t>(i), origin, false});
+      rows_.push_back({static_cast<int64_t>(s), seq.start_position + static_cast<int64_t>(i),
+                       origin, false});
     }
   }
   int64_t rows = static_cast<int64_t>(rows_.size());

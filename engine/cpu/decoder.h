@@ -92,13 +92,11 @@ class Decoder {
     size_t next_check = 0;   // index into spec->check_layers
     int64_t last_origin;     // the span's last row: always kept
   };
-  // One attention work item: query vectors [first, last) of a sequence's
-  // rows x the kv head's query heads, flattened as row * group + head in
-  // group, for kv heads [kv_head, kv_head_end) (several only when the
-  // sequence's queries fit one tile per head: decode).
+  // One attention tile: query vectors [first, last) of a sequence's rows x
+  // the kv head's query heads, flattened as row * group + head in group.
   struct AttentionWork {
     int64_t sequence;
-    int64_t kv_head, kv_head_end;
+    int64_t kv_head;
     int64_t row_begin;  // the sequence's first row in the batch
     int64_t first, last;
   };

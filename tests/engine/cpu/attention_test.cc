@@ -151,39 +151,6 @@ TEST_P(AttentionTest, OutputDoesNotDependOnTheTile) {
   }
 }
 
-TEST_P(AttentionTest, SeveralTilesAtOnceMatchOneAtATime) {
-  // Decode-like tiles of two queries each (as GQA gives), all over the
-  // same head's K/V here; AttendTiles must give each what AttendTile gives.
-  const int64_t d = spec_.head_dim;
-  const std::vector<std::pair<int64_t, int64_t>> items = {{0, 5},  {1, 6},          {2, 17},
-                                                          {3, 40}, {4, Capacity()}, {5, 1}};
-  std::vector<std::vector<float>> outs(items.size(), std::vector<float>(static_cast<size_t>(d)));
-  std::vector<AttentionQuery> queries;
-  for (size_t i = 0; i < items.size(); ++i) {
-    queries.push_back({queries_.data() + items[i].first * d, items[i].second, outs[i].data()});
-  }
-  std::vector<AttentionTile> tiles;
-  for (size_t t = 0; t < items.size() / 2; ++t) {
-    AttentionTile tile;
-    tile.arena = arena_.get();
-    tile.layer = kLayer;
-    tile.kv_head = kHead;
-    tile.block_table = table_;
-    tile.queries = absl::MakeConstSpan(queries).subspan(2 * t, 2);
-    tile.scale = 1.0f / std::sqrt(static_cast<float>(d));
-    tile.bf16_products = GetParam().bf16_products;
-    tiles.push_back(tile);
-  }
-  AttendTiles(tiles);
-  for (size_t i = 0; i < items.size(); i += 2) {
-    const std::vector<std::vector<float>> alone = Run({items[i], items[i + 1]});
-    for (size_t j = 0; j < 2; ++j) {
-      ASSERT_EQ(std::memcmp(alone[j].data(), outs[i + j].data(), static_cast<size_t>(d) * 4), 0)
-          << "query " << i + j;
-    }
-  }
-}
-
 INSTANTIATE_TEST_SUITE_P(
     Shapes, AttentionTest,
     ::testing::Values(Shape{64, 16, DType::kBF16}, Shape{64, 16, DType::kF32},
