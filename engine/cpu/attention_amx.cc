@@ -73,9 +73,9 @@ struct Scratch {
   AlignedBuffer qt;       // [d / 32][16 dim pairs][16 queries][2] bf16
   AlignedBuffer scores;   // [chunks][16 keys][nq queries] fp32
   AlignedBuffer keys;     // [nq][chunks * 16] fp32: scaled scores, keys in lanes
-  AlignedBuffer weights;  // [chunks][16 queries][16 keys] bf16
+  AlignedBuffer weights;  // [chunks][nq queries][16 keys] bf16
   AlignedBuffer values;   // [4][8 key pairs][16 dims][2] bf16
-  AlignedBuffer out;      // [4][16 queries][16 dims] fp32
+  AlignedBuffer out;      // [4][nq (<= 16) queries][16 dims] fp32, rows 64 bytes apart
 };
 
 void Grow(AlignedBuffer& buffer, size_t bytes) {

@@ -6,11 +6,13 @@
 // attention); it is not used by the exact modes.
 //
 // Batch invariance holds as for AttendTile: every query is a column (scores)
-// or a row (weighted sum) of its own in the tiles, the keys are taken 16 at
-// a time in position order from 0, the softmax max and sum run per query over
-// its own keys in position order, and keys past a query's count enter the
-// weighted sum with weight exactly 0. So a query's result depends only on its
-// q, its key count and the arena, not on the other queries of the tile.
+// or a row (weighted sum) of its own in the tiles, whose width and height do
+// not change it; the keys are taken 16 at a time in position order from 0;
+// the softmax max and sum run per query over its own keys only (16 lanes
+// over the chunks in order, then a fixed tree); and keys past a query's count
+// enter the weighted sum with weight exactly 0. So a query's result depends
+// only on its q, its key count and the arena, not on the other queries of the
+// tile, and prefill and decode compute a position alike.
 #ifndef STRATA_ENGINE_CPU_ATTENTION_AMX_H_
 #define STRATA_ENGINE_CPU_ATTENTION_AMX_H_
 
@@ -19,7 +21,8 @@
 namespace strata::engine::cpu {
 
 // Whether AttendTileAmx runs tiles over an arena of `spec` on this CPU: AMX
-// usable, bf16 K/V, head_dim a multiple of 32 and block_size of 16.
+// usable, bf16 K/V, head_dim a multiple of 32 (<= 512) and block_size a
+// multiple of 16.
 bool AmxAttentionSupported(const KvCacheSpec& spec);
 
 // AttendTile's contract, bf16 products (see above). Requires
