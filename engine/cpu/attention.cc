@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/cpu/attention_amx.h"
 #include "engine/cpu/simd.h"
 #include "engine/cpu/simd_math.h"
 
@@ -34,11 +35,15 @@ struct Scratch {
   std::vector<float> sums;          // [queries] softmax denominators
 };
 
-// Asks for `bytes` at p to be brought into cache. Each head's slice of a KV
-// block sits in its own page, which the hardware prefetchers do not cross,
-// so the next block is requested while this one is computed.
+// Asks for `bytes` at p to be brought into L2. Each head's slice of a KV
+// block sits a whole block (all layers and heads) away from the next, which
+// the hardware prefetchers do not follow, so blocks are requested kAhead
+// ahead of their use: one block ahead leaves decode waiting on memory latency
+// at every block, as there is little arithmetic per block to hide it.
+constexpr int64_t kAhead = 4;
+
 void Prefetch(const std::byte* p, int64_t bytes) {
-  for (int64_t i = 0; i < bytes; i += 64) __builtin_prefetch(p + i, 0, 3);
+  for (int64_t i = 0; i < bytes; i += 64) __builtin_prefetch(p + i, 0, 2);
 }
 
 void Grow(std::vector<float>& v, int64_t n) {
@@ -385,11 +390,11 @@ struct TileState {
   }
 };
 
-// Widens block b's keys or values into `dst`, asking for block b + 1's
+// Widens block b's keys or values into `dst`, asking for block b + kAhead's
 // first; returns the block's key count for this tile.
 int64_t LoadBlock(const TileState& st, int64_t b, bool is_value, float* dst) {
   const int64_t n = std::min(st.block_size, st.max_count - b * st.block_size);
-  if (b + 1 < st.blocks) Prefetch(st.Head(b + 1, is_value), st.head_bytes);
+  if (b + kAhead < st.blocks) Prefetch(st.Head(b + kAhead, is_value), st.head_bytes);
   st.k->widen(st.Head(b, is_value), st.bf16, n, st.d, st.dpad, dst);
   return n;
 }
@@ -440,8 +445,12 @@ void ValuePass(const TileState& st) {
 }  // namespace
 
 void AttendTile(const AttentionTile& tile) {
-  thread_local Scratch scratch;
   const KvCacheSpec& spec = tile.arena->spec();
+  if (tile.bf16_products && AmxAttentionSupported(spec)) {
+    AttendTileAmx(tile);
+    return;
+  }
+  thread_local Scratch scratch;
   TileState st;
   st.tile = &tile;
   st.k = &PickKernels();
@@ -469,9 +478,11 @@ void AttendTile(const AttentionTile& tile) {
     std::memcpy(q, tile.queries[static_cast<size_t>(j)].q, static_cast<size_t>(st.d) * 4);
     std::fill(q + st.d, q + st.dpad, 0.0f);
   }
-  Prefetch(st.Head(0, false), st.head_bytes);
+  for (int64_t b = 0; b < std::min(kAhead, st.blocks); ++b)
+    Prefetch(st.Head(b, false), st.head_bytes);
   ScorePass(st);
-  Prefetch(st.Head(0, true), st.head_bytes);
+  for (int64_t b = 0; b < std::min(kAhead, st.blocks); ++b)
+    Prefetch(st.Head(b, true), st.head_bytes);
   for (int64_t j = 0; j < nq; ++j) {
     scratch.sums[static_cast<size_t>(j)] =
         st.k->softmax(scratch.scores.data() + j * st.stride, st.count(j));

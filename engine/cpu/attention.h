@@ -37,6 +37,10 @@ struct AttentionTile {
   absl::Span<const BlockId> block_table;  // covers the largest count
   absl::Span<const AttentionQuery> queries;
   float scale = 1.0f;  // applied to q.k before the softmax
+  // The bf16 precision mode: bf16 q, softmax weights and products with fp32
+  // accumulation on AMX (engine/cpu/attention_amx.h) where this CPU and the
+  // arena's shapes allow; fp32 products otherwise.
+  bool bf16_products = false;
 };
 
 // Computes softmax(scale * q.K^T) V for every query of the tile on the

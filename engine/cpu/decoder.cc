@@ -305,6 +305,7 @@ void Decoder::Attention(int64_t layer, const DecoderBatch& batch, const KvArena&
     tile.block_table = batch.sequences[static_cast<size_t>(work.sequence)].block_table;
     tile.queries = queries;
     tile.scale = scale;
+    tile.bf16_products = precision_ == Precision::kBf16;
     AttendTile(tile);
   });
 }

@@ -89,6 +89,9 @@ const KernelSet& KernelsFor(GemmPath path, Mode mode) {
   return gemm_internal::ScalarKernels(mode);
 }
 
+// Up to this many rows, a GEMM is bound by streaming the weights.
+constexpr int64_t kStreamRows = 32;
+
 // Rows of A kept hot in L2 while every panel of a thread's range passes
 // over them: about 512 KiB of A (and its residuals).
 int64_t RowBlock(const KernelSet& set, int64_t k, int64_t a_bytes) {
@@ -263,6 +266,17 @@ void Gemm(const PackedMatrix& w, const GemmArgs& args, ThreadPool* pool, GemmPat
   // Below ~100k multiply-adds a second thread costs more than it saves.
   if (threads == 1 || m * w.n() * w.k() < (int64_t{1} << 17)) {
     RunRange(pr, 0, m, 0, panels);
+    return;
+  }
+  // Few rows (decode): the weights stream from memory once, in pieces of a
+  // few panels handed out dynamically, so that a thread the OS preempts (a
+  // shared host) holds up the step by one piece rather than by its half.
+  // A piece repacks its rows of A, which is free at this m.
+  if (m <= kStreamRows && panels >= 2 * threads) {
+    const int64_t pieces = std::min<int64_t>(panels, 8 * threads);
+    pool->ParallelForDynamic(pieces, [&](int64_t piece) {
+      RunRange(pr, 0, m, panels * piece / pieces, panels * (piece + 1) / pieces);
+    });
     return;
   }
   // Split the columns while every thread gets a few panels; else the rows

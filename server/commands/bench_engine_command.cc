@@ -32,6 +32,7 @@
 #include "server/commands/args.h"
 #include "server/commands/bench_engine.h"
 #include "server/commands/command_registry.h"
+#include "server/config/daemon_config.h"
 #if defined(STRATA_HAVE_CUDA)
 #include "engine/cuda/device_ceilings.h"
 #include "engine/cuda/device_probe.h"
@@ -353,8 +354,8 @@ absl::StatusOr<BenchResults> RunMeasurements(const std::string& backend_name,
   return out;
 }
 
-// The backend's GEMM precisions by name (engine/backend.h); kBf16Split, the
-// default, does twice the prefill GEMM work of kBf16.
+// The backend's precisions by name (engine/backend.h); kBf16Split does twice
+// the prefill GEMM work of kBf16, the serving default.
 constexpr std::pair<const char*, engine::Precision> kPrecisions[] = {
     {"split", engine::Precision::kBf16Split},
     {"bf16", engine::Precision::kBf16},
@@ -371,12 +372,28 @@ std::vector<int64_t> ParseList(const std::string& text) {
   return values;
 }
 
-// The rows of the table and their JSON: batch-1 decode against `roofline`
-// (tokens/s), prefill against `peak_flops` (named `peak_label`).
+// Bytes one decode step must read: every weight once (the untied embedding
+// table only a row per token, so not counted), plus each sequence's K and V
+// of its `context` earlier tokens and the new one.
+double DecodeStepBytes(const engine::ModelConfig& config, double weight_element_bytes,
+                       double kv_element_bytes, int64_t batch, int64_t context) {
+  const double embedding = config.tie_word_embeddings
+                               ? 0.0
+                               : static_cast<double>(config.vocab_size * config.hidden_size);
+  const double weights = weight_element_bytes * (config.NumParameters() - embedding);
+  const double kv_per_token =
+      2.0 * config.num_layers * config.num_kv_heads * config.head_dim * kv_element_bytes;
+  return weights + static_cast<double>(batch) * kv_per_token * static_cast<double>(context + 1);
+}
+
+// The rows of the table and their JSON: decode against the bandwidth
+// roofline of its own bytes (weights + KV read), prefill against
+// `peak_flops` (named `peak_label`).
 nlohmann::json PrintRows(const engine::ModelConfig& config, const std::vector<Measurement>& results,
-                         double roofline, double peak_flops, const std::string& peak_label) {
-  std::cout << absl::StrFormat("%-8s %6s %8s %12s %10s %10s\n", "phase", "batch", "context",
-                               "tokens/s", "GFLOP/s", "target");
+                         double bandwidth, double weight_element_bytes, double peak_flops,
+                         const std::string& peak_label) {
+  std::cout << absl::StrFormat("%-8s %6s %8s %12s %10s %10s %10s\n", "phase", "batch", "context",
+                               "tokens/s", "GFLOP/s", "roof tok/s", "target");
   nlohmann::json json_rows = nlohmann::json::array();
   for (const Measurement& m : results) {
     if (m.tokens_per_second == 0) {
@@ -386,22 +403,26 @@ nlohmann::json PrintRows(const engine::ModelConfig& config, const std::vector<Me
           {{"phase", m.phase}, {"batch", m.batch}, {"context", m.context}, {"skipped", true}});
       continue;
     }
-    std::string fraction, gflops;
-    double flops_per_second = 0;
-    if (m.phase == "decode" && m.batch == 1) {
+    std::string fraction, gflops, roof;
+    double flops_per_second = 0, roofline = 0;
+    if (m.phase == "decode") {
+      roofline = static_cast<double>(m.batch) * bandwidth /
+                 DecodeStepBytes(config, weight_element_bytes, 2.0, m.batch, m.context);
+      roof = absl::StrFormat("%.1f", roofline);
       fraction = absl::StrFormat("%.0f%% roof", 100.0 * m.tokens_per_second / roofline);
     } else if (m.phase == "prefill") {
       flops_per_second = PrefillFlops(config, m.context) * m.tokens_per_second / m.context;
       gflops = absl::StrFormat("%.0f", flops_per_second / 1e9);
       fraction = absl::StrFormat("%.0f%% %s", 100.0 * flops_per_second / peak_flops, peak_label);
     }
-    std::cout << absl::StrFormat("%-8s %6d %8d %12.1f %10s %10s\n", m.phase, m.batch, m.context,
-                                 m.tokens_per_second, gflops, fraction);
+    std::cout << absl::StrFormat("%-8s %6d %8d %12.1f %10s %10s %10s\n", m.phase, m.batch,
+                                 m.context, m.tokens_per_second, gflops, roof, fraction);
     json_rows.push_back({{"phase", m.phase},
                          {"batch", m.batch},
                          {"context", m.context},
                          {"tokens_per_second", m.tokens_per_second},
-                         {"flops_per_second", flops_per_second}});
+                         {"flops_per_second", flops_per_second},
+                         {"roofline_tokens_per_second", roofline}});
   }
   return json_rows;
 }
@@ -419,15 +440,18 @@ nlohmann::json PrintReport(const BenchModel& bench, const std::string& precision
                            const GemmComparison& comparison) {
   const engine::ModelConfig& config = bench.model.config;
   const double onednn_gflops = comparison.onednn.gflops;
-  const double weight_bytes = 2.0 * config.NumParameters();  // bf16
-  const double roofline = bandwidth / weight_bytes;          // batch-1 decode tokens/s
+  const double weight_element_bytes = precision_name == "f32" ? 4.0 : 2.0;
+  const double weight_bytes = weight_element_bytes * config.NumParameters();
+  // Weights only: each decode row is held to its own bytes, KV included.
+  const double roofline = bandwidth / DecodeStepBytes(config, weight_element_bytes, 2.0, 1, -1);
 
-  std::cout << absl::StrFormat("model: %s (%.1fM parameters, %.1f MB as bf16), precision %s\n",
+  std::cout << absl::StrFormat("model: %s (%.1fM parameters, %.1f MB of weights), precision %s\n",
                                bench.description, config.NumParameters() / 1e6, weight_bytes / 1e6,
                                precision_name);
   std::cout << absl::StrFormat(
-      "memory read bandwidth: %.1f GB/s on %d threads -> batch-1 decode roofline %.1f tok/s\n",
-      bandwidth / 1e9, threads, roofline);
+      "memory read bandwidth: %.1f GB/s on %d threads -> decode roofline %.1f tok/s for the "
+      "weights alone; each decode row's roof adds the KV it reads (bf16, %.1f KB per token)\n",
+      bandwidth / 1e9, threads, roofline, config.KvBytesPerToken(2) / 1e3);
   std::cout << absl::StrFormat(
       "bf16 GEMM %dx%dx%d (gate/up of a %d-token prefill): oneDNN %.0f GFLOP/s (%s), "
       "strata %.0f GFLOP/s (%s) = %.0f%% of oneDNN\n",
@@ -436,8 +460,8 @@ nlohmann::json PrintReport(const BenchModel& bench, const std::string& precision
       100.0 * comparison.strata_gflops / onednn_gflops);
   std::cout << absl::StrFormat("KV restore of a %d-token prefix from host memory: %.1f GB/s\n",
                                results.restore.tokens, results.restore.bytes_per_second / 1e9);
-  nlohmann::json json_rows =
-      PrintRows(config, results.measurements, roofline, onednn_gflops * 1e9, "dnnl");
+  nlohmann::json json_rows = PrintRows(config, results.measurements, bandwidth,
+                                       weight_element_bytes, onednn_gflops * 1e9, "dnnl");
   nlohmann::json report = {{"model", bench.description},
                            {"backend", "cpu"},
                            {"precision", precision_name},
@@ -487,8 +511,8 @@ nlohmann::json PrintCudaReport(const BenchModel& bench, const BenchResults& resu
       results.restore.tokens, results.restore.bytes / 1e6, results.restore.bytes_per_second / 1e9,
       100.0 * results.restore.bytes_per_second / ceilings.h2d_bytes_per_second,
       ceilings.h2d_bytes_per_second / 1e9, ceilings.d2h_bytes_per_second / 1e9);
-  nlohmann::json json_rows =
-      PrintRows(config, results.measurements, roofline, ceilings.bf16_matmul_flops, "peak");
+  nlohmann::json json_rows = PrintRows(config, results.measurements, ceilings.hbm_bytes_per_second,
+                                       2.0, ceilings.bf16_matmul_flops, "peak");
   nlohmann::json report = {{"model", bench.description},
                            {"backend", "cuda"},
                            {"device", ceilings.device_name},
@@ -545,7 +569,9 @@ int RunBenchEngine(const std::vector<std::string>& raw_args) {
   if (contexts.empty() || batches.empty()) {
     return UsageError(kName, "--contexts and --batches take lists of positive integers");
   }
-  const std::string precision_name = args->Get("precision").value_or("split");
+  // Default: the daemon's serving precision (engine.precision).
+  const std::string precision_name =
+      args->Get("precision").value_or(EngineSection{}.precision);
   const auto precision_entry =
       std::find_if(std::begin(kPrecisions), std::end(kPrecisions),
                    [&](const auto& entry) { return precision_name == entry.first; });
@@ -564,6 +590,13 @@ int RunBenchEngine(const std::vector<std::string>& raw_args) {
   if (!bench.ok()) {
     std::cerr << "strata bench engine: " << bench.status().message() << "\n";
     return kExitFailure;
+  }
+  if (args->Has("random-weights")) {
+    // Random weights have no trained position range: let the model reach
+    // every context asked for (positions only feed RoPE).
+    int64_t& max_positions = bench->model.config.max_position_embeddings;
+    max_positions =
+        std::max(max_positions, *std::max_element(contexts.begin(), contexts.end()) + 1);
   }
   const engine::ModelConfig& config = bench->model.config;
   for (int64_t& context : contexts) context = std::min(context, config.max_position_embeddings - 1);

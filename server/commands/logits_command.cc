@@ -2,7 +2,12 @@
 // logits of every position of one sequence, written as tensor `logits`
 // [T, vocab]. Runs through the CPU backend with a one-sequence StepPlan, the
 // same path serving uses, so it doubles as a numerical check against other
-// implementations.
+// implementations. --precision and --kv-dtype pick the engine mode (default:
+// the daemon's serving defaults), so that the exact modes (f32 + f32 KV) can
+// be held to a reference; --reference FILE --tensor NAME prints the largest
+// absolute difference from that tensor.
+#include <algorithm>
+#include <cmath>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -16,6 +21,7 @@
 #include "engine/step.h"
 #include "server/commands/args.h"
 #include "server/commands/command_registry.h"
+#include "server/config/daemon_config.h"
 
 namespace strata::server {
 namespace {
@@ -35,11 +41,65 @@ absl::StatusOr<std::vector<engine::TokenId>> ParseIds(const std::string& text) {
   return ids;
 }
 
-absl::Status WriteLogits(const std::string& model_dir, const std::vector<engine::TokenId>& ids,
-                         const std::string& out) {
-  auto model = engine::LoadModel(model_dir);
-  if (!model.ok()) return model.status();
+// The engine mode by its config names (engine.precision, engine.kv_dtype).
+absl::Status ParseMode(const std::string& precision, const std::string& kv_dtype,
+                       engine::BackendOptions& options) {
+  if (precision == "split") {
+    options.precision = engine::Precision::kBf16Split;
+  } else if (precision == "bf16") {
+    options.precision = engine::Precision::kBf16;
+  } else if (precision == "f32") {
+    options.precision = engine::Precision::kF32;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--precision: '", precision, "' is not one of split, bf16, f32"));
+  }
+  if (kv_dtype == "bf16") {
+    options.kv_dtype = engine::DType::kBF16;
+  } else if (kv_dtype == "f32") {
+    options.kv_dtype = engine::DType::kF32;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--kv-dtype: '", kv_dtype, "' is not one of bf16, f32"));
+  }
+  return absl::OkStatus();
+}
+
+// The largest |logits - reference[tensor]|; the shapes must agree.
+absl::StatusOr<float> MaxErrorAgainst(const std::vector<float>& logits,
+                                      const std::vector<int64_t>& shape,
+                                      const std::string& reference, const std::string& tensor) {
+  auto file = engine::SafetensorsFile::Open(reference);
+  if (!file.ok()) return file.status();
+  const engine::TensorView* expected = (*file)->Find(tensor);
+  if (expected == nullptr) {
+    return absl::NotFoundError(absl::StrCat(reference, ": no tensor '", tensor, "'"));
+  }
+  if (expected->shape != shape) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        reference, ": tensor '", tensor, "' has ", expected->NumElements(),
+        " elements in another shape than the logits [", shape[0], ", ", shape[1], "]"));
+  }
+  float worst = 0.0f;
+  for (int64_t i = 0; i < expected->NumElements(); ++i) {
+    worst = std::max(worst, std::abs(logits[static_cast<size_t>(i)] - expected->ElementAsFloat(i)));
+  }
+  return worst;
+}
+
+struct LogitsRequest {
+  std::string model_dir;
+  std::vector<engine::TokenId> ids;
+  std::string out;
   engine::BackendOptions options;
+  std::string reference, tensor;  // both or neither
+};
+
+absl::Status WriteLogits(const LogitsRequest& request) {
+  const std::vector<engine::TokenId>& ids = request.ids;
+  auto model = engine::LoadModel(request.model_dir);
+  if (!model.ok()) return model.status();
+  engine::BackendOptions options = request.options;
   options.num_kv_blocks =
       (static_cast<int64_t>(ids.size()) + options.block_size - 1) / options.block_size;
   auto backend = engine::CreateBackend("cpu", *model, options);
@@ -61,11 +121,19 @@ absl::Status WriteLogits(const std::string& model_dir, const std::vector<engine:
   view.shape = {static_cast<int64_t>(ids.size()), model->config.vocab_size};
   view.data = reinterpret_cast<const std::byte*>(logits.data());
   view.nbytes = logits.size() * sizeof(float);
-  return engine::WriteSafetensors(out, std::span<const engine::TensorView>(&view, 1));
+  absl::Status written =
+      engine::WriteSafetensors(request.out, std::span<const engine::TensorView>(&view, 1));
+  if (!written.ok() || request.reference.empty()) return written;
+  absl::StatusOr<float> error =
+      MaxErrorAgainst(logits, view.shape, request.reference, request.tensor);
+  if (!error.ok()) return error.status();
+  std::cout << "max abs error vs " << request.tensor << ": " << *error << "\n";
+  return absl::OkStatus();
 }
 
 int RunLogits(const std::vector<std::string>& args) {
-  auto parsed = ParseArgs(args, ArgSpec{.value_options = {"model", "ids", "out"}});
+  auto parsed = ParseArgs(args, ArgSpec{.value_options = {"model", "ids", "out", "precision",
+                                                          "kv-dtype", "reference", "tensor"}});
   if (!parsed.ok()) return UsageError(kCommand, std::string(parsed.status().message()));
   auto ids_text = parsed->Require("ids");
   if (!ids_text.ok()) return UsageError(kCommand, std::string(ids_text.status().message()));
@@ -73,8 +141,20 @@ int RunLogits(const std::vector<std::string>& args) {
   if (!out.ok()) return UsageError(kCommand, std::string(out.status().message()));
   auto ids = ParseIds(*ids_text);
   if (!ids.ok()) return UsageError(kCommand, std::string(ids.status().message()));
-  const std::string model = parsed->Get("model").value_or(DefaultModelDir().string());
-  absl::Status status = WriteLogits(model, *ids, *out);
+  LogitsRequest request{.model_dir = parsed->Get("model").value_or(DefaultModelDir().string()),
+                        .ids = *std::move(ids),
+                        .out = *out,
+                        .reference = parsed->Get("reference").value_or(""),
+                        .tensor = parsed->Get("tensor").value_or("")};
+  const EngineSection defaults;  // the daemon's serving mode
+  absl::Status mode =
+      ParseMode(parsed->Get("precision").value_or(defaults.precision),
+                parsed->Get("kv-dtype").value_or(defaults.kv_dtype), request.options);
+  if (!mode.ok()) return UsageError(kCommand, std::string(mode.message()));
+  if (request.reference.empty() != request.tensor.empty()) {
+    return UsageError(kCommand, "--reference and --tensor go together");
+  }
+  absl::Status status = WriteLogits(request);
   if (!status.ok()) {
     std::cerr << "strata logits: " << status << "\n";
     return kExitFailure;
@@ -84,7 +164,8 @@ int RunLogits(const std::vector<std::string>& args) {
 
 const CommandRegistrar kLogitsRegistrar(CommandInfo{
     .name = kCommand,
-    .usage = "[--model DIR] --ids ID,ID,... --out FILE.safetensors",
+    .usage = "[--model DIR] --ids ID,ID,... --out FILE.safetensors [--precision split|bf16|f32] "
+             "[--kv-dtype bf16|f32] [--reference FILE.safetensors --tensor NAME]",
     .run = RunLogits,
 });
 

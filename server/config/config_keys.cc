@@ -100,8 +100,11 @@ std::vector<KeySpec> MakeModelAndEngineKeys() {
       {"engine.threads", "Worker threads of the cpu backend; 0: all hardware threads.",
        IntKey{&Field<&C::engine, &EngineSection::threads>, 0, 4096}},
       {"engine.precision",
-       "GEMM precision: split (bf16 weights, activations as bf16 pairs; ~fp32\n"
-       "accuracy), bf16 (fastest prefill) or f32 (fp32 weights; small models only).",
+       "GEMM precision: bf16 (bf16 weights and activations, fp32 accumulation,\n"
+       "like every peer serves; logits within ~5e-2 of fp32), split (activations\n"
+       "as bf16 pairs: ~fp32 accuracy, 2x the prefill GEMM work) or f32 (fp32\n"
+       "weights; small models only). With kv_dtype f32, split and f32 are the\n"
+       "exact modes.",
        ChoiceKey{&Field<&C::engine, &EngineSection::precision>, {"split", "bf16", "f32"}}},
       {"engine.kv_dtype", "Element type of the KV cache: bf16 or f32.",
        ChoiceKey{&Field<&C::engine, &EngineSection::kv_dtype>, {"bf16", "f32"}}},

@@ -70,7 +70,7 @@ struct ModelSection {
 struct EngineSection {
   std::string backend = "auto";     // "auto" (CUDA when usable, else CPU), "cpu" or "cuda"
   int64_t threads = 0;              // 0: all hardware threads
-  std::string precision = "split";  // "split" (kBf16Split), "bf16", "f32"
+  std::string precision = "bf16";   // "split" (kBf16Split), "bf16", "f32"
   std::string kv_dtype = "bf16";    // "bf16" or "f32"
 };
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "engine/cpu/cpu_backend.h"
@@ -33,15 +34,22 @@ std::vector<TokenId> RandomIds(std::mt19937& rng, int64_t n, int64_t vocab) {
   return ids;
 }
 
-class BatchInvarianceTest : public ::testing::TestWithParam<std::string> {
+// Every model in the split mode (fp32 attention products) and in the bf16
+// serving mode (bf16 products on AMX where the CPU has it).
+class BatchInvarianceTest : public ::testing::TestWithParam<std::tuple<std::string, Precision>> {
  protected:
-  std::string Name() const { return GetParam(); }
+  std::string Name() const {
+    return std::get<0>(GetParam()) +
+           (std::get<1>(GetParam()) == Precision::kBf16 ? " [bf16]" : " [split]");
+  }
 
   void SetUp() override {
-    auto model = LoadModel(WeightsDir(Name()));
+    auto model = LoadModel(WeightsDir(std::get<0>(GetParam())));
     ASSERT_TRUE(model.ok()) << model.status();
     model_ = std::make_unique<LoadedModel>(*std::move(model));
-    backend_ = MakeBackend(*model_);
+    BackendOptions options;
+    options.precision = std::get<1>(GetParam());
+    backend_ = MakeBackend(*model_, options);
     ASSERT_NE(backend_, nullptr);
     vocab_ = model_->config.vocab_size;
   }
@@ -77,8 +85,7 @@ TEST_P(BatchInvarianceTest, ChunkingDoesNotChangeLogits) {
     plan.sequences.push_back(testing::Span(1, ids, begin, end, Blocks(40, 10)));
     auto result = backend_->Execute(plan);
     ASSERT_TRUE(result.ok()) << result.status();
-    random.insert(random.end(), result->outputs[0].logits.begin(),
-                  result->outputs[0].logits.end());
+    random.insert(random.end(), result->outputs[0].logits.begin(), result->outputs[0].logits.end());
     begin = end;
   }
   ExpectSame(random, whole, "random chunks");
@@ -92,8 +99,8 @@ TEST_P(BatchInvarianceTest, MixedBatchesMatchSequencesRunAlone) {
   const std::vector<std::vector<BlockId>> tables = {Blocks(0, 8), Blocks(10, 3), Blocks(20, 5)};
   std::vector<std::vector<float>> alone;
   for (size_t s = 0; s < seqs.size(); ++s) {
-    alone.push_back(RunChunked(*backend_, seqs[s], static_cast<int64_t>(seqs[s].size()),
-                               Blocks(100, 8)));
+    alone.push_back(
+        RunChunked(*backend_, seqs[s], static_cast<int64_t>(seqs[s].size()), Blocks(100, 8)));
   }
   // Sequence 0 prefills in random chunks; 1 decodes one token per step after
   // a short prefill; 2 prefills in chunks of 16. They share every step.
@@ -156,9 +163,10 @@ TEST_P(BatchInvarianceTest, SharedPrefixBlocksGiveTheSameLogits) {
   ExpectSame(again->outputs[1].logits, b_last, "shared prefix decode");
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, BatchInvarianceTest,
-                         ::testing::Values("llama-tiny", "qwen2-tiny", "qwen3-tiny",
-                                           "aidreams260K"));
+INSTANTIATE_TEST_SUITE_P(
+    Models, BatchInvarianceTest,
+    ::testing::Combine(::testing::Values("llama-tiny", "qwen2-tiny", "qwen3-tiny", "aidreams260K"),
+                       ::testing::Values(Precision::kBf16Split, Precision::kBf16)));
 
 }  // namespace
 }  // namespace strata::engine::cpu

@@ -73,7 +73,7 @@ struct Config {
 // default stores K/V in bf16, which alone costs ~2e-2 against an fp32
 // forward; fp32 weights rounded to bf16 cost aidreams260K about as much.
 const Config kConfigs[] = {
-    {"default", Precision::kBf16Split, DType::kBF16, 4e-2f, 8e-2f},
+    {"split", Precision::kBf16Split, DType::kBF16, 4e-2f, 8e-2f},
     {"bf16", Precision::kBf16, DType::kBF16, 8e-2f, 1.5e-1f},
     {"split+kv32", Precision::kBf16Split, DType::kF32, 2e-4f, 8e-2f},
     {"exact", Precision::kF32, DType::kF32, 1e-4f, 1e-4f},

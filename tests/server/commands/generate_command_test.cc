@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <string>
 
 #include "engine/safetensors.h"
 #include "gmock/gmock.h"
@@ -36,8 +37,9 @@ TEST(GenerateCommandTest, GreedyFromBosWritesTheReferenceText) {
 }
 
 TEST(GenerateCommandTest, SeededSamplingIsReproducibleAndStreamsAfterThePrompt) {
-  std::vector<std::string> args = {"generate", "--prompt", "The sea", "--max-tokens", "30",
-                                   "--temperature", "0.8", "--top-p", "0.9", "--seed", "7"};
+  std::vector<std::string> args = {"generate", "--prompt",      "The sea", "--max-tokens",
+                                   "30",       "--temperature", "0.8",     "--top-p",
+                                   "0.9",      "--seed",        "7"};
   testing::StrataResult first = RunStrata(args);
   testing::StrataResult second = RunStrata(args);
   ASSERT_EQ(first.exit_code, 0) << first.err;
@@ -96,6 +98,49 @@ TEST(LogitsCommandTest, WritesLogitsThatMatchTheReference) {
   EXPECT_LT(max_error, 5e-2);  // the default serving precision keeps K/V in bf16
 }
 
+// The exact mode (fp32 weights and activations, fp32 K/V) from the command
+// line, held to the reference by the command's own --reference check.
+TEST(LogitsCommandTest, ExactModeMatchesTheReferenceFromTheCommandLine) {
+  const fs::path data = fs::path(STRATA_TEST_DATA_DIR) / "models/llama-tiny";
+  const nlohmann::json sequence = ReadJson(data / "reference.json")["sequences"][2];
+  std::string ids;
+  for (const auto& id : sequence["input_ids"]) {
+    if (!ids.empty()) ids.push_back(',');
+    ids.append(id.dump());
+  }
+  strata::testing::TempDir dir;
+  const fs::path out = dir.path() / "logits.safetensors";
+  const std::string tensor = sequence["tensor"].get<std::string>();
+  testing::StrataResult result =
+      RunStrata({"logits", "--model", data.string(), "--ids", ids, "--out", out.string(),
+                 "--precision", "f32", "--kv-dtype", "f32", "--reference",
+                 (data / "reference.safetensors").string(), "--tensor", tensor});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const std::string prefix = "max abs error vs " + tensor + ": ";
+  ASSERT_THAT(result.out, HasSubstr(prefix));
+  const double error = std::stod(result.out.substr(result.out.find(prefix) + prefix.size()));
+  EXPECT_LT(error, 1e-4);
+  EXPECT_TRUE(fs::exists(out));
+}
+
+TEST(LogitsCommandTest, BadModeAndReferenceArgumentsAreRejected) {
+  strata::testing::TempDir dir;
+  const fs::path out = dir.path() / "logits.safetensors";
+  testing::StrataResult result =
+      RunStrata({"logits", "--ids", "1,2", "--out", out.string(), "--precision", "fp8"});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_THAT(result.err, HasSubstr("--precision"));
+  result = RunStrata({"logits", "--ids", "1,2", "--out", out.string(), "--kv-dtype", "f16"});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_THAT(result.err, HasSubstr("--kv-dtype"));
+  result = RunStrata({"logits", "--ids", "1,2", "--out", out.string(), "--tensor", "logits"});
+  EXPECT_EQ(result.exit_code, 2);
+  result = RunStrata({"logits", "--ids", "1,2", "--out", out.string(), "--reference",
+                      (dir.path() / "missing.safetensors").string(), "--tensor", "logits"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.err, HasSubstr("missing.safetensors"));
+}
+
 TEST(LogitsCommandTest, OutOfVocabularyIdFailsAndBadIdsAreUsageErrors) {
   strata::testing::TempDir dir;
   const fs::path out = dir.path() / "logits.safetensors";
@@ -116,7 +161,15 @@ TEST(BenchEngineCommandTest, PrintsATableAndAJsonReport) {
   std::string last_line = result.out.substr(result.out.rfind('\n', result.out.size() - 2) + 1);
   nlohmann::json report = nlohmann::json::parse(last_line);
   ASSERT_EQ(report["results"].size(), 6u);  // per context: one prefill, one decode per batch
-  for (const auto& row : report["results"]) EXPECT_GT(row["tokens_per_second"].get<double>(), 0);
+  for (const auto& row : report["results"]) {
+    EXPECT_GT(row["tokens_per_second"].get<double>(), 0);
+    // Decode rows are held to weights + the KV they read: a longer context
+    // lowers the roof.
+    if (row["phase"] == "decode") {
+      EXPECT_GT(row["roofline_tokens_per_second"].get<double>(), 0);
+    }
+  }
+  EXPECT_EQ(report["precision"], "bf16");  // the daemon's serving default
   EXPECT_GT(report["read_bandwidth_bytes_per_second"].get<double>(), 0);
   EXPECT_EQ(RunStrata({"bench", "engine", "--batches", "0"}).exit_code, 2);
   EXPECT_EQ(RunStrata({"bench", "nothing"}).exit_code, 2);

@@ -65,7 +65,7 @@ TEST(DaemonConfigTest, DefaultsMatchTheCode) {
   EXPECT_EQ(config.model.path, "");
   EXPECT_EQ(config.engine.backend, "auto");
   EXPECT_EQ(config.engine.threads, engine::BackendOptions{}.threads);
-  EXPECT_EQ(config.engine.precision, "split");
+  EXPECT_EQ(config.engine.precision, "bf16");  // serving; the engine API's default stays split
   EXPECT_EQ(engine::BackendOptions{}.precision, engine::Precision::kBf16Split);
   EXPECT_EQ(config.engine.kv_dtype, "bf16");
   EXPECT_EQ(engine::BackendOptions{}.kv_dtype, engine::DType::kBF16);
