@@ -164,6 +164,7 @@ engine::StepPlan Scheduler::Schedule() {
   AdmitWaiting(plan, budget, now);
   if (prefix_cache()) prefetcher_.Run(workflows_, plan.block_moves);
   moves_ = nullptr;
+  plan_built_ = Clock::now();  // preemption costs: real time, not options_.now()
   return plan;
 }
 
@@ -520,7 +521,8 @@ bool Scheduler::SwapOut(Sequence& seq) {
   if (swap_ == nullptr) return false;
   const int64_t free_slots = max_swap_blocks_ - swap_->num_in_use();
   if (ChoosePreemption(options_.preemption, /*swap_available=*/true, seq.computed,
-                       options_.block_size, free_slots) != PreemptAction::kSwap) {
+                       options_.block_size, free_slots,
+                       preemption_costs_.costs()) != PreemptAction::kSwap) {
     return false;
   }
   const int64_t blocks = BlocksFor(seq.computed, options_.block_size);
@@ -579,6 +581,8 @@ engine::SequenceStep Scheduler::MakeStep(const Sequence& seq, int64_t num_tokens
 
 std::vector<TokenEvent> Scheduler::Update(const engine::StepPlan& plan,
                                           const engine::StepResult& result) {
+  preemption_costs_.ObserveStep(
+      plan, std::chrono::duration<double>(Clock::now() - plan_built_).count());
   FinishMoves(result.moves_completed == static_cast<int64_t>(plan.block_moves.size()));
   std::vector<TokenEvent> events;
   for (RequestId id : aborted_) {

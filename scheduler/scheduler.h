@@ -330,6 +330,8 @@ class Scheduler {
   int64_t max_swap_blocks_ = 0;
   std::vector<RequestId> swapped_out_;  // by the plan in flight
   std::vector<int32_t> swap_in_slots_;  // read by the plan in flight; freed after it
+  PreemptionCostModel preemption_costs_;  // kAuto's swap-or-recompute costs
+  Clock::time_point plan_built_{};        // when the plan in flight was built
   WorkflowPrefetcher prefetcher_;
 };
 
