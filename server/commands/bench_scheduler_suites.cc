@@ -57,12 +57,12 @@ Suite SessionsSuite(double scale, int64_t vocab_size, uint64_t seed) {
   chat.turns = 2;
   chat.system_tokens = Scaled(256, scale, 32);
   chat.user_tokens = Scaled(128, scale, 32);
-  chat.output_tokens = static_cast<int32_t>(Scaled(96, scale, 4));
+  chat.output_tokens = static_cast<int32_t>(Scaled(128, scale, 4));
   chat.sessions_per_s = 64;  // all open within about a second: overload
   chat.think_s = 0.5;
   // Every session is active at once and their contexts need twice the
   // device KV.
-  chat.device_fraction = 0.5;
+  chat.device_fraction = 0.25;
   bench::Workload workload = bench::MakeChatWorkload(chat, vocab_size, seed);
   workload.name = "sessions";
   Suite suite{.workload = std::move(workload)};
