@@ -275,11 +275,11 @@ std::string Details(const RunResult& run) {
   const cache::CacheStats& c = run.cache;
   return absl::StrFormat(
       "  %-14s %-16s steps %4d busy %5.1f%% cpu %5.1fs  hits device/host/disk %d/%d/%d  "
-      "computed %d  evicted %d  demoted %d  promoted %d  preemptions %d (swap %d, recompute "
+      "missed %d  evicted %d  demoted %d  promoted %d  preemptions %d (swap %d, recompute "
       "%d)  grouped waits %d  prefetched %d\n",
       run.figures.workload, run.figures.policy, run.steps,
       100 * run.busy_s / std::max(run.figures.summary.makespan_s, 1e-9), run.cpu_s, c.hit_tokens[0],
-      c.hit_tokens[1], c.hit_tokens[2], run.figures.summary.prompt_tokens - run.figures.hit_tokens,
+      c.hit_tokens[1], c.hit_tokens[2], c.miss_tokens,
       c.evicted_blocks, c.demoted_blocks, c.promoted_blocks, run.preemptions,
       run.counters.preemptions_swap, run.counters.preemptions_recompute, run.counters.grouped_waits,
       run.counters.prefetched_blocks);
