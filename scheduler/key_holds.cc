@@ -42,6 +42,10 @@ cache::Priority KeyHolds::Effective(const cache::BlockKey& key) const {
   return it == counts_.end() ? cache::Priority::kNormal : Highest(it->second);
 }
 
+void KeyHolds::Touch(absl::Span<const cache::BlockKey> keys) {
+  changed_.insert(changed_.end(), keys.begin(), keys.end());
+}
+
 std::vector<cache::BlockKey> KeyHolds::TakeChanged() { return std::exchange(changed_, {}); }
 
 }  // namespace strata::scheduler

@@ -30,7 +30,17 @@ class KeyHolds {
   // The highest priority any holder asks for; kNormal when none.
   cache::Priority Effective(const cache::BlockKey& key) const;
 
-  // The keys whose effective priority changed since the last call.
+  // Asks for `keys` to be re-applied, in this order, even though their
+  // priority did not change: applying a priority puts a cached block at the
+  // most recent end of its class (cache::BlockPool::SetPriority), so the
+  // order of the last application is the eviction order within a class
+  // (the first applied goes first). The workflow tracker orders agents'
+  // blocks by steps to execution this way.
+  void Touch(absl::Span<const cache::BlockKey> keys);
+
+  // The keys whose effective priority changed, or that were touched, since
+  // the last call, in the order they changed (a key may repeat: the last
+  // application decides its place).
   std::vector<cache::BlockKey> TakeChanged();
 
   int64_t num_keys() const { return static_cast<int64_t>(counts_.size()); }

@@ -63,7 +63,9 @@ struct Request {
   // SchedulerOptions::session_ttl after each of its turns. A workflow's
   // agents take turns: when this request names the agents that run next,
   // their last KV is kept, or prefetched from a lower tier, ahead of their
-  // requests. Empty: none.
+  // requests. next_agent_ids is in turn order (the first runs next): the
+  // agents that run soonest are kept longest (scheduler/workflow_tracker.h).
+  // Empty: none.
   std::string session_id;
   std::string workflow_id;
   std::string agent_id;

@@ -202,6 +202,7 @@ engine::StepPlan Scheduler::Schedule() {
   cache_.set_eviction_listener(
       [this](const cache::EvictedBlock& block) { OnEvicted(block, nullptr); });
   inflight_moves_ = builder.TakeInflight();
+  plan_built_ = Clock::now();  // preemption costs: real time, not options_.now()
   return builder.TakePlan();
 }
 
@@ -540,7 +541,8 @@ bool Scheduler::SwapOut(Sequence& seq, PlanBuilder& builder) {
   if (swap_ == nullptr) return false;
   const int64_t free_slots = max_swap_blocks_ - swap_->num_in_use();
   if (ChoosePreemption(options_.preemption, /*swap_available=*/true, seq.computed,
-                       options_.block_size, free_slots) != PreemptAction::kSwap) {
+                       options_.block_size, free_slots,
+                       preemption_costs_.costs()) != PreemptAction::kSwap) {
     return false;
   }
   const int64_t blocks = BlocksFor(seq.computed, options_.block_size);
@@ -598,6 +600,8 @@ engine::SequenceStep Scheduler::MakeStep(const Sequence& seq, int64_t num_tokens
 
 std::vector<TokenEvent> Scheduler::Update(const engine::StepPlan& plan,
                                           const engine::StepResult& result) {
+  preemption_costs_.ObserveStep(
+      plan, std::chrono::duration<double>(Clock::now() - plan_built_).count());
   FinishMoves(result.moves_completed == static_cast<int64_t>(plan.block_moves.size()));
   std::vector<TokenEvent> events;
   for (RequestId id : pending_events_) {

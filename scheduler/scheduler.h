@@ -375,6 +375,8 @@ class Scheduler {
   int64_t max_swap_blocks_ = 0;
   // What the plan in flight's moves hold until its Update or FailStep.
   InflightMoves inflight_moves_;
+  PreemptionCostModel preemption_costs_;  // kAuto's swap-or-recompute costs
+  Clock::time_point plan_built_{};        // when the plan in flight was built
   WorkflowPrefetcher prefetcher_;
 };
 

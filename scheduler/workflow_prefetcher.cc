@@ -26,7 +26,8 @@ bool WorkflowPrefetcher::HasReadsInFlight() const {
                      [](const Pending& pending) { return !pending.load->IsReady(); });
 }
 
-int64_t WorkflowPrefetcher::Room(const cache::CachedPrefix& prefix) const {
+int64_t WorkflowPrefetcher::Room(const cache::CachedPrefix& prefix, const AgentKey& agent,
+                                 const WorkflowTracker& workflows) const {
   // O(blocks), but only when a prefetch is ready to land.
   int64_t room = cache_.CountAvailableBelow(cache::Priority::kWorkflowSoon);
   // The prefix blocks it takes references to are not room.
@@ -35,6 +36,14 @@ int64_t WorkflowPrefetcher::Room(const cache::CachedPrefix& prefix) const {
     if (pool.state(block) == cache::BlockState::kCached &&
         pool.priority(block) < cache::Priority::kWorkflowSoon) {
       --room;
+    }
+  }
+  // Agents that run after this one give way to it.
+  for (const cache::BlockKey& key : workflows.KeysRunningAfter(agent)) {
+    std::optional<cache::BlockId> block = cache_.IndexedBlock(key);
+    if (block && pool.state(*block) == cache::BlockState::kCached &&
+        pool.priority(*block) == cache::Priority::kWorkflowSoon) {
+      ++room;
     }
   }
   return room;
@@ -62,7 +71,8 @@ void WorkflowPrefetcher::Run(const WorkflowTracker& workflows,
       loaded.erase(loaded.begin(),
                    loaded.begin() + static_cast<std::ptrdiff_t>(std::min(skip, loaded.size())));
     }
-    const int64_t n = loaded.empty() ? 0 : std::min<int64_t>(loaded.size(), Room(prefix));
+    const int64_t n =
+        loaded.empty() ? 0 : std::min<int64_t>(loaded.size(), Room(prefix, it->agent, workflows));
     if (n <= 0) {  // nothing left to bring, or no room: a guess is dropped
       it = pending_.erase(it);
       continue;
@@ -91,6 +101,7 @@ void WorkflowPrefetcher::Run(const WorkflowTracker& workflows,
 int64_t WorkflowPrefetcher::Finish(bool performed, const WorkflowTracker& workflows,
                                    const KeyHolds& holds) {
   int64_t promoted = 0;
+  std::vector<AgentKey> reorder;
   for (InFlight& flight : in_flight_) {
     if (performed) {
       cache_.CommitFullBlocks(flight.seq, flight.tokens,
@@ -99,16 +110,30 @@ int64_t WorkflowPrefetcher::Finish(bool performed, const WorkflowTracker& workfl
       promoted += static_cast<int64_t>(flight.tiers.size());
     }
     cache_.Free(flight.seq);  // registered blocks stay cached; the rest are freed
-    const AgentTurn* turn = workflows.Find(flight.agent);
-    if (!performed || turn == nullptr) continue;
-    // New blocks start at kNormal: give them what their holders ask for.
-    for (const cache::BlockKey& key : turn->keys) {
+    if (performed && workflows.Find(flight.agent) != nullptr) reorder.push_back(flight.agent);
+  }
+  in_flight_.clear();  // and the loads: the host blocks they pinned are let go
+  // New blocks start at kNormal: give them what their holders ask for, then
+  // restore each workflow's eviction order over them.
+  const auto apply = [&](const std::vector<cache::BlockKey>& keys) {
+    for (const cache::BlockKey& key : keys) {
       if (std::optional<cache::BlockId> block = cache_.IndexedBlock(key)) {
         cache_.SetPriority(absl::Span<const cache::BlockId>(&*block, 1), holds.Effective(key));
       }
     }
+  };
+  for (const AgentKey& agent : reorder) apply(workflows.Find(agent)->keys);
+  for (size_t i = 0; i < reorder.size(); ++i) {
+    const auto same_workflow = [&](const AgentKey& other) {
+      return std::get<0>(other) == std::get<0>(reorder[i]) &&
+             std::get<1>(other) == std::get<1>(reorder[i]);
+    };
+    if (std::any_of(reorder.begin(), reorder.begin() + static_cast<std::ptrdiff_t>(i),
+                    same_workflow)) {
+      continue;  // its workflow is done
+    }
+    apply(workflows.EvictionOrder(std::get<0>(reorder[i]), std::get<1>(reorder[i])));
   }
-  in_flight_.clear();  // and the loads: the host blocks they pinned are let go
   return promoted;
 }
 

@@ -3,9 +3,11 @@
 // blocks was demoted to the host or disk tier is read back ahead of their
 // requests, and promoted into device blocks while other sequences step.
 //
-// A prefetch is a guess, so it only takes room nobody holds: free blocks and
-// cached blocks at kNormal (the pool evicts lowest priority first, so session,
-// pinned and other workflow blocks are never displaced). Promoted blocks are
+// A prefetch is a guess, so it only takes room nobody else needs sooner:
+// free blocks, cached blocks at kNormal, and the kWorkflowSoon blocks of
+// agents of the same workflow that run after it (the tracker keeps those
+// first in the pool's eviction order, furthest first). Session, pinned and
+// sooner agents' blocks are never displaced. Promoted blocks are
 // held by a pseudo sequence (a negative id in the KvCacheManager) for the
 // plan that moves them, then registered in the prefix index like computed
 // ones and left cached at the priority their holders ask for. A prefetch of
@@ -49,7 +51,9 @@ class WorkflowPrefetcher {
 
   // After the plan's moves ran (`performed`) or failed: registers the
   // promoted blocks and gives them the priority `holds` asks for, or drops
-  // them. Returns the blocks promoted.
+  // them; then restores each promoted workflow's steps-to-execution order
+  // in the pool (WorkflowTracker::EvictionOrder). Returns the blocks
+  // promoted.
   int64_t Finish(bool performed, const WorkflowTracker& workflows, const KeyHolds& holds);
 
   int64_t num_pending() const { return static_cast<int64_t>(pending_.size()); }
@@ -71,8 +75,9 @@ class WorkflowPrefetcher {
     std::unique_ptr<cache::PrefixLoad> load;  // owns the bytes the moves read
   };
 
-  // Blocks a promotion after `prefix` may take.
-  int64_t Room(const cache::CachedPrefix& prefix) const;
+  // Blocks a promotion of `agent`'s blocks after `prefix` may take.
+  int64_t Room(const cache::CachedPrefix& prefix, const AgentKey& agent,
+               const WorkflowTracker& workflows) const;
 
   cache::KvCacheManager& cache_;
   storage::TierStore* host_;

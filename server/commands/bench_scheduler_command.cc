@@ -1,19 +1,25 @@
-// `strata bench scheduler`: replays the three workloads of bench/workloads.h
-// (multi-turn chat, shared-prefix batch, an agent workflow) through the real
-// scheduler and CPU backend on a random-weight model, each under three
-// policies, and prints throughput, TTFT p50/p99 and cache-hit tokens:
+// `strata bench scheduler`: replays workloads through the real scheduler and
+// CPU backend on a random-weight model, each under a few policies (the
+// suites of server/commands/bench_scheduler_suites.h), and prints
+// throughput, TTFT p50/p99, cache-hit tokens, the ratios of each suite's
+// headline policy against its baselines, and the counters that explain them.
+// The three workloads of bench/workloads.h (multi-turn chat, shared-prefix
+// batch, an agent workflow) run under
 //   fcfs_nocache  first come first served, no prefix cache, no lower tiers;
 //   fcfs_prefix   first come first served, prefix cache, a host tier;
 //   strata        the cache-aware policy, prefix cache, the same host tier,
-//                 and the workloads' session and workflow hints.
+//                 and the workloads' session and workflow hints;
+// cyclic_agents (KVFlow) and sessions (overload) under their own policies.
 // Every policy gets the same device KV per workload (the workload's hint: in
-// the agents workload only some agents' prompts fit) and a fresh engine, so
-// that no run inherits another's cache.
+// the agents workloads only some agents' prompts fit) and a fresh engine, so
+// that no run inherits another's cache (a disk tier lives in a fresh
+// temporary directory, removed after the run).
 //
 // The step loop runs in this thread on the wall clock: requests start at
 // their open-loop arrival (or when the turn they extend has finished), and
 // the loop sleeps only while nothing is queued or running.
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -41,6 +47,7 @@
 #include "scheduler/engine_loop.h"
 #include "server/commands/args.h"
 #include "server/commands/bench_scheduler.h"
+#include "server/commands/bench_scheduler_suites.h"
 #include "server/commands/bench_util.h"
 #include "server/commands/command_registry.h"
 #include "server/daemon/random_model.h"
@@ -50,7 +57,7 @@ namespace strata::server {
 
 const char kBenchSchedulerUsage[] =
     "scheduler [--config FILE.json] [--scale 1.0] [--seed 1] [--threads N] [--reps 1] "
-    "[--workloads chat,shared_prefix,agents] [--json]";
+    "[--workloads chat,shared_prefix,agents,cyclic_agents,sessions] [--json]";
 
 namespace {
 
@@ -62,21 +69,6 @@ constexpr int64_t kDefaultReps = 1;
 // A replay still running after this long is stuck (a request that is never
 // admitted), not slow: the default run takes about a minute in all.
 constexpr double kMaxReplaySeconds = 600;
-
-struct PolicySpec {
-  const char* name;
-  scheduler::SchedulingPolicy policy;
-  bool prefix_cache;
-  bool host_tier;
-  bool hints;  // session, workflow and agent ids reach the scheduler
-};
-
-constexpr PolicySpec kPolicies[] = {
-    {"fcfs_nocache", scheduler::SchedulingPolicy::kFcfs, false, false, false},
-    {"fcfs_prefix", scheduler::SchedulingPolicy::kFcfs, true, true, false},
-    {"strata", scheduler::SchedulingPolicy::kCacheAware, true, true, true},
-};
-
 
 // What every run shares: the model and its K/V identity.
 struct BenchModel {
@@ -95,10 +87,33 @@ absl::StatusOr<BenchModel> MakeBenchModel(const engine::ModelConfig& config) {
   return BenchModel{config, *std::move(model), fingerprint};
 }
 
-// A fresh engine: device KV as the workload asks, a host tier four times
-// that for the policies that have one (room for what the device evicts).
+// A fresh directory for one run's disk tier, removed with it.
+class TempDir {
+ public:
+  TempDir() {
+    static int next = 0;
+    path_ = std::filesystem::temp_directory_path() /
+            absl::StrCat("strata_bench_scheduler_", getpid(), "_", next++);
+    std::filesystem::remove_all(path_);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A fresh engine: device KV as the workload asks; a host tier four times
+// that, or a disk tier in `disk_dir` (room for everything), for the policies
+// that have one.
 absl::StatusOr<ServingEngine> MakeEngine(const BenchModel& bench, const bench::Workload& workload,
-                                         const PolicySpec& policy, int threads) {
+                                         const PolicySpec& policy, int threads,
+                                         const std::filesystem::path& disk_dir) {
   const engine::ModelConfig& config = bench.config;
   const int64_t block_bytes =
       2 * config.num_layers * config.num_kv_heads * config.head_dim * kBlockSize * 2;
@@ -106,8 +121,12 @@ absl::StatusOr<ServingEngine> MakeEngine(const BenchModel& bench, const bench::W
   options.backend_options.threads = threads;
   options.cache.block_size = kBlockSize;
   options.cache.device_blocks = (workload.device_kv_tokens + kBlockSize - 1) / kBlockSize;
-  if (policy.host_tier) {
+  if (policy.tier == LowerTier::kHost) {
     options.cache.host_bytes = static_cast<uint64_t>(4 * options.cache.device_blocks * block_bytes);
+  }
+  if (policy.tier == LowerTier::kDisk) {
+    options.cache.disk_path = disk_dir.string();
+    options.cache.disk_bytes = uint64_t{4} << 30;
   }
   absl::StatusOr<ServingEngine> engine =
       MakeServingEngine(bench.model, std::make_unique<NumberTokenizer>(config.vocab_size),
@@ -115,6 +134,7 @@ absl::StatusOr<ServingEngine> MakeEngine(const BenchModel& bench, const bench::W
   if (!engine.ok()) return engine.status();
   engine->scheduler_options.policy = policy.policy;
   engine->scheduler_options.enable_prefix_cache = policy.prefix_cache;
+  engine->scheduler_options.preemption = policy.preemption;
   return engine;
 }
 
@@ -255,12 +275,15 @@ absl::StatusOr<RunResult> Replay(ServingEngine& engine, const bench::Workload& w
 std::string Details(const RunResult& run) {
   const cache::CacheStats& c = run.cache;
   return absl::StrFormat(
-      "  %-14s %-13s steps %4d busy %5.1f%% cpu %5.1fs  hits device/host/disk %d/%d/%d  "
-      "demoted %d  promoted %d  preemptions %d  grouped waits %d  prefetched %d\n",
+      "  %-14s %-16s steps %4d busy %5.1f%% cpu %5.1fs  hits device/host/disk %d/%d/%d  "
+      "missed %d  evicted %d  demoted %d  promoted %d  preemptions %d (swap %d, recompute "
+      "%d)  grouped waits %d  prefetched %d\n",
       run.figures.workload, run.figures.policy, run.steps,
       100 * run.busy_s / std::max(run.figures.summary.makespan_s, 1e-9), run.cpu_s, c.hit_tokens[0],
-      c.hit_tokens[1], c.hit_tokens[2], c.demoted_blocks, c.promoted_blocks, run.preemptions,
-      run.counters.grouped_waits, run.counters.prefetched_blocks);
+      c.hit_tokens[1], c.hit_tokens[2], c.miss_tokens,
+      c.evicted_blocks, c.demoted_blocks, c.promoted_blocks, run.preemptions,
+      run.counters.preemptions_swap, run.counters.preemptions_recompute, run.counters.grouped_waits,
+      run.counters.prefetched_blocks);
 }
 
 struct Settings {
@@ -297,12 +320,13 @@ absl::StatusOr<Settings> ParseSettings(const std::vector<std::string>& raw_args)
   settings.threads = static_cast<int>(*threads);
   settings.reps = *reps;
   settings.json = args->Has("json");
+  const std::vector<std::string>& known = SuiteNames();
   const std::vector<std::string> names =
-      absl::StrSplit(args->Get("workloads").value_or("chat,shared_prefix,agents"), ',');
+      absl::StrSplit(args->Get("workloads").value_or(absl::StrJoin(known, ",")), ',');
   for (const std::string& name : names) {
-    if (name != "chat" && name != "shared_prefix" && name != "agents") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--workloads: unknown workload '", name, "' (chat, shared_prefix, agents)"));
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("--workloads: unknown workload '", name, "' (",
+                                                     absl::StrJoin(known, ", "), ")"));
     }
     settings.workloads.push_back(name);
   }
@@ -313,7 +337,9 @@ absl::StatusOr<Settings> ParseSettings(const std::vector<std::string>& raw_args)
 absl::StatusOr<RunResult> RunOne(const BenchModel& bench, const bench::Workload& workload,
                                  const PolicySpec& policy, int threads) {
   const Clock::time_point start = Clock::now();
-  absl::StatusOr<ServingEngine> engine = MakeEngine(bench, workload, policy, threads);
+  TempDir disk_dir;
+  absl::StatusOr<ServingEngine> engine =
+      MakeEngine(bench, workload, policy, threads, disk_dir.path());
   if (!engine.ok()) return engine.status();
   if (absl::Status warm = WarmUp(*engine); !warm.ok()) return warm;
   absl::StatusOr<RunResult> run = Replay(*engine, workload, policy);
@@ -327,32 +353,35 @@ absl::StatusOr<RunResult> RunOne(const BenchModel& bench, const bench::Workload&
   return run;
 }
 
-// Every selected workload under every policy, `reps` times. Each repetition
-// rotates the order of the policies, so that none always runs first (or
-// right after the slowest); of a policy's repetitions the one with the
-// shortest makespan is kept, since on a shared machine other processes only
-// ever slow a run down.
-absl::StatusOr<std::vector<RunResult>> RunAll(const Settings& settings, const BenchModel& bench) {
-  std::vector<RunResult> runs;
-  constexpr size_t kNumPolicies = std::size(kPolicies);
-  for (const bench::Workload& workload : bench::MakeWorkloads(
-           bench::ScaledShapes(settings.scale), bench.config.vocab_size, settings.seed)) {
-    if (std::find(settings.workloads.begin(), settings.workloads.end(), workload.name) ==
-        settings.workloads.end()) {
-      continue;
-    }
+struct SuiteResult {
+  Suite suite;
+  std::vector<RunResult> runs;  // in the order of suite.policies
+};
+
+// Every selected suite under each of its policies, `reps` times. Each
+// repetition rotates the order of the policies, so that none always runs
+// first (or right after the slowest); of a policy's repetitions the one with
+// the shortest makespan is kept, since on a shared machine other processes
+// only ever slow a run down.
+absl::StatusOr<std::vector<SuiteResult>> RunAll(const Settings& settings, const BenchModel& bench) {
+  std::vector<SuiteResult> results;
+  for (const std::string& name : settings.workloads) {
+    Suite suite = MakeSuite(name, settings.scale, bench.config.vocab_size, settings.seed);
+    const bench::Workload& workload = suite.workload;
     if (workload.max_sequence_tokens > bench.config.max_position_embeddings) {
       return absl::InvalidArgumentError(
           absl::StrCat(workload.name, " needs sequences of ", workload.max_sequence_tokens,
                        " tokens; the model's max_position_embeddings is ",
                        bench.config.max_position_embeddings));
     }
-    std::vector<std::optional<RunResult>> best(kNumPolicies);
-    std::vector<double> wall(kNumPolicies, 0);
+    const size_t num_policies = suite.policies.size();
+    std::vector<std::optional<RunResult>> best(num_policies);
+    std::vector<double> wall(num_policies, 0);
     for (int64_t rep = 0; rep < settings.reps; ++rep) {
-      for (size_t k = 0; k < kNumPolicies; ++k) {
-        const size_t p = (k + static_cast<size_t>(rep)) % kNumPolicies;
-        absl::StatusOr<RunResult> run = RunOne(bench, workload, kPolicies[p], settings.threads);
+      for (size_t k = 0; k < num_policies; ++k) {
+        const size_t p = (k + static_cast<size_t>(rep)) % num_policies;
+        absl::StatusOr<RunResult> run =
+            RunOne(bench, workload, suite.policies[p], settings.threads);
         if (!run.ok()) return run.status();
         wall[p] += run->figures.wall_s;
         if (!best[p] || run->figures.summary.makespan_s < best[p]->figures.summary.makespan_s) {
@@ -360,12 +389,27 @@ absl::StatusOr<std::vector<RunResult>> RunAll(const Settings& settings, const Be
         }
       }
     }
-    for (size_t p = 0; p < kNumPolicies; ++p) {
+    SuiteResult result{.suite = std::move(suite)};
+    for (size_t p = 0; p < num_policies; ++p) {
       best[p]->figures.wall_s = wall[p];
-      runs.push_back(*std::move(best[p]));
+      result.runs.push_back(*std::move(best[p]));
     }
+    results.push_back(std::move(result));
   }
-  return runs;
+  return results;
+}
+
+// The suite's table, its headline ratios and its extra pairs.
+std::string SuiteReport(const SuiteResult& result) {
+  std::vector<bench::PolicyFigures> figures;
+  for (const RunResult& run : result.runs) figures.push_back(run.figures);
+  std::string out = bench::FiguresTable(figures, result.suite.headline, result.suite.baselines);
+  for (const auto& [policy, baseline] : result.suite.extra_ratios) {
+    const std::string table = bench::FiguresTable(figures, policy, {baseline});
+    // Only the ratio lines: the rows are printed above.
+    out.append(table.substr(table.rfind("\n  ", table.size() - 2) + 1));
+  }
+  return out;
 }
 
 }  // namespace
@@ -377,24 +421,25 @@ int RunBenchScheduler(const std::vector<std::string>& raw_args) {
   absl::StatusOr<engine::ModelConfig> config = ReadModelConfigFile(settings->config_path);
   absl::StatusOr<BenchModel> bench =
       config.ok() ? MakeBenchModel(*config) : absl::StatusOr<BenchModel>(config.status());
-  absl::StatusOr<std::vector<RunResult>> runs =
+  absl::StatusOr<std::vector<SuiteResult>> results =
       bench.ok() ? RunAll(*settings, *bench)
-                 : absl::StatusOr<std::vector<RunResult>>(bench.status());
-  if (!runs.ok()) {
-    std::cerr << "strata bench scheduler: " << runs.status().message() << "\n";
+                 : absl::StatusOr<std::vector<SuiteResult>>(bench.status());
+  if (!results.ok()) {
+    std::cerr << "strata bench scheduler: " << results.status().message() << "\n";
     return kExitFailure;
-  }
-  std::vector<bench::PolicyFigures> figures;
-  std::string details;
-  for (const RunResult& run : *runs) {
-    figures.push_back(run.figures);
-    details.append(Details(run));
   }
   std::cout << absl::StrFormat("strata bench scheduler: %s, scale %g, seed %d, best of %d\n",
                                settings->config_path, settings->scale, settings->seed,
                                settings->reps);
-  std::cout << bench::FiguresTable(figures, "strata", {"fcfs_nocache", "fcfs_prefix"});
-  std::cout << "\ncache and scheduler counters:\n" << details;
+  std::vector<bench::PolicyFigures> figures;
+  for (const SuiteResult& result : *results) {
+    std::cout << "\n" << SuiteReport(result);
+    std::cout << "counters:\n";
+    for (const RunResult& run : result.runs) {
+      figures.push_back(run.figures);
+      std::cout << Details(run);
+    }
+  }
   if (settings->json) std::cout << bench::FiguresJson(figures) << "\n";
   std::cout << std::flush;
   return kExitOk;

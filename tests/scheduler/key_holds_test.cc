@@ -48,5 +48,20 @@ TEST(KeyHoldsTest, HoldsAreCountedSoOneHolderLettingGoKeepsTheOthers) {
   EXPECT_EQ(holds.num_keys(), 0);
 }
 
+TEST(KeyHoldsTest, TouchedKeysAreReappliedInTheOrderTouched) {
+  KeyHolds holds;
+  const cache::BlockKey a{1, 1}, b{1, 2};
+  holds.Hold(std::vector<cache::BlockKey>{a, b}, cache::Priority::kWorkflowSoon);
+  holds.Touch(std::vector<cache::BlockKey>{b, a});
+  // The holds changed a and b; the touch asks for b, then a, again: a is
+  // applied last, so it ends up the most recent of its class.
+  EXPECT_EQ(holds.TakeChanged(), (std::vector<cache::BlockKey>{a, b, b, a}));
+  EXPECT_TRUE(holds.TakeChanged().empty());
+  EXPECT_EQ(holds.Effective(a), cache::Priority::kWorkflowSoon);  // a touch holds nothing
+  holds.Touch(std::vector<cache::BlockKey>{cache::BlockKey{7, 7}});
+  EXPECT_EQ(holds.Effective(cache::BlockKey{7, 7}), cache::Priority::kNormal);
+  EXPECT_EQ(holds.num_keys(), 2);
+}
+
 }  // namespace
 }  // namespace strata::scheduler

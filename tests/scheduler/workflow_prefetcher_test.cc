@@ -1,6 +1,7 @@
 #include "scheduler/workflow_prefetcher.h"
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -143,6 +144,63 @@ TEST_F(WorkflowPrefetcherTest, TakesOnlyRoomNobodyHoldsAndLoadsOnlyPastTheDevice
   EXPECT_EQ(cache_.FindCachedPrefixByKeys(turn_.keys).blocks.size(), 2u);
   EXPECT_EQ(cache_.stats().evicted_blocks, 0);  // nothing displaced
   EXPECT_TRUE(cache_.Validate().ok()) << cache_.Validate();
+}
+
+// Agent b's last turn fills the whole device (8 blocks, cached); a's three
+// blocks are on the host. Whether a's prefetch may displace b depends on
+// which of them runs first.
+class WorkflowPrefetcherOrderTest : public WorkflowPrefetcherTest {
+ protected:
+  void SetUp() override {
+    WorkflowPrefetcherTest::SetUp();
+    for (int i = 0; i < 33; ++i) b_turn_.tokens.push_back(500 + i);
+    cache_.ExtendKeys("", b_turn_.tokens, 8, b_turn_.keys);
+    ASSERT_TRUE(cache_.AddSequence(1, "", cache::CachedPrefix{}, 32, 32).has_value());
+    cache_.CommitFullBlocks(1, b_turn_.tokens, 32);
+    cache_.Free(1);
+    workflows_.RecordTurn(b_, b_turn_, kNow);
+  }
+
+  // What the scheduler does after each change of holds.
+  void ApplyHolds() {
+    for (const cache::BlockKey& key : holds_.TakeChanged()) {
+      if (std::optional<cache::BlockId> block = cache_.IndexedBlock(key)) {
+        cache_.SetPriority(absl::Span<const cache::BlockId>(&*block, 1), holds_.Effective(key));
+      }
+    }
+  }
+
+  const AgentKey b_{"", "w", "b"};
+  AgentTurn b_turn_;
+};
+
+TEST_F(WorkflowPrefetcherOrderTest, AnAgentThatRunsSoonerTakesTheRoomOfOneThatRunsLater) {
+  const std::vector<std::string> order = {"a", "b"};
+  ASSERT_EQ(workflows_.MarkNext("", "w", order, kNow).size(), 2u);
+  ApplyHolds();
+  WorkflowPrefetcher prefetcher(cache_, &host_, nullptr);
+  prefetcher.Start(agent_, *workflows_.Find(agent_));
+  std::vector<engine::BlockMove> moves;
+  prefetcher.Run(workflows_, moves);
+  ASSERT_EQ(moves.size(), 3u);
+  EXPECT_EQ(prefetcher.Finish(true, workflows_, holds_), 3);
+  EXPECT_EQ(cache_.FindCachedPrefixByKeys(turn_.keys).blocks.size(), 3u);
+  // b lost its last three blocks, not its first: its prefix still hits.
+  EXPECT_EQ(cache_.FindCachedPrefixByKeys(b_turn_.keys).blocks.size(), 5u);
+  EXPECT_TRUE(cache_.Validate().ok()) << cache_.Validate();
+}
+
+TEST_F(WorkflowPrefetcherOrderTest, AnAgentThatRunsLaterDoesNotDisplaceOneThatRunsSooner) {
+  const std::vector<std::string> order = {"b", "a"};
+  ASSERT_EQ(workflows_.MarkNext("", "w", order, kNow).size(), 2u);
+  ApplyHolds();
+  WorkflowPrefetcher prefetcher(cache_, &host_, nullptr);
+  prefetcher.Start(agent_, *workflows_.Find(agent_));
+  std::vector<engine::BlockMove> moves;
+  prefetcher.Run(workflows_, moves);
+  EXPECT_TRUE(moves.empty());
+  EXPECT_EQ(prefetcher.num_pending(), 0);  // a guess with no room is dropped
+  EXPECT_EQ(cache_.FindCachedPrefixByKeys(b_turn_.keys).blocks.size(), 8u);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// `strata bench scheduler` runs every workload under every policy end to end
+// `strata bench scheduler` runs every suite under each of its policies end to end
 // at a tiny scale, and its last line is the JSON the issue specifies. No
 // timings are compared: only the structure, and which policies hit the cache.
 #include <string>
@@ -29,7 +29,7 @@ TEST(BenchSchedulerCommandTest, PrintsEveryWorkloadAndPolicyAsJsonLast) {
   EXPECT_THAT(result.out, ::testing::HasSubstr("strata / fcfs_prefix"));
   const nlohmann::json json = nlohmann::json::parse(LastLine(result.out), nullptr, false);
   ASSERT_TRUE(json.is_object()) << LastLine(result.out);
-  ASSERT_EQ(json.size(), 3u);
+  ASSERT_EQ(json.size(), 5u);
   for (const char* workload : {"chat", "shared_prefix", "agents"}) {
     ASSERT_TRUE(json.contains(workload)) << workload;
     ASSERT_EQ(json[workload].size(), 3u) << workload;
@@ -52,6 +52,24 @@ TEST(BenchSchedulerCommandTest, PrintsEveryWorkloadAndPolicyAsJsonLast) {
     EXPECT_GT(json[workload]["fcfs_prefix"]["hit_tokens"].get<int64_t>(), 0) << workload;
     EXPECT_GT(json[workload]["strata"]["hit_tokens"].get<int64_t>(), 0) << workload;
   }
+  // Cyclic agents: LRU evicts each agent just before its turn and, with no
+  // lower tier, never hits; steps-to-execution retention keeps the agents
+  // that run soonest; with a disk tier both hit.
+  EXPECT_THAT(result.out, ::testing::HasSubstr("kvflow_disk / lru_disk"));
+  const nlohmann::json& cyclic = json["cyclic_agents"];
+  ASSERT_EQ(cyclic.size(), 4u);
+  EXPECT_EQ(cyclic["lru"]["hit_tokens"].get<int64_t>(), 0);
+  EXPECT_GT(cyclic["kvflow"]["hit_tokens"].get<int64_t>(), 0);
+  EXPECT_GT(cyclic["lru_disk"]["hit_tokens"].get<int64_t>(), 0);
+  EXPECT_GT(cyclic["kvflow_disk"]["hit_tokens"].get<int64_t>(),
+            cyclic["kvflow"]["hit_tokens"].get<int64_t>());
+  const nlohmann::json& sessions = json["sessions"];
+  ASSERT_EQ(sessions.size(), 3u);
+  for (const char* policy : {"fcfs_recompute", "strata_recompute", "strata"}) {
+    ASSERT_TRUE(sessions.contains(policy)) << policy;
+    EXPECT_GT(sessions[policy]["throughput_tok_s"].get<double>(), 0) << policy;
+  }
+  EXPECT_THAT(result.out, ::testing::HasSubstr("strata / fcfs_recompute"));
 }
 
 TEST(BenchSchedulerCommandTest, RunsASubsetOfWorkloadsWithoutJson) {
