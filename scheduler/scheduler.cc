@@ -39,7 +39,8 @@ Scheduler::Scheduler(const SchedulerOptions& options, const engine::Tokenizer& t
       order_(options.policy, options.max_queue_delay),
       sessions_(holds_, options.session_ttl),
       workflows_(holds_, options.session_ttl),
-      prefetcher_(cache_, options.host_tier, options.disk_tier) {
+      prefetcher_(cache_, options.host_tier, options.disk_tier),
+      load_costs_(options.load_cost, cache_.bytes_per_block(), options.block_size) {
   CHECK_GT(options_.block_size, 0);
   CHECK_GT(options_.max_batch_tokens, 0);
   CHECK_GT(options_.max_running, 0);
@@ -100,6 +101,7 @@ absl::Status Scheduler::AddRequest(Request request) {
     seq.request.chunks.clear();
   }
   ExtendKeys(seq);
+  if (options_.disk_tier != nullptr) options_.disk_tier->RecordSightings(seq.keys);
   if (seq.request.deadline) ++num_with_deadline_;
   sequences_.emplace(id, std::move(owned));
   waiting_.push_back(id);
@@ -391,6 +393,7 @@ bool Scheduler::StartLoad(Sequence& seq) {
   auto load = std::make_unique<cache::PrefixLoad>(absl::MakeConstSpan(seq.keys).subspan(first),
                                                   options_.host_tier, options_.disk_tier);
   if (load->num_found() == 0) return false;
+  if (!load_costs_.Trim(*load)) return false;  // recomputing is faster
   seq.load = std::move(load);
   seq.load_first_block = static_cast<int64_t>(first);
   return true;
@@ -444,6 +447,7 @@ bool Scheduler::Admit(Sequence& seq, engine::StepPlan& plan, int64_t& budget) {
     usage.cached_tokens_by_tier[static_cast<size_t>(loaded[i].tier)] +=
         PromptPart(block * block_size, (block + 1) * block_size, seq.prompt_len());
   }
+  if (seq.load != nullptr) load_costs_.RecordLoad(*seq.load);
   if (!loaded.empty()) promotions_.push_back(std::move(seq.load));
   seq.load.reset();
   if (swap_in) {
