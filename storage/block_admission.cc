@@ -13,8 +13,8 @@ constexpr uint64_t kMinWidth = uint64_t{1} << 12;
 constexpr uint64_t kMaxWidth = uint64_t{1} << 22;
 // Odd multipliers, one per row: keys are uniform hashes already, so each row
 // only needs a different mix of the two words.
-constexpr uint64_t kRowMix[] = {0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full,
-                                0x165667b19e3779f9ull, 0xd6e8feb86659fd93ull};
+constexpr uint64_t kRowMix[] = {0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full, 0x165667b19e3779f9ull,
+                                0xd6e8feb86659fd93ull};
 
 }  // namespace
 

@@ -67,7 +67,7 @@ TEST(LoadCostModelTest, TheBreakEvenFollowsThePrefillSpeed) {
 
 TEST(LoadCostModelTest, MixedTiersLoadTheCheapLeadingRun) {
   LoadCostModel model(CostOptions(), kBlockBytes, kBlockTokens);
-  Measure(model, 1000, Tier::kHost, 1e10);  // host: 0.1 ms per block
+  Measure(model, 1000, Tier::kHost, 1e10);          // host: 0.1 ms per block
   model.RecordLoad(Tier::kDisk, kBlockBytes, 1.0);  // disk: 1 s per block
   // Host blocks first, then disk ones: load the host run only.
   const std::vector<Tier> tiers = {Tier::kHost, Tier::kHost, Tier::kHost, Tier::kDisk, Tier::kDisk};

@@ -94,8 +94,8 @@ class LoadVsRecomputeTest : public ::testing::Test {
     service.scheduler = serving_.scheduler_options;
     service.scheduler.disk_tier = disk_.get();
     service.scheduler.load_cost.policy = scheduler::LoadPolicy::kCost;
-    service_ = std::make_unique<scheduler::EngineService>(service, *serving_.tokenizer,
-                                                          *serving_.backend);
+    service_ =
+        std::make_unique<scheduler::EngineService>(service, *serving_.tokenizer, *serving_.backend);
   }
 
   void TearDown() override {
