@@ -169,8 +169,9 @@ absl::StatusOr<std::vector<SpeedResult>> RunLoadVersusRecompute(ServingEngine& s
                                                                 const BenchArgs& args) {
   std::atomic<int64_t> delay_us{0};
   const auto block_bytes = static_cast<size_t>(serving.backend->kv_arena_info().bytes_per_block);
-  // Every prompt of every case stays on disk: (warm-up + reps) * 2 each.
-  const uint64_t blocks = 6 * static_cast<uint64_t>(2 * args.reps + 2) *
+  // Every prompt of every case stays on disk: (warm-up + reps) * 2 each,
+  // with room to spare for the copies a hit rewrites (DiskTierStore).
+  const uint64_t blocks = 4 * 6 * static_cast<uint64_t>(2 * args.reps + 2) *
                           static_cast<uint64_t>(args.prompt_tokens / kBlockSize + 1);
   absl::StatusOr<std::unique_ptr<storage::DiskTierStore>> disk =
       OpenDisk(dir / "ttft", block_bytes, blocks, 1, &delay_us);
