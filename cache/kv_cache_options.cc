@@ -18,6 +18,11 @@ absl::Status ValidateKvCacheOptions(const KvCacheOptions& options) {
     return absl::InvalidArgumentError(absl::StrCat(
         "cache.device_memory_fraction must be in [0, 1), got ", options.device_memory_fraction));
   }
+  if (options.disk_admit_after_sightings < 1 || options.disk_admit_after_sightings > 255) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cache.disk_admit_after_sightings must be in [1, 255], got ",
+                     options.disk_admit_after_sightings));
+  }
   if (!options.disk_path.empty() && options.disk_bytes == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("cache.disk_path is ", options.disk_path, " but cache.disk_bytes is 0"));

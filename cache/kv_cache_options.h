@@ -32,6 +32,16 @@ struct KvCacheOptions {
   // cache.disk_path: the RocksDB directory of the disk tier; empty: none.
   std::string disk_path;
   uint64_t disk_bytes = 0;  // cache.disk_bytes: bounds every file in disk_path
+  // cache.disk_admit_after_sightings: a block evicted to the disk tier is
+  // written only once this many requests have wanted it
+  // (storage/block_admission.h), in [1, 255]; 1 writes every block. The
+  // daemon's default is 2 (DaemonConfig).
+  int64_t disk_admit_after_sightings = 1;
+  // cache.load_by_cost: load a prefix from the host or disk tier only when
+  // measured tier bandwidth and prefill speed say that beats recomputing it
+  // (scheduler/load_cost_model.h); false: always load. The daemon's default
+  // is true (DaemonConfig).
+  bool load_by_cost = false;
 
   bool has_lower_tiers() const { return host_bytes > 0 || !disk_path.empty(); }
 };

@@ -6,8 +6,10 @@
 #ifndef STRATA_CACHE_PREFIX_LOAD_H_
 #define STRATA_CACHE_PREFIX_LOAD_H_
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/types/span.h"
@@ -34,6 +36,19 @@ class PrefixLoad {
   // Blocks some tier claims to hold; a disk read may still come back a miss.
   int64_t num_found() const { return static_cast<int64_t>(handles_.size()); }
 
+  // The tier of each found block, in order.
+  std::vector<Tier> tiers() const;
+
+  // Keeps only the first `n` found blocks (a cost model chose to recompute
+  // the rest); the others' reads are abandoned (a disk reader skips a read
+  // nobody waits for). No-op if n >= num_found().
+  void Truncate(int64_t n);
+
+  // Once IsReady: seconds from the start of the lookups to the last read's
+  // completion (as the store timed it; a store that does not time its reads
+  // counts as done when the lookups returned). nullopt before then.
+  std::optional<double> ReadSeconds() const;
+
   // True once every read has finished. Never blocks.
   bool IsReady() const;
 
@@ -49,6 +64,8 @@ class PrefixLoad {
     std::unique_ptr<storage::TierStoreHandle> handle;
   };
   std::vector<Pending> handles_;
+  std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point looked_up_;  // the constructor returned
 };
 
 }  // namespace strata::cache

@@ -22,6 +22,7 @@ absl::StatusOr<TierStores> OpenTierStores(const KvCacheOptions& options, size_t 
     disk.block_bytes = block_bytes;
     disk.capacity_bytes = options.disk_bytes;
     disk.model_fingerprint = DiskFingerprint(model);
+    disk.admit_after_sightings = static_cast<int>(options.disk_admit_after_sightings);
     absl::StatusOr<std::unique_ptr<storage::DiskTierStore>> opened =
         storage::DiskTierStore::Open(std::move(disk));
     if (!opened.ok() && !absl::IsInvalidArgument(opened.status())) {

@@ -1,5 +1,6 @@
 #include "scheduler/engine_loop.h"
 
+#include <chrono>
 #include <thread>
 
 namespace strata::scheduler {
@@ -18,8 +19,12 @@ std::vector<TokenEvent> ExecutePlan(Scheduler& scheduler, engine::Backend& backe
   }
   // A backend error fails only this step's sequences: the backend validated
   // the plan before touching the arena, and the others carry on.
+  const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<engine::StepResult> result = backend.Execute(plan);
   if (!result.ok()) return scheduler.FailStep(plan, result.status());
+  // Prefill speed, for load versus recompute.
+  scheduler.load_costs().RecordStep(
+      plan, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return scheduler.Update(plan, *result);
 }
 

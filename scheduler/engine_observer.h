@@ -43,6 +43,7 @@ struct EngineSnapshot {
   int64_t num_preemptions = 0;
   cache::CacheStats cache;
   SchedulerCounters counters;
+  LoadCostStats load_costs;  // load versus recompute decisions and estimates
   int64_t device_blocks_total = 0;
   int64_t device_blocks_free = 0;    // never written, or freed and unkeyed
   int64_t device_blocks_cached = 0;  // unreferenced but reusable

@@ -280,6 +280,7 @@ EngineSnapshot EngineService::Impl::BuildSnapshot() const {
   s.cache = scheduler.cache_stats();
   s.counters = scheduler.counters();
   s.counters.rejected_requests += rejected.load();
+  s.load_costs = scheduler.load_costs().stats();
   s.device_blocks_total = scheduler_options.num_blocks;
   s.device_blocks_cached = scheduler.num_cached_blocks();
   s.device_blocks_free = scheduler.num_free_blocks() - s.device_blocks_cached;

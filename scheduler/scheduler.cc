@@ -44,7 +44,8 @@ Scheduler::Scheduler(const SchedulerOptions& options)
       order_(options.policy, options.max_queue_delay),
       sessions_(holds_, options.session_ttl),
       workflows_(holds_, options.session_ttl),
-      prefetcher_(cache_, options.host_tier, options.disk_tier) {
+      prefetcher_(cache_, options.host_tier, options.disk_tier),
+      load_costs_(options.load_cost, cache_.bytes_per_block(), options.block_size) {
   CHECK_GT(options_.block_size, 0);
   CHECK_GT(options_.max_batch_tokens, 0);
   CHECK_GT(options_.max_running, 0);
@@ -100,6 +101,7 @@ absl::Status Scheduler::Enqueue(Request request) {
     seq.request.chunks.clear();
   }
   ExtendKeys(seq);
+  if (options_.disk_tier != nullptr) options_.disk_tier->RecordSightings(seq.keys);
   if (seq.request.deadline) ++num_with_deadline_;
   sequences_.emplace(id, std::move(owned));
   ++num_in_state_[static_cast<size_t>(RequestState::kWaiting)];
@@ -415,6 +417,7 @@ bool Scheduler::StartLoad(Sequence& seq) {
   auto load = std::make_unique<cache::PrefixLoad>(absl::MakeConstSpan(seq.keys).subspan(first),
                                                   options_.host_tier, options_.disk_tier);
   if (load->num_found() == 0) return false;
+  if (!load_costs_.Trim(*load)) return false;  // recomputing is faster
   seq.load = std::move(load);
   seq.load_first_block = static_cast<int64_t>(first);
   return true;
@@ -484,6 +487,7 @@ void Scheduler::AddFillMoves(Sequence& seq, const cache::BlockTable& table, int6
     usage.cached_tokens_by_tier[static_cast<size_t>(loaded[i].tier)] +=
         PromptPart(block * block_size, (block + 1) * block_size, seq.prompt_len());
   }
+  if (seq.load != nullptr) load_costs_.RecordLoad(*seq.load);
   if (!loaded.empty()) builder.KeepLoad(std::move(seq.load));
   seq.load.reset();
   if (swap_in) {

@@ -86,6 +86,7 @@
 #include "scheduler/inflight_prefixes.h"
 #include "scheduler/key_holds.h"
 #include "scheduler/plan_builder.h"
+#include "scheduler/load_cost_model.h"
 #include "scheduler/preemption_policy.h"
 #include "scheduler/request.h"
 #include "scheduler/request_state.h"
@@ -143,6 +144,8 @@ struct SchedulerOptions {
   // staging_allocator, allocated as needed and kept for reuse); 0:
   // num_blocks. Only with a host tier; past it, preemption recomputes.
   int64_t max_swap_blocks = 0;
+  // Load versus recompute of prefixes found in a lower tier.
+  LoadCostOptions load_cost;
   // The clock for deadlines, ageing and session TTLs; tests inject one.
   std::function<Clock::time_point()> now = [] { return Clock::now(); };
 };
@@ -249,6 +252,9 @@ class Scheduler {
   // Of those, the ones holding reusable content.
   int64_t num_cached_blocks() const { return cache_.num_cached_blocks(); }
   const cache::CacheStats& cache_stats() const { return cache_.stats(); }
+  // Load versus recompute; the engine loop feeds it each step's duration.
+  LoadCostModel& load_costs() { return load_costs_; }
+  const LoadCostModel& load_costs() const { return load_costs_; }
   // Read-only view of the KV bookkeeping (block priorities, the prefix
   // index), for tests and diagnostics.
   const cache::KvCacheManager& kv_cache() const { return cache_; }
@@ -378,6 +384,7 @@ class Scheduler {
   PreemptionCostModel preemption_costs_;  // kAuto's swap-or-recompute costs
   Clock::time_point plan_built_{};        // when the plan in flight was built
   WorkflowPrefetcher prefetcher_;
+  LoadCostModel load_costs_;
 };
 
 }  // namespace strata::scheduler

@@ -90,6 +90,9 @@ absl::StatusOr<ServingEngine> MakeServingEngine(const engine::LoadedModel& model
   scheduler_options.kv_spec = arena.spec;
   scheduler_options.host_tier = serving.tiers.host.get();
   scheduler_options.disk_tier = serving.tiers.disk.get();
+  scheduler_options.load_cost.policy = options.cache.load_by_cost
+                                           ? scheduler::LoadPolicy::kCost
+                                           : scheduler::LoadPolicy::kAlwaysLoad;
   scheduler_options.staging_allocator = BackendAllocator(serving.backend.get());
   return serving;
 }

@@ -49,6 +49,7 @@ struct DiskTierStore::ReadState {
   std::shared_ptr<PendingValue> pending;  // a hit served from the write queue
   absl::Span<const std::byte> payload;
   std::chrono::steady_clock::time_point queued_at;
+  std::chrono::steady_clock::time_point done_at;  // set before `done` is notified
   absl::Notification done;
 };
 
@@ -62,12 +63,19 @@ class DiskTierStore::Handle final : public TierStoreHandle {
     Wait();
     return state_->payload;
   }
+  std::optional<std::chrono::steady_clock::time_point> ReadyAt() const override {
+    if (!IsReady()) return std::nullopt;
+    return state_->done_at;
+  }
 
  private:
   std::shared_ptr<ReadState> state_;
 };
 
-DiskTierStore::DiskTierStore(DiskTierOptions options) : options_(std::move(options)) {}
+DiskTierStore::DiskTierStore(DiskTierOptions options)
+    : options_(std::move(options)),
+      admission_(options_.admit_after_sightings,
+                 options_.capacity_bytes / (disk_format::kHeaderBytes + options_.block_bytes)) {}
 
 uint64_t DiskTierStore::ValueCapacity(uint64_t capacity_bytes) {
   return DiskValueCapacity(capacity_bytes);
@@ -82,6 +90,12 @@ absl::StatusOr<std::unique_ptr<DiskTierStore>> DiskTierStore::Open(DiskTierOptio
   if (options.block_bytes == 0) return absl::InvalidArgumentError("disk tier: block_bytes is 0");
   if (options.read_threads < 1) {
     return absl::InvalidArgumentError("disk tier: read_threads must be at least 1");
+  }
+  if (options.admit_after_sightings < 1 ||
+      options.admit_after_sightings > BlockAdmission::kMaxCount) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("disk tier: admit_after_sightings must be in [1, ", BlockAdmission::kMaxCount,
+                     "], not ", options.admit_after_sightings));
   }
   std::unique_ptr<DiskTierStore> store(new DiskTierStore(std::move(options)));
   if (absl::Status status = store->OpenDatabase(); !status.ok()) return status;
@@ -101,9 +115,10 @@ absl::Status DiskTierStore::OpenDatabase() {
         absl::StrCat("disk tier: cannot create ", options_.path, ": ", error.message()));
   }
   rocksdb::DBOptions db_options = DiskTierDatabaseOptions(options_.path);
-  if (options_.write_fault_for_testing) {
-    env_ = rocksdb::NewCompositeEnv(
-        NewFaultFileSystem(rocksdb::FileSystem::Default(), options_.write_fault_for_testing));
+  if (options_.write_fault_for_testing || options_.read_delay_for_testing) {
+    env_ = rocksdb::NewCompositeEnv(NewFaultFileSystem(rocksdb::FileSystem::Default(),
+                                                       options_.write_fault_for_testing,
+                                                       options_.read_delay_for_testing));
     db_options.env = env_.get();
   }
   const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
@@ -294,6 +309,11 @@ absl::Status DiskTierStore::Insert(const BlockKey& key, absl::Span<const std::by
     absl::MutexLock lock(&mu_);
     ++stats_.inserts;
     if (pending_.contains(stored) || index_.contains(stored)) return absl::OkStatus();
+    if (!admission_.Admit(key)) {
+      ++stats_.not_admitted_blocks;
+      stats_.not_admitted_bytes += value_bytes;
+      return absl::OkStatus();
+    }
     if (!Writable() || value_bytes > value_limit_ ||
         queued_bytes_ + value_bytes > options_.max_queued_bytes) {
       ++stats_.dropped_inserts;
@@ -324,6 +344,10 @@ absl::Status DiskTierStore::Insert(const BlockKey& key, absl::Span<const std::by
   return absl::OkStatus();
 }
 
+void DiskTierStore::RecordSightings(absl::Span<const BlockKey> keys) {
+  admission_.RecordSightings(keys);
+}
+
 std::unique_ptr<TierStoreHandle> DiskTierStore::Lookup(const BlockKey& key) {
   const StoredKey stored{options_.model_fingerprint, key};
   auto state = std::make_shared<ReadState>();
@@ -340,6 +364,7 @@ std::unique_ptr<TierStoreHandle> DiskTierStore::Lookup(const BlockKey& key) {
     state->pending = it->second;
     state->payload = absl::MakeConstSpan(state->pending->bytes.get() + disk_format::kHeaderBytes,
                                          options_.block_bytes);
+    state->done_at = Clock::now();
     state->done.Notify();
     return std::make_unique<Handle>(std::move(state));
   }
@@ -688,6 +713,7 @@ void DiskTierStore::Read(ReadState& state) {
       absl::MutexLock lock(&mu_);
       ++stats_.misses;
       Disable(FromRocks(status, "disk tier: read"));
+      state.done_at = std::chrono::steady_clock::now();
       state.done.Notify();
       return;
     }
@@ -697,6 +723,7 @@ void DiskTierStore::Read(ReadState& state) {
   std::shared_ptr<PendingValue> rewrite;
   if (found && verdict == Verdict::kOk) rewrite = CopyForRewrite(state);
   RecordRead(state, verdict, found, lost, std::move(rewrite));
+  state.done_at = std::chrono::steady_clock::now();
   state.done.Notify();
 }
 

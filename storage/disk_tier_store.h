@@ -62,6 +62,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
+#include "storage/block_admission.h"
 #include "storage/block_key.h"
 #include "storage/disk_format.h"
 #include "storage/disk_space.h"
@@ -94,6 +95,14 @@ struct DiskTierOptions {
   // fails that write (RESOURCE_EXHAUSTED as "no space left"). Called from
   // RocksDB's threads.
   std::function<absl::Status(std::string_view file_name)> write_fault_for_testing;
+  // Tests and benchmarks only: asked before each read of a RocksDB SST or
+  // blob file; the read sleeps that long first (a slow device). Called from
+  // the reader threads.
+  std::function<std::chrono::microseconds(std::string_view file_name)> read_delay_for_testing;
+  // Admission (storage/block_admission.h): a block is written only once
+  // this many requests have wanted it (RecordSightings); 1 writes every
+  // block offered.
+  int admit_after_sightings = 1;
 };
 
 class DiskTierStore final : public TierStore {
@@ -115,8 +124,13 @@ class DiskTierStore final : public TierStore {
   size_t block_bytes() const override { return options_.block_bytes; }
 
   // Copies the block into the write queue and returns. Until it is written,
-  // Lookup serves it from that copy.
+  // Lookup serves it from that copy. A block too few requests have wanted
+  // (admit_after_sightings) is not written: counted in not_admitted_*.
   absl::Status Insert(const BlockKey& key, absl::Span<const std::byte> bytes) override;
+
+  // Counts the sightings admission goes by; a no-op when every block is
+  // admitted.
+  void RecordSightings(absl::Span<const BlockKey> keys) override;
 
   // nullptr when the key is not in the index or the store is disabled;
   // otherwise the read runs on the reader pool. A hit makes the block the
@@ -222,6 +236,7 @@ class DiskTierStore final : public TierStore {
   }
 
   const DiskTierOptions options_;
+  BlockAdmission admission_;
   std::unique_ptr<rocksdb::Env> env_;  // only with write_fault_for_testing
   rocksdb::DB* db_ = nullptr;          // owned; closed in the destructor
   rocksdb::ColumnFamilyHandle* blocks_cf_ = nullptr;

@@ -1,9 +1,11 @@
-// A RocksDB FileSystem that fails writes on demand, so tests can give the
-// disk tier a full disk or a failing device without one. Internal to
-// storage/; DiskTierStore installs it only when its test hook is set.
+// A RocksDB FileSystem that fails writes and slows reads on demand, so tests
+// and benchmarks can give the disk tier a full disk, a failing device or a
+// slow one without one. Internal to storage/; DiskTierStore installs it only
+// when one of its test hooks is set.
 #ifndef STRATA_STORAGE_FAULT_FILE_SYSTEM_H_
 #define STRATA_STORAGE_FAULT_FILE_SYSTEM_H_
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string_view>
@@ -18,9 +20,17 @@ namespace strata::storage {
 // "no space", anything else as an I/O error. Called from RocksDB's threads.
 using WriteFaultHook = std::function<absl::Status(std::string_view file_name)>;
 
-// Wraps `target`, consulting `hook` on every write of every file it opens.
+// Asked before every read of a file opened for random access (the SST and
+// blob files that serve lookups) with the file's name: the read sleeps this
+// long first, as on a slow device. Called from RocksDB's threads.
+using ReadDelayHook = std::function<std::chrono::microseconds(std::string_view file_name)>;
+
+// Wraps `target`, consulting `write_hook` on every write of every file it
+// opens and `read_delay` on every random-access read; either may be empty
+// (no faults, no delay).
 std::shared_ptr<rocksdb::FileSystem> NewFaultFileSystem(std::shared_ptr<rocksdb::FileSystem> target,
-                                                        WriteFaultHook hook);
+                                                        WriteFaultHook write_hook,
+                                                        ReadDelayHook read_delay = nullptr);
 
 }  // namespace strata::storage
 

@@ -12,9 +12,11 @@
 #ifndef STRATA_STORAGE_TIER_STORE_H_
 #define STRATA_STORAGE_TIER_STORE_H_
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +51,10 @@ struct TierStoreStats {
   uint64_t bytes_read = 0;      // block bytes returned by hits
   uint64_t blocks_written = 0;  // blocks actually stored: inserts less drops and failed writes
   uint64_t lost_blocks = 0;     // blocks dropped because their file vanished (disk)
+  // Inserts the admission policy declined (storage/block_admission.h): blocks
+  // not written because too few requests had wanted them, and their bytes.
+  uint64_t not_admitted_blocks = 0;
+  uint64_t not_admitted_bytes = 0;
 
   uint64_t blocks = 0;      // blocks held now (0 once disabled)
   uint64_t used_bytes = 0;  // bytes held now, in the store's own accounting
@@ -86,6 +92,14 @@ class TierStoreHandle {
   // or an empty span for a miss: the block was gone, or the bytes read back
   // failed verification. Never other bytes than those inserted under the key.
   virtual absl::Span<const std::byte> Value() = 0;
+
+  // When the read finished, for stores that time their reads (the disk
+  // store), so that a caller polling IsReady only now and then can still
+  // tell how long it took; nullopt before then, and from stores whose hits
+  // are ready at Lookup.
+  virtual std::optional<std::chrono::steady_clock::time_point> ReadyAt() const {
+    return std::nullopt;
+  }
 };
 
 class TierStore {
@@ -118,6 +132,11 @@ class TierStore {
   // Removes the block if held; no-op otherwise. Handles already returned
   // keep their bytes.
   virtual void Erase(const BlockKey& key) = 0;
+
+  // One request wants these blocks (its prompt's keys, in order), whether
+  // or not this store holds them: input for an admission policy that
+  // writes only blocks wanted more than once. The default ignores it.
+  virtual void RecordSightings(absl::Span<const BlockKey> /*keys*/) {}
 
   virtual TierStoreStats Stats() const = 0;
 

@@ -1,6 +1,6 @@
 // `strata bench`: dispatches to one benchmark per subcommand, each in its
 // own file (bench_engine_command.cc, bench_cache_command.cc,
-// bench_scheduler_command.cc, bench_serve_command.cc).
+// bench_scheduler_command.cc, bench_serve_command.cc, bench_tiers_command.cc).
 #include <string>
 #include <vector>
 
@@ -11,6 +11,7 @@
 #include "server/commands/bench_engine.h"
 #include "server/commands/bench_scheduler.h"
 #include "server/commands/bench_serve.h"
+#include "server/commands/bench_tiers.h"
 #include "server/commands/command_registry.h"
 
 namespace strata::server {
@@ -25,7 +26,8 @@ int RunBench(const std::vector<std::string>& args) {
   if (!args.empty() && args[0] == "blend") return RunBenchBlend(rest);
   if (!args.empty() && args[0] == "scheduler") return RunBenchScheduler(rest);
   if (!args.empty() && args[0] == "serve") return RunBenchServe(rest);
-  return UsageError(kName, "which benchmark? (engine, cache, blend, scheduler, serve)");
+  if (!args.empty() && args[0] == "tiers") return RunBenchTiers(rest);
+  return UsageError(kName, "which benchmark? (engine, cache, blend, scheduler, serve, tiers)");
 }
 
 const CommandRegistrar kRegistrar({
@@ -34,7 +36,8 @@ const CommandRegistrar kRegistrar({
                           "[--model DIR | --random-weights --config FILE.json] "
                           "[--contexts 16,128,512] [--batches 1,4,16] "
                           "[--precision split|bf16|f32] [--out FILE.json] | ",
-                          kBenchCacheUsage, " | ", kBenchBlendUsage, " | ", kBenchSchedulerUsage, " | ", kBenchServeUsage),
+                          kBenchCacheUsage, " | ", kBenchBlendUsage, " | ", kBenchSchedulerUsage, " | ", kBenchServeUsage, " | ",
+                          kBenchTiersUsage),
     .run = RunBench,
 });
 

@@ -130,6 +130,16 @@ std::vector<KeySpec> MakeCacheKeys() {
        StringKey{&Field<&C::cache, &KvCacheOptions::disk_path>}},
       {"cache.disk_bytes", "Size of the disk tier; required when disk_path is set.",
        BytesKey{.unsigned_ref = &Field<&C::cache, &KvCacheOptions::disk_bytes>}},
+      {"cache.disk_admit_after_sightings",
+       "Write a block evicted to the disk tier only once this many requests have\n"
+       "wanted it (counted in a small fixed-size sketch), so one-off prompts cost no\n"
+       "disk writes; 1 writes every block.",
+       IntKey{&Field<&C::cache, &KvCacheOptions::disk_admit_after_sightings>, 1, 255}},
+      {"cache.load_by_cost",
+       "Load a cached prefix from the host or disk tier only when the measured read\n"
+       "speed of the tier and the measured prefill speed say it is faster than\n"
+       "recomputing it (true or false; false always loads).",
+       BoolKey{&Field<&C::cache, &KvCacheOptions::load_by_cost>}},
   };
 }
 

@@ -104,7 +104,16 @@ struct DaemonConfig {
   TlsSection tls;
   ModelSection model;
   EngineSection engine;
-  cache::KvCacheOptions cache;
+  // The daemon writes to disk only blocks wanted twice and loads a prefix
+  // only when that beats recomputing it; the library's defaults
+  // (KvCacheOptions) keep the earlier behaviour: write every block, always
+  // load.
+  cache::KvCacheOptions cache = [] {
+    cache::KvCacheOptions options;
+    options.disk_admit_after_sightings = 2;
+    options.load_by_cost = true;
+    return options;
+  }();
   SchedulerSection scheduler;
   LoggingSection logging;
 };

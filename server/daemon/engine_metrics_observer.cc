@@ -45,6 +45,17 @@ metrics::CacheMetricsSnapshot BuildCacheMetricsSnapshot(const scheduler::EngineS
   if (host != nullptr) out.tiers[static_cast<int>(cache::Tier::kHost)] = LowerTier(*host);
   if (disk != nullptr) out.tiers[static_cast<int>(cache::Tier::kDisk)] = LowerTier(*disk);
   out.query_tokens = snapshot.cache.query_tokens;
+  // Load versus recompute (scheduler/load_cost_model.h).
+  const scheduler::LoadCostStats& costs = snapshot.load_costs;
+  out.load_decisions = {costs.load_decisions, costs.recompute_decisions, costs.partial_decisions};
+  for (int tier = 0; tier < metrics::kNumKvTiers; ++tier) {
+    out.read_bytes_per_second[tier] = costs.read_bytes_per_second[tier];
+  }
+  out.prefill_tokens_per_second = costs.prefill_tokens_per_second;
+  if (disk != nullptr) {
+    out.disk_not_admitted_blocks = static_cast<int64_t>(disk->stats.not_admitted_blocks);
+    out.disk_not_admitted_bytes = static_cast<int64_t>(disk->stats.not_admitted_bytes);
+  }
   for (int tier = 0; tier < metrics::kNumKvTiers; ++tier) {
     out.hit_tokens[tier] = snapshot.cache.hit_tokens[tier];
     for (int to = 0; to < metrics::kNumKvTiers; ++to) {

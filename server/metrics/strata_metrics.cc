@@ -178,6 +178,40 @@ absl::Status RegisterTierMetrics(prometheus::Registry* r, StrataMetrics* m) {
   return absl::OkStatus();
 }
 
+absl::Status RegisterCostMetrics(prometheus::Registry* r, StrataMetrics* m) {
+  CounterFamily* decisions = nullptr;
+  STRATA_METRICS_ASSIGN(
+      decisions,
+      AddFamily(prometheus::BuildCounter(), r, "strata_kv_load_decisions_total",
+                "Prefixes found in a lower KV tier, by what the cost model chose: load them, "
+                "recompute them, or load a leading part."));
+  for (int d = 0; d < kNumLoadDecisions; ++d) {
+    m->kv_load_decisions_total[d] =
+        &decisions->Add({{"decision", std::string(kLoadDecisionNames[d])}});
+  }
+  prometheus::Family<Gauge>* read = nullptr;
+  STRATA_METRICS_ASSIGN(read,
+                        AddFamily(prometheus::BuildGauge(), r, "strata_kv_read_bytes_per_second",
+                                  "Measured read speed of a lower KV tier (a running mean "
+                                  "over completed loads); 0 until measured."));
+  for (int t = 1; t < kNumKvTiers; ++t) {
+    m->kv_read_bytes_per_second[t] = &read->Add({{"tier", std::string(kKvTierNames[t])}});
+  }
+  STRATA_METRICS_ASSIGN(m->prefill_tokens_per_second,
+                        AddUnlabelledGauge(r, "strata_prefill_tokens_per_second",
+                                           "Measured prefill speed (a running mean over "
+                                           "prefill-sized steps); 0 until measured."));
+  STRATA_METRICS_ASSIGN(m->kv_disk_not_admitted_blocks_total,
+                        AddUnlabelledCounter(r, "strata_kv_disk_not_admitted_blocks_total",
+                                             "KV blocks offered to the disk tier and not written: "
+                                             "too few requests had used them."));
+  STRATA_METRICS_ASSIGN(m->kv_disk_not_admitted_bytes_total,
+                        AddUnlabelledCounter(r, "strata_kv_disk_not_admitted_bytes_total",
+                                             "Bytes the disk tier did not write because of its "
+                                             "admission policy."));
+  return absl::OkStatus();
+}
+
 absl::Status RegisterStepMetrics(prometheus::Registry* r, StrataMetrics* m) {
   // 0.5 ms to about 16 s, by factors of 2.
   STRATA_METRICS_ASSIGN(m->step_duration_seconds,
@@ -233,7 +267,7 @@ std::string ExpositionText(const prometheus::Collectable& collectable) {
 absl::StatusOr<StrataMetrics> StrataMetrics::Register(prometheus::Registry* registry) {
   StrataMetrics metrics;
   for (auto* step : {&RegisterRequestMetrics, &RegisterPrefixCacheMetrics, &RegisterTierMetrics,
-                     &RegisterStepMetrics}) {
+                     &RegisterCostMetrics, &RegisterStepMetrics}) {
     // The children's labels and buckets are fixed above, so prometheus-cpp
     // refusing one (it throws) is a bug in this file; still, report it
     // rather than let an exception out.
@@ -270,6 +304,18 @@ void CacheMetricsUpdater::Update(const CacheMetricsSnapshot& snapshot) {
           Growth(snapshot.bytes_moved[t][to], last_.bytes_moved[t][to]));
     }
   }
+  for (int d = 0; d < kNumLoadDecisions; ++d) {
+    m.kv_load_decisions_total[d]->Increment(
+        Growth(snapshot.load_decisions[d], last_.load_decisions[d]));
+  }
+  for (int t = 1; t < kNumKvTiers; ++t) {
+    m.kv_read_bytes_per_second[t]->Set(snapshot.read_bytes_per_second[t]);
+  }
+  m.prefill_tokens_per_second->Set(snapshot.prefill_tokens_per_second);
+  m.kv_disk_not_admitted_blocks_total->Increment(
+      Growth(snapshot.disk_not_admitted_blocks, last_.disk_not_admitted_blocks));
+  m.kv_disk_not_admitted_bytes_total->Increment(
+      Growth(snapshot.disk_not_admitted_bytes, last_.disk_not_admitted_bytes));
   last_ = snapshot;
 }
 

@@ -76,6 +76,13 @@ inline constexpr int kNumTokenSources = 6;
 inline constexpr std::array<std::string_view, kNumTokenSources> kTokenSourceNames = {
     "compute", "device_hit", "host_hit", "disk_hit", "blend_reuse", "blend_recompute"};
 
+// The decision label of strata_kv_load_decisions_total: a prefix found in a
+// lower tier was loaded whole, recomputed, or loaded in part
+// (scheduler/load_cost_model.h).
+inline constexpr int kNumLoadDecisions = 3;
+inline constexpr std::array<std::string_view, kNumLoadDecisions> kLoadDecisionNames = {
+    "load", "recompute", "partial"};
+
 struct StrataMetrics {
   // Registers every family in `registry` (not owned; must outlive the
   // result). Errors: InvalidArgument naming the family when prometheus-cpp
@@ -112,6 +119,17 @@ struct StrataMetrics {
   std::array<std::array<Histogram*, kNumKvTiers>, kNumKvTiers> kv_transfer_seconds{};
   std::array<Counter*, kNumKvTiers> kv_evicted_blocks_total{};
 
+  // Load versus recompute, and admission to the disk tier.
+  std::array<Counter*, kNumLoadDecisions> kv_load_decisions_total{};
+  // The measured read speed of the host and disk tiers (device: nullptr),
+  // and of prefill; 0 until measured.
+  std::array<Gauge*, kNumKvTiers> kv_read_bytes_per_second{};
+  Gauge* prefill_tokens_per_second = nullptr;
+  // Blocks offered to the disk tier and not written (too few requests had
+  // wanted them), and their bytes.
+  Counter* kv_disk_not_admitted_blocks_total = nullptr;
+  Counter* kv_disk_not_admitted_bytes_total = nullptr;
+
   // Engine steps.
   Histogram* step_duration_seconds = nullptr;
   Histogram* batch_tokens = nullptr;
@@ -140,6 +158,14 @@ struct CacheMetricsSnapshot {
   int64_t query_tokens = 0;
   std::array<int64_t, kNumKvTiers> hit_tokens{};
   std::array<std::array<int64_t, kNumKvTiers>, kNumKvTiers> bytes_moved{};  // [from][to]
+
+  // Load versus recompute: cumulative decisions, and the estimates now.
+  std::array<int64_t, kNumLoadDecisions> load_decisions{};
+  std::array<double, kNumKvTiers> read_bytes_per_second{};
+  double prefill_tokens_per_second = 0;
+  // Cumulative, from the disk store's stats.
+  int64_t disk_not_admitted_blocks = 0;
+  int64_t disk_not_admitted_bytes = 0;
 };
 
 // Pushes cache snapshots into the metrics. Gauges are set; counters advance
@@ -150,7 +176,8 @@ struct CacheMetricsSnapshot {
 // Updates strata_prefix_cache_{queries,hits}_total, the device_hit,
 // host_hit and disk_hit sources of strata_prompt_tokens_by_source_total,
 // strata_kv_blocks, strata_kv_transfer_bytes_total,
-// strata_kv_evicted_blocks_total and strata_kv_cache_usage_perc. The
+// strata_kv_evicted_blocks_total, strata_kv_cache_usage_perc, the load
+// versus recompute and disk admission metrics. The
 // compute and blend_* sources, and strata_kv_transfer_seconds, are the
 // engine's to update as it decides and times each transfer.
 class CacheMetricsUpdater {

@@ -21,6 +21,10 @@ TEST(KvCacheOptionsTest, EachBadValueIsRefusedNamingItsKey) {
   cases.push_back({KvCacheOptions{.device_memory_fraction = 1.5}, "cache.device_memory_fraction"});
   cases.push_back({KvCacheOptions{.device_memory_fraction = -0.5}, "cache.device_memory_fraction"});
   cases.push_back({KvCacheOptions{.disk_path = "/tmp/kv"}, "cache.disk_bytes"});
+  cases.push_back(
+      {KvCacheOptions{.disk_admit_after_sightings = 0}, "cache.disk_admit_after_sightings"});
+  cases.push_back(
+      {KvCacheOptions{.disk_admit_after_sightings = 256}, "cache.disk_admit_after_sightings"});
   for (const Case& c : cases) {
     absl::Status status = ValidateKvCacheOptions(c.options);
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.key;

@@ -28,6 +28,33 @@ TEST(TierStoresTest, OpensBothTiers) {
   EXPECT_TRUE(stores->disk->Stats().enabled);
 }
 
+// The host tier's evictions reach the disk tier through its admission:
+// with admit_after_sightings 2, a block only one request wanted is not
+// written, one two requests wanted is.
+TEST(TierStoresTest, HostEvictionsPassTheDiskAdmission) {
+  strata::testing::TempDir dir;
+  KvCacheOptions options = Options(dir.path() / "kv");
+  options.host_bytes = kBlockBytes;  // one block: each insert evicts the previous
+  options.disk_admit_after_sightings = 2;
+  absl::StatusOr<TierStores> stores =
+      OpenTierStores(options, kBlockBytes, ModelFingerprint{1, 2}, nullptr);
+  ASSERT_TRUE(stores.ok()) << stores.status();
+  ASSERT_NE(stores->disk, nullptr);
+  const BlockKey once{1, 1};
+  const BlockKey twice{2, 2};
+  stores->disk->RecordSightings({once, twice});
+  stores->disk->RecordSightings({twice});
+  const std::vector<std::byte> bytes(kBlockBytes, std::byte{7});
+  for (const BlockKey& key : {once, twice, BlockKey{3, 3}}) {
+    ASSERT_TRUE(stores->host->Insert(key, bytes).ok());  // evicts the one before
+  }
+  stores->disk->Flush();
+  EXPECT_EQ(stores->disk->Lookup(once), nullptr);
+  EXPECT_NE(stores->disk->Lookup(twice), nullptr);
+  EXPECT_EQ(stores->disk->Stats().not_admitted_blocks, 1u);
+  EXPECT_EQ(stores->disk->Stats().blocks_written, 1u);
+}
+
 TEST(TierStoresTest, ADiskTierThatCannotOpenIsLeftOffAndTheRestServes) {
   strata::testing::TempDir dir;
   // A file where the directory should be: RocksDB cannot open it.

@@ -40,7 +40,10 @@ constexpr int kClients = 8;
 // 4). JSON logs.
 std::string Config(const std::filesystem::path& disk) {
   const std::string yaml = testing::BaseConfigYaml(
-      "160KiB", "", absl::StrCat("  disk_path: \"", disk.string(), "\"\n  disk_bytes: 64MiB\n"));
+      "160KiB", "",
+      absl::StrCat("  disk_path: \"", disk.string(), "\"\n  disk_bytes: 64MiB\n",
+                   // Every evicted block is written (the default waits for a second use).
+                   "  disk_admit_after_sightings: 1\n"));
   return absl::StrReplaceAll(yaml, {{"format: text", "format: json"}});
 }
 

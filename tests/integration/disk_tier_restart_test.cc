@@ -30,7 +30,10 @@ constexpr char kPrompt[] =
 // blocks go to the disk tier.
 std::string DiskConfig(const std::filesystem::path& disk) {
   return testing::BaseConfigYaml(
-      "160KiB", "", absl::StrCat("  disk_path: \"", disk.string(), "\"\n  disk_bytes: 64MiB\n"));
+      "160KiB", "",
+      absl::StrCat("  disk_path: \"", disk.string(), "\"\n  disk_bytes: 64MiB\n",
+                   // Every evicted block is written (the default waits for a second use).
+                   "  disk_admit_after_sightings: 1\n"));
 }
 
 double DiskCachedBlocks(const std::string& metrics_address) {

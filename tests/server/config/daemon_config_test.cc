@@ -416,7 +416,7 @@ TEST(DumpConfigTest, EveryKeyHasAComment) {
     }
     previous = line;
   }
-  EXPECT_EQ(keys, 38);
+  EXPECT_EQ(keys, 40);
 }
 
 // The first line where two texts differ, for the drift message.

@@ -37,6 +37,11 @@ TEST(StrataMetricsTest, RegistersEveryDesignMetricWithItsType) {
       {"strata_kv_transfer_bytes_total", "counter"},
       {"strata_kv_transfer_seconds", "histogram"},
       {"strata_kv_evicted_blocks_total", "counter"},
+      {"strata_kv_load_decisions_total", "counter"},
+      {"strata_kv_read_bytes_per_second", "gauge"},
+      {"strata_prefill_tokens_per_second", "gauge"},
+      {"strata_kv_disk_not_admitted_blocks_total", "counter"},
+      {"strata_kv_disk_not_admitted_bytes_total", "counter"},
       {"strata_step_duration_seconds", "histogram"},
       {"strata_batch_tokens", "histogram"},
   };
@@ -131,6 +136,35 @@ TEST(StrataMetricsTest, CacheUpdaterAddsGrowthAndSetsGauges) {
   EXPECT_EQ(metrics.prompt_tokens_by_source(TokenSource::kHostHit).Value(), 30);
   EXPECT_EQ(metrics.kv_blocks[0][static_cast<int>(KvBlockState::kUsed)]->Value(), 1);
   EXPECT_EQ(metrics.kv_evicted_blocks_total[2]->Value(), 3);
+}
+
+TEST(StrataMetricsTest, LoadDecisionsAndDiskAdmissionFollowTheSnapshot) {
+  prometheus::Registry registry(prometheus::Registry::InsertBehavior::Throw);
+  StrataMetrics metrics = *StrataMetrics::Register(&registry);
+  const std::string before = ExpositionText(registry);
+  EXPECT_THAT(before, HasSubstr("strata_kv_load_decisions_total{decision=\"recompute\"} 0\n"));
+  EXPECT_THAT(before, HasSubstr("strata_kv_read_bytes_per_second{tier=\"disk\"} 0\n"));
+  EXPECT_THAT(before, Not(HasSubstr("strata_kv_read_bytes_per_second{tier=\"device\"}")));
+
+  CacheMetricsUpdater updater(&metrics);
+  CacheMetricsSnapshot snapshot;
+  snapshot.load_decisions = {5, 2, 1};
+  snapshot.read_bytes_per_second = {0, 4e9, 2e6};
+  snapshot.prefill_tokens_per_second = 1500;
+  snapshot.disk_not_admitted_blocks = 10;
+  snapshot.disk_not_admitted_bytes = 10 * 4160;
+  updater.Update(snapshot);
+  snapshot.load_decisions[1] = 3;
+  snapshot.read_bytes_per_second[2] = 1e6;
+  updater.Update(snapshot);
+  EXPECT_EQ(metrics.kv_load_decisions_total[0]->Value(), 5);
+  EXPECT_EQ(metrics.kv_load_decisions_total[1]->Value(), 3);
+  EXPECT_EQ(metrics.kv_load_decisions_total[2]->Value(), 1);
+  EXPECT_EQ(metrics.kv_read_bytes_per_second[1]->Value(), 4e9);
+  EXPECT_EQ(metrics.kv_read_bytes_per_second[2]->Value(), 1e6);  // a gauge: set, not added
+  EXPECT_EQ(metrics.prefill_tokens_per_second->Value(), 1500);
+  EXPECT_EQ(metrics.kv_disk_not_admitted_blocks_total->Value(), 10);
+  EXPECT_EQ(metrics.kv_disk_not_admitted_bytes_total->Value(), 41600);
 }
 
 }  // namespace
