@@ -50,6 +50,10 @@ Scheduler::Scheduler(const SchedulerOptions& options, const engine::Tokenizer& t
         options_.max_staging_blocks > 0 ? options_.max_staging_blocks : options_.num_blocks;
     staging_ = std::make_unique<cache::StagingPool>(static_cast<size_t>(cache_.bytes_per_block()),
                                                     max_staging, options_.staging_allocator);
+    const bool host = options_.host_tier != nullptr;
+    demotions_ = std::make_unique<cache::Demotions>(
+        *staging_, host ? *options_.host_tier : *options_.disk_tier,
+        host ? cache::Tier::kHost : cache::Tier::kDisk);
   }
   if (options_.host_tier != nullptr && options_.preemption != PreemptionMode::kRecompute) {
     max_swap_blocks_ =
@@ -193,30 +197,19 @@ void Scheduler::OnEvicted(const cache::EvictedBlock& block) {
   sessions_.OnEvicted(block.key);  // a pin without a session ends here
   if (staging_ == nullptr) return;
   CHECK(moves_ != nullptr);  // blocks are allocated only while a plan is built
-  std::optional<int32_t> slot = staging_->Acquire();
-  if (!slot) return;  // no staging memory: the content is dropped, recomputed if needed
+  // nullopt: the tier holds it already, or no memory (dropped, recomputed if needed).
+  std::optional<absl::Span<std::byte>> dst = demotions_->Add(block.key);
+  if (!dst) return;
   // At the front of the block's reuse: the moves run in order before the
   // forward pass, and nothing earlier in this plan wrote the block.
-  moves_->push_back(engine::BlockMove{.src = block.id,
-                                      .kind = engine::BlockMoveKind::kDeviceToHost,
-                                      .host_dst = staging_->Data(*slot)});
-  demotions_.push_back(Demotion{*slot, block.key});
+  moves_->push_back(engine::BlockMove{
+      .src = block.id, .kind = engine::BlockMoveKind::kDeviceToHost, .host_dst = *dst});
 }
 
 void Scheduler::FinishMoves(bool performed) {
-  if (!demotions_.empty()) {
-    storage::TierStore* target =
-        options_.host_tier != nullptr ? options_.host_tier : options_.disk_tier;
-    const cache::Tier tier =
-        options_.host_tier != nullptr ? cache::Tier::kHost : cache::Tier::kDisk;
-    int64_t demoted = 0;
-    for (const Demotion& demotion : demotions_) {
-      // Insert copies (and may drop, or push an older block down to disk).
-      if (performed && target->Insert(demotion.key, staging_->Data(demotion.slot)).ok()) ++demoted;
-      staging_->Release(demotion.slot);
-    }
-    if (demoted > 0) cache_.RecordTransfer(cache::Tier::kDevice, tier, demoted);
-    demotions_.clear();
+  if (demotions_ != nullptr) {
+    const int64_t demoted = demotions_->Finish(performed);
+    if (demoted > 0) cache_.RecordTransfer(cache::Tier::kDevice, demotions_->tier(), demoted);
   }
   // A swap-out whose copies did not run left nothing usable: recompute.
   for (RequestId id : swapped_out_) {

@@ -65,6 +65,7 @@
 #include "absl/status/status.h"
 #include "cache/kv_cache_manager.h"
 #include "cache/prefix_load.h"
+#include "cache/demotions.h"
 #include "cache/staging_pool.h"
 #include "engine/backend.h"
 #include "engine/sampling/stop_checker.h"
@@ -223,11 +224,6 @@ class Scheduler {
  private:
   struct Sequence;
 
-  // A device block whose bytes a move of the plan in flight copies out.
-  struct Demotion {
-    int32_t slot = 0;
-    cache::BlockKey key;
-  };
   enum class AdmitResult : uint8_t { kAdmitted, kLoading, kNoRoom };
 
   bool has_tiers() const { return options_.host_tier != nullptr || options_.disk_tier != nullptr; }
@@ -322,7 +318,7 @@ class Scheduler {
   std::vector<engine::BlockMove>* moves_ = nullptr;
   // Tiers only.
   std::unique_ptr<cache::StagingPool> staging_;
-  std::vector<Demotion> demotions_;  // of the plan in flight
+  std::unique_ptr<cache::Demotions> demotions_;  // of the plan in flight; uses staging_
   // Loads whose bytes the plan in flight's promotions read.
   std::vector<std::unique_ptr<cache::PrefixLoad>> promotions_;
   // Swap (host tier only).
