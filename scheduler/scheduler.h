@@ -63,9 +63,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "cache/demotions.h"
 #include "cache/kv_cache_manager.h"
 #include "cache/prefix_load.h"
-#include "cache/demotions.h"
 #include "cache/staging_pool.h"
 #include "engine/backend.h"
 #include "engine/sampling/stop_checker.h"
