@@ -22,11 +22,9 @@ void PlanBuilder::RemoveStep(engine::SequenceId id) {
   plan_.sequences.erase(step);
 }
 
-void PlanBuilder::Demote(cache::BlockId block, absl::Span<std::byte> staging, int32_t slot,
-                         const cache::BlockKey& key) {
+void PlanBuilder::Demote(cache::BlockId block, absl::Span<std::byte> dst) {
   plan_.block_moves.push_back(engine::BlockMove{
-      .src = block, .kind = engine::BlockMoveKind::kDeviceToHost, .host_dst = staging});
-  inflight_.demotions.push_back(InflightMoves::Demotion{slot, key});
+      .src = block, .kind = engine::BlockMoveKind::kDeviceToHost, .host_dst = dst});
 }
 
 void PlanBuilder::Promote(cache::BlockId block, absl::Span<const std::byte> bytes) {

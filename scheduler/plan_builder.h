@@ -28,15 +28,9 @@
 
 namespace strata::scheduler {
 
-// What a plan's moves leave in flight until its Update (or FailStep).
+// What a plan's moves leave in flight until its Update (or FailStep), besides
+// the demotions, which cache::Demotions records (cache/demotions.h).
 struct InflightMoves {
-  // A device block whose bytes a demotion copies into a staging slot; the
-  // slot goes into a lower tier under `key` once the copy ran.
-  struct Demotion {
-    int32_t slot = 0;
-    cache::BlockKey key;
-  };
-  std::vector<Demotion> demotions;
   // Loads whose bytes the plan's promotions read (host hits stay pinned
   // until these are destroyed).
   std::vector<std::unique_ptr<cache::PrefixLoad>> promotions;
@@ -62,8 +56,8 @@ class PlanBuilder {
   void RemoveStep(engine::SequenceId id);
 
   // Moves, in the order of the header comment.
-  void Demote(cache::BlockId block, absl::Span<std::byte> staging, int32_t slot,
-              const cache::BlockKey& key);
+  // `dst`: where cache::Demotions wants the block's bytes.
+  void Demote(cache::BlockId block, absl::Span<std::byte> dst);
   void Promote(cache::BlockId block, absl::Span<const std::byte> bytes);
   // Keeps `load` (whose bytes Promote calls named) alive until the plan ran.
   void KeepLoad(std::unique_ptr<cache::PrefixLoad> load);

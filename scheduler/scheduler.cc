@@ -56,6 +56,10 @@ Scheduler::Scheduler(const SchedulerOptions& options)
         options_.max_staging_blocks > 0 ? options_.max_staging_blocks : options_.num_blocks;
     staging_ = std::make_unique<cache::StagingPool>(static_cast<size_t>(cache_.bytes_per_block()),
                                                     max_staging, options_.staging_allocator);
+    const bool host = options_.host_tier != nullptr;
+    demotions_ = std::make_unique<cache::Demotions>(
+        *staging_, host ? *options_.host_tier : *options_.disk_tier,
+        host ? cache::Tier::kHost : cache::Tier::kDisk);
   }
   if (options_.host_tier != nullptr && options_.preemption != PreemptionMode::kRecompute) {
     max_swap_blocks_ =
@@ -184,8 +188,9 @@ bool Scheduler::HasWork() const {
 
 engine::StepPlan Scheduler::Schedule() {
   // Each Schedule is followed by its Update (or FailStep) before the next.
-  CHECK(inflight_moves_.demotions.empty() && inflight_moves_.promotions.empty() &&
-        inflight_moves_.swapped_out.empty() && inflight_moves_.swap_in_slots.empty());
+  CHECK(inflight_moves_.promotions.empty() && inflight_moves_.swapped_out.empty() &&
+        inflight_moves_.swap_in_slots.empty() &&
+        (demotions_ == nullptr || demotions_->num_pending() == 0));
   PlanBuilder builder(options_.max_batch_tokens, std::move(ended_since_plan_));
   ended_since_plan_.clear();
   ++step_;
@@ -232,26 +237,18 @@ void Scheduler::OnEvicted(const cache::EvictedBlock& block, PlanBuilder* builder
   sessions_.OnEvicted(block.key);  // a pin without a session ends here
   if (staging_ == nullptr) return;
   CHECK(builder != nullptr);  // blocks are allocated only while a plan is built
-  std::optional<int32_t> slot = staging_->Acquire();
-  if (!slot) return;  // no staging memory: the content is dropped, recomputed if needed
-  builder->Demote(block.id, staging_->Data(*slot), *slot, block.key);
+  // nullopt: the tier holds it already, or no memory (dropped, recomputed if needed).
+  std::optional<absl::Span<std::byte>> dst = demotions_->Add(block.key);
+  if (!dst) return;
+  builder->Demote(block.id, *dst);
 }
 
 void Scheduler::FinishMoves(bool performed) {
   InflightMoves moves = std::move(inflight_moves_);
   inflight_moves_ = InflightMoves{};
-  if (!moves.demotions.empty()) {
-    storage::TierStore* target =
-        options_.host_tier != nullptr ? options_.host_tier : options_.disk_tier;
-    const cache::Tier tier =
-        options_.host_tier != nullptr ? cache::Tier::kHost : cache::Tier::kDisk;
-    int64_t demoted = 0;
-    for (const InflightMoves::Demotion& demotion : moves.demotions) {
-      // Insert copies (and may drop, or push an older block down to disk).
-      if (performed && target->Insert(demotion.key, staging_->Data(demotion.slot)).ok()) ++demoted;
-      staging_->Release(demotion.slot);
-    }
-    if (demoted > 0) cache_.RecordTransfer(cache::Tier::kDevice, tier, demoted);
+  if (demotions_ != nullptr) {
+    const int64_t demoted = demotions_->Finish(performed);
+    if (demoted > 0) cache_.RecordTransfer(cache::Tier::kDevice, demotions_->tier(), demoted);
   }
   // A swap-out whose copies did not run left nothing usable: recompute.
   for (RequestId id : moves.swapped_out) {

@@ -75,6 +75,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "cache/demotions.h"
 #include "cache/kv_cache_manager.h"
 #include "cache/prefix_load.h"
 #include "cache/staging_pool.h"
@@ -376,6 +377,9 @@ class Scheduler {
   SchedulerCounters counters_;
   // Tiers only: staging memory for demotions.
   std::unique_ptr<cache::StagingPool> staging_;
+  // Where the plan in flight's demotions go (uses staging_; declared after
+  // it, so destroyed first).
+  std::unique_ptr<cache::Demotions> demotions_;
   // Swap (host tier only).
   std::unique_ptr<cache::StagingPool> swap_;
   int64_t max_swap_blocks_ = 0;

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <sys/mman.h>
 #include <string>
 #include <utility>
 
@@ -14,13 +15,27 @@
 namespace strata::storage {
 namespace {
 
+constexpr size_t kHugePage = size_t{2} << 20;
+
+// Regions of a huge page or more are huge-page aligned, so that the kernel
+// can back them with transparent huge pages.
+std::align_val_t AlignmentFor(size_t size) {
+  return std::align_val_t{size >= kHugePage ? kHugePage : 64};
+}
+
 class HeapMemory final : public HostMemory {
  public:
-  static constexpr std::align_val_t kAlignment{64};
-
   explicit HeapMemory(size_t size)
-      : data_(static_cast<std::byte*>(::operator new(size, kAlignment))), size_(size) {}
-  ~HeapMemory() override { ::operator delete(data_, kAlignment); }
+      : alignment_(AlignmentFor(size)),
+        data_(static_cast<std::byte*>(::operator new(size, alignment_))),
+        size_(size) {
+    if (size >= kHugePage) {
+      // Advice only: without THP (or with it off) the memory still works,
+      // in 4 KiB pages.
+      (void)madvise(data_, size / kHugePage * kHugePage, MADV_HUGEPAGE);
+    }
+  }
+  ~HeapMemory() override { ::operator delete(data_, alignment_); }
   HeapMemory(const HeapMemory&) = delete;
   HeapMemory& operator=(const HeapMemory&) = delete;
 
@@ -28,6 +43,7 @@ class HeapMemory final : public HostMemory {
   size_t size() const override { return size_; }
 
  private:
+  std::align_val_t alignment_;
   std::byte* data_;
   size_t size_;
 };
@@ -64,6 +80,25 @@ class HostTierStore::Handle final : public TierStoreHandle {
   HostTierStore* store_;
   int32_t slot_;
   absl::Span<const std::byte> value_;
+};
+
+// Pins one slot being filled in place; see TierStoreWriter.
+class HostTierStore::Writer final : public TierStoreWriter {
+ public:
+  Writer(HostTierStore* store, int32_t slot, absl::Span<std::byte> data)
+      : store_(store), slot_(slot), data_(data) {}
+  ~Writer() override { store_->FinishWrite(slot_, committed_); }
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  absl::Span<std::byte> Data() override { return data_; }
+  void Commit() override { committed_ = true; }
+
+ private:
+  HostTierStore* store_;
+  int32_t slot_;
+  absl::Span<std::byte> data_;
+  bool committed_ = false;
 };
 
 HostTierStore::HostTierStore(HostTierOptions options)
@@ -204,11 +239,60 @@ absl::Status HostTierStore::Insert(const BlockKey& key, absl::Span<const std::by
   return absl::OkStatus();
 }
 
+StartedInsert HostTierStore::StartInsert(const BlockKey& key) {
+  absl::MutexLock lock(&mu_);
+  if (const auto it = index_.find(key); it != index_.end()) {
+    ++stats_.inserts;
+    Slot& s = slots_[static_cast<size_t>(it->second)];
+    if (s.pins == 0) {
+      Unlink(it->second);
+      LinkFront(it->second);
+    }
+    return {.outcome = StartedInsert::Outcome::kHeld};
+  }
+  // Not counted: the caller may still Insert it, which counts.
+  const int32_t slot = TakeSlot();
+  if (slot == kNone) return {.outcome = StartedInsert::Outcome::kNoRoom};
+  ++stats_.inserts;
+  // Indexed at once, so that a second StartInsert or Insert of the key finds
+  // it, but pinned (out of the LRU list) and hidden from Lookup until Commit.
+  Slot& s = slots_[static_cast<size_t>(slot)];
+  s.key = key;
+  s.pins = 1;
+  s.writing = true;
+  index_[key] = slot;
+  ++pinned_handles_;
+  return {.outcome = StartedInsert::Outcome::kWriting,
+          .writer = std::make_unique<Writer>(
+              this, slot, absl::MakeSpan(SlotData(slot), options_.block_bytes))};
+}
+
+void HostTierStore::FinishWrite(int32_t slot, bool commit) {
+  absl::MutexLock lock(&mu_);
+  Slot& s = slots_[static_cast<size_t>(slot)];
+  CHECK(s.writing && s.pins > 0);
+  s.writing = false;
+  if (commit && !s.erased) {
+    stats_.bytes_written += options_.block_bytes;
+  } else if (!s.erased) {
+    // Discarded: the half-written bytes must never be served.
+    index_.erase(s.key);
+    s.erased = true;
+  }
+  --pinned_handles_;
+  if (--s.pins > 0) return;
+  if (s.erased) {
+    FreeSlot(slot);
+  } else {
+    LinkFront(slot);
+  }
+}
+
 std::unique_ptr<TierStoreHandle> HostTierStore::Lookup(const BlockKey& key) {
   absl::MutexLock lock(&mu_);
   ++stats_.lookups;
   const auto it = index_.find(key);
-  if (it == index_.end()) {
+  if (it == index_.end() || slots_[static_cast<size_t>(it->second)].writing) {
     ++stats_.misses;
     return nullptr;
   }

@@ -36,7 +36,10 @@ class HostMemory {
 // into the store.
 using HostAllocator = std::function<absl::StatusOr<std::unique_ptr<HostMemory>>(size_t bytes)>;
 
-// Plain heap memory, 64-byte aligned (for tests and the CPU backend).
+// Plain heap memory, 64-byte aligned (for tests and the CPU backend). A
+// region of 2 MiB or more is 2 MiB aligned and asks for transparent huge
+// pages: a tier's memory is first touched by the copies that fill it, and
+// 4 KiB pages would make those copies pay a page fault every 4 KiB.
 HostAllocator HeapHostAllocator();
 
 // Called with a block about to be dropped to make room, so its owner can
@@ -73,6 +76,12 @@ class HostTierStore final : public TierStore {
   // capacity is below one block, or the allocator fails.
   absl::Status Insert(const BlockKey& key, absl::Span<const std::byte> bytes) override;
 
+  // A slot to fill in place (kWriting), evicting as Insert does; kHeld for a
+  // key held or being written (made the most recently used); kNoRoom when
+  // Insert would drop (every slot pinned, or no memory). The slot is pinned
+  // until the writer is gone; Lookup misses it until Commit.
+  StartedInsert StartInsert(const BlockKey& key) override;
+
   // A hit is ready at once and pins the block until the handle is destroyed;
   // it also makes the block the most recently used.
   std::unique_ptr<TierStoreHandle> Lookup(const BlockKey& key) override;
@@ -85,12 +94,14 @@ class HostTierStore final : public TierStore {
 
  private:
   class Handle;
+  class Writer;
   static constexpr int32_t kNone = -1;
 
   struct Slot {
     BlockKey key;
     int32_t pins = 0;
     bool erased = false;   // left the index while pinned; freed on last unpin
+    bool writing = false;  // indexed, but its writer has not committed yet
     int32_t prev = kNone;  // LRU links; only unpinned indexed slots are linked
     int32_t next = kNone;
   };
@@ -103,6 +114,8 @@ class HostTierStore final : public TierStore {
   void Unlink(int32_t slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FreeSlot(int32_t slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Unpin(int32_t slot);
+  // The writer of `slot` is done: the block is held (commit) or discarded.
+  void FinishWrite(int32_t slot, bool commit);
 
   const HostTierOptions options_;
   const HostAllocator allocator_;

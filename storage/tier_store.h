@@ -102,6 +102,34 @@ class TierStoreHandle {
   }
 };
 
+// A block written in place into a store's own memory (TierStore::StartInsert),
+// so that a demotion is one copy (device -> tier) and not two (device ->
+// staging -> tier). The caller fills Data() (a DMA may write it), then calls
+// Commit once the bytes are complete; destroying the writer without Commit
+// discards the block. Until then the slot is pinned and no Lookup sees it.
+// One thread at a time; it must not outlive its store.
+class TierStoreWriter {
+ public:
+  virtual ~TierStoreWriter() = default;
+  // block_bytes() bytes, valid for the writer's life.
+  virtual absl::Span<std::byte> Data() = 0;
+  // The store holds the block from now on (unless it was erased meanwhile).
+  virtual void Commit() = 0;
+};
+
+// What StartInsert did.
+struct StartedInsert {
+  enum class Outcome : uint8_t {
+    kUnsupported,  // this store copies only through Insert
+    kHeld,         // the key is held (or being written) already: nothing to copy
+    kNoRoom,       // no slot now (every one pinned, or no memory); nothing stored or
+                   // counted: Insert it later, or drop it (a tier is a cache)
+    kWriting,      // `writer` holds a slot to fill
+  };
+  Outcome outcome = Outcome::kUnsupported;
+  std::unique_ptr<TierStoreWriter> writer;  // set for kWriting only
+};
+
 class TierStore {
  public:
   virtual ~TierStore() = default;
@@ -116,6 +144,12 @@ class TierStore {
   // bytes.size() != block_bytes(). A key already held is left as it is: a
   // key names its contents, so the bytes are the same.
   virtual absl::Status Insert(const BlockKey& key, absl::Span<const std::byte> bytes) = 0;
+
+  // Insert without the caller's copy: a slot of the store's own memory to
+  // fill, for stores whose memory the caller can write (the host tier). A
+  // key already held is touched as Insert would. The default does nothing
+  // (kUnsupported): use Insert.
+  virtual StartedInsert StartInsert(const BlockKey& /*key*/) { return {}; }
 
   // Starts a read of the block. nullptr is a miss known at once (not held,
   // or the store is disabled); otherwise the handle may still turn out a

@@ -177,11 +177,11 @@ absl::Status CpuBackend::CopyBlocks(absl::Span<const BlockMove> moves) {
 
 absl::StatusOr<std::unique_ptr<HostBuffer>> CpuBackend::AllocateHostBuffer(size_t bytes) {
   if (bytes == 0) return absl::InvalidArgumentError("host buffer of 0 bytes");
-  void* data = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+  std::byte* data = AllocateHostBlockMemory(bytes);
   if (data == nullptr) {
     return absl::ResourceExhaustedError(absl::StrCat("cannot allocate ", bytes, " host bytes"));
   }
-  return std::unique_ptr<HostBuffer>(new CpuHostBuffer(static_cast<std::byte*>(data), bytes));
+  return std::unique_ptr<HostBuffer>(new CpuHostBuffer(data, bytes));
 }
 
 absl::StatusOr<std::unique_ptr<Backend>> CreateCpuBackend(const LoadedModel& model,

@@ -1,6 +1,8 @@
 #include "storage/host_tier_store.h"
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -210,6 +212,114 @@ TEST(HostTierStoreTest, WaitAllSkipsMissesAndWaitsForHits) {
   store.WaitAll(handles);
   EXPECT_TRUE(handles[0]->IsReady());
   EXPECT_EQ(handles[1], nullptr);
+}
+
+// Fills a writer with Block(i), as a device-to-host copy would.
+void Fill(TierStoreWriter& writer, uint64_t i) {
+  const std::vector<std::byte> bytes = Block(i);
+  ASSERT_EQ(writer.Data().size(), bytes.size());
+  std::copy(bytes.begin(), bytes.end(), writer.Data().begin());
+}
+
+TEST(HostTierStoreTest, StartInsertWritesInPlaceAndServesOnlyAfterCommit) {
+  HostTierStore store(Options(2));
+  StartedInsert started = store.StartInsert(Key(1));
+  ASSERT_EQ(started.outcome, StartedInsert::Outcome::kWriting);
+  ASSERT_NE(started.writer, nullptr);
+  Fill(*started.writer, 1);
+  EXPECT_EQ(store.Lookup(Key(1)), nullptr);  // not committed: never half-written bytes
+  started.writer->Commit();
+  EXPECT_EQ(store.Lookup(Key(1)), nullptr);  // still pinned by its writer
+  started.writer.reset();
+  EXPECT_TRUE(Holds(store, 1));
+  const TierStoreStats stats = store.Stats();
+  EXPECT_EQ(stats.inserts, 1u);
+  EXPECT_EQ(stats.bytes_written, kBlockBytes);
+  EXPECT_EQ(stats.blocks, 1u);
+}
+
+TEST(HostTierStoreTest, AWriterGoneWithoutCommitLeavesNothing) {
+  HostTierStore store(Options(1));
+  StartedInsert started = store.StartInsert(Key(1));
+  ASSERT_EQ(started.outcome, StartedInsert::Outcome::kWriting);
+  Fill(*started.writer, 1);
+  started.writer.reset();
+  EXPECT_EQ(store.Lookup(Key(1)), nullptr);
+  EXPECT_EQ(store.Stats().blocks, 0u);
+  EXPECT_EQ(store.Stats().used_bytes, 0u);
+  EXPECT_EQ(store.Stats().bytes_written, 0u);
+  // The slot is free again, without an eviction.
+  ASSERT_TRUE(store.Insert(Key(2), Block(2)).ok());
+  EXPECT_TRUE(Holds(store, 2));
+  EXPECT_EQ(store.Stats().evictions, 0u);
+}
+
+TEST(HostTierStoreTest, StartInsertOfAHeldKeyCopiesNothingAndRefreshesIt) {
+  HostTierStore store(Options(2));
+  ASSERT_TRUE(store.Insert(Key(1), Block(1)).ok());
+  ASSERT_TRUE(store.Insert(Key(2), Block(2)).ok());
+  EXPECT_EQ(store.StartInsert(Key(1)).outcome, StartedInsert::Outcome::kHeld);  // 1 is newest
+  ASSERT_TRUE(store.Insert(Key(3), Block(3)).ok());
+  EXPECT_TRUE(Holds(store, 1));
+  EXPECT_FALSE(Holds(store, 2));
+
+  // A key being written is held too: one writer per key.
+  StartedInsert first = store.StartInsert(Key(4));
+  ASSERT_EQ(first.outcome, StartedInsert::Outcome::kWriting);
+  EXPECT_EQ(store.StartInsert(Key(4)).outcome, StartedInsert::Outcome::kHeld);
+  ASSERT_TRUE(store.Insert(Key(4), Block(4)).ok());  // left to the writer
+  Fill(*first.writer, 4);
+  first.writer->Commit();
+  first.writer.reset();
+  EXPECT_TRUE(Holds(store, 4));
+}
+
+TEST(HostTierStoreTest, StartInsertEvictsTheLeastRecentlyUsedOrHasNoRoomWhenAllArePinned) {
+  std::vector<BlockKey> evicted;
+  HostTierOptions options = Options(2);
+  options.on_evict = [&](const BlockKey& key, absl::Span<const std::byte> bytes) {
+    EXPECT_EQ(std::vector<std::byte>(bytes.begin(), bytes.end()), Block(key.low));
+    evicted.push_back(key);
+  };
+  HostTierStore store(std::move(options));
+  ASSERT_TRUE(store.Insert(Key(1), Block(1)).ok());
+  ASSERT_TRUE(store.Insert(Key(2), Block(2)).ok());
+  StartedInsert three = store.StartInsert(Key(3));
+  ASSERT_EQ(three.outcome, StartedInsert::Outcome::kWriting);
+  EXPECT_EQ(evicted, std::vector<BlockKey>{Key(1)});
+  std::unique_ptr<TierStoreHandle> two = store.Lookup(Key(2));
+  ASSERT_NE(two, nullptr);
+  // 2 is pinned by a reader and 3 by its writer: nothing can make room.
+  const uint64_t inserts = store.Stats().inserts;
+  EXPECT_EQ(store.StartInsert(Key(4)).outcome, StartedInsert::Outcome::kNoRoom);
+  EXPECT_EQ(store.Stats().inserts, inserts);  // nothing happened: the caller may Insert later
+  EXPECT_EQ(store.Stats().dropped_inserts, 0u);
+  three.writer.reset();  // discarded: its slot is free again
+  EXPECT_EQ(store.StartInsert(Key(4)).outcome, StartedInsert::Outcome::kWriting);
+}
+
+TEST(HostTierStoreTest, AKeyErasedWhileBeingWrittenIsNotServed) {
+  HostTierStore store(Options(1));
+  StartedInsert started = store.StartInsert(Key(1));
+  ASSERT_EQ(started.outcome, StartedInsert::Outcome::kWriting);
+  store.Erase(Key(1));
+  Fill(*started.writer, 1);
+  started.writer->Commit();
+  started.writer.reset();
+  EXPECT_EQ(store.Lookup(Key(1)), nullptr);
+  EXPECT_EQ(store.Stats().used_bytes, 0u);
+  ASSERT_TRUE(store.Insert(Key(2), Block(2)).ok());
+  EXPECT_TRUE(Holds(store, 2));
+}
+
+TEST(HostTierStoreTest, HeapAllocatorAlignsLargeRegionsToHugePages) {
+  absl::StatusOr<std::unique_ptr<HostMemory>> small = HeapHostAllocator()(1000);
+  absl::StatusOr<std::unique_ptr<HostMemory>> large = HeapHostAllocator()((size_t{4} << 20) + 64);
+  ASSERT_TRUE(small.ok() && large.ok());
+  EXPECT_EQ(reinterpret_cast<uintptr_t>((*small)->data()) % 64, 0u);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>((*large)->data()) % (size_t{2} << 20), 0u);
+  EXPECT_EQ((*large)->size(), (size_t{4} << 20) + 64);
+  std::fill_n((*large)->data(), (*large)->size(), std::byte{7});  // all of it is usable
 }
 
 }  // namespace
