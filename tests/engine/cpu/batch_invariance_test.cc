@@ -10,6 +10,7 @@
 #include "engine/cpu/cpu_backend.h"
 #include "engine/model_weights.h"
 #include "gtest/gtest.h"
+#include "tests/bitwise.h"
 #include "tests/engine/cpu/cpu_test_util.h"
 
 namespace strata::engine::cpu {
@@ -24,8 +25,8 @@ using testing::WeightsDir;
 
 // The GEMM fixes every output's summation order whatever the batch (see
 // engine/cpu/gemm.h) and attention, norms and RoPE are per row, so logits
-// must match bitwise, not merely closely.
-constexpr float kTolerance = 0.0f;
+// must match bitwise, not merely closely: compared by their bits
+// (tests/bitwise.h), so a NaN or a signed zero cannot slip through.
 
 std::vector<TokenId> RandomIds(std::mt19937& rng, int64_t n, int64_t vocab) {
   std::uniform_int_distribution<TokenId> dist(0, static_cast<TokenId>(vocab - 1));
@@ -58,7 +59,7 @@ class BatchInvarianceTest : public ::testing::TestWithParam<std::tuple<std::stri
                   const std::string& what) {
     const float error = MaxAbsDiff(got, want);
     std::printf("%s %s: max abs diff %.3g\n", Name().c_str(), what.c_str(), error);
-    EXPECT_LE(error, kTolerance) << what;
+    EXPECT_TRUE(strata::testing::BitwiseEqual(got, want)) << what;
     EXPECT_EQ(ArgmaxRows(got, vocab_), ArgmaxRows(want, vocab_)) << what;
   }
 

@@ -17,6 +17,7 @@
 #include "engine/model_weights.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/bitwise.h"
 #include "tests/engine/cpu/cpu_test_util.h"
 
 namespace strata::engine::cpu {
@@ -28,10 +29,10 @@ using testing::TinyConfig;
 
 constexpr int64_t kBlockSize = 4;
 
-// Bit equality: the comparison of the "bit-identical", which a float
+// Bit equality (tests/bitwise.h): what "bit-identical" means, which a float
 // compare (NaN, signed zero) is not.
-bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+::testing::AssertionResult SameBits(const std::vector<float>& a, const std::vector<float>& b) {
+  return strata::testing::BitwiseEqual(a, b);
 }
 
 std::vector<TokenId> RandomIds(std::mt19937& rng, int64_t n, int64_t vocab) {
