@@ -21,9 +21,9 @@ absl::Status ValidateSpan(const SequenceStep& seq, const StepLimits& limits,
   for (size_t i = 0; i < seq.token_ids.size(); ++i) {
     const TokenId id = seq.token_ids[i];
     if (id < 0 || id >= limits.vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          who, "token id ", id, " at index ", i, " is outside the vocabulary of ",
-          limits.vocab_size));
+      return absl::InvalidArgumentError(absl::StrCat(who, "token id ", id, " at index ", i,
+                                                     " is outside the vocabulary of ",
+                                                     limits.vocab_size));
     }
   }
   const int64_t end = seq.start_position + static_cast<int64_t>(seq.token_ids.size());
@@ -41,16 +41,15 @@ absl::Status ValidateBlockTable(const SequenceStep& seq, const StepLimits& limit
   const int64_t needed = BlocksFor(end, limits.block_size);
   if (static_cast<int64_t>(seq.block_table.size()) < needed) {
     return absl::InvalidArgumentError(
-        absl::StrCat(who, "position ", end - 1, " needs ", needed, " blocks of ",
-                     limits.block_size, " tokens but the block table has ",
-                     seq.block_table.size()));
+        absl::StrCat(who, "position ", end - 1, " needs ", needed, " blocks of ", limits.block_size,
+                     " tokens but the block table has ", seq.block_table.size()));
   }
   for (int64_t b = 0; b < needed; ++b) {
     const BlockId id = seq.block_table[static_cast<size_t>(b)];
     if (id < 0 || id >= limits.num_blocks) {
       return absl::InvalidArgumentError(absl::StrCat(who, "block id ", id, " at table index ", b,
-                                                     " is outside the arena of ",
-                                                     limits.num_blocks, " blocks"));
+                                                     " is outside the arena of ", limits.num_blocks,
+                                                     " blocks"));
     }
   }
   return absl::OkStatus();

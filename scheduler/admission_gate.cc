@@ -15,8 +15,8 @@ absl::Status AdmissionGate::CheckRequest(const Request& request) const {
 
 absl::Status AdmissionGate::CheckQueue(int64_t queued) const {
   if (max_waiting_ > 0 && queued >= max_waiting_) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "the waiting queue is full (", queued, " requests, max_waiting ", max_waiting_, ")"));
+    return absl::ResourceExhaustedError(absl::StrCat("the waiting queue is full (", queued,
+                                                     " requests, max_waiting ", max_waiting_, ")"));
   }
   return absl::OkStatus();
 }

@@ -56,8 +56,9 @@ struct EngineSnapshot {
 class EngineObserver {
  public:
   virtual ~EngineObserver() = default;
-  // After each step, and after an iteration that ran no step but changed the
-  // queues (then `step` is empty: num_sequences == 0).
+  // After each step, after an iteration that ran no step but changed the
+  // queues, and about twice a second while idle, so that gauges fed by the
+  // tiers' own threads catch up (then `step` is empty: num_sequences == 0).
   virtual void OnStep(const StepStats& /*step*/, const EngineSnapshot& /*snapshot*/) {}
   // Each token after a request's first: the gap since its previous token.
   virtual void OnInterTokenLatency(double /*seconds*/) {}

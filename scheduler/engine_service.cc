@@ -7,15 +7,18 @@
 #include <optional>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
-#include "absl/container/flat_hash_set.h"
 #include "scheduler/engine_loop.h"
 
 namespace strata::scheduler {
 namespace {
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// How often an idle engine still reports to the observer (an empty step).
+constexpr Clock::duration kIdleRefresh = std::chrono::milliseconds(500);
 
 // Fills what the caller left at zero from the backend, so that the scheduler
 // and the arena agree on the number of blocks.
@@ -80,7 +83,9 @@ struct EngineService::Impl {
   // Takes the inbox, sleeping while there is nothing to do; false once the
   // service stops.
   bool TakeInbox(Inbox& inbox);
+  // Submissions, cancels and early ends; the tasks wait for RunTasks.
   void ProcessInbox(Inbox& inbox);
+  void RunTasks(Inbox& inbox);
   // One step; its stats when it computed (ran the backend).
   std::optional<StepStats> Step();
   void Shutdown();
@@ -129,6 +134,7 @@ struct EngineService::Impl {
   // Queue sizes in the last snapshot the observer saw.
   int64_t observed_running = 0;
   int64_t observed_waiting = 0;
+  Clock::time_point observed_at{};
 
   EventDispatcher dispatcher;
   std::thread thread;  // last: starts once everything above exists
@@ -150,11 +156,16 @@ void EngineService::Impl::Run() {
     // requests) still changes the queue gauges: report it as an empty step.
     const bool queues_changed =
         latest.num_running != observed_running || latest.num_waiting != observed_waiting;
-    if (observer != nullptr && (step || queues_changed)) {
+    const Clock::time_point now = Clock::now();
+    if (observer != nullptr && (step || queues_changed || now - observed_at >= kIdleRefresh)) {
       observer->OnStep(step.value_or(StepStats{}), latest);
       observed_running = latest.num_running;
       observed_waiting = latest.num_waiting;
+      observed_at = now;
     }
+    // Last: a task (ReleaseSession, ValidateCacheForTesting) sees the
+    // iteration's cancels applied and its snapshot published.
+    RunTasks(taken);
   }
   Shutdown();
 }
@@ -163,8 +174,10 @@ bool EngineService::Impl::TakeInbox(Inbox& taken) {
   const bool busy = scheduler.HasWork();
   std::unique_lock<std::mutex> lock(mu);
   queued = scheduler.num_waiting() + scheduler.num_loading();
-  // No busy spinning: with nothing scheduled, sleep until the inbox fills.
-  wake.wait(lock, [&] { return busy || stop || !inbox.empty(); });
+  // No busy spinning: with nothing scheduled, sleep until the inbox fills,
+  // waking now and then so the observer sees what the tiers' own threads
+  // did meanwhile (disk writes finish after the step that queued them).
+  wake.wait_for(lock, kIdleRefresh, [&] { return busy || stop || !inbox.empty(); });
   if (stop) return false;
   taken = std::move(inbox);
   inbox = Inbox{};
@@ -199,6 +212,9 @@ void EngineService::Impl::ProcessInbox(Inbox& taken) {
     scheduler.Abort(id).IgnoreError();
   }
   for (const EarlyEnd& end : taken.early_ends) scheduler.EndEarly(end.id, end.reason).IgnoreError();
+}
+
+void EngineService::Impl::RunTasks(Inbox& taken) {
   for (Task& task : taken.tasks) task(scheduler);
   taken = Inbox{};
 }
@@ -260,6 +276,7 @@ void EngineService::Impl::Shutdown() {
     inbox = Inbox{};
   }
   ProcessInbox(taken);
+  RunTasks(taken);
   for (RequestId id : open) scheduler.Abort(id).IgnoreError();
   // Aborted requests leave every queue, so these steps compute nothing and
   // only emit the abort events; the bound guards against a scheduler bug.
@@ -356,15 +373,15 @@ absl::StatusOr<RequestId> EngineService::Submit(Request request, EventSink sink)
 }
 
 void EngineService::Cancel(RequestId id) {
-  // The client sees the abort at once; the engine frees the request at its
-  // next iteration.
-  impl_->dispatcher.Cancel(id);
+  // The engine frees the request at its next iteration; the client sees the
+  // abort at once. The engine hears first, so that whoever sees the request
+  // finished and then asks the engine something finds the cancel ahead.
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    if (impl_->stop) return;  // the shutdown aborts everything anyway
-    impl_->inbox.cancels.push_back(id);
+    if (!impl_->stop) impl_->inbox.cancels.push_back(id);  // else the shutdown aborts it
   }
   impl_->wake.notify_one();
+  impl_->dispatcher.Cancel(id);
 }
 
 absl::Status EngineService::ReleaseSession(std::string cache_salt, std::string session_id) {

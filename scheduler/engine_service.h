@@ -45,10 +45,10 @@
 #include "cache/kv_cache_manager.h"
 #include "engine/backend.h"
 #include "engine/tokenizer/tokenizer.h"
-#include "scheduler/request.h"
-#include "scheduler/request_validation.h"
 #include "scheduler/engine_observer.h"
 #include "scheduler/event_dispatcher.h"
+#include "scheduler/request.h"
+#include "scheduler/request_validation.h"
 #include "scheduler/scheduler.h"
 
 namespace strata::scheduler {

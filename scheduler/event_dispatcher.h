@@ -105,11 +105,11 @@ class EventDispatcher {
 
   std::mutex mu_;
   std::condition_variable wake_;
-  std::deque<Batch> queue_;  // guarded by mu_
+  std::deque<Batch> queue_;         // guarded by mu_
   std::vector<RequestId> cancels_;  // guarded by mu_
   // Set after a push to cancels_: checked after every event without the lock.
   std::atomic<bool> cancel_pending_{false};
-  bool stop_ = false;        // guarded by mu_
+  bool stop_ = false;  // guarded by mu_
 
   // Dispatch thread only.
   absl::flat_hash_map<RequestId, Active> active_;

@@ -64,8 +64,7 @@ void OutputStreams::Add(const Request& request) {
   streams_[request.id] = std::make_unique<OutputStream>(tokenizer_, request, eos_token_ids_);
 }
 
-std::vector<TokenEvent> OutputStreams::Apply(Scheduler& scheduler,
-                                             std::vector<TokenEvent> events) {
+std::vector<TokenEvent> OutputStreams::Apply(Scheduler& scheduler, std::vector<TokenEvent> events) {
   std::vector<TokenEvent> delivered;
   for (TokenEvent& event : events) {
     auto it = streams_.find(event.request_id);

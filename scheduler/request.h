@@ -38,7 +38,7 @@ struct ChunkSpan {
 
 // How a blend request fuses its cached chunks (engine::BlendSpec).
 struct BlendOptions {
-  float recompute_ratio = 0.15f;           // in [0, 1]
+  float recompute_ratio = 0.15f;  // in [0, 1]
   // Ascending, < the model's layers; several filter gradually.
   std::vector<int32_t> check_layers{1, 2, 3};
 };
@@ -84,13 +84,12 @@ struct Request {
   // CacheBlend (engine/step.h, BlendSpec), with `blend` set: the spans of
   // prompt_ids that are chunks (ascending, disjoint, non-empty). Each chunk
   // is computed and cached on its own first (as a prompt of its own: after
-  // chunk_context_tokens, under this request's salt) unless some tier holds it; then the prompt is computed
-  // in one blend step that reuses the chunks' K/V at their positions and
-  // recomputes a fraction of their tokens. Tokens outside the chunks are
-  // computed exactly (those before the first chunk may come from the prefix
-  // cache). Kind kPrefill with `blend`: only cache each chunk on its own.
-  // Blended K/V is never registered in the prefix cache. Without the prefix
-  // cache (SchedulerOptions::enable_prefix_cache off) `blend` is ignored.
+  // chunk_context_tokens, under this request's salt) unless some tier holds it; then the prompt is
+  // computed in one blend step that reuses the chunks' K/V at their positions and recomputes a
+  // fraction of their tokens. Tokens outside the chunks are computed exactly (those before the
+  // first chunk may come from the prefix cache). Kind kPrefill with `blend`: only cache each chunk
+  // on its own. Blended K/V is never registered in the prefix cache. Without the prefix cache
+  // (SchedulerOptions::enable_prefix_cache off) `blend` is ignored.
   std::vector<ChunkSpan> chunks;
   std::optional<BlendOptions> blend;
   // The first chunk_context_tokens prompt tokens (the template's BOS, at most

@@ -13,8 +13,8 @@ namespace {
 absl::Status ValidateBlend(const Request& request, const RequestLimits& limits) {
   const BlendOptions& blend = *request.blend;
   if (!(blend.recompute_ratio >= 0.0f && blend.recompute_ratio <= 1.0f)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "blend.recompute_ratio: ", blend.recompute_ratio, " is outside [0, 1]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("blend.recompute_ratio: ", blend.recompute_ratio, " is outside [0, 1]"));
   }
   for (size_t i = 0; i < blend.check_layers.size(); ++i) {
     const int32_t layer = blend.check_layers[i];
@@ -30,10 +30,9 @@ absl::Status ValidateBlend(const Request& request, const RequestLimits& limits) 
   if (request.chunks.empty()) return absl::InvalidArgumentError("chunks: blending needs chunks");
   if (request.chunk_context_tokens < 0 ||
       request.chunk_context_tokens > request.chunks.front().begin) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("chunk_context_tokens: ", request.chunk_context_tokens,
-                     " is outside [0, the first chunk's start ", request.chunks.front().begin,
-                     "]"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "chunk_context_tokens: ", request.chunk_context_tokens,
+        " is outside [0, the first chunk's start ", request.chunks.front().begin, "]"));
   }
   const auto prompt_len = static_cast<int64_t>(request.prompt_ids.size());
   int64_t previous_end = 0, chunk_blocks = 0;
@@ -41,10 +40,9 @@ absl::Status ValidateBlend(const Request& request, const RequestLimits& limits) 
   for (size_t i = 0; i < request.chunks.size(); ++i) {
     const ChunkSpan& span = request.chunks[i];
     if (span.length <= 0 || span.begin < previous_end || span.begin + span.length > prompt_len) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("chunks[", i, "]: span [", span.begin, ", ", span.begin + span.length,
-                       ") is empty, out of order or outside the prompt of ", prompt_len,
-                       " tokens"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "chunks[", i, "]: span [", span.begin, ", ", span.begin + span.length,
+          ") is empty, out of order or outside the prompt of ", prompt_len, " tokens"));
     }
     previous_end = span.begin + span.length;
     chunk_blocks += BlocksFor(request.chunk_context_tokens + span.length, block_size);

@@ -559,8 +559,7 @@ bool Scheduler::SwapOut(Sequence& seq, PlanBuilder& builder) {
   // Before any reuse of these blocks in this plan: recorded now, run first.
   const cache::BlockTable& table = cache_.block_table(seq.request.id);
   for (int64_t i = 0; i < blocks; ++i) {
-    builder.SwapOutBlock(table[static_cast<size_t>(i)],
-                         swap_->Data(slots[static_cast<size_t>(i)]));
+    builder.SwapOutBlock(table[static_cast<size_t>(i)], swap_->Data(slots[static_cast<size_t>(i)]));
   }
   builder.RecordSwapOut(seq.request.id);
   cache_.RecordTransfer(cache::Tier::kDevice, cache::Tier::kHost, blocks);
@@ -601,8 +600,8 @@ engine::SequenceStep Scheduler::MakeStep(const Sequence& seq, int64_t num_tokens
 
 std::vector<TokenEvent> Scheduler::Update(const engine::StepPlan& plan,
                                           const engine::StepResult& result) {
-  preemption_costs_.ObserveStep(
-      plan, std::chrono::duration<double>(Clock::now() - plan_built_).count());
+  preemption_costs_.ObserveStep(plan,
+                                std::chrono::duration<double>(Clock::now() - plan_built_).count());
   FinishMoves(result.moves_completed == static_cast<int64_t>(plan.block_moves.size()));
   std::vector<TokenEvent> events;
   for (RequestId id : pending_events_) {
@@ -623,7 +622,8 @@ std::vector<TokenEvent> Scheduler::Update(const engine::StepPlan& plan,
     Sequence& seq = *it->second;
     seq.computed += static_cast<int64_t>(step.token_ids.size());
     if (step.blend) {
-      ApplyBlendResult(seq, k < result.outputs.size() ? result.outputs[k] : engine::SequenceOutput{});
+      ApplyBlendResult(seq,
+                       k < result.outputs.size() ? result.outputs[k] : engine::SequenceOutput{});
     }
     if (prefix_cache()) cache_.CommitFullBlocks(seq.request.id, seq.tokens, CommitLimit(seq));
     if (seq.request.kind == RequestKind::kPrefill) {
@@ -678,7 +678,7 @@ void Scheduler::AppendToken(Sequence& seq, const engine::SampledToken& sampled, 
   if (update.finish) {
     Finish(seq,
            update.finish->kind == engine::FinishKind::kLength ? FinishReason::kLength
-                                                               : FinishReason::kStop,
+                                                              : FinishReason::kStop,
            event);
   } else if (seq.num_tokens() >= options_.max_model_len) {
     Finish(seq, FinishReason::kLength, event);
@@ -757,60 +757,6 @@ void Scheduler::EraseFinished() {
     --num_in_state_[static_cast<size_t>(RequestState::kFinished)];
     return true;
   });
-}
-
-absl::Status Scheduler::ValidateState(RequestId id, const Sequence& seq) const {
-  const RequestState state = seq.state;
-  const auto in = [id](const std::vector<RequestId>& ids) {
-    return std::find(ids.begin(), ids.end(), id) != ids.end();
-  };
-  const bool running = state == RequestState::kRunning;
-  const bool queued = !running && state != RequestState::kFinished;
-  std::string_view wrong;
-  if (running != in(running_)) wrong = "its place in the running queue";
-  if (queued != in(queued_)) wrong = "its place in the waiting queue";
-  if (running != cache_.HasSequence(id)) wrong = "its block table";
-  if ((state == RequestState::kLoading) != (seq.load != nullptr)) wrong = "its load";
-  if (state != RequestState::kSwapped && !seq.swap_slots.empty()) wrong = "its swap memory";
-  if (wrong.empty()) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat("request ", id, " is ",
-                                          std::string(RequestStateName(state)), " but ",
-                                          std::string(wrong), " disagrees"));
-}
-
-absl::Status Scheduler::ValidateCache() const {
-  if (absl::Status status = cache_.Validate(); !status.ok()) return status;
-  int64_t holders = 0;
-  for (const auto& [id, seq] : sequences_) holders += seq->holder != 0 ? 1 : 0;
-  const int64_t expected =
-      static_cast<int64_t>(running_.size()) + prefetcher_.num_in_flight() + holders;
-  if (cache_.num_sequences() != expected) {
-    return absl::InternalError(absl::StrCat("the cache holds ", cache_.num_sequences(),
-                                            " sequences but ", expected, " are running"));
-  }
-  int64_t swapped = 0;
-  std::array<int64_t, kNumRequestStates> in_state{};
-  for (const auto& [id, seq] : sequences_) {
-    swapped += static_cast<int64_t>(seq->swap_slots.size());
-    ++in_state[static_cast<size_t>(seq->state)];
-    if (absl::Status status = ValidateState(id, *seq); !status.ok()) return status;
-  }
-  if (in_state != num_in_state_) return absl::InternalError("the per-state counts are off");
-  const int64_t swap_in_use = swap_ != nullptr ? swap_->num_in_use() : 0;
-  if (swap_in_use != swapped + static_cast<int64_t>(inflight_moves_.swap_in_slots.size())) {
-    return absl::InternalError(
-        absl::StrCat(swap_in_use, " swap slots in use but sequences hold ", swapped));
-  }
-  if (sequences_.empty()) {
-    if (cache_.pool().num_in_use() != 0) {
-      return absl::InternalError(absl::StrCat(
-          cache_.pool().num_in_use(), " device blocks are referenced with no request left"));
-    }
-    if (staging_ != nullptr && staging_->num_in_use() != 0) {
-      return absl::InternalError("staging memory is held with no request left");
-    }
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace strata::scheduler

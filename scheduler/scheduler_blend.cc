@@ -72,8 +72,7 @@ void Scheduler::StartFills(Sequence& seq) {
                          .prompt_ids = ChunkPrompt(seq.request, span),
                          .cache_salt = seq.request.cache_salt,
                          .priority = seq.request.priority};
-    auto fill =
-        std::make_unique<Sequence>(std::move(fill_request), options_.eos_token_ids);
+    auto fill = std::make_unique<Sequence>(std::move(fill_request), options_.eos_token_ids);
     fill->is_fill = true;
     fill->fill_key = key;
     fill->fill_waiters.push_back(seq.request.id);

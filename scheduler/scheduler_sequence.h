@@ -1,5 +1,5 @@
 // The scheduler's record of one request (private to Scheduler, shared by its
-// two source files: scheduler.cc and scheduler_blend.cc).
+// source files: scheduler.cc, scheduler_blend.cc and scheduler_checks.cc).
 #ifndef STRATA_SCHEDULER_SCHEDULER_SEQUENCE_H_
 #define STRATA_SCHEDULER_SCHEDULER_SEQUENCE_H_
 
@@ -30,8 +30,8 @@ struct Scheduler::Sequence {
   Request request;
   std::vector<TokenId> output_ids;
   engine::StopChecker stop_checker;
-  std::vector<TokenId> tokens;  // prompt then output: what the prefix cache hashes
-  int64_t computed = 0;         // tokens whose K/V are in the sequence's blocks
+  std::vector<TokenId> tokens;                  // prompt then output: what the prefix cache hashes
+  int64_t computed = 0;                         // tokens whose K/V are in the sequence's blocks
   RequestState state = RequestState::kWaiting;  // changed only by Scheduler::MoveTo
   std::optional<FinishReason> finish_reason;    // set once kFinished
   // This step's device prefix (Scheduler::DevicePrefix): valid while

@@ -19,8 +19,7 @@ template <typename T>
 ::testing::AssertionResult BitwiseEqual(absl::Span<const T> got, absl::Span<const T> want) {
   static_assert(std::is_trivially_copyable_v<T>);
   if (got.size() != want.size()) {
-    return ::testing::AssertionFailure()
-           << "sizes differ: " << got.size() << " vs " << want.size();
+    return ::testing::AssertionFailure() << "sizes differ: " << got.size() << " vs " << want.size();
   }
   size_t first = got.size();
   size_t differing = 0;

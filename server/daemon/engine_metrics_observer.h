@@ -7,8 +7,9 @@
 // optional host and disk tier stores; all must outlive the observer, which
 // itself must outlive the EngineService it observes.
 //
-// Thread-safety: the EngineObserver calls come from the engine thread only
-// (EngineService's contract), so the per-reason counter map needs no lock.
+// Thread-safety: OnStep comes from the engine thread, the per-request calls
+// from the event dispatch thread (EngineService's contract); the per-reason
+// counter map is touched only by OnRequestFinished, so it needs no lock.
 // Nothing here blocks beyond the tier stores' short stats mutex.
 #ifndef STRATA_SERVER_DAEMON_ENGINE_METRICS_OBSERVER_H_
 #define STRATA_SERVER_DAEMON_ENGINE_METRICS_OBSERVER_H_

@@ -1,8 +1,8 @@
 // The reactor of one Generate call (server streaming, callback API): the
-// engine thread hands it TokenEvents through an EventSink, and it writes them
+// engine's event dispatch thread hands it TokenEvents through an EventSink, and it writes them
 // to the client one message at a time.
 //
-// Threads. The sink runs on the engine thread and never blocks: it converts
+// Threads. The sink runs on the engine's event dispatch thread and never blocks: it converts
 // the event, queues it under the call's mutex and, when no write is in
 // flight, starts one. gRPC's threads run OnWriteDone (start the next write),
 // OnCancel (EngineService::Cancel, then finish) and OnDone. The per-call
@@ -13,7 +13,7 @@
 //
 // Backpressure: at most one message is in flight and one more pending; a
 // slow reader gets later deltas merged into the pending message, so memory
-// per call stays bounded and the engine thread never waits.
+// per call stays bounded and the dispatch thread never waits.
 #ifndef STRATA_SERVER_GRPC_GENERATE_REACTOR_H_
 #define STRATA_SERVER_GRPC_GENERATE_REACTOR_H_
 
@@ -44,7 +44,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
 
   GenerateReactor(const CallEnvironment& env, std::shared_ptr<State> state);
 
-  // The sink's body, on the engine thread.
+  // The sink's body, on the engine's event dispatch thread.
   static void OnEvent(const std::shared_ptr<State>& state, const scheduler::TokenEvent& event);
   // Under the state's mutex: what to do next (start a write, finish, or
   // nothing), with the flags updated as if it were done.

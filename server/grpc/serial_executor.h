@@ -1,5 +1,5 @@
 // One thread that runs posted tasks in order. The gRPC service uses it to
-// leave the engine thread (event sinks must not call back into the
+// leave the event dispatch thread (event sinks must not call back into the
 // EngineService, e.g. Snapshot) and to keep gRPC's callback threads from
 // blocking on the engine (ReleaseSession waits for a step).
 //

@@ -2,7 +2,7 @@
 // whole generation in one reply) and CacheControl's prefetch (a kPrefill
 // request; replies when the context's KV is computed or loaded).
 //
-// Threads. The EventSink runs on the engine thread and never blocks: it
+// Threads. The EventSink runs on the engine's event dispatch thread and never blocks: it
 // accumulates into the reply under the call's mutex and, on the finished
 // event, calls Finish (prefetch first hops to the service's SerialExecutor,
 // because the reply's cache statistics need EngineService::Snapshot, which

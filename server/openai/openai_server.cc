@@ -31,7 +31,7 @@ namespace {
 using openai::ApiError;
 using openai::Endpoint;
 
-// The engine's events of one request, handed from the engine thread to the
+// The engine's events of one request, handed from its dispatch thread to the
 // worker thread that answers it. Shared by both, so a late event after the
 // worker left is harmless.
 class EventQueue {

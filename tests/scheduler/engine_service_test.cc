@@ -22,8 +22,8 @@
 namespace strata::scheduler {
 namespace {
 
-using testing::Collector;
 using strata::testing::HookedBackend;
+using testing::Collector;
 using ::testing::HasSubstr;
 using testing::kModelLen;
 using testing::LoadFixture;

@@ -87,7 +87,7 @@ struct Outcome {
   std::optional<PromptUsage> usage;  // from the finished event
 };
 
-// Collects events from the engine thread; any thread reads. Checks the sink
+// Collects events from the event dispatch thread; any thread reads. Checks the sink
 // contract as it goes: nothing after a finished event.
 class Collector {
  public:

@@ -53,9 +53,8 @@ TEST_F(SchedulerStatesTest, CountsFollowEachRequestThroughItsStates) {
   EXPECT_EQ(scheduler.num_in_state(RequestState::kFinished), 0);
   auto out = RunAll(scheduler, backend);
   EXPECT_EQ(out[1].finish_reason, "length");
-  for (RequestState state : {RequestState::kWaiting, RequestState::kLoading,
-                             RequestState::kRunning, RequestState::kSwapped,
-                             RequestState::kFinished}) {
+  for (RequestState state : {RequestState::kWaiting, RequestState::kLoading, RequestState::kRunning,
+                             RequestState::kSwapped, RequestState::kFinished}) {
     EXPECT_EQ(scheduler.num_in_state(state), 0) << RequestStateName(state);
   }
 }

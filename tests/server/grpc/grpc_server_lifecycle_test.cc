@@ -94,7 +94,8 @@ TEST(GrpcServerLifecycleTest, CancelMidStreamFreesTheRequest) {
   // `gate` and the stream start in the same step once `first` lets go; the
   // gate then stalls the engine at its second token, mid-stream.
   auto first = std::make_unique<EngineStall>(server->engine(), server->hooked());
-  auto gate = std::make_unique<EngineStall>(server->engine(), server->hooked(), /*block_at=*/2, /*wait=*/false);
+  auto gate = std::make_unique<EngineStall>(server->engine(), server->hooked(), /*block_at=*/2,
+                                            /*wait=*/false);
   std::unique_ptr<grpc::ClientContext> context = MakeContext();
   auto reader = server->stub().Generate(context.get(), LongRequest());
   WaitInFlight(*server, 3);
@@ -161,8 +162,8 @@ TEST(GrpcServerLifecycleTest, ShortDeadlineIsDeadlineExceeded) {
   // engine seeing either, a step or two may still generate.)
   std::vector<scheduler::RequestStats> others = OthersFinished(*server, stall->id());
   ASSERT_EQ(others.size(), 1u);
-  EXPECT_THAT(others.front().finish_reason,
-              ::testing::AnyOf(scheduler::FinishReason::kDeadline, scheduler::FinishReason::kAbort));
+  EXPECT_THAT(others.front().finish_reason, ::testing::AnyOf(scheduler::FinishReason::kDeadline,
+                                                             scheduler::FinishReason::kAbort));
   EXPECT_LT(others.front().generated_tokens, LongRequest().sampling().max_tokens());
 
   // The streaming call too.
