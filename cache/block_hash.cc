@@ -49,20 +49,6 @@ BlockKey Hash128(const void* data, size_t size) {
 
 BlockKey Hash128(const std::string& bytes) { return Hash128(bytes.data(), bytes.size()); }
 
-// A stable name per dtype: the enum's numeric values are not a format.
-std::string_view DTypeTag(DType dtype) {
-  switch (dtype) {
-    case DType::kF32:
-      return "F32";
-    case DType::kF16:
-      return "F16";
-    case DType::kBF16:
-      return "BF16";
-  }
-  CHECK(false);
-  return "";
-}
-
 BlockKey DigestBytes(absl::Span<const std::byte> bytes, WeightDigest digest) {
   if (digest == WeightDigest::kFull || bytes.size() <= kFullDigestLimit) {
     return Hash128(bytes.data(), bytes.size());
@@ -95,7 +81,7 @@ void ModelFingerprintBuilder::AddTensor(std::string_view name, DType dtype,
   std::string record;
   AppendString(record, kTensorTag);
   AppendString(record, name);
-  AppendString(record, DTypeTag(dtype));
+  AppendString(record, DTypeName(dtype));  // a stable name, not the enum value
   AppendU64(record, shape.size());
   for (int64_t dim : shape) AppendU64(record, static_cast<uint64_t>(dim));
   AppendU64(record, digest_ == WeightDigest::kFull ? 1 : 0);
@@ -113,7 +99,7 @@ ModelFingerprint ModelFingerprintBuilder::Finish(DType kv_dtype, int64_t block_s
   AppendString(record, config_bytes_);
   AppendU64(record, tensors_.size());
   for (const auto& [name, digest] : tensors_) AppendKey(record, digest);
-  AppendString(record, DTypeTag(kv_dtype));
+  AppendString(record, DTypeName(kv_dtype));
   AppendU64(record, static_cast<uint64_t>(block_size));
   BlockKey hash = Hash128(record);
   return ModelFingerprint{hash.high, hash.low};

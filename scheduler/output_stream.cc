@@ -36,9 +36,7 @@ void OutputStream::Apply(TokenEvent& event) {
       event.finish_reason = FinishReason::kStop;
     } else if (!event.finished) {
       // Both apply the same token-level rules in the same order.
-      event.finish_reason = update.finish->kind == engine::FinishKind::kLength
-                                ? FinishReason::kLength
-                                : FinishReason::kStop;
+      event.finish_reason = FinishReasonOf(update.finish->kind);
       stopped_early_ = true;
     }
     event.finished = true;
@@ -79,6 +77,10 @@ std::vector<TokenEvent> OutputStreams::Apply(Scheduler& scheduler, std::vector<T
     delivered.push_back(std::move(event));
   }
   return delivered;
+}
+
+FinishReason FinishReasonOf(engine::FinishKind kind) {
+  return kind == engine::FinishKind::kLength ? FinishReason::kLength : FinishReason::kStop;
 }
 
 engine::SamplingParams TokenLevelStops(engine::SamplingParams params) {

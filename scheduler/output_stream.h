@@ -78,6 +78,9 @@ class OutputStreams {
   absl::flat_hash_map<RequestId, std::unique_ptr<OutputStream>> streams_;
 };
 
+// The finish reason of a StopChecker's finish kind (kLength or kStop).
+FinishReason FinishReasonOf(engine::FinishKind kind);
+
 // The sampling parameters the scheduler checks: `params` without its stop
 // strings, which only an OutputStream can see.
 engine::SamplingParams TokenLevelStops(engine::SamplingParams params);

@@ -92,7 +92,6 @@ absl::Status Scheduler::Enqueue(Request request) {
     return absl::AlreadyExistsError(absl::StrCat("request ", request.id, " already exists"));
   }
   const Clock::time_point now = options_.now();
-  const RequestId id = request.id;
   auto owned = std::make_unique<Sequence>(std::move(request), options_.eos_token_ids);
   Sequence& seq = *owned;
   seq.arrival = next_arrival_++;
@@ -107,9 +106,7 @@ absl::Status Scheduler::Enqueue(Request request) {
   ExtendKeys(seq);
   if (options_.disk_tier != nullptr) options_.disk_tier->RecordSightings(seq.keys);
   if (seq.request.deadline) ++num_with_deadline_;
-  sequences_.emplace(id, std::move(owned));
-  ++num_in_state_[static_cast<size_t>(RequestState::kWaiting)];
-  queued_.push_back(id);
+  AddWaiting(std::move(owned));
   if (blend_active(seq)) {
     ++counters_.blend_requests;
     HashChunks(seq);
@@ -139,6 +136,14 @@ absl::Status Scheduler::EndEarly(RequestId id, FinishReason reason) {
   }
   EndBetweenSteps(*it->second, reason);
   return absl::OkStatus();
+}
+
+void Scheduler::AddWaiting(std::unique_ptr<Sequence> seq) {
+  const RequestId id = seq->request.id;
+  CHECK(seq->state == RequestState::kWaiting);
+  sequences_.emplace(id, std::move(seq));
+  ++num_in_state_[static_cast<size_t>(RequestState::kWaiting)];
+  queued_.push_back(id);
 }
 
 void Scheduler::EndBetweenSteps(Sequence& seq, FinishReason reason) {
@@ -676,10 +681,7 @@ void Scheduler::AppendToken(Sequence& seq, const engine::SampledToken& sampled, 
   // Token ids only (no text): EOS, stop token ids, max_tokens.
   engine::StopUpdate update = seq.stop_checker.Push(sampled.id, "");
   if (update.finish) {
-    Finish(seq,
-           update.finish->kind == engine::FinishKind::kLength ? FinishReason::kLength
-                                                              : FinishReason::kStop,
-           event);
+    Finish(seq, FinishReasonOf(update.finish->kind), event);
   } else if (seq.num_tokens() >= options_.max_model_len) {
     Finish(seq, FinishReason::kLength, event);
   }

@@ -270,6 +270,9 @@ class Scheduler {
   // The one place a request's state changes: checks the transition
   // (request_state.h) and moves its id between queued_ and running_.
   void MoveTo(Sequence& seq, RequestState to);
+  // Where every new sequence (a request, or a chunk fill) enters: kWaiting,
+  // at the back of the queue.
+  void AddWaiting(std::unique_ptr<Sequence> seq);
   // `seq`'s cached device prefix as of now: looked up once per step, and
   // again only if an eviction since may have removed one of its blocks.
   const cache::CachedPrefix& DevicePrefix(Sequence& seq);

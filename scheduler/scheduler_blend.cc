@@ -82,9 +82,7 @@ void Scheduler::StartFills(Sequence& seq) {
     ExtendKeys(*fill);
     const RequestId id = fill->request.id;
     fills_.emplace(key, id);
-    sequences_.emplace(id, std::move(fill));
-    ++num_in_state_[static_cast<size_t>(RequestState::kWaiting)];
-    queued_.push_back(id);
+    AddWaiting(std::move(fill));
     ++counters_.chunk_fills;
   }
 }
