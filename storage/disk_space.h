@@ -15,11 +15,13 @@
 namespace strata::storage {
 
 struct DiskSpace {
-  // Bytes of the regular files directly in the directory (RocksDB keeps all
-  // its files there: SSTs, blob files, WAL, MANIFEST, OPTIONS, LOG).
+  // Bytes the regular files directly in the directory take on the
+  // filesystem: each file's allocated blocks, or its size if larger (RocksDB
+  // keeps all its files there: SSTs, blob files, WAL, MANIFEST, OPTIONS,
+  // LOG). Counted as the free space is, so that the two add up.
   uint64_t directory_bytes = 0;
-  uint64_t blob_bytes = 0;  // of those, blob files (*.blob): the values
-  uint64_t wal_bytes = 0;   // of those, WAL files (*.log)
+  uint64_t blob_bytes = 0;  // sizes of the blob files (*.blob): the values
+  uint64_t wal_bytes = 0;   // sizes of the WAL files (*.log)
   // Bytes an unprivileged writer may still allocate on the filesystem
   // (statvfs f_bavail); UINT64_MAX when statvfs fails.
   uint64_t free_bytes = 0;

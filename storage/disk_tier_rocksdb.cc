@@ -27,6 +27,10 @@ rocksdb::DBOptions DiskTierDatabaseOptions(const std::string& path) {
   // info log is ours: RocksDB's own aborts after a write to a full disk.
   options.info_log = std::make_shared<RocksDbInfoLog>(path, uint64_t{64} << 10);
   options.max_manifest_file_size = uint64_t{64} << 10;
+  // RocksDB fallocates 4 MiB for each MANIFEST by default: real space on
+  // ext4 and tmpfs, which MeasureDiskSpace counts. It never grows past the
+  // 64 KiB above, so reserve no more than that.
+  options.manifest_preallocation_size = uint64_t{64} << 10;
   // The writer flushes every batch, so memtables are empty at shutdown;
   // after an error nothing more may be written (see the header).
   options.avoid_flush_during_shutdown = true;

@@ -6,6 +6,7 @@
 #include <system_error>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
@@ -628,9 +629,12 @@ bool DiskTierStore::CompactIfDue(const DiskSpace& space) {
   if (space.free_bytes < options_.min_free_bytes) return false;
   uint64_t level0_files = 0;
   for (rocksdb::ColumnFamilyHandle* family : {blocks_cf_, index_cf_}) {
-    uint64_t files = 0;
-    if (db_->GetIntProperty(family, "rocksdb.num-files-at-level0", &files)) {
-      level0_files = std::max(level0_files, files);
+    // A string property: GetIntProperty does not know it and reports 0.
+    std::string files;
+    uint64_t count = 0;
+    if (db_->GetProperty(family, rocksdb::DB::Properties::kNumFilesAtLevelPrefix + "0", &files) &&
+        absl::SimpleAtoi(files, &count)) {
+      level0_files = std::max(level0_files, count);
     }
   }
   {
@@ -641,13 +645,16 @@ bool DiskTierStore::CompactIfDue(const DiskSpace& space) {
     // Every flush adds an L0 file, which every read then searches: merge
     // them before RocksDB would stall writes (at 20). Evicted blocks fill
     // half the garbage allowance, or the next block would not fit beside
-    // them: make RocksDB drop their blob files.
+    // them: make RocksDB drop their blob files. And when the directory has
+    // no room for another flush, merge the L0 files even without evictions:
+    // batches of deletes and touches alone add an SST per family each, and
+    // would otherwise grow the directory past its budget into min_free_bytes.
     const uint64_t next_put =
         std::min<uint64_t>(queued_bytes_, disk_format::kHeaderBytes + options_.block_bytes);
-    const bool due =
-        level0_files >= kDiskTierMaxLevel0Files ||
-        (deleted_bytes_ > 0 && (deleted_bytes_ >= garbage / 2 ||
-                                space.directory_bytes + kDiskFlushBytes + next_put > budget));
+    const bool no_room = space.directory_bytes + kDiskFlushBytes + next_put > budget;
+    const bool due = level0_files >= kDiskTierMaxLevel0Files ||
+                     (deleted_bytes_ > 0 && (deleted_bytes_ >= garbage / 2 || no_room)) ||
+                     (no_room && level0_files > 1);
     if (!due) return false;
     deleted_bytes_ = 0;
   }

@@ -18,6 +18,7 @@
 #include "rocksdb/db.h"
 #include "storage/disk_format.h"
 #include "storage/disk_space.h"
+#include "storage/disk_tier_rocksdb.h"
 #include "tests/common/temp_dir.h"
 
 namespace strata::storage {
@@ -558,6 +559,30 @@ TEST_F(DiskTierStoreTest, BlobFileDeletedWhileOpenLosesOnlyItsBlocks) {
   EXPECT_EQ(intact + stats.lost_blocks, 16u);
   EXPECT_EQ(stats.blocks, intact);
   EXPECT_EQ(Read(*store, 16), Block(16));
+}
+
+// Every flush adds an SST per family to level 0, which every read searches.
+// Without evictions nothing else makes the store compact, so it must merge
+// them itself once there are kDiskTierMaxLevel0Files. Each flush's keys
+// span the others' (as hashed block keys do), so merging rewrites them
+// into fewer files rather than moving them down a level.
+TEST_F(DiskTierStoreTest, ManyFlushesWithoutEvictionsKeepLevelZeroBounded) {
+  constexpr uint64_t kFlushes = 5 * kDiskTierMaxLevel0Files;
+  std::unique_ptr<DiskTierStore> store = OpenStore(Options(kModelA, 2 * kFlushes));
+  for (uint64_t i = 0; i < kFlushes; ++i) {
+    ASSERT_TRUE(store->Insert(Key(i), Block(i)).ok());
+    ASSERT_TRUE(store->Insert(Key(2 * kFlushes - 1 - i), Block(2 * kFlushes - 1 - i)).ok());
+    store->Flush();
+  }
+  uint64_t tables = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(Options().path)) {
+    if (entry.path().extension() == ".sst") ++tables;
+  }
+  EXPECT_LE(tables, 2 * (kDiskTierMaxLevel0Files + 1)) << "of " << 2 * kFlushes << " flushed";
+  const TierStoreStats stats = store->Stats();
+  EXPECT_EQ(stats.blocks, 2 * kFlushes);
+  EXPECT_EQ(stats.dropped_inserts, 0u);
+  for (uint64_t i = 0; i < 2 * kFlushes; ++i) EXPECT_EQ(Read(*store, i), Block(i)) << i;
 }
 
 }  // namespace
