@@ -11,9 +11,9 @@
 #include <optional>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "gtest/gtest.h"
 #include "storage/host_tier_store.h"
+#include "tests/mocks/fake_tier_store.h"
 
 namespace strata::cache {
 namespace {
@@ -49,21 +49,6 @@ storage::HostTierOptions HostOptions(size_t blocks) {
   options.capacity_bytes = blocks * kBlockBytes;
   return options;
 }
-
-// A tier that takes blocks only through Insert, as the disk tier does.
-class InsertOnlyTier final : public storage::TierStore {
- public:
-  size_t block_bytes() const override { return kBlockBytes; }
-  absl::Status Insert(const BlockKey& key, absl::Span<const std::byte> bytes) override {
-    blocks_[key] = std::vector<std::byte>(bytes.begin(), bytes.end());
-    return absl::OkStatus();
-  }
-  std::unique_ptr<storage::TierStoreHandle> Lookup(const BlockKey&) override { return nullptr; }
-  void Erase(const BlockKey& key) override { blocks_.erase(key); }
-  storage::TierStoreStats Stats() const override { return {}; }
-
-  absl::flat_hash_map<BlockKey, std::vector<std::byte>> blocks_;
-};
 
 TEST(DemotionsTest, HostTierBlocksAreWrittenInPlaceAndHeldAfterAPerformedStep) {
   StagingPool staging(kBlockBytes, 4, storage::HeapHostAllocator());
@@ -132,20 +117,21 @@ TEST(DemotionsTest, NoRoomAnywhereDropsTheBlock) {
 
 TEST(DemotionsTest, AnInsertOnlyTierGetsItsBlocksThroughStaging) {
   StagingPool staging(kBlockBytes, 1, storage::HeapHostAllocator());
-  InsertOnlyTier disk;
+  // Takes blocks only through Insert, as the disk tier does.
+  strata::testing::FakeTierStore disk(kBlockBytes);
   Demotions demotions(staging, disk, Tier::kDisk);
   Copy(demotions.Add(Key(1)), 1);
   EXPECT_EQ(staging.num_in_use(), 1);
   EXPECT_FALSE(demotions.Add(Key(2)).has_value());  // the one staging slot is taken
-  EXPECT_TRUE(disk.blocks_.empty());
+  EXPECT_TRUE(disk.blocks().empty());
   EXPECT_EQ(demotions.Finish(/*performed=*/true), 1);
   EXPECT_EQ(staging.num_in_use(), 0);
-  ASSERT_TRUE(disk.blocks_.contains(Key(1)));
-  EXPECT_EQ(disk.blocks_[Key(1)], Block(1));
+  ASSERT_TRUE(disk.blocks().contains(Key(1)));
+  EXPECT_EQ(disk.blocks()[Key(1)], Block(1));
 
   Copy(demotions.Add(Key(3)), 3);
   EXPECT_EQ(demotions.Finish(/*performed=*/false), 0);
-  EXPECT_FALSE(disk.blocks_.contains(Key(3)));
+  EXPECT_FALSE(disk.blocks().contains(Key(3)));
   EXPECT_EQ(staging.num_in_use(), 0);
 }
 

@@ -17,12 +17,14 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/mocks/hooked_backend.h"
+#include "tests/mocks/recording_observer.h"
 #include "tests/scheduler/engine_test_util.h"
 
 namespace strata::scheduler {
 namespace {
 
 using strata::testing::HookedBackend;
+using strata::testing::RecordingObserver;
 using testing::Collector;
 using ::testing::HasSubstr;
 using testing::kModelLen;
@@ -58,29 +60,6 @@ void ExpectSameOutput(const Outcome& got, const Outcome& want, const std::string
   EXPECT_EQ(got.text, want.text) << what;
   EXPECT_EQ(got.finish_reason, want.finish_reason) << what;
 }
-
-class RecordingObserver : public EngineObserver {
- public:
-  void OnStep(const StepStats& step, const EngineSnapshot& snapshot) override {
-    std::lock_guard<std::mutex> lock(mu);
-    steps.push_back(step);
-    last_snapshot = snapshot;
-  }
-  void OnInterTokenLatency(double seconds) override {
-    std::lock_guard<std::mutex> lock(mu);
-    inter_token.push_back(seconds);
-  }
-  void OnRequestFinished(const RequestStats& stats) override {
-    std::lock_guard<std::mutex> lock(mu);
-    finished.push_back(stats);
-  }
-
-  std::mutex mu;
-  std::vector<StepStats> steps;
-  EngineSnapshot last_snapshot;
-  std::vector<double> inter_token;
-  std::vector<RequestStats> finished;
-};
 
 class EngineServiceTest : public ::testing::Test {
  protected:
@@ -423,9 +402,9 @@ TEST_F(EngineServiceTest, ObserverSeesEveryStepAndEachFinishedRequest) {
     ids.insert(*id);
   }
   ExpectIdleAndWhole(service);
-  std::lock_guard<std::mutex> lock(observer.mu);
-  ASSERT_EQ(observer.finished.size(), 3u);
-  for (const RequestStats& stats : observer.finished) {
+  const std::vector<RequestStats> finished = observer.finished();
+  ASSERT_EQ(finished.size(), 3u);
+  for (const RequestStats& stats : finished) {
     EXPECT_EQ(ids.count(stats.id), 1u);
     EXPECT_EQ(stats.finish_reason, FinishReason::kLength);
     EXPECT_EQ(stats.generated_tokens, 6);
@@ -435,18 +414,20 @@ TEST_F(EngineServiceTest, ObserverSeesEveryStepAndEachFinishedRequest) {
     EXPECT_GE(stats.e2e_s, stats.ttft_s);
   }
   // Every token after a request's first has a gap.
-  EXPECT_EQ(observer.inter_token.size(), 3u * 5u);
+  EXPECT_EQ(observer.inter_token().size(), 3u * 5u);
   // Each request computes its 10 prompt tokens and 5 of its 6 outputs (the
   // last one sampled is never fed back); distinct prompts share nothing.
   int64_t tokens = 0;
-  for (const StepStats& step : observer.steps) {
+  const std::vector<StepStats> steps = observer.steps();
+  for (const StepStats& step : steps) {
     EXPECT_GT(step.num_sequences, 0);
     EXPECT_GE(step.duration_s, 0);
     tokens += step.batch_tokens;
   }
   EXPECT_EQ(tokens, 3 * (10 + 5));
-  EXPECT_EQ(observer.last_snapshot.steps, static_cast<int64_t>(observer.steps.size()));
-  EXPECT_EQ(observer.last_snapshot.device_blocks_total, 64);
+  const EngineSnapshot snapshot = observer.last_snapshot();
+  EXPECT_EQ(snapshot.steps, static_cast<int64_t>(steps.size()));
+  EXPECT_EQ(snapshot.device_blocks_total, 64);
 }
 
 TEST_F(EngineServiceTest, ABackendFailureFailsOnlyTheRequestsOfThatStep) {

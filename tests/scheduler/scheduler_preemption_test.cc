@@ -14,7 +14,7 @@
 #include "gtest/gtest.h"
 #include "scheduler/scheduler.h"
 #include "storage/host_tier_store.h"
-#include "tests/scheduler/fake_backend.h"
+#include "tests/scheduler/scheduler_fixture.h"
 
 namespace strata::scheduler {
 namespace {

@@ -5,7 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "scheduler/request_state.h"
-#include "tests/scheduler/fake_backend.h"
+#include "tests/scheduler/scheduler_fixture.h"
 
 namespace strata::scheduler {
 namespace {

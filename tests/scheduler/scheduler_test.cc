@@ -8,7 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "storage/host_tier_store.h"
-#include "tests/scheduler/fake_backend.h"
+#include "tests/scheduler/scheduler_fixture.h"
 
 namespace strata::scheduler {
 namespace {

@@ -16,9 +16,12 @@
 #include "engine/tokenizer/unicode_text.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/mocks/piece_tokenizer.h"
 
 namespace strata::engine {
 namespace {
+
+using strata::testing::PieceTokenizer;
 
 const std::string kFffd = "\xEF\xBF\xBD";  // U+FFFD
 
@@ -29,66 +32,6 @@ constexpr std::string_view kSentencePieceChain = R"({"type": "Sequence", "decode
 constexpr std::string_view kByteLevel = R"({"type": "ByteLevel"})";
 constexpr std::string_view kMetaspace =
     R"({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always"})";
-
-// A Tokenizer over a fixed piece list and a real Decoder: Decode is what the
-// real one does (look pieces up, drop specials if asked, run the decoder).
-// Records the longest id span it was asked to decode.
-class FakeTokenizer : public Tokenizer {
- public:
-  FakeTokenizer(std::string_view decoder_json, std::vector<std::string> pieces,
-                absl::flat_hash_set<TokenId> special = {})
-      : pieces_(std::move(pieces)), special_(std::move(special)) {
-    auto decoder = Decoder::FromJson(nlohmann::json::parse(decoder_json));
-    ExpectOk(decoder);
-    decoder_ = *std::move(decoder);
-  }
-
-  absl::StatusOr<std::vector<TokenId>> Encode(std::string_view, bool) const override {
-    return absl::UnimplementedError("the fake only decodes");
-  }
-  absl::StatusOr<std::string> Decode(absl::Span<const TokenId> ids,
-                                     bool skip_special_tokens) const override {
-    longest_span_ = std::max(longest_span_, ids.size());
-    std::vector<std::string> tokens;
-    for (TokenId id : ids) {
-      if (id < 0 || id >= vocab_size()) return absl::InvalidArgumentError("id out of range");
-      if (skip_special_tokens && IsSpecial(id)) continue;
-      tokens.push_back(pieces_[id]);
-    }
-    return decoder_->Decode(std::move(tokens));
-  }
-  int64_t vocab_size() const override { return static_cast<int64_t>(pieces_.size()); }
-  std::optional<TokenId> TokenToId(std::string_view token) const override {
-    auto it = std::find(pieces_.begin(), pieces_.end(), token);
-    if (it == pieces_.end()) return std::nullopt;
-    return static_cast<TokenId>(it - pieces_.begin());
-  }
-  std::optional<std::string> IdToToken(TokenId id) const override {
-    if (id < 0 || id >= vocab_size()) return std::nullopt;
-    return pieces_[id];
-  }
-  bool IsSpecial(TokenId id) const override { return special_.contains(id); }
-  std::optional<TokenId> bos_id() const override { return std::nullopt; }
-  std::optional<TokenId> eos_id() const override { return std::nullopt; }
-
-  // The id of `piece`, added to the vocabulary if new.
-  TokenId Id(const std::string& piece) {
-    if (auto id = TokenToId(piece)) return *id;
-    pieces_.push_back(piece);
-    return static_cast<TokenId>(pieces_.size() - 1);
-  }
-  size_t longest_span() const { return longest_span_; }
-
- private:
-  static void ExpectOk(const absl::StatusOr<std::unique_ptr<Decoder>>& decoder) {
-    ASSERT_TRUE(decoder.ok()) << decoder.status();
-  }
-
-  std::vector<std::string> pieces_;
-  absl::flat_hash_set<TokenId> special_;
-  std::unique_ptr<Decoder> decoder_;
-  mutable size_t longest_span_ = 0;
-};
 
 struct Streamed {
   std::vector<std::string> pieces;  // one per Push, then Finish's
@@ -122,14 +65,14 @@ void ExpectStreamMatchesDecode(const Tokenizer& tokenizer, const std::vector<Tok
   EXPECT_EQ(Stream(tokenizer, ids, skip).text, *whole);
 }
 
-std::vector<TokenId> Ids(FakeTokenizer& tokenizer, const std::vector<std::string>& pieces) {
+std::vector<TokenId> Ids(PieceTokenizer& tokenizer, const std::vector<std::string>& pieces) {
   std::vector<TokenId> ids;
   for (const std::string& piece : pieces) ids.push_back(tokenizer.Id(piece));
   return ids;
 }
 
 TEST(IncrementalDetokenizerTest, SentencePieceWordsStreamWithTheirSpaces) {
-  FakeTokenizer tokenizer(kSentencePieceChain, {});
+  PieceTokenizer tokenizer(kSentencePieceChain, {});
   auto ids = Ids(tokenizer, {"▁Hello", "▁world", "!", "▁How", "▁are", "▁you"});
   Streamed out = Stream(tokenizer, ids, false);
   EXPECT_EQ(out.pieces,
@@ -137,7 +80,7 @@ TEST(IncrementalDetokenizerTest, SentencePieceWordsStreamWithTheirSpaces) {
 }
 
 TEST(IncrementalDetokenizerTest, PrimedWithAPromptKeepsTheFirstOutputSpace) {
-  FakeTokenizer tokenizer(kSentencePieceChain, {});
+  PieceTokenizer tokenizer(kSentencePieceChain, {});
   auto prompt = Ids(tokenizer, {"▁Once", "▁upon", "▁a", "▁time", "▁there", "▁was"});
   auto output = Ids(tokenizer, {"▁a", "▁king", "."});
   IncrementalDetokenizer detokenizer(tokenizer, false, prompt);
@@ -151,7 +94,7 @@ TEST(IncrementalDetokenizerTest, PrimedWithAPromptKeepsTheFirstOutputSpace) {
 }
 
 TEST(IncrementalDetokenizerTest, SentencePieceLeadingSpaceTokenIsStrippedOnce) {
-  FakeTokenizer tokenizer(kSentencePieceChain, {});
+  PieceTokenizer tokenizer(kSentencePieceChain, {});
   auto ids = Ids(tokenizer, {"▁", "▁leading", "▁", "▁", "▁space"});
   Streamed out = Stream(tokenizer, ids, false);
   EXPECT_EQ(out.text, " leading   space");
@@ -159,7 +102,7 @@ TEST(IncrementalDetokenizerTest, SentencePieceLeadingSpaceTokenIsStrippedOnce) {
 }
 
 TEST(IncrementalDetokenizerTest, ByteFallbackEmojiWaitsForTheWholeCharacter) {
-  FakeTokenizer tokenizer(kSentencePieceChain, {});
+  PieceTokenizer tokenizer(kSentencePieceChain, {});
   auto ids = Ids(tokenizer, {"▁hi", "▁", "<0xF0>", "<0x9F>", "<0x98>", "<0x80>", "<0xE4>", "<0xBD>",
                              "<0xA0>", "!"});
   Streamed out = Stream(tokenizer, ids, false);
@@ -168,7 +111,7 @@ TEST(IncrementalDetokenizerTest, ByteFallbackEmojiWaitsForTheWholeCharacter) {
 }
 
 TEST(IncrementalDetokenizerTest, ByteLevelCharacterSplitAcrossTokens) {
-  FakeTokenizer tokenizer(kByteLevel, {});
+  PieceTokenizer tokenizer(kByteLevel, {});
   // "é" (C3 A9) then "😀" split 1+3, then "日" (E6 97 A5) split 2+1.
   auto ids = Ids(tokenizer, {BytesToByteLevel("a\xC3"), BytesToByteLevel("\xA9\xF0"),
                              BytesToByteLevel("\x9F\x98\x80 "), BytesToByteLevel("\xE6\x97"),
@@ -178,7 +121,7 @@ TEST(IncrementalDetokenizerTest, ByteLevelCharacterSplitAcrossTokens) {
 }
 
 TEST(IncrementalDetokenizerTest, MetaspaceFirstTokenRuleAppliesOnlyAtTheStart) {
-  FakeTokenizer tokenizer(kMetaspace, {});
+  PieceTokenizer tokenizer(kMetaspace, {});
   auto ids = Ids(tokenizer, {"▁Hey", "▁▁x", "▁", "y"});
   Streamed out = Stream(tokenizer, ids, false);
   EXPECT_EQ(out.text, "Hey  x y");
@@ -186,7 +129,7 @@ TEST(IncrementalDetokenizerTest, MetaspaceFirstTokenRuleAppliesOnlyAtTheStart) {
 }
 
 TEST(IncrementalDetokenizerTest, SkippedSpecialTokensKeepTheSpaces) {
-  FakeTokenizer tokenizer(kSentencePieceChain, {"<s>", "</s>"}, {0, 1});
+  PieceTokenizer tokenizer(kSentencePieceChain, {"<s>", "</s>"}, {0, 1});
   auto ids = Ids(tokenizer, {"<s>", "▁a", "</s>", "</s>", "▁b", "<s>", "▁c"});
   EXPECT_EQ(Stream(tokenizer, ids, true).text, "a b c");
   ExpectStreamMatchesDecode(tokenizer, ids, true);
@@ -196,14 +139,14 @@ TEST(IncrementalDetokenizerTest, SkippedSpecialTokensKeepTheSpaces) {
 }
 
 TEST(IncrementalDetokenizerTest, FinishReplacesACutOffCharacter) {
-  FakeTokenizer tokenizer(kSentencePieceChain, {});
+  PieceTokenizer tokenizer(kSentencePieceChain, {});
   auto ids = Ids(tokenizer, {"▁ok", "<0xF0>", "<0x9F>"});
   Streamed out = Stream(tokenizer, ids, false);
   EXPECT_EQ(out.pieces, (std::vector<std::string>{"ok", "", "", kFffd}));
 }
 
 TEST(IncrementalDetokenizerTest, InvalidBytesBecomeReplacementCharacters) {
-  FakeTokenizer tokenizer(kSentencePieceChain, {});
+  PieceTokenizer tokenizer(kSentencePieceChain, {});
   // A bad run is one U+FFFD per byte; it is held while the run may grow,
   // then released: never more than a few ids late.
   auto ids = Ids(tokenizer, {"▁a", "<0xFF>", "▁b"});
@@ -221,7 +164,7 @@ TEST(IncrementalDetokenizerTest, RewrittenTextStillStreamsValidUtf8) {
   // "你" streams once complete, but a further lone byte and a plain piece
   // make the reference turn the whole run into U+FFFDs. What was sent stays
   // sent; the rest resumes on a character boundary.
-  FakeTokenizer tokenizer(kSentencePieceChain, {});
+  PieceTokenizer tokenizer(kSentencePieceChain, {});
   auto ids = Ids(tokenizer, {"<0xE4>", "<0xBD>", "<0xA0>", "<0xE5>", "x"});
   Streamed out = Stream(tokenizer, ids, false);
   EXPECT_EQ(out.pieces[2], "你");
@@ -229,7 +172,7 @@ TEST(IncrementalDetokenizerTest, RewrittenTextStillStreamsValidUtf8) {
 }
 
 TEST(IncrementalDetokenizerTest, ErrorsLeaveTheStreamUsable) {
-  FakeTokenizer tokenizer(kSentencePieceChain, {});
+  PieceTokenizer tokenizer(kSentencePieceChain, {});
   auto ids = Ids(tokenizer, {"▁a", "▁b"});
   IncrementalDetokenizer detokenizer(tokenizer, false);
   EXPECT_EQ(detokenizer.Push(ids[0]).value_or("?"), "a");
@@ -241,7 +184,7 @@ TEST(IncrementalDetokenizerTest, ErrorsLeaveTheStreamUsable) {
 }
 
 TEST(IncrementalDetokenizerTest, WindowStaysSmallOnLongStreams) {
-  FakeTokenizer tokenizer(kSentencePieceChain, {});
+  PieceTokenizer tokenizer(kSentencePieceChain, {});
   std::vector<std::string> pieces;
   for (int i = 0; i < 7 * 400; ++i) {
     pieces.push_back(i % 7 == 3 ? "<0xC3>" : i % 7 == 4 ? "<0xA9>" : absl::StrCat("▁w", i % 5));
@@ -249,7 +192,7 @@ TEST(IncrementalDetokenizerTest, WindowStaysSmallOnLongStreams) {
   auto ids = Ids(tokenizer, pieces);
   ExpectStreamMatchesDecode(tokenizer, ids, false);
   // Decode(all) above asked for everything; reset by checking a fresh fake.
-  FakeTokenizer fresh(kSentencePieceChain, {});
+  PieceTokenizer fresh(kSentencePieceChain, {});
   auto fresh_ids = Ids(fresh, pieces);
   Stream(fresh, fresh_ids, false);
   EXPECT_LE(fresh.longest_span(), 4u);
@@ -263,7 +206,7 @@ TEST(IncrementalDetokenizerTest, RandomStreamsMatchDecode) {
   std::mt19937 rng(1234);
   for (int round = 0; round < 200; ++round) {
     const bool byte_level = round % 2 == 0;
-    FakeTokenizer tokenizer(byte_level ? kByteLevel : kSentencePieceChain, {"<|s|>"}, {0});
+    PieceTokenizer tokenizer(byte_level ? kByteLevel : kSentencePieceChain, {"<|s|>"}, {0});
     std::vector<TokenId> ids;
     std::string pending;  // byte-level bytes not yet cut into pieces
     auto cut = [&](bool all) {

@@ -5,6 +5,7 @@
 
 #include "gtest/gtest.h"
 #include "server/metrics/strata_metrics.h"
+#include "tests/mocks/fake_tier_store.h"
 #include "tests/server/metrics/promtool_util.h"
 
 namespace strata::server {
@@ -16,34 +17,6 @@ using metrics::TokenSource;
 constexpr int kDevice = 0;
 constexpr int kHost = 1;
 constexpr int kDisk = 2;
-
-// A lower tier that only reports stats.
-class StatsOnlyTier final : public storage::TierStore {
- public:
-  StatsOnlyTier(size_t block_bytes, storage::TierStoreStats stats)
-      : block_bytes_(block_bytes), stats_(stats) {}
-  size_t block_bytes() const override { return block_bytes_; }
-  absl::Status Insert(const storage::BlockKey&, absl::Span<const std::byte>) override {
-    return absl::OkStatus();
-  }
-  std::unique_ptr<storage::TierStoreHandle> Lookup(const storage::BlockKey&) override {
-    return nullptr;
-  }
-  void Erase(const storage::BlockKey&) override {}
-  storage::TierStoreStats Stats() const override { return stats_; }
-  storage::TierStoreStats& stats() { return stats_; }
-  std::vector<storage::TierTransfer> TakeTransfers() override {
-    std::vector<storage::TierTransfer> taken;
-    taken.swap(transfers_);
-    return taken;
-  }
-  std::vector<storage::TierTransfer>& transfers() { return transfers_; }
-
- private:
-  size_t block_bytes_;
-  storage::TierStoreStats stats_;
-  std::vector<storage::TierTransfer> transfers_;
-};
 
 class EngineMetricsObserverTest : public ::testing::Test {
  protected:
@@ -162,10 +135,10 @@ TEST_F(EngineMetricsObserverTest, LowerTiersReportStoredBlocksAsCachedAndTheirEv
   host_stats.used_bytes = 5 * 1000;
   host_stats.capacity_bytes = 8 * 1000;
   host_stats.evictions = 7;
-  StatsOnlyTier host(1000, host_stats);
+  strata::testing::FakeTierStore host(1000, host_stats);
   storage::TierStoreStats disk_stats;  // empty: capacity measured in block_bytes
   disk_stats.capacity_bytes = 20 * 1000;
-  StatsOnlyTier disk(1000, disk_stats);
+  strata::testing::FakeTierStore disk(1000, disk_stats);
   EngineMetricsObserver observer(&metrics_, &host, &disk);
   observer.OnStep({.duration_s = 0.001, .batch_tokens = 1, .num_sequences = 1}, Snapshot());
 
@@ -186,8 +159,10 @@ TEST_F(EngineMetricsObserverTest, LowerTiersReportStoredBlocksAsCachedAndTheirEv
 TEST_F(EngineMetricsObserverTest, ExpositionShowsTheSeriesAndPassesPromtool) {
   EngineMetricsObserver observer(&metrics_);
   observer.OnStep({.duration_s = 0.004, .batch_tokens = 48, .num_sequences = 2}, Snapshot());
-  scheduler::RequestStats stats{
-      .finish_reason = scheduler::FinishReason::kLength, .generated_tokens = 4, .ttft_s = 0.03, .e2e_s = 0.1};
+  scheduler::RequestStats stats{.finish_reason = scheduler::FinishReason::kLength,
+                                .generated_tokens = 4,
+                                .ttft_s = 0.03,
+                                .e2e_s = 0.1};
   stats.usage.prompt_tokens = 20;
   observer.OnRequestFinished(stats);
 
@@ -210,7 +185,7 @@ TEST_F(EngineMetricsObserverTest, BytesIntoDiskAreWhatTheDiskTierWroteNotWhatItW
   disk_stats.inserts = 100;  // offered: the scheduler counted all of them
   disk_stats.dropped_inserts = 97;
   disk_stats.blocks_written = 3;
-  StatsOnlyTier disk(1000, disk_stats);
+  strata::testing::FakeTierStore disk(1000, disk_stats);
   scheduler::EngineSnapshot snapshot = Snapshot();
   snapshot.cache.bytes_moved[kDevice][kDisk] = 100 * 1000;
   EngineMetricsObserver observer(&metrics_, nullptr, &disk);
@@ -238,7 +213,7 @@ TEST_F(EngineMetricsObserverTest, WithAHostTierTheDiskIsFedFromTheHost) {
 }
 
 TEST_F(EngineMetricsObserverTest, DiskTransfersFeedTheTransferDurationHistograms) {
-  StatsOnlyTier disk(1000, {});
+  strata::testing::FakeTierStore disk(1000, {});
   disk.transfers() = {
       {.direction = storage::TierTransfer::Direction::kIn, .seconds = 0.002, .blocks = 8},
       {.direction = storage::TierTransfer::Direction::kOut, .seconds = 0.0005, .blocks = 1},
@@ -248,7 +223,8 @@ TEST_F(EngineMetricsObserverTest, DiskTransfersFeedTheTransferDurationHistograms
   observer.OnStep({.duration_s = 0.001, .batch_tokens = 1, .num_sequences = 1}, Snapshot());
   EXPECT_EQ(Count(metrics_.kv_transfer_seconds[kDevice][kDisk]), 1u);
   EXPECT_EQ(Count(metrics_.kv_transfer_seconds[kDisk][kDevice]), 2u);
-  EXPECT_DOUBLE_EQ(metrics_.kv_transfer_seconds[kDevice][kDisk]->Collect().histogram.sample_sum, 0.002);
+  EXPECT_DOUBLE_EQ(metrics_.kv_transfer_seconds[kDevice][kDisk]->Collect().histogram.sample_sum,
+                   0.002);
   observer.OnStep({.duration_s = 0.001, .batch_tokens = 1, .num_sequences = 1}, Snapshot());
   EXPECT_EQ(Count(metrics_.kv_transfer_seconds[kDisk][kDevice]), 2u);  // taken once
 }

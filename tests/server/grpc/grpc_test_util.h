@@ -21,27 +21,11 @@
 #include "server/grpc/grpc_server.h"
 #include "strata/v1/strata.grpc.pb.h"
 #include "tests/mocks/hooked_backend.h"
+#include "tests/mocks/recording_observer.h"
 
 namespace strata::server::testing {
 
 inline constexpr char kModelDir[] = STRATA_SOURCE_DIR "/models/aidreams260K";
-
-// Records every finished request's stats (called on the dispatch thread).
-class RecordingObserver : public scheduler::EngineObserver {
- public:
-  void OnRequestFinished(const scheduler::RequestStats& stats) override {
-    absl::MutexLock lock(&mu_);
-    finished_.push_back(stats);
-  }
-  std::vector<scheduler::RequestStats> finished() const {
-    absl::MutexLock lock(&mu_);
-    return finished_;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  std::vector<scheduler::RequestStats> finished_;
-};
 
 // Stalls the engine thread deterministically: a request submitted straight
 // to the engine, whose `block_at`-th token holds the engine thread inside
@@ -146,13 +130,13 @@ class TestServer {
   GrpcServer& grpc() { return *grpc_; }
   const engine::Tokenizer& tokenizer() { return *serving_.tokenizer; }
   const ServingEngine& serving() { return serving_; }
-  const RecordingObserver& observer() const { return observer_; }
+  const strata::testing::RecordingObserver& observer() const { return observer_; }
 
  private:
   TestServer() = default;
 
   ServingEngine serving_;
-  RecordingObserver observer_;
+  strata::testing::RecordingObserver observer_;
   std::unique_ptr<strata::testing::HookedBackend> hooked_;
   std::unique_ptr<scheduler::EngineService> engine_;
   std::unique_ptr<GrpcServer> grpc_;

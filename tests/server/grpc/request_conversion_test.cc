@@ -10,6 +10,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/mocks/counting_tokenizer.h"
 
 namespace strata::server {
 namespace {
@@ -133,40 +134,10 @@ TEST_F(RequestConversionTest, OversizedPromptIsRejected) {
   EXPECT_TRUE(PromptFromRequest(request, context_).ok());
 }
 
-// The real tokenizer, counting the Encode calls (the tokenizer work).
-class CountingTokenizer final : public engine::Tokenizer {
- public:
-  explicit CountingTokenizer(const engine::Tokenizer& real) : real_(real) {}
-  absl::StatusOr<std::vector<engine::TokenId>> Encode(std::string_view text,
-                                                      bool add_special_tokens) const override {
-    ++encodes_;
-    return real_.Encode(text, add_special_tokens);
-  }
-  absl::StatusOr<std::string> Decode(absl::Span<const engine::TokenId> ids,
-                                     bool skip_special_tokens) const override {
-    return real_.Decode(ids, skip_special_tokens);
-  }
-  int64_t vocab_size() const override { return real_.vocab_size(); }
-  std::optional<engine::TokenId> TokenToId(std::string_view token) const override {
-    return real_.TokenToId(token);
-  }
-  std::optional<std::string> IdToToken(engine::TokenId id) const override {
-    return real_.IdToToken(id);
-  }
-  bool IsSpecial(engine::TokenId id) const override { return real_.IsSpecial(id); }
-  std::optional<engine::TokenId> bos_id() const override { return real_.bos_id(); }
-  std::optional<engine::TokenId> eos_id() const override { return real_.eos_id(); }
-  int encodes() const { return encodes_; }
-
- private:
-  const engine::Tokenizer& real_;
-  mutable int encodes_ = 0;
-};
-
 // A text over the byte limit is refused before the tokenizer sees it, in a
 // text input or spread over chunks.
 TEST_F(RequestConversionTest, OversizedTextIsRejectedBeforeTokenizing) {
-  CountingTokenizer counting(*tokenizer_);
+  strata::testing::CountingTokenizer counting(*tokenizer_);
   context_.tokenizer = &counting;
   context_.max_prompt_bytes = 64;
   v1::GenerateRequest request;
@@ -190,7 +161,7 @@ TEST_F(RequestConversionTest, OversizedTextIsRejectedBeforeTokenizing) {
 // Chunks past the token limit are not tokenized: the work a request can
 // cause is bounded by the limit, not by the message size.
 TEST_F(RequestConversionTest, TokenizingStopsAtTheFirstChunkOverTheTokenLimit) {
-  CountingTokenizer counting(*tokenizer_);
+  strata::testing::CountingTokenizer counting(*tokenizer_);
   context_.tokenizer = &counting;
   v1::GenerateRequest request;
   std::string long_text;

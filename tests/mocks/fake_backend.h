@@ -1,28 +1,27 @@
-// A fake backend and a fixture for the scheduler's tests: deterministic
-// "model" outputs that depend on every token, K/V that can only be read back
-// if it was computed (or moved) under the same prefix, and block moves to
-// and from host memory, so that prefix reuse, tier promotion, swap and
-// prefetch are all checked for exactness.
-#ifndef STRATA_TESTS_SCHEDULER_FAKE_BACKEND_H_
-#define STRATA_TESTS_SCHEDULER_FAKE_BACKEND_H_
+// A fake of engine::Backend (engine/backend.h) for the scheduler's tests:
+// deterministic "model" outputs that depend on every token, K/V that can
+// only be read back if it was computed (or moved) under the same prefix, and
+// block moves to and from host memory, so that prefix reuse, tier promotion,
+// swap and prefetch are all checked for exactness. Single-threaded: the
+// thread that drives the scheduler executes.
+#ifndef STRATA_TESTS_MOCKS_FAKE_BACKEND_H_
+#define STRATA_TESTS_MOCKS_FAKE_BACKEND_H_
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
-#include <utility>
 #include <vector>
 
-#include "engine/tokenizer/tokenizer.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/backend.h"
 #include "gtest/gtest.h"
-#include "scheduler/engine_loop.h"
-#include "scheduler/scheduler.h"
 
-namespace strata::scheduler::testing {
-
-inline constexpr int64_t kVocab = 512;  // the aidreams260K tokenizer's
-inline constexpr TokenId kEos = 2;
+namespace strata::testing {
 
 // The "model" picks the next token as a hash of the whole sequence, so
 // outputs are deterministic yet depend on every token. Like a real model it
@@ -36,6 +35,8 @@ inline constexpr TokenId kEos = 2;
 // forward pass, as a real backend's do.
 class FakeBackend : public engine::Backend {
  public:
+  static constexpr int64_t kVocab = 512;  // the aidreams260K tokenizer's
+  static constexpr engine::TokenId kEos = 2;
   static constexpr int64_t kBlockSize = 4;
   // Host bytes per block: what the KV spec below gives, and room for the
   // slots (a count, then token and prefix hash per slot).
@@ -73,7 +74,7 @@ class FakeBackend : public engine::Backend {
         int64_t first = static_cast<int64_t>(j) * kBlockSize;
         if (first + kBlockSize > step.start_position && first < end) writers[block] = step.seq_id;
       }
-      std::vector<TokenId> tokens = ReadBlocks(step);
+      std::vector<engine::TokenId> tokens = ReadBlocks(step);
       for (size_t i = 0; i < step.token_ids.size(); ++i) {
         tokens.push_back(step.token_ids[i]);
         Write(step.block_table, step.start_position + static_cast<int64_t>(i), tokens);
@@ -102,13 +103,13 @@ class FakeBackend : public engine::Backend {
   const engine::ModelConfig& model_config() const override { return config_; }
   std::string name() const override { return "fake"; }
 
-  static TokenId NextToken(const std::vector<TokenId>& tokens) {
+  static engine::TokenId NextToken(const std::vector<engine::TokenId>& tokens) {
     uint64_t hash = 1469598103934665603ull;
-    for (TokenId t : tokens) hash = (hash ^ static_cast<uint64_t>(t)) * 1099511628211ull;
-    return static_cast<TokenId>(3 + hash % (kVocab - 3));  // never EOS (2)
+    for (engine::TokenId t : tokens) hash = (hash ^ static_cast<uint64_t>(t)) * 1099511628211ull;
+    return static_cast<engine::TokenId>(3 + hash % (kVocab - 3));  // never EOS (2)
   }
 
-  static uint64_t PrefixHash(const std::vector<TokenId>& tokens, size_t length) {
+  static uint64_t PrefixHash(const std::vector<engine::TokenId>& tokens, size_t length) {
     uint64_t hash = 1469598103934665603ull;
     for (size_t i = 0; i < length; ++i) {
       hash = (hash ^ static_cast<uint64_t>(tokens[i])) * 1099511628211ull;
@@ -130,10 +131,10 @@ class FakeBackend : public engine::Backend {
 
  private:
   struct Slot {
-    TokenId token;
+    engine::TokenId token;
     uint64_t prefix_hash;  // of every token up to and including this one
   };
-  static constexpr size_t kSlotBytes = sizeof(TokenId) + sizeof(uint64_t);
+  static constexpr size_t kSlotBytes = sizeof(engine::TokenId) + sizeof(uint64_t);
   static_assert(sizeof(uint32_t) + kBlockSize * kSlotBytes <= kBlockBytes);
 
   void Move(const engine::BlockMove& move) {
@@ -149,9 +150,10 @@ class FakeBackend : public engine::Backend {
         std::byte* out = move.host_dst.data();
         std::memcpy(out, &count, sizeof(count));
         for (size_t i = 0; i < slots.size(); ++i) {
-          std::memcpy(out + sizeof(count) + i * kSlotBytes, &slots[i].token, sizeof(TokenId));
-          std::memcpy(out + sizeof(count) + i * kSlotBytes + sizeof(TokenId), &slots[i].prefix_hash,
-                      sizeof(uint64_t));
+          std::memcpy(out + sizeof(count) + i * kSlotBytes, &slots[i].token,
+                      sizeof(engine::TokenId));
+          std::memcpy(out + sizeof(count) + i * kSlotBytes + sizeof(engine::TokenId),
+                      &slots[i].prefix_hash, sizeof(uint64_t));
         }
         return;
       }
@@ -164,8 +166,10 @@ class FakeBackend : public engine::Backend {
         std::vector<Slot>& slots = slots_[move.dst];
         slots.assign(count, Slot{});
         for (size_t i = 0; i < count; ++i) {
-          std::memcpy(&slots[i].token, in + sizeof(count) + i * kSlotBytes, sizeof(TokenId));
-          std::memcpy(&slots[i].prefix_hash, in + sizeof(count) + i * kSlotBytes + sizeof(TokenId),
+          std::memcpy(&slots[i].token, in + sizeof(count) + i * kSlotBytes,
+                      sizeof(engine::TokenId));
+          std::memcpy(&slots[i].prefix_hash,
+                      in + sizeof(count) + i * kSlotBytes + sizeof(engine::TokenId),
                       sizeof(uint64_t));
         }
         return;
@@ -175,8 +179,8 @@ class FakeBackend : public engine::Backend {
 
   // The tokens before start_position, from the blocks, each checked against
   // the prefix it was computed under.
-  std::vector<TokenId> ReadBlocks(const engine::SequenceStep& step) {
-    std::vector<TokenId> tokens;
+  std::vector<engine::TokenId> ReadBlocks(const engine::SequenceStep& step) {
+    std::vector<engine::TokenId> tokens;
     for (int64_t pos = 0; pos < step.start_position; ++pos) {
       const std::vector<Slot>& slots = slots_[step.block_table.at(pos / kBlockSize)];
       size_t offset = static_cast<size_t>(pos % kBlockSize);
@@ -195,7 +199,7 @@ class FakeBackend : public engine::Backend {
 
   // Writes position `pos` (the last of `tokens`) into its block.
   void Write(const std::vector<engine::BlockId>& table, int64_t pos,
-             const std::vector<TokenId>& tokens) {
+             const std::vector<engine::TokenId>& tokens) {
     std::vector<Slot>& slots = slots_[table[pos / kBlockSize]];
     size_t offset = static_cast<size_t>(pos % kBlockSize);
     EXPECT_LE(offset, slots.size()) << "gap in a block at position " << pos;
@@ -207,84 +211,6 @@ class FakeBackend : public engine::Backend {
   std::map<engine::BlockId, std::vector<Slot>> slots_;  // what each block holds
 };
 
-// What RunAll collects per request.
-struct Outcome {
-  std::vector<TokenId> tokens;
-  std::string finish_reason;
-  absl::Status error;
-  std::vector<TokenEvent> events;
-};
+}  // namespace strata::testing
 
-class SchedulerFixture : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto tokenizer = engine::Tokenizer::Load(STRATA_SOURCE_DIR "/models/aidreams260K");
-    ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
-    tokenizer_ = std::move(*tokenizer);
-  }
-
-  SchedulerOptions Options(int64_t num_blocks, int64_t max_batch_tokens) const {
-    return SchedulerOptions{.block_size = FakeBackend::kBlockSize,
-                            .num_blocks = num_blocks,
-                            .max_batch_tokens = max_batch_tokens,
-                            .max_running = 8,
-                            .max_model_len = 128,
-                            .vocab_size = kVocab,
-                            .eos_token_ids = {kEos},
-                            .kv_spec = FakeBackend::Spec()};
-  }
-
-  static Request MakeRequest(RequestId id, int prompt_len, int max_tokens) {
-    Request request{.id = id};
-    for (int i = 0; i < prompt_len; ++i) request.prompt_ids.push_back(3 + (id * 31 + i) % 500);
-    request.sampling.temperature = 0;
-    request.sampling.max_tokens = max_tokens;
-    return request;
-  }
-
-  // One step; the cache's bookkeeping must hold after it.
-  static std::vector<TokenEvent> Step(Scheduler& scheduler, engine::Backend& backend) {
-    std::vector<TokenEvent> events = RunStep(scheduler, backend);
-    absl::Status valid = scheduler.ValidateCache();
-    EXPECT_TRUE(valid.ok()) << valid;
-    return events;
-  }
-
-  // Runs until idle; returns what each request produced.
-  static std::map<RequestId, Outcome> RunAll(Scheduler& scheduler, engine::Backend& backend) {
-    std::map<RequestId, Outcome> out;
-    for (int step = 0; scheduler.HasWork() && step < 10000; ++step) {
-      for (TokenEvent& event : Step(scheduler, backend)) {
-        Outcome& outcome = out[event.request_id];
-        if (event.token_id) outcome.tokens.push_back(*event.token_id);
-        if (event.finished) {
-          outcome.finish_reason = FinishReasonName(event.finish_reason);
-          outcome.error = event.error;
-        }
-        outcome.events.push_back(std::move(event));
-      }
-    }
-    EXPECT_FALSE(scheduler.HasWork());
-    absl::Status valid = scheduler.ValidateCache();
-    EXPECT_TRUE(valid.ok()) << valid;
-    return out;
-  }
-
-  // Each request alone on a fresh scheduler: the reference outputs.
-  std::map<RequestId, std::vector<TokenId>> Alone(const std::vector<Request>& requests) const {
-    std::map<RequestId, std::vector<TokenId>> alone;
-    for (const Request& request : requests) {
-      Scheduler scheduler(Options(64, 64));
-      FakeBackend backend;
-      EXPECT_TRUE(scheduler.AddRequest(request).ok());
-      alone[request.id] = RunAll(scheduler, backend)[request.id].tokens;
-    }
-    return alone;
-  }
-
-  std::unique_ptr<engine::Tokenizer> tokenizer_;
-};
-
-}  // namespace strata::scheduler::testing
-
-#endif  // STRATA_TESTS_SCHEDULER_FAKE_BACKEND_H_
+#endif  // STRATA_TESTS_MOCKS_FAKE_BACKEND_H_

@@ -1,0 +1,54 @@
+// A fake of storage::TierStore (storage/tier_store.h) for tests: holds what
+// it is given through Insert (no StartInsert, as the disk tier), serves no
+// lookups, and reports the stats and transfers the test sets. Not
+// thread-safe: for tests that call it from one thread.
+#ifndef STRATA_TESTS_MOCKS_FAKE_TIER_STORE_H_
+#define STRATA_TESTS_MOCKS_FAKE_TIER_STORE_H_
+
+#include <cstddef>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "storage/tier_store.h"
+
+namespace strata::testing {
+
+class FakeTierStore final : public storage::TierStore {
+ public:
+  explicit FakeTierStore(size_t block_bytes, storage::TierStoreStats stats = {})
+      : block_bytes_(block_bytes), stats_(std::move(stats)) {}
+
+  size_t block_bytes() const override { return block_bytes_; }
+  absl::Status Insert(const storage::BlockKey& key, absl::Span<const std::byte> bytes) override {
+    blocks_[key] = std::vector<std::byte>(bytes.begin(), bytes.end());
+    return absl::OkStatus();
+  }
+  std::unique_ptr<storage::TierStoreHandle> Lookup(const storage::BlockKey&) override {
+    return nullptr;
+  }
+  void Erase(const storage::BlockKey& key) override { blocks_.erase(key); }
+  storage::TierStoreStats Stats() const override { return stats_; }
+  std::vector<storage::TierTransfer> TakeTransfers() override {
+    std::vector<storage::TierTransfer> taken;
+    taken.swap(transfers_);
+    return taken;
+  }
+
+  // What the test sets and reads.
+  storage::TierStoreStats& stats() { return stats_; }
+  std::vector<storage::TierTransfer>& transfers() { return transfers_; }
+  absl::flat_hash_map<storage::BlockKey, std::vector<std::byte>>& blocks() { return blocks_; }
+
+ private:
+  size_t block_bytes_;
+  storage::TierStoreStats stats_;
+  std::vector<storage::TierTransfer> transfers_;
+  absl::flat_hash_map<storage::BlockKey, std::vector<std::byte>> blocks_;
+};
+
+}  // namespace strata::testing
+
+#endif  // STRATA_TESTS_MOCKS_FAKE_TIER_STORE_H_
