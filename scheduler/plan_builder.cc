@@ -1,6 +1,7 @@
 #include "scheduler/plan_builder.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace strata::scheduler {
 
@@ -48,5 +49,9 @@ void PlanBuilder::SwapInBlock(cache::BlockId block, absl::Span<const std::byte> 
 }
 
 void PlanBuilder::FreeSwapSlotAfter(int32_t slot) { inflight_.swap_in_slots.push_back(slot); }
+
+void PlanBuilder::RecordPrefetch(PrefetchFlight flight) {
+  inflight_.prefetches.push_back(std::move(flight));
+}
 
 }  // namespace strata::scheduler

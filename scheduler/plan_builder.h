@@ -2,8 +2,9 @@
 // block moves together with the record of what they leave in flight (the
 // staging slots demotions fill, the loads whose bytes promotions read, the
 // swap memory swaps fill and empty). Scheduler::Schedule makes one per step;
-// the record it hands over (InflightMoves) is settled by the Update or
-// FailStep of that plan, once the backend has run the moves or not.
+// the record it hands over (InflightMoves: loads, swaps, workflow
+// prefetches) is settled by the Update or FailStep of that plan, once the
+// backend has run the moves or not.
 //
 // Move order. The backend performs a plan's moves in the order they were
 // recorded, before the forward pass. Each move is recorded when the
@@ -25,8 +26,20 @@
 #include "cache/prefix_load.h"
 #include "engine/step.h"
 #include "scheduler/request.h"
+#include "scheduler/workflow_tracker.h"
 
 namespace strata::scheduler {
+
+// A workflow prefetch the plan promotes (scheduler/workflow_prefetcher.h):
+// a pseudo sequence holds its device blocks until the plan ran, when they
+// are registered in the prefix index (or freed).
+struct PrefetchFlight {
+  cache::SeqId seq = 0;
+  AgentKey agent;
+  std::vector<TokenId> tokens;              // the blocks' tokens, the device prefix's included
+  std::vector<cache::Tier> tiers;           // of each promoted block
+  std::unique_ptr<cache::PrefixLoad> load;  // owns the bytes the moves read
+};
 
 // What a plan's moves leave in flight until its Update (or FailStep), besides
 // the demotions, which cache::Demotions records (cache/demotions.h).
@@ -38,6 +51,12 @@ struct InflightMoves {
   std::vector<RequestId> swapped_out;
   // Swap slots the plan's swap-ins read, freed after it.
   std::vector<int32_t> swap_in_slots;
+  // Workflow prefetches the plan promotes.
+  std::vector<PrefetchFlight> prefetches;
+
+  bool empty() const {
+    return promotions.empty() && swapped_out.empty() && swap_in_slots.empty() && prefetches.empty();
+  }
 };
 
 class PlanBuilder {
@@ -66,8 +85,8 @@ class PlanBuilder {
   void SwapInBlock(cache::BlockId block, absl::Span<const std::byte> swap);
   // A swap slot this plan may read: freed once it ran.
   void FreeSwapSlotAfter(int32_t slot);
-  // For a mover that keeps its own in-flight record (WorkflowPrefetcher).
-  std::vector<engine::BlockMove>& moves() { return plan_.block_moves; }
+  // Records a prefetch whose blocks Promote calls just named.
+  void RecordPrefetch(PrefetchFlight flight);
 
   // The plan and its in-flight record; the builder is spent.
   engine::StepPlan TakePlan() { return std::move(plan_); }

@@ -193,9 +193,7 @@ bool Scheduler::HasWork() const {
 
 engine::StepPlan Scheduler::Schedule() {
   // Each Schedule is followed by its Update (or FailStep) before the next.
-  CHECK(inflight_moves_.promotions.empty() && inflight_moves_.swapped_out.empty() &&
-        inflight_moves_.swap_in_slots.empty() &&
-        (demotions_ == nullptr || demotions_->num_pending() == 0));
+  CHECK(inflight_moves_.empty() && (demotions_ == nullptr || demotions_->num_pending() == 0));
   PlanBuilder builder(options_.max_batch_tokens, std::move(ended_since_plan_));
   ended_since_plan_.clear();
   ++step_;
@@ -210,7 +208,7 @@ engine::StepPlan Scheduler::Schedule() {
       [this, &builder](const cache::EvictedBlock& block) { OnEvicted(block, &builder); });
   ScheduleRunning(builder);
   AdmitWaiting(builder, now);
-  if (prefix_cache()) prefetcher_.Run(workflows_, builder.moves());
+  if (prefix_cache()) prefetcher_.Run(workflows_, builder);
   cache_.set_eviction_listener(
       [this](const cache::EvictedBlock& block) { OnEvicted(block, nullptr); });
   inflight_moves_ = builder.TakeInflight();
@@ -264,7 +262,8 @@ void Scheduler::FinishMoves(bool performed) {
     if (seq.state == RequestState::kSwapped) MoveTo(seq, RequestState::kWaiting);
   }
   for (int32_t slot : moves.swap_in_slots) swap_->Release(slot);
-  counters_.prefetched_blocks += prefetcher_.Finish(performed, workflows_, holds_);
+  counters_.prefetched_blocks +=
+      prefetcher_.Finish(performed, std::move(moves.prefetches), workflows_, holds_);
   // `moves` goes out of scope here: the promotions' loads unpin the host
   // blocks they read.
 }

@@ -35,8 +35,8 @@ absl::Status Scheduler::ValidateCache() const {
   if (absl::Status status = cache_.Validate(); !status.ok()) return status;
   int64_t holders = 0;
   for (const auto& [id, seq] : sequences_) holders += seq->holder != 0 ? 1 : 0;
-  const int64_t expected =
-      static_cast<int64_t>(running_.size()) + prefetcher_.num_in_flight() + holders;
+  const int64_t expected = static_cast<int64_t>(running_.size()) +
+                           static_cast<int64_t>(inflight_moves_.prefetches.size()) + holders;
   if (cache_.num_sequences() != expected) {
     return absl::InternalError(absl::StrCat("the cache holds ", cache_.num_sequences(),
                                             " sequences but ", expected, " are running"));

@@ -49,8 +49,7 @@ int64_t WorkflowPrefetcher::Room(const cache::CachedPrefix& prefix, const AgentK
   return room;
 }
 
-void WorkflowPrefetcher::Run(const WorkflowTracker& workflows,
-                             std::vector<engine::BlockMove>& moves) {
+void WorkflowPrefetcher::Run(const WorkflowTracker& workflows, PlanBuilder& builder) {
   const int64_t block_size = cache_.block_size();
   for (auto it = pending_.begin(); it != pending_.end();) {
     const AgentTurn* turn = workflows.Find(it->agent);
@@ -77,7 +76,7 @@ void WorkflowPrefetcher::Run(const WorkflowTracker& workflows,
       it = pending_.erase(it);
       continue;
     }
-    InFlight flight{.seq = next_seq_++, .agent = it->agent};
+    PrefetchFlight flight{.seq = next_seq_++, .agent = it->agent};
     const int64_t num_tokens = (device_blocks + n) * block_size;
     flight.tokens.assign(turn->tokens.begin(), turn->tokens.begin() + num_tokens);
     const std::string& salt = std::get<0>(it->agent);
@@ -87,22 +86,20 @@ void WorkflowPrefetcher::Run(const WorkflowTracker& workflows,
     CHECK(table.has_value());  // the room was there
     for (int64_t i = 0; i < n; ++i) {
       const cache::LoadedBlock& block = loaded[static_cast<size_t>(i)];
-      moves.push_back(engine::BlockMove{.dst = (*table)[static_cast<size_t>(device_blocks + i)],
-                                        .kind = engine::BlockMoveKind::kHostToDevice,
-                                        .host_src = block.bytes});
+      builder.Promote((*table)[static_cast<size_t>(device_blocks + i)], block.bytes);
       flight.tiers.push_back(block.tier);
     }
     flight.load = std::move(it->load);
-    in_flight_.push_back(std::move(flight));
+    builder.RecordPrefetch(std::move(flight));
     it = pending_.erase(it);
   }
 }
 
-int64_t WorkflowPrefetcher::Finish(bool performed, const WorkflowTracker& workflows,
-                                   const KeyHolds& holds) {
+int64_t WorkflowPrefetcher::Finish(bool performed, std::vector<PrefetchFlight> flights,
+                                   const WorkflowTracker& workflows, const KeyHolds& holds) {
   int64_t promoted = 0;
   std::vector<AgentKey> reorder;
-  for (InFlight& flight : in_flight_) {
+  for (PrefetchFlight& flight : flights) {
     if (performed) {
       cache_.CommitFullBlocks(flight.seq, flight.tokens,
                               static_cast<int64_t>(flight.tokens.size()));
@@ -112,7 +109,7 @@ int64_t WorkflowPrefetcher::Finish(bool performed, const WorkflowTracker& workfl
     cache_.Free(flight.seq);  // registered blocks stay cached; the rest are freed
     if (performed && workflows.Find(flight.agent) != nullptr) reorder.push_back(flight.agent);
   }
-  in_flight_.clear();  // and the loads: the host blocks they pinned are let go
+  flights.clear();  // and the loads: the host blocks they pinned are let go
   // New blocks start at kNormal: give them what their holders ask for, then
   // restore each workflow's eviction order over them.
   const auto apply = [&](const std::vector<cache::BlockKey>& keys) {

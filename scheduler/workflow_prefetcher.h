@@ -10,7 +10,9 @@
 // sooner agents' blocks are never displaced. Promoted blocks are
 // held by a pseudo sequence (a negative id in the KvCacheManager) for the
 // plan that moves them, then registered in the prefix index like computed
-// ones and left cached at the priority their holders ask for. A prefetch of
+// ones and left cached at the priority their holders ask for. The plan
+// carries each promotion's record (PrefetchFlight in InflightMoves) until
+// then, beside its other moves. A prefetch of
 // an agent whose request came, or whose hold expired, is dropped.
 //
 // Not thread-safe: the engine thread's, like the KvCacheManager it borrows.
@@ -24,8 +26,8 @@
 
 #include "cache/kv_cache_manager.h"
 #include "cache/prefix_load.h"
-#include "engine/step.h"
 #include "scheduler/key_holds.h"
+#include "scheduler/plan_builder.h"
 #include "scheduler/workflow_tracker.h"
 #include "storage/tier_store.h"
 
@@ -44,21 +46,21 @@ class WorkflowPrefetcher {
   void Start(const AgentKey& agent, const AgentTurn& turn);
 
   // While a plan is built: promotes the prefetches whose reads are done (of
-  // agents still held soon) into device blocks, appending kHostToDevice
-  // moves to `moves`. Their evictions may demote blocks first (through the
-  // cache's eviction listener), which is why this runs with the plan.
-  void Run(const WorkflowTracker& workflows, std::vector<engine::BlockMove>& moves);
+  // agents still held soon) into device blocks, through `builder`
+  // (PlanBuilder::Promote, then RecordPrefetch). Their evictions may demote
+  // blocks first (through the cache's eviction listener), which is why this
+  // runs with the plan.
+  void Run(const WorkflowTracker& workflows, PlanBuilder& builder);
 
   // After the plan's moves ran (`performed`) or failed: registers the
-  // promoted blocks and gives them the priority `holds` asks for, or drops
-  // them; then restores each promoted workflow's steps-to-execution order
-  // in the pool (WorkflowTracker::EvictionOrder). Returns the blocks
-  // promoted.
-  int64_t Finish(bool performed, const WorkflowTracker& workflows, const KeyHolds& holds);
+  // blocks of the plan's `flights` and gives them the priority `holds` asks
+  // for, or drops them; then restores each promoted workflow's
+  // steps-to-execution order in the pool (WorkflowTracker::EvictionOrder).
+  // Returns the blocks promoted.
+  int64_t Finish(bool performed, std::vector<PrefetchFlight> flights,
+                 const WorkflowTracker& workflows, const KeyHolds& holds);
 
   int64_t num_pending() const { return static_cast<int64_t>(pending_.size()); }
-  // Pseudo sequences the cache holds until Finish.
-  int64_t num_in_flight() const { return static_cast<int64_t>(in_flight_.size()); }
   bool HasReadsInFlight() const;
 
  private:
@@ -67,14 +69,6 @@ class WorkflowPrefetcher {
     std::unique_ptr<cache::PrefixLoad> load;
     int64_t first_block = 0;  // the agent's block the load starts at
   };
-  struct InFlight {
-    cache::SeqId seq = 0;
-    AgentKey agent;
-    std::vector<TokenId> tokens;              // the blocks' tokens, the device prefix's included
-    std::vector<cache::Tier> tiers;           // of each promoted block
-    std::unique_ptr<cache::PrefixLoad> load;  // owns the bytes the moves read
-  };
-
   // Blocks a promotion of `agent`'s blocks after `prefix` may take.
   int64_t Room(const cache::CachedPrefix& prefix, const AgentKey& agent,
                const WorkflowTracker& workflows) const;
@@ -83,7 +77,6 @@ class WorkflowPrefetcher {
   storage::TierStore* host_;
   storage::TierStore* disk_;
   std::vector<Pending> pending_;
-  std::vector<InFlight> in_flight_;
   cache::SeqId next_seq_ = std::numeric_limits<cache::SeqId>::min();
 };
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -17,10 +18,10 @@ const Clock::time_point kNow = Clock::time_point() + std::chrono::hours(1);
 
 KvCacheSpec Spec() {
   return KvCacheSpec{.num_layers = 1,
-                             .num_kv_heads = 1,
-                             .head_dim = 4,
-                             .block_size = kBlockSize,
-                             .dtype = DType::kF32};
+                     .num_kv_heads = 1,
+                     .head_dim = 4,
+                     .block_size = kBlockSize,
+                     .dtype = DType::kF32};
 }
 
 class WorkflowPrefetcherTest : public ::testing::Test {
@@ -45,6 +46,19 @@ class WorkflowPrefetcherTest : public ::testing::Test {
     workflows_.RecordTurn(agent_, turn_, kNow);
   }
 
+  // What one plan's prefetching recorded: Run into a fresh PlanBuilder.
+  struct Planned {
+    std::vector<engine::BlockMove> moves;
+    std::vector<PrefetchFlight> flights;  // own the bytes the moves read
+  };
+  Planned Plan(WorkflowPrefetcher& prefetcher) {
+    PlanBuilder builder(/*token_budget=*/0, {});
+    prefetcher.Run(workflows_, builder);
+    InflightMoves inflight = builder.TakeInflight();
+    EXPECT_TRUE(inflight.promotions.empty() && inflight.swapped_out.empty());
+    return Planned{builder.TakePlan().block_moves, std::move(inflight.prefetches)};
+  }
+
   void MarkSoon() {
     const std::vector<std::string> next = {"a"};
     ASSERT_EQ(workflows_.MarkNext("", "w", next, kNow).size(), 1u);
@@ -65,8 +79,8 @@ TEST_F(WorkflowPrefetcherTest, PromotesAHeldAgentsBlocksAndRegistersThemAtWorkfl
     prefetcher.Start(agent_, *workflows_.Find(agent_));
     EXPECT_EQ(prefetcher.num_pending(), 1);
     EXPECT_FALSE(prefetcher.HasReadsInFlight());  // host hits are ready at once
-    std::vector<engine::BlockMove> moves;
-    prefetcher.Run(workflows_, moves);
+    Planned planned = Plan(prefetcher);
+    const std::vector<engine::BlockMove>& moves = planned.moves;
     ASSERT_EQ(moves.size(), 3u);
     for (size_t i = 0; i < moves.size(); ++i) {
       EXPECT_EQ(moves[i].kind, engine::BlockMoveKind::kHostToDevice);
@@ -74,10 +88,11 @@ TEST_F(WorkflowPrefetcherTest, PromotesAHeldAgentsBlocksAndRegistersThemAtWorkfl
       EXPECT_EQ(moves[i].host_src[0], static_cast<std::byte>(i + 1));  // in chain order
     }
     EXPECT_EQ(prefetcher.num_pending(), 0);
-    EXPECT_EQ(prefetcher.num_in_flight(), 1);
+    ASSERT_EQ(planned.flights.size(), 1u);  // the plan carries the prefetch
+    EXPECT_EQ(planned.flights[0].tiers.size(), 3u);
     EXPECT_EQ(cache_.num_indexed_blocks(), 0);  // registered only once the moves ran
-    EXPECT_EQ(prefetcher.Finish(/*performed=*/true, workflows_, holds_), 3);
-    EXPECT_EQ(prefetcher.num_in_flight(), 0);
+    EXPECT_EQ(prefetcher.Finish(/*performed=*/true, std::move(planned.flights), workflows_, holds_),
+              3);
   }
   const cache::CachedPrefix prefix = cache_.FindCachedPrefixByKeys(turn_.keys);
   ASSERT_EQ(prefix.blocks.size(), 3u);
@@ -94,10 +109,11 @@ TEST_F(WorkflowPrefetcherTest, MovesThatDidNotRunRegisterNothing) {
   MarkSoon();
   WorkflowPrefetcher prefetcher(cache_, &host_, nullptr);
   prefetcher.Start(agent_, *workflows_.Find(agent_));
-  std::vector<engine::BlockMove> moves;
-  prefetcher.Run(workflows_, moves);
+  Planned planned = Plan(prefetcher);
+  const std::vector<engine::BlockMove>& moves = planned.moves;
   ASSERT_EQ(moves.size(), 3u);
-  EXPECT_EQ(prefetcher.Finish(/*performed=*/false, workflows_, holds_), 0);
+  EXPECT_EQ(prefetcher.Finish(/*performed=*/false, std::move(planned.flights), workflows_, holds_),
+            0);
   EXPECT_EQ(cache_.num_indexed_blocks(), 0);
   EXPECT_EQ(cache_.num_free_blocks(), 8);
   EXPECT_TRUE(cache_.Validate().ok()) << cache_.Validate();
@@ -110,8 +126,8 @@ TEST_F(WorkflowPrefetcherTest, DropsAPrefetchWhoseAgentIsNoLongerHeld) {
   prefetcher.Start(agent_, *workflows_.Find(agent_));  // one per agent
   EXPECT_EQ(prefetcher.num_pending(), 1);
   workflows_.OnAdmitted(agent_);  // its request came first
-  std::vector<engine::BlockMove> moves;
-  prefetcher.Run(workflows_, moves);
+  Planned planned = Plan(prefetcher);
+  const std::vector<engine::BlockMove>& moves = planned.moves;
   EXPECT_TRUE(moves.empty());
   EXPECT_EQ(prefetcher.num_pending(), 0);
 }
@@ -136,11 +152,11 @@ TEST_F(WorkflowPrefetcherTest, TakesOnlyRoomNobodyHoldsAndLoadsOnlyPastTheDevice
   ASSERT_EQ(cache_.FindCachedPrefixByKeys(turn_.keys).blocks.size(), 1u);
   WorkflowPrefetcher prefetcher(cache_, &host_, nullptr);
   prefetcher.Start(agent_, *workflows_.Find(agent_));
-  std::vector<engine::BlockMove> moves;
-  prefetcher.Run(workflows_, moves);
+  Planned planned = Plan(prefetcher);
+  const std::vector<engine::BlockMove>& moves = planned.moves;
   ASSERT_EQ(moves.size(), 1u);
   EXPECT_EQ(moves[0].host_src[0], static_cast<std::byte>(2));  // block 1, after the device prefix
-  EXPECT_EQ(prefetcher.Finish(true, workflows_, holds_), 1);
+  EXPECT_EQ(prefetcher.Finish(true, std::move(planned.flights), workflows_, holds_), 1);
   EXPECT_EQ(cache_.FindCachedPrefixByKeys(turn_.keys).blocks.size(), 2u);
   EXPECT_EQ(cache_.stats().evicted_blocks, 0);  // nothing displaced
   EXPECT_TRUE(cache_.Validate().ok()) << cache_.Validate();
@@ -180,10 +196,10 @@ TEST_F(WorkflowPrefetcherOrderTest, AnAgentThatRunsSoonerTakesTheRoomOfOneThatRu
   ApplyHolds();
   WorkflowPrefetcher prefetcher(cache_, &host_, nullptr);
   prefetcher.Start(agent_, *workflows_.Find(agent_));
-  std::vector<engine::BlockMove> moves;
-  prefetcher.Run(workflows_, moves);
+  Planned planned = Plan(prefetcher);
+  const std::vector<engine::BlockMove>& moves = planned.moves;
   ASSERT_EQ(moves.size(), 3u);
-  EXPECT_EQ(prefetcher.Finish(true, workflows_, holds_), 3);
+  EXPECT_EQ(prefetcher.Finish(true, std::move(planned.flights), workflows_, holds_), 3);
   EXPECT_EQ(cache_.FindCachedPrefixByKeys(turn_.keys).blocks.size(), 3u);
   // b lost its last three blocks, not its first: its prefix still hits.
   EXPECT_EQ(cache_.FindCachedPrefixByKeys(b_turn_.keys).blocks.size(), 5u);
@@ -196,8 +212,8 @@ TEST_F(WorkflowPrefetcherOrderTest, AnAgentThatRunsLaterDoesNotDisplaceOneThatRu
   ApplyHolds();
   WorkflowPrefetcher prefetcher(cache_, &host_, nullptr);
   prefetcher.Start(agent_, *workflows_.Find(agent_));
-  std::vector<engine::BlockMove> moves;
-  prefetcher.Run(workflows_, moves);
+  Planned planned = Plan(prefetcher);
+  const std::vector<engine::BlockMove>& moves = planned.moves;
   EXPECT_TRUE(moves.empty());
   EXPECT_EQ(prefetcher.num_pending(), 0);  // a guess with no room is dropped
   EXPECT_EQ(cache_.FindCachedPrefixByKeys(b_turn_.keys).blocks.size(), 8u);
