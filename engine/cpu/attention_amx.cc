@@ -107,16 +107,34 @@ struct Group {
   }
 };
 
+STRATA_AMX_ATTENTION inline void Transpose16(__m512 (&r)[16]);
+
 // q^T as B tiles: [d / 32][16 dim pairs][16 queries][2], absent queries 0.
-void PackQueries(const Group& g) {
-  auto* qt = g.scratch->qt.as<uint16_t>();
-  std::memset(qt, 0, static_cast<size_t>(g.d / kDimBlock * 1024));
-  uint16_t row[512];
+// Per 32-dim block, query j's 16 dim pairs (one 64-byte row of bf16) become
+// column j: a 16 x 16 transpose of 32-bit words.
+STRATA_AMX_ATTENTION void PackQueries(const Group& g) {
+  // Each query's q sits in its own row of the decoder's qkv buffer, a few KB
+  // from the next, where no hardware prefetcher looks: ask for all of them
+  // first, so that their misses overlap instead of queueing one by one.
   for (int64_t j = 0; j < g.nq; ++j) {
-    ConvertF32ToBf16(g.query(j).q, row, g.d);
-    for (int64_t i = 0; i < g.d; ++i) {
-      qt[(i / kDimBlock) * 512 + ((i % kDimBlock) / 2) * 32 + j * 2 + i % 2] = row[i];
+    const char* q = reinterpret_cast<const char*>(g.query(j).q);
+    for (int64_t i = 0; i < g.d * 4; i += 64) __builtin_prefetch(q + i, 0, 3);
+  }
+  auto* qt = g.scratch->qt.as<uint16_t>();
+  for (int64_t kb = 0; kb < g.d / kDimBlock; ++kb) {
+    __m512 rows[16];
+    for (int64_t j = 0; j < kChunk; ++j) {
+      if (j >= g.nq) {
+        rows[j] = _mm512_setzero_ps();
+        continue;
+      }
+      const float* q = g.query(j).q + kb * kDimBlock;
+      const __m256i lo = (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(q));
+      const __m256i hi = (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(q + 16));
+      rows[j] = _mm512_castsi512_ps(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
     }
+    Transpose16(rows);  // rows[p]: dim pair p of every query
+    for (int64_t p = 0; p < kChunk; ++p) _mm512_store_ps(qt + kb * 512 + p * 32, rows[p]);
   }
 }
 
@@ -133,8 +151,63 @@ STRATA_AMX_ATTENTION inline void ScoreChunk(const Group& g, int64_t c) {
   _tile_stored(0, g.scratch->scores.as<float>() + c * kChunk * g.nq, g.nq * 4);
 }
 
+// Scores with q resident and two chunks in flight, for head_dim <= 64 (one
+// or two 32-dim blocks): tiles 0-1 = C of chunks c and c + 1, 2-3 = q^T
+// blocks, 4-5 and 6-7 = the two chunks' key blocks. Each chunk's C gets the
+// same products in the same order as ScoreChunk's, so the scores are
+// bit-identical; only the two chains now overlap, and q is loaded once.
+STRATA_AMX_ATTENTION void ConfigureScoresResident(int64_t nq) {
+  TileConfig config;
+  for (int t = 0; t < 8; ++t) {
+    config.colsb[t] = 64;
+    config.rows[t] = 16;
+  }
+  for (int t : {0, 1, 2, 3}) config.colsb[t] = static_cast<uint16_t>(nq * 4);
+  _tile_loadconfig(&config);
+}
+
+STRATA_AMX_ATTENTION void ScorePassResident(const Group& g) {
+  ConfigureScoresResident(g.nq);
+  const auto* qt = g.scratch->qt.as<uint16_t>();
+  float* scores = g.scratch->scores.as<float>();
+  const bool two_blocks = g.d == 2 * kDimBlock;
+  const int64_t stride = g.d * 2;
+  const int64_t chunk_bytes = kChunk * g.d * 2;
+  _tile_loadd(2, qt, 64);
+  if (two_blocks) _tile_loadd(3, qt + 512, 64);
+  for (int64_t c = 0; c < std::min(kAhead, g.chunks); ++c) Prefetch(g.Chunk(c, false), chunk_bytes);
+  for (int64_t c = 0; c < g.chunks; c += 2) {
+    for (int64_t a = c + kAhead; a < std::min(c + kAhead + 2, g.chunks); ++a) {
+      Prefetch(g.Chunk(a, false), chunk_bytes);
+    }
+    const bool pair = c + 1 < g.chunks;
+    const uint16_t* k0 = g.Chunk(c, false);
+    _tile_zero(0);
+    _tile_loadd(4, k0, stride);
+    if (two_blocks) _tile_loadd(5, k0 + kDimBlock, stride);
+    if (pair) {
+      const uint16_t* k1 = g.Chunk(c + 1, false);
+      _tile_zero(1);
+      _tile_loadd(6, k1, stride);
+      if (two_blocks) _tile_loadd(7, k1 + kDimBlock, stride);
+    }
+    _tile_dpbf16ps(0, 4, 2);
+    if (pair) _tile_dpbf16ps(1, 6, 2);
+    if (two_blocks) {
+      _tile_dpbf16ps(0, 5, 3);
+      if (pair) _tile_dpbf16ps(1, 7, 3);
+    }
+    _tile_stored(0, scores + c * kChunk * g.nq, g.nq * 4);
+    if (pair) _tile_stored(1, scores + (c + 1) * kChunk * g.nq, g.nq * 4);
+  }
+}
+
 // ScoreChunk for every chunk, in order.
 STRATA_AMX_ATTENTION void ScorePass(const Group& g) {
+  if (g.d <= 2 * kDimBlock) {
+    ScorePassResident(g);
+    return;
+  }
   ConfigureScores(g.nq);
   const int64_t chunk_bytes = kChunk * g.d * 2;
   for (int64_t c = 0; c < std::min(kAhead, g.chunks); ++c) Prefetch(g.Chunk(c, false), chunk_bytes);
