@@ -104,7 +104,7 @@ absl::Status Scheduler::Enqueue(Request request) {
     seq.request.chunks.clear();
   }
   ExtendKeys(seq);
-  if (options_.disk_tier != nullptr) options_.disk_tier->RecordSightings(seq.keys);
+  if (options_.disk_tier != nullptr) RecordSightings(seq);
   if (seq.request.deadline) ++num_with_deadline_;
   AddWaiting(std::move(owned));
   if (blend_active(seq)) {
@@ -571,6 +571,16 @@ bool Scheduler::SwapOut(Sequence& seq, PlanBuilder& builder) {
   seq.swapped_tokens = seq.computed;
   counters_.swapped_out_blocks += blocks;
   return true;
+}
+
+void Scheduler::RecordSightings(const Sequence& seq) const {
+  if (!prefix_cache()) return;
+  // Every full block of the prompt is wanted, the last one too, which the
+  // lookup keys leave out (its last token is computed for the logits).
+  std::vector<cache::BlockKey> keys = seq.keys;
+  cache_.ExtendKeys(seq.salt(), seq.tokens,
+                    KeyBlockLimit(seq, seq.num_tokens() / options_.block_size), keys);
+  options_.disk_tier->RecordSightings(keys);
 }
 
 void Scheduler::ExtendKeys(Sequence& seq) {

@@ -311,6 +311,8 @@ class Scheduler {
   void Preempt(Sequence& seq, PlanBuilder& builder);
   bool SwapOut(Sequence& seq, PlanBuilder& builder);
   void ExtendKeys(Sequence& seq);
+  // Tells the disk tier which blocks `seq`'s prompt wants (disk admission).
+  void RecordSightings(const Sequence& seq) const;
   engine::SequenceStep MakeStep(const Sequence& seq, int64_t num_tokens) const;
   void AppendToken(Sequence& seq, const engine::SampledToken& sampled, TokenEvent& event);
   // Ends `seq` (any state) and fills the finished fields of `event`.

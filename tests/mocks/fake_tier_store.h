@@ -1,6 +1,7 @@
 // A fake of storage::TierStore (storage/tier_store.h) for tests: holds what
 // it is given through Insert (no StartInsert, as the disk tier), serves no
-// lookups, and reports the stats and transfers the test sets. Not
+// lookups, records the sightings it is told of, and reports the stats and
+// transfers the test sets. Not
 // thread-safe: for tests that call it from one thread.
 #ifndef STRATA_TESTS_MOCKS_FAKE_TIER_STORE_H_
 #define STRATA_TESTS_MOCKS_FAKE_TIER_STORE_H_
@@ -30,6 +31,9 @@ class FakeTierStore final : public storage::TierStore {
     return nullptr;
   }
   void Erase(const storage::BlockKey& key) override { blocks_.erase(key); }
+  void RecordSightings(absl::Span<const storage::BlockKey> keys) override {
+    sightings_.insert(sightings_.end(), keys.begin(), keys.end());
+  }
   storage::TierStoreStats Stats() const override { return stats_; }
   std::vector<storage::TierTransfer> TakeTransfers() override {
     std::vector<storage::TierTransfer> taken;
@@ -41,12 +45,15 @@ class FakeTierStore final : public storage::TierStore {
   storage::TierStoreStats& stats() { return stats_; }
   std::vector<storage::TierTransfer>& transfers() { return transfers_; }
   absl::flat_hash_map<storage::BlockKey, std::vector<std::byte>>& blocks() { return blocks_; }
+  // Every key RecordSightings was given, in order.
+  const std::vector<storage::BlockKey>& sightings() const { return sightings_; }
 
  private:
   size_t block_bytes_;
   storage::TierStoreStats stats_;
   std::vector<storage::TierTransfer> transfers_;
   absl::flat_hash_map<storage::BlockKey, std::vector<std::byte>> blocks_;
+  std::vector<storage::BlockKey> sightings_;
 };
 
 }  // namespace strata::testing

@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "scheduler/scheduler.h"
 #include "storage/host_tier_store.h"
+#include "tests/mocks/fake_tier_store.h"
 #include "tests/scheduler/scheduler_fixture.h"
 
 namespace strata::scheduler {
@@ -316,6 +317,24 @@ TEST_F(SchedulerPolicyTest, NextAgentsCachedBlocksAreKeptAheadOfPlainOnes) {
   now_ += std::chrono::seconds(31);
   Step(scheduler, backend);
   EXPECT_THAT(Priorities(scheduler, probe), ::testing::Each(cache::Priority::kNormal));
+}
+
+// Disk admission (storage/block_admission.h) writes a block once enough
+// requests wanted it: every full block of a prompt counts, the last one too,
+// although the prefix lookup leaves it out (its last token is computed for
+// the logits). Otherwise a prompt of whole blocks never gets its last block
+// written, and the next turn recomputes it.
+TEST_F(SchedulerPolicyTest, EveryFullPromptBlockIsASightingForDiskAdmission) {
+  strata::testing::FakeTierStore disk(FakeBackend::kBlockBytes);
+  SchedulerOptions options = Options(64, 64);
+  options.disk_tier = &disk;
+  Scheduler scheduler(options);
+  ASSERT_TRUE(scheduler.AddRequest(MakeRequest(1, 3 * FakeBackend::kBlockSize, 1)).ok());
+  EXPECT_EQ(disk.sightings().size(), 3u);
+  ASSERT_TRUE(scheduler.AddRequest(MakeRequest(2, 3 * FakeBackend::kBlockSize + 1, 1)).ok());
+  EXPECT_EQ(disk.sightings().size(), 6u);
+  ASSERT_TRUE(scheduler.AddRequest(MakeRequest(3, FakeBackend::kBlockSize - 1, 1)).ok());
+  EXPECT_EQ(disk.sightings().size(), 6u);  // no full block
 }
 
 }  // namespace
