@@ -55,8 +55,7 @@ absl::StatusOr<int64_t> ArenaBlocks(const BackendOptions& options, const KvCache
     bytes = static_cast<int64_t>(options.kv_memory_fraction * static_cast<double>(*available));
   }
   if (bytes == 0) {
-    return (std::max<int64_t>(max_position_embeddings, 1) + spec.block_size - 1) /
-           spec.block_size;
+    return (std::max<int64_t>(max_position_embeddings, 1) + spec.block_size - 1) / spec.block_size;
   }
   const int64_t blocks = bytes / spec.BytesPerBlock();
   if (blocks <= 0) {
@@ -78,11 +77,10 @@ absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const LoadedModel
   if (options.threads < 0) {
     return absl::InvalidArgumentError(absl::StrCat("threads must be >= 0, got ", options.threads));
   }
-  KvCacheSpec spec{c.num_layers, c.num_kv_heads, c.head_dim, options.block_size,
-                   options.kv_dtype};
+  KvCacheSpec spec{c.num_layers, c.num_kv_heads, c.head_dim, options.block_size, options.kv_dtype};
   if (!(options.kv_memory_fraction >= 0 && options.kv_memory_fraction < 1)) {
-    return absl::InvalidArgumentError(absl::StrCat("kv_memory_fraction must be in [0, 1), got ",
-                                                   options.kv_memory_fraction));
+    return absl::InvalidArgumentError(
+        absl::StrCat("kv_memory_fraction must be in [0, 1), got ", options.kv_memory_fraction));
   }
   auto backend = std::unique_ptr<CpuBackend>(new CpuBackend());
   int threads = options.threads;
@@ -112,7 +110,7 @@ absl::Status CpuBackend::Validate(const StepPlan& plan) const {
 absl::StatusOr<StepResult> CpuBackend::Execute(const StepPlan& plan) {
   absl::Status status = Validate(plan);
   if (!status.ok()) return status;
-  status = arena_->CopyBlocks(plan.block_moves);
+  status = arena_->CopyBlocks(plan.block_moves, pool_.get());
   if (!status.ok()) return status;
   for (const SequenceStep& seq : plan.sequences) {
     if (!seq.blend) continue;
@@ -128,8 +126,8 @@ absl::StatusOr<StepResult> CpuBackend::Execute(const StepPlan& plan) {
   for (size_t s = 0; s < plan.sequences.size(); ++s) {
     const SequenceStep& seq = plan.sequences[s];
     const int64_t n = static_cast<int64_t>(seq.token_ids.size());
-    batch.sequences.push_back({seq.token_ids, seq.start_position, seq.block_table,
-                               seq.blend ? &*seq.blend : nullptr});
+    batch.sequences.push_back(
+        {seq.token_ids, seq.start_position, seq.block_table, seq.blend ? &*seq.blend : nullptr});
     if (seq.return_logits || seq.sample) {
       first_logit[s] = static_cast<int64_t>(batch.logit_rows.size());
       // A blend step computes only its selected rows to the end: the last.
@@ -172,7 +170,7 @@ absl::StatusOr<StepResult> CpuBackend::Execute(const StepPlan& plan) {
 }
 
 absl::Status CpuBackend::CopyBlocks(absl::Span<const BlockMove> moves) {
-  return arena_->CopyBlocks(moves);
+  return arena_->CopyBlocks(moves, pool_.get());
 }
 
 absl::StatusOr<std::unique_ptr<HostBuffer>> CpuBackend::AllocateHostBuffer(size_t bytes) {

@@ -1,14 +1,13 @@
 #include "engine/cpu/kv_arena.h"
 
-#include <cstdint>
 #include <sys/mman.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
 
-#include <sys/mman.h>
-
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
 #include "engine/block_moves.h"
@@ -25,6 +24,14 @@ namespace {
 // reading each destination line into the cache (memcpy's read-for-ownership)
 // and without pushing out the weights and KV the forward pass reads next.
 // Measured on an 18.9 MB demotion: about 1.6x faster than memcpy.
+// Orders this thread's streaming stores before whatever reads the host
+// bytes next (the tier's commit, possibly on another thread).
+void FenceStreamingStores() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
+
 void CopyToHost(std::byte* dst, const std::byte* src, size_t bytes) {
 #if defined(__SSE2__)
   const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
@@ -64,10 +71,10 @@ absl::StatusOr<std::unique_ptr<KvArena>> KvArena::Create(const KvCacheSpec& spec
                                                          int64_t num_blocks) {
   if (spec.num_layers <= 0 || spec.num_kv_heads <= 0 || spec.head_dim <= 0 ||
       spec.block_size <= 0 || num_blocks <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "KV arena dimensions must be positive: layers=", spec.num_layers,
-        " kv_heads=", spec.num_kv_heads, " head_dim=", spec.head_dim,
-        " block_size=", spec.block_size, " blocks=", num_blocks));
+    return absl::InvalidArgumentError(
+        absl::StrCat("KV arena dimensions must be positive: layers=", spec.num_layers,
+                     " kv_heads=", spec.num_kv_heads, " head_dim=", spec.head_dim,
+                     " block_size=", spec.block_size, " blocks=", num_blocks));
   }
   if (spec.dtype != DType::kBF16 && spec.dtype != DType::kF32) {
     return absl::InvalidArgumentError(
@@ -127,28 +134,60 @@ absl::Status KvArena::ValidateMoves(absl::Span<const BlockMove> moves) const {
   return ValidateBlockMoves(moves, num_blocks_, bytes_per_block_);
 }
 
-absl::Status KvArena::CopyBlocks(absl::Span<const BlockMove> moves) {
-  if (absl::Status valid = ValidateMoves(moves); !valid.ok()) return valid;
+void KvArena::CopyBlock(const BlockMove& move) {
   const size_t block_bytes = static_cast<size_t>(bytes_per_block_);
-  for (const BlockMove& move : moves) {
-    switch (move.kind) {
-      case BlockMoveKind::kCopy:
-        if (move.src != move.dst) std::memcpy(BlockData(move.dst), BlockData(move.src), block_bytes);
-        break;
-      case BlockMoveKind::kDeviceToHost:
-        CopyToHost(move.host_dst.data(), BlockData(move.src), block_bytes);
-        break;
-      case BlockMoveKind::kHostToDevice:
-        // The forward pass reads these next: through the cache.
-        std::memcpy(BlockData(move.dst), move.host_src.data(), block_bytes);
-        break;
-    }
+  switch (move.kind) {
+    case BlockMoveKind::kCopy:
+      if (move.src != move.dst) std::memcpy(BlockData(move.dst), BlockData(move.src), block_bytes);
+      break;
+    case BlockMoveKind::kDeviceToHost:
+      CopyToHost(move.host_dst.data(), BlockData(move.src), block_bytes);
+      break;
+    case BlockMoveKind::kHostToDevice:
+      // The forward pass reads these next: through the cache.
+      std::memcpy(BlockData(move.dst), move.host_src.data(), block_bytes);
+      break;
   }
-#if defined(__SSE2__)
-  // Orders the streaming stores before whatever reads the host bytes next
-  // (the tier's commit, possibly read by another thread).
-  _mm_sfence();
-#endif
+}
+
+namespace {
+
+// Whether moves [begin, end), all of one kind, may run in any order: tier
+// moves each read or write one block and a host span of their own, unless
+// two promotions name the same block (then the later must win).
+bool Independent(absl::Span<const BlockMove> run) {
+  if (run.front().kind == BlockMoveKind::kCopy) return false;  // a copy may read another's dst
+  if (run.front().kind == BlockMoveKind::kDeviceToHost) return true;
+  absl::flat_hash_set<BlockId> written;
+  for (const BlockMove& move : run) {
+    if (!written.insert(move.dst).second) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::Status KvArena::CopyBlocks(absl::Span<const BlockMove> moves, ThreadPool* pool) {
+  if (absl::Status valid = ValidateMoves(moves); !valid.ok()) return valid;
+  // Runs of one kind in plan order (a demotion reads a block before a
+  // promotion overwrites it); within a run of independent tier moves, the
+  // pool's threads split the blocks, which is up to twice the bandwidth of
+  // one thread's copy on this path (the host hit's TTFT).
+  for (size_t begin = 0; begin < moves.size();) {
+    size_t end = begin + 1;
+    while (end < moves.size() && moves[end].kind == moves[begin].kind) ++end;
+    const absl::Span<const BlockMove> run = moves.subspan(begin, end - begin);
+    if (pool != nullptr && pool->size() > 1 && run.size() > 1 && Independent(run)) {
+      pool->ParallelFor(static_cast<int64_t>(run.size()), 1, [&](int64_t first, int64_t last) {
+        for (int64_t i = first; i < last; ++i) CopyBlock(run[static_cast<size_t>(i)]);
+        FenceStreamingStores();
+      });
+    } else {
+      for (const BlockMove& move : run) CopyBlock(move);
+    }
+    begin = end;
+  }
+  FenceStreamingStores();
   return absl::OkStatus();
 }
 

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "engine/backend.h"
+#include "engine/cpu/thread_pool.h"
 #include "engine/step.h"
 
 namespace strata::engine::cpu {
@@ -52,22 +53,23 @@ class KvArena {
   // Start of [block_size][head_dim] keys (is_value false) or values of
   // (block, layer, kv_head), elements of spec().dtype.
   std::byte* HeadData(BlockId block, int64_t layer, bool is_value, int64_t kv_head);
-  const std::byte* HeadData(BlockId block, int64_t layer, bool is_value,
-                            int64_t kv_head) const;
+  const std::byte* HeadData(BlockId block, int64_t layer, bool is_value, int64_t kv_head) const;
 
   // OK when every move names blocks in range and, for a tier move, a host
   // span of exactly bytes_per_block() bytes; INVALID_ARGUMENT naming the
   // first bad move otherwise.
   absl::Status ValidateMoves(absl::Span<const BlockMove> moves) const;
 
-  // Performs the moves in order, one copy per block: within the arena,
-  // arena -> host (demotion, with non-temporal stores) and host -> arena
-  // (promotion). Validates all first: INVALID_ARGUMENT and nothing moved on
-  // a bad move.
-  absl::Status CopyBlocks(absl::Span<const BlockMove> moves);
+  // Performs the moves as if in order, one copy per block: within the
+  // arena, arena -> host (demotion, with non-temporal stores) and host ->
+  // arena (promotion). With `pool`, consecutive tier moves of one kind are
+  // split across its threads. Validates all first: INVALID_ARGUMENT and
+  // nothing moved on a bad move.
+  absl::Status CopyBlocks(absl::Span<const BlockMove> moves, ThreadPool* pool = nullptr);
 
  private:
   KvArena(const KvCacheSpec& spec, int64_t num_blocks, std::byte* data);
+  void CopyBlock(const BlockMove& move);
 
   KvCacheSpec spec_;
   int64_t num_blocks_;
