@@ -62,6 +62,8 @@ class EngineObserver {
   virtual void OnStep(const StepStats& /*step*/, const EngineSnapshot& /*snapshot*/) {}
   // Each token after a request's first: the gap since its previous token.
   virtual void OnInterTokenLatency(double /*seconds*/) {}
+  // Before the request's final event reaches its sink: a client that has
+  // seen its stream end finds the request counted.
   virtual void OnRequestFinished(const RequestStats& /*stats*/) {}
 };
 

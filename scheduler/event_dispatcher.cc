@@ -141,7 +141,6 @@ void EventDispatcher::DeliverEvent(TokenEvent& event, Clock::time_point now) {
 void EventDispatcher::FinishRequest(RequestId id, Active& active, const TokenEvent& event,
                                     Clock::time_point now) {
   CHECK(event.finished);
-  active.sink(event);
   RequestStats stats{.id = id,
                      .finish_reason = event.finish_reason,
                      .usage = event.usage.value_or(active.usage),
@@ -149,8 +148,11 @@ void EventDispatcher::FinishRequest(RequestId id, Active& active, const TokenEve
                      .e2e_s = Seconds(now - active.submitted)};
   if (active.first_scheduled) stats.queue_s = Seconds(*active.first_scheduled - active.submitted);
   if (active.first_token) stats.ttft_s = Seconds(*active.first_token - active.submitted);
-  active_.erase(id);  // `active` dangles from here
+  // The observer first: a client that has seen its stream end and then
+  // reads the metrics finds its request counted.
   if (observer_ != nullptr) observer_->OnRequestFinished(stats);
+  active.sink(event);
+  active_.erase(id);  // `active` dangles from here
   callbacks_.on_finished();
 }
 

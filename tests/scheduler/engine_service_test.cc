@@ -430,6 +430,22 @@ TEST_F(EngineServiceTest, ObserverSeesEveryStepAndEachFinishedRequest) {
   EXPECT_EQ(snapshot.device_blocks_total, 64);
 }
 
+// Metrics are fed from OnRequestFinished: a client that has seen its stream
+// end and then reads them must find its request counted.
+TEST_F(EngineServiceTest, TheObserverCountsARequestBeforeItsStreamEnds) {
+  std::unique_ptr<engine::cpu::CpuBackend> backend = MakeCpuBackend(kBlockSize, 64);
+  RecordingObserver observer;
+  EngineService service(ServiceOptions(*backend), *LoadFixture().tokenizer, *backend, &observer);
+  std::atomic<int> counted_at_end{-1};
+  absl::StatusOr<RequestId> id =
+      service.Submit(MakeRequest(1, 10, 3), [&](const scheduler::TokenEvent& event) {
+        if (event.finished) counted_at_end = static_cast<int>(observer.finished().size());
+      });
+  ASSERT_TRUE(id.ok()) << id.status();
+  ExpectIdleAndWhole(service);
+  EXPECT_EQ(counted_at_end.load(), 1);
+}
+
 TEST_F(EngineServiceTest, ABackendFailureFailsOnlyTheRequestsOfThatStep) {
   std::unique_ptr<HookedBackend> backend = MakeHooked(64);
   std::unique_ptr<engine::cpu::CpuBackend> reference_backend = MakeCpuBackend(kBlockSize, 64);
