@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "storage/rocksdb_info_log.h"
 
@@ -68,6 +69,21 @@ rocksdb::ColumnFamilyOptions DiskTierIndexOptions() {
   options.write_buffer_size = size_t{4} << 20;
   options.disable_auto_compactions = true;  // as for blocks
   return options;
+}
+
+uint64_t MaxLevel0Files(rocksdb::DB& db,
+                        std::initializer_list<rocksdb::ColumnFamilyHandle*> families) {
+  uint64_t most = 0;
+  for (rocksdb::ColumnFamilyHandle* family : families) {
+    // A string property: GetIntProperty does not know it and reports 0.
+    std::string files;
+    uint64_t count = 0;
+    if (db.GetProperty(family, rocksdb::DB::Properties::kNumFilesAtLevelPrefix + "0", &files) &&
+        absl::SimpleAtoi(files, &count)) {
+      most = std::max(most, count);
+    }
+  }
+  return most;
 }
 
 }  // namespace strata::storage

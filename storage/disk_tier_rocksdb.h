@@ -6,10 +6,12 @@
 #define STRATA_STORAGE_DISK_TIER_ROCKSDB_H_
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/status.h"
 
@@ -28,6 +30,10 @@ rocksdb::DBOptions DiskTierDatabaseOptions(const std::string& path);
 // The "blocks" family of a directory of `capacity_bytes`.
 rocksdb::ColumnFamilyOptions DiskTierBlocksOptions(uint64_t capacity_bytes);
 rocksdb::ColumnFamilyOptions DiskTierIndexOptions();
+
+// The most level-0 files (one per flush until merged) in any of `families`.
+uint64_t MaxLevel0Files(rocksdb::DB& db,
+                        std::initializer_list<rocksdb::ColumnFamilyHandle*> families);
 
 }  // namespace strata::storage
 

@@ -6,7 +6,6 @@
 #include <system_error>
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
@@ -627,16 +626,7 @@ bool DiskTierStore::CompactIfDue(const DiskSpace& space) {
   // Compaction writes new SSTs before it deletes the old ones: never on a
   // full filesystem (TakeBatch turns the tier read-only then).
   if (space.free_bytes < options_.min_free_bytes) return false;
-  uint64_t level0_files = 0;
-  for (rocksdb::ColumnFamilyHandle* family : {blocks_cf_, index_cf_}) {
-    // A string property: GetIntProperty does not know it and reports 0.
-    std::string files;
-    uint64_t count = 0;
-    if (db_->GetProperty(family, rocksdb::DB::Properties::kNumFilesAtLevelPrefix + "0", &files) &&
-        absl::SimpleAtoi(files, &count)) {
-      level0_files = std::max(level0_files, count);
-    }
-  }
+  const uint64_t level0_files = MaxLevel0Files(*db_, {blocks_cf_, index_cf_});
   {
     absl::MutexLock lock(&mu_);
     if (!Writable()) return false;
