@@ -21,6 +21,11 @@
 
 namespace strata::server {
 
+// The precision the daemon serves in unless engine.precision says otherwise
+// (server/config/daemon_config.h). The engine API's own default stays the
+// exact split mode; benchmarks of the serving path use this one.
+inline constexpr engine::Precision kDefaultServingPrecision = engine::Precision::kBf16;
+
 // How to serve one model: the backend and its options, and the KV cache's
 // tiers. cache.block_size and cache.device_bytes / device_blocks override
 // backend_options' block_size, kv_bytes and num_kv_blocks.

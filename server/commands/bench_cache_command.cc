@@ -87,6 +87,7 @@ absl::StatusOr<Engines> MakeEngines(const engine::ModelConfig& config, int64_t p
       2 * config.num_layers * config.num_kv_heads * config.head_dim * kBlockSize * 2;
   ServingOptions options;
   options.backend_options.threads = threads;
+  options.backend_options.precision = kDefaultServingPrecision;  // what the daemon runs
   options.cache.block_size = kBlockSize;
   options.cache.device_blocks = prompt_tokens / kBlockSize + 2;  // one prompt and its output
   options.cache.host_bytes = static_cast<uint64_t>(4 * options.cache.device_blocks * block_bytes);

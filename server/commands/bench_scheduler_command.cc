@@ -119,6 +119,7 @@ absl::StatusOr<ServingEngine> MakeEngine(const BenchModel& bench, const bench::W
       2 * config.num_layers * config.num_kv_heads * config.head_dim * kBlockSize * 2;
   ServingOptions options;
   options.backend_options.threads = threads;
+  options.backend_options.precision = kDefaultServingPrecision;  // what the daemon runs
   options.cache.block_size = kBlockSize;
   options.cache.device_blocks = (workload.device_kv_tokens + kBlockSize - 1) / kBlockSize;
   if (policy.tier == LowerTier::kHost) {

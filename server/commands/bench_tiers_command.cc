@@ -91,6 +91,7 @@ absl::StatusOr<ServingEngine> MakeEngine(const engine::ModelConfig& config, int 
   builder.AddConfig("random weights, seed 1234");
   ServingOptions options;
   options.backend_options.threads = threads;
+  options.backend_options.precision = kDefaultServingPrecision;  // what the daemon runs
   options.cache.block_size = kBlockSize;
   options.cache.device_blocks = device_blocks;
   return MakeServingEngine(*model, std::make_unique<NumberTokenizer>(config.vocab_size),

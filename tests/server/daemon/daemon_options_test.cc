@@ -25,6 +25,14 @@ TEST(ServingOptionsFromConfigTest, MapsEngineAndCacheSections) {
   EXPECT_EQ(options->cache.host_bytes, uint64_t{1} << 20);
 }
 
+// The benchmarks of the serving path run in kDefaultServingPrecision: it
+// must be what a default config serves in.
+TEST(ServingOptionsFromConfigTest, TheDefaultConfigServesInTheDefaultServingPrecision) {
+  absl::StatusOr<ServingOptions> options = ServingOptionsFromConfig(DaemonConfig{}, {"cpu"});
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->backend_options.precision, kDefaultServingPrecision);
+}
+
 TEST(ServingOptionsFromConfigTest, AutoPrefersCudaWhenBuilt) {
   DaemonConfig config;
   config.engine.backend = "auto";
