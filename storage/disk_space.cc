@@ -10,32 +10,21 @@
 
 namespace strata::storage {
 
-namespace {
-
-// What a file takes from the filesystem, as statvfs counts it: whole pages,
-// and space RocksDB fallocated ahead of its writes. Sizes alone fall short
-// by up to a page per file, which on a small filesystem with dozens of blob
-// files and SSTs is more than the margin a flush plans for. 0 if the file
-// is gone.
-uint64_t AllocatedBytes(const std::filesystem::path& file) {
-  struct stat status {};
-  if (stat(file.c_str(), &status) != 0) return 0;
-  return static_cast<uint64_t>(status.st_blocks) * 512;  // st_blocks is in 512-byte units
-}
-
-}  // namespace
-
 DiskSpace MeasureDiskSpace(const std::string& directory) {
   DiskSpace space;
   std::error_code error;
   for (std::filesystem::directory_iterator it(directory, error), end; !error && it != end;
        it.increment(error)) {
-    std::error_code entry_error;
     // A file RocksDB deletes between listing and stat is simply not counted.
-    if (!it->is_regular_file(entry_error)) continue;
-    const uintmax_t size = it->file_size(entry_error);
-    if (entry_error) continue;
-    space.directory_bytes += std::max<uint64_t>(size, AllocatedBytes(it->path()));
+    struct stat status {};
+    if (stat(it->path().c_str(), &status) != 0 || !S_ISREG(status.st_mode)) continue;
+    const auto size = static_cast<uint64_t>(status.st_size);
+    // What the file takes from the filesystem, as statvfs counts it: whole
+    // pages, and space RocksDB fallocated ahead of its writes (st_blocks is
+    // in 512-byte units). Sizes alone fall short by up to a page per file,
+    // which on a small filesystem with dozens of blob files and SSTs is more
+    // than the margin a flush plans for.
+    space.directory_bytes += std::max(size, static_cast<uint64_t>(status.st_blocks) * 512);
     const std::filesystem::path extension = it->path().extension();
     if (extension == ".blob") space.blob_bytes += size;
     if (extension == ".log") space.wal_bytes += size;
