@@ -27,15 +27,6 @@ constexpr int64_t kDimTile = 16;   // output dims per C tile of the weighted sum
 constexpr int64_t kDimGroup = 64;  // output dims held in C tiles at once (4 tiles)
 constexpr int64_t kAhead = 4;      // chunks of keys / values requested ahead
 
-// The 64-byte operand of ldtilecfg (palette 1).
-struct TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
 // Tiles are configured for the group's nq queries only (decode has 1 to a
 // few): the scratch then holds nq columns or rows, not 16. A query's column
 // or row is computed alike whatever the tile's width or height.
@@ -43,7 +34,7 @@ struct TileConfig {
 // Scores: tile 0 = C [16 keys][nq queries] fp32, 1 = A keys [16][32 dims]
 // bf16 (rows straight from the arena), 2 = B q^T [16 dim pairs][nq][2].
 STRATA_AMX_ATTENTION void ConfigureScores(int64_t nq) {
-  TileConfig config;
+  gemm_internal::AmxTileConfig config;
   for (int t = 0; t < 3; ++t) {
     config.colsb[t] = 64;
     config.rows[t] = 16;
@@ -55,7 +46,7 @@ STRATA_AMX_ATTENTION void ConfigureScores(int64_t nq) {
 // Weighted sum: tiles 0-3 = C [nq queries][16 dims] fp32, 4 = A weights
 // [nq queries][16 keys] bf16, 5-7 = B values [8 key pairs][16 dims][2] bf16.
 STRATA_AMX_ATTENTION void ConfigureWeighted(int64_t nq) {
-  TileConfig config;
+  gemm_internal::AmxTileConfig config;
   for (int t = 0; t < 4; ++t) {
     config.colsb[t] = 64;
     config.rows[t] = static_cast<uint8_t>(nq);
@@ -107,7 +98,35 @@ struct Group {
   }
 };
 
-STRATA_AMX_ATTENTION inline void Transpose16(__m512 (&r)[16]);
+// In-register transpose of a 16 x 16 fp32 matrix: r[i] becomes column i.
+STRATA_AMX_ATTENTION inline void Transpose16(__m512 (&r)[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  // r[4i + j], 128-bit lane L: column 4L + j of rows 4i..4i+3.
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
+    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+  }
+  for (int j = 0; j < 4; ++j) {
+    t[j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
+    t[4 + j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
+    t[8 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
+    t[12 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
+  }
+  for (int j = 0; j < 4; ++j) {
+    r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+    r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
+    r[4 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0x88);
+    r[12 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0xdd);
+  }
+}
 
 // q^T as B tiles: [d / 32][16 dim pairs][16 queries][2], absent queries 0.
 // Per 32-dim block, query j's 16 dim pairs (one 64-byte row of bf16) become
@@ -157,7 +176,7 @@ STRATA_AMX_ATTENTION inline void ScoreChunk(const Group& g, int64_t c) {
 // same products in the same order as ScoreChunk's, so the scores are
 // bit-identical; only the two chains now overlap, and q is loaded once.
 STRATA_AMX_ATTENTION void ConfigureScoresResident(int64_t nq) {
-  TileConfig config;
+  gemm_internal::AmxTileConfig config;
   for (int t = 0; t < 8; ++t) {
     config.colsb[t] = 64;
     config.rows[t] = 16;
@@ -214,36 +233,6 @@ STRATA_AMX_ATTENTION void ScorePass(const Group& g) {
   for (int64_t c = 0; c < g.chunks; ++c) {
     if (c + kAhead < g.chunks) Prefetch(g.Chunk(c + kAhead, false), chunk_bytes);
     ScoreChunk(g, c);
-  }
-}
-
-// In-register transpose of a 16 x 16 fp32 matrix: r[i] becomes column i.
-STRATA_AMX_ATTENTION inline void Transpose16(__m512 (&r)[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  // r[4i + j], 128-bit lane L: column 4L + j of rows 4i..4i+3.
-  for (int i = 0; i < 4; ++i) {
-    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
-    const __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
-    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
-    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
-    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
-    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
-  }
-  for (int j = 0; j < 4; ++j) {
-    t[j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
-    t[4 + j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
-    t[8 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
-    t[12 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
-  }
-  for (int j = 0; j < 4; ++j) {
-    r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
-    r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
-    r[4 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0x88);
-    r[12 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0xdd);
   }
 }
 

@@ -21,25 +21,15 @@
 namespace strata::engine::cpu::gemm_internal {
 namespace {
 
-#define STRATA_AMX \
-  __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq")))
+#define STRATA_AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq")))
 
 constexpr int64_t kTileRows = 16;
 constexpr int64_t kKBlock = 32;  // bf16 per 64-byte tile row
 
-// The 64-byte operand of ldtilecfg (palette 1).
-struct TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
 // Tiles: 0, 1 = C of rows 0-15 (panel columns 0-15, 16-31); 2, 3 = C of rows
 // 16-31; 4, 5 = A of those row groups; 6, 7 = B halves of the panel.
 STRATA_AMX void Configure(int rows0, int rows1) {
-  TileConfig config;
+  AmxTileConfig config;
   for (int t = 0; t < 8; ++t) config.colsb[t] = 64;
   config.rows[0] = config.rows[1] = config.rows[4] = static_cast<uint8_t>(rows0);
   config.rows[2] = config.rows[3] = config.rows[5] = static_cast<uint8_t>(rows1);
@@ -144,9 +134,9 @@ void PackRows(const uint16_t* a, int64_t lda, int64_t rows, int64_t k, int64_t k
 // Row blocks [first, first + rows) of the packed scratch against panels
 // [p0, p1), all blocks of exactly `block_rows` rows (<= 32).
 template <bool kSplit>
-STRATA_AMX void Blocks(const AmxProblem& pr, const uint16_t* hi, const uint16_t* lo,
-                       int64_t kpad, int64_t row0, int64_t rows, int64_t block_rows, int64_t p0,
-                       int64_t p1, float* tiles) {
+STRATA_AMX void Blocks(const AmxProblem& pr, const uint16_t* hi, const uint16_t* lo, int64_t kpad,
+                       int64_t row0, int64_t rows, int64_t block_rows, int64_t p0, int64_t p1,
+                       float* tiles) {
   const int rows0 = static_cast<int>(std::min<int64_t>(block_rows, kTileRows));
   const int rows1 = static_cast<int>(block_rows - rows0);
   Configure(rows0, rows1);
@@ -156,8 +146,7 @@ STRATA_AMX void Blocks(const AmxProblem& pr, const uint16_t* hi, const uint16_t*
       if (rows1 > 0) {
         Block<true, kSplit>(hi + r * kpad, kSplit ? lo + r * kpad : nullptr, kpad, b, tiles);
       } else if (rows == block_rows) {  // one row group: each panel is read once, from memory
-        Block<false, kSplit, true>(hi + r * kpad, kSplit ? lo + r * kpad : nullptr, kpad, b,
-                                   tiles);
+        Block<false, kSplit, true>(hi + r * kpad, kSplit ? lo + r * kpad : nullptr, kpad, b, tiles);
       } else {
         Block<false, kSplit>(hi + r * kpad, kSplit ? lo + r * kpad : nullptr, kpad, b, tiles);
       }
@@ -172,8 +161,7 @@ STRATA_AMX void Range(const AmxProblem& pr, int64_t m0, int64_t m1, int64_t p0, 
   const int64_t kpad = (pr.k + kKBlock - 1) / kKBlock * kKBlock;
   const int64_t copies = kSplit ? 2 : 1;
   // Rows per pass: ~1 MiB of packed A stays in L2 while the panels stream.
-  const int64_t block = std::max<int64_t>(
-      32, (int64_t{1} << 20) / (kpad * 2 * copies) / 32 * 32);
+  const int64_t block = std::max<int64_t>(32, (int64_t{1} << 20) / (kpad * 2 * copies) / 32 * 32);
   Scratch& scratch = ThreadScratch();
   const size_t need = static_cast<size_t>(std::min(block, m1 - m0) * kpad * 2 * copies);
   if (scratch.a.size() < need) scratch.a = AlignedBuffer(need);

@@ -18,9 +18,9 @@ struct KernelArgs {
   const void* b;         // first panel
   int64_t panel_stride;  // elements
   int64_t k;
-  float* c;          // output column of the first panel's first column
+  float* c;  // output column of the first panel's first column
   int64_t ldc;
-  int64_t n_left;    // valid output columns from the first panel's start on
+  int64_t n_left;  // valid output columns from the first panel's start on
   bool accumulate;
 };
 
@@ -63,6 +63,15 @@ struct AmxProblem {
 // CPU support for amx-bf16 and the OS's permission for tile state (asked for
 // once).
 bool AmxUsable();
+// The 64-byte operand of ldtilecfg (palette 1), for the AMX paths
+// (gemm_amx.cc, attention_amx.cc).
+struct AmxTileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
 // Rows [m0, m1) against panels [p0, p1) on the calling thread.
 void AmxRange(const AmxProblem& problem, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
 

@@ -19,11 +19,6 @@
 namespace strata::engine::cpu {
 namespace {
 
-// A demoted block goes to a lower tier and is not read again soon, by this
-// step least of all: non-temporal stores write it to memory without first
-// reading each destination line into the cache (memcpy's read-for-ownership)
-// and without pushing out the weights and KV the forward pass reads next.
-// Measured on an 18.9 MB demotion: about 1.6x faster than memcpy.
 // Orders this thread's streaming stores before whatever reads the host
 // bytes next (the tier's commit, possibly on another thread).
 void FenceStreamingStores() {
@@ -32,6 +27,11 @@ void FenceStreamingStores() {
 #endif
 }
 
+// A demoted block goes to a lower tier and is not read again soon, by this
+// step least of all: non-temporal stores write it to memory without first
+// reading each destination line into the cache (memcpy's read-for-ownership)
+// and without pushing out the weights and KV the forward pass reads next.
+// Measured on an 18.9 MB demotion: about 1.6x faster than memcpy.
 void CopyToHost(std::byte* dst, const std::byte* src, size_t bytes) {
 #if defined(__SSE2__)
   const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
@@ -152,7 +152,7 @@ void KvArena::CopyBlock(const BlockMove& move) {
 
 namespace {
 
-// Whether moves [begin, end), all of one kind, may run in any order: tier
+// Whether `run`, moves all of one kind, may run in any order: tier
 // moves each read or write one block and a host span of their own, unless
 // two promotions name the same block (then the later must win).
 bool Independent(absl::Span<const BlockMove> run) {
