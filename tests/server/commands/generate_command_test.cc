@@ -26,6 +26,16 @@ nlohmann::json ReadJson(const fs::path& path) {
   return nlohmann::json::parse(in);
 }
 
+// A reference sequence's input ids as --ids takes them: "1,2,3".
+std::string IdsArgument(const nlohmann::json& sequence) {
+  std::string ids;
+  for (const auto& id : sequence["input_ids"]) {
+    if (!ids.empty()) ids.push_back(',');
+    ids.append(id.dump());
+  }
+  return ids;
+}
+
 TEST(GenerateCommandTest, GreedyFromBosWritesTheReferenceText) {
   // reference_greedy.json: 60 greedy tokens after BOS, from llama2.c's run.c.
   const nlohmann::json reference =
@@ -71,11 +81,7 @@ TEST(GenerateCommandTest, BadSamplingAndMissingModelFailWithTheirReason) {
 TEST(LogitsCommandTest, WritesLogitsThatMatchTheReference) {
   const fs::path data = fs::path(STRATA_TEST_DATA_DIR) / "models/llama-tiny";
   const nlohmann::json sequence = ReadJson(data / "reference.json")["sequences"][1];
-  std::string ids;
-  for (const auto& id : sequence["input_ids"]) {
-    if (!ids.empty()) ids.push_back(',');
-    ids.append(id.dump());
-  }
+  const std::string ids = IdsArgument(sequence);
   strata::testing::TempDir dir;
   const fs::path out = dir.path() / "logits.safetensors";
   testing::StrataResult result =
@@ -103,11 +109,7 @@ TEST(LogitsCommandTest, WritesLogitsThatMatchTheReference) {
 TEST(LogitsCommandTest, ExactModeMatchesTheReferenceFromTheCommandLine) {
   const fs::path data = fs::path(STRATA_TEST_DATA_DIR) / "models/llama-tiny";
   const nlohmann::json sequence = ReadJson(data / "reference.json")["sequences"][2];
-  std::string ids;
-  for (const auto& id : sequence["input_ids"]) {
-    if (!ids.empty()) ids.push_back(',');
-    ids.append(id.dump());
-  }
+  const std::string ids = IdsArgument(sequence);
   strata::testing::TempDir dir;
   const fs::path out = dir.path() / "logits.safetensors";
   const std::string tensor = sequence["tensor"].get<std::string>();
