@@ -8,6 +8,21 @@
 
 namespace strata::server {
 
+absl::StatusOr<engine::Precision> ParsePrecision(std::string_view name, std::string_view what) {
+  if (name == "split") return engine::Precision::kBf16Split;
+  if (name == "bf16") return engine::Precision::kBf16;
+  if (name == "f32") return engine::Precision::kF32;
+  return absl::InvalidArgumentError(absl::StrCat(std::string(what), ": \"", std::string(name),
+                                                 "\" is not one of split, bf16, f32"));
+}
+
+absl::StatusOr<engine::DType> ParseKvDtype(std::string_view name, std::string_view what) {
+  if (name == "bf16") return engine::DType::kBF16;
+  if (name == "f32") return engine::DType::kF32;
+  return absl::InvalidArgumentError(
+      absl::StrCat(std::string(what), ": \"", std::string(name), "\" is not one of bf16, f32"));
+}
+
 absl::StatusOr<cache::ModelFingerprint> FingerprintModel(const engine::LoadedModel& model,
                                                          const std::filesystem::path& model_dir,
                                                          const engine::KvCacheSpec& kv_spec) {

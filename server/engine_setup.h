@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "cache/kv_cache_options.h"
@@ -25,6 +26,12 @@ namespace strata::server {
 // (server/config/daemon_config.h). The engine API's own default stays the
 // exact split mode; benchmarks of the serving path use this one.
 inline constexpr engine::Precision kDefaultServingPrecision = engine::Precision::kBf16;
+
+// The engine modes by their config names, for engine.precision and
+// engine.kv_dtype and the commands' --precision and --kv-dtype; `what`
+// names the key or flag in the error (INVALID_ARGUMENT).
+absl::StatusOr<engine::Precision> ParsePrecision(std::string_view name, std::string_view what);
+absl::StatusOr<engine::DType> ParseKvDtype(std::string_view name, std::string_view what);
 
 // How to serve one model: the backend and its options, and the KV cache's
 // tiers. cache.block_size and cache.device_bytes / device_blocks override

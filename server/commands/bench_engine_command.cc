@@ -33,6 +33,7 @@
 #include "server/commands/bench_engine.h"
 #include "server/commands/command_registry.h"
 #include "server/config/daemon_config.h"
+#include "server/engine_setup.h"
 #if defined(STRATA_HAVE_CUDA)
 #include "engine/cuda/device_ceilings.h"
 #include "engine/cuda/device_probe.h"
@@ -354,14 +355,6 @@ absl::StatusOr<BenchResults> RunMeasurements(const std::string& backend_name,
   return out;
 }
 
-// The backend's precisions by name (engine/backend.h); kBf16Split does twice
-// the prefill GEMM work of kBf16, the serving default.
-constexpr std::pair<const char*, engine::Precision> kPrecisions[] = {
-    {"split", engine::Precision::kBf16Split},
-    {"bf16", engine::Precision::kBf16},
-    {"f32", engine::Precision::kF32},
-};
-
 std::vector<int64_t> ParseList(const std::string& text) {
   std::vector<int64_t> values;
   for (absl::string_view piece : absl::StrSplit(text, ',')) {
@@ -570,14 +563,10 @@ int RunBenchEngine(const std::vector<std::string>& raw_args) {
     return UsageError(kName, "--contexts and --batches take lists of positive integers");
   }
   // Default: the daemon's serving precision (engine.precision).
-  const std::string precision_name =
-      args->Get("precision").value_or(EngineSection{}.precision);
-  const auto precision_entry =
-      std::find_if(std::begin(kPrecisions), std::end(kPrecisions),
-                   [&](const auto& entry) { return precision_name == entry.first; });
-  if (precision_entry == std::end(kPrecisions)) {
-    return UsageError(kName, "--precision is one of split, bf16, f32");
-  }
+  const std::string precision_name = args->Get("precision").value_or(EngineSection{}.precision);
+  // kBf16Split does twice the prefill GEMM work of kBf16, the serving default.
+  absl::StatusOr<engine::Precision> precision = ParsePrecision(precision_name, "--precision");
+  if (!precision.ok()) return UsageError(kName, std::string(precision.status().message()));
   absl::StatusOr<std::string> backend = BenchBackendName(args->Get("backend").value_or("cpu"));
   if (!backend.ok()) {
     if (backend.status().code() == absl::StatusCode::kInvalidArgument) {
@@ -603,7 +592,7 @@ int RunBenchEngine(const std::vector<std::string>& raw_args) {
   std::sort(contexts.begin(), contexts.end());
   contexts.erase(std::unique(contexts.begin(), contexts.end()), contexts.end());
   absl::StatusOr<BenchResults> results =
-      RunMeasurements(*backend, bench->model, precision_entry->second, contexts, batches);
+      RunMeasurements(*backend, bench->model, *precision, contexts, batches);
   if (!results.ok()) {
     std::cerr << "strata bench engine: " << results.status().message() << "\n";
     return kExitFailure;

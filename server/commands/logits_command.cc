@@ -22,6 +22,7 @@
 #include "server/commands/args.h"
 #include "server/commands/command_registry.h"
 #include "server/config/daemon_config.h"
+#include "server/engine_setup.h"
 
 namespace strata::server {
 namespace {
@@ -39,30 +40,6 @@ absl::StatusOr<std::vector<engine::TokenId>> ParseIds(const std::string& text) {
   }
   if (ids.empty()) return absl::InvalidArgumentError("--ids is empty");
   return ids;
-}
-
-// The engine mode by its config names (engine.precision, engine.kv_dtype).
-absl::Status ParseMode(const std::string& precision, const std::string& kv_dtype,
-                       engine::BackendOptions& options) {
-  if (precision == "split") {
-    options.precision = engine::Precision::kBf16Split;
-  } else if (precision == "bf16") {
-    options.precision = engine::Precision::kBf16;
-  } else if (precision == "f32") {
-    options.precision = engine::Precision::kF32;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--precision: '", precision, "' is not one of split, bf16, f32"));
-  }
-  if (kv_dtype == "bf16") {
-    options.kv_dtype = engine::DType::kBF16;
-  } else if (kv_dtype == "f32") {
-    options.kv_dtype = engine::DType::kF32;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--kv-dtype: '", kv_dtype, "' is not one of bf16, f32"));
-  }
-  return absl::OkStatus();
 }
 
 // The largest |logits - reference[tensor]|; the shapes must agree.
@@ -147,10 +124,14 @@ int RunLogits(const std::vector<std::string>& args) {
                         .reference = parsed->Get("reference").value_or(""),
                         .tensor = parsed->Get("tensor").value_or("")};
   const EngineSection defaults;  // the daemon's serving mode
-  absl::Status mode =
-      ParseMode(parsed->Get("precision").value_or(defaults.precision),
-                parsed->Get("kv-dtype").value_or(defaults.kv_dtype), request.options);
-  if (!mode.ok()) return UsageError(kCommand, std::string(mode.message()));
+  absl::StatusOr<engine::Precision> precision =
+      ParsePrecision(parsed->Get("precision").value_or(defaults.precision), "--precision");
+  if (!precision.ok()) return UsageError(kCommand, std::string(precision.status().message()));
+  absl::StatusOr<engine::DType> kv_dtype =
+      ParseKvDtype(parsed->Get("kv-dtype").value_or(defaults.kv_dtype), "--kv-dtype");
+  if (!kv_dtype.ok()) return UsageError(kCommand, std::string(kv_dtype.status().message()));
+  request.options.precision = *precision;
+  request.options.kv_dtype = *kv_dtype;
   if (request.reference.empty() != request.tensor.empty()) {
     return UsageError(kCommand, "--reference and --tensor go together");
   }

@@ -22,21 +22,6 @@ absl::StatusOr<std::string> ResolveBackend(const std::string& requested,
       "\" is not built into this binary (built: ", absl::StrJoin(available, ", "), ")"));
 }
 
-absl::StatusOr<engine::Precision> ParsePrecision(const std::string& name) {
-  if (name == "split") return engine::Precision::kBf16Split;
-  if (name == "bf16") return engine::Precision::kBf16;
-  if (name == "f32") return engine::Precision::kF32;
-  return absl::InvalidArgumentError(
-      absl::StrCat("engine.precision: \"", name, "\" is not one of split, bf16, f32"));
-}
-
-absl::StatusOr<engine::DType> ParseKvDtype(const std::string& name) {
-  if (name == "bf16") return engine::DType::kBF16;
-  if (name == "f32") return engine::DType::kF32;
-  return absl::InvalidArgumentError(
-      absl::StrCat("engine.kv_dtype: \"", name, "\" is not one of bf16, f32"));
-}
-
 absl::StatusOr<scheduler::SchedulingPolicy> ParsePolicy(const std::string& name) {
   if (name == "cache_aware") return scheduler::SchedulingPolicy::kCacheAware;
   if (name == "fcfs") return scheduler::SchedulingPolicy::kFcfs;
@@ -60,9 +45,10 @@ absl::StatusOr<ServingOptions> ServingOptionsFromConfig(
   absl::StatusOr<std::string> backend = ResolveBackend(config.engine.backend, available_backends);
   if (!backend.ok()) return backend.status();
   options.backend = *backend;
-  absl::StatusOr<engine::Precision> precision = ParsePrecision(config.engine.precision);
+  absl::StatusOr<engine::Precision> precision =
+      ParsePrecision(config.engine.precision, "engine.precision");
   if (!precision.ok()) return precision.status();
-  absl::StatusOr<engine::DType> kv_dtype = ParseKvDtype(config.engine.kv_dtype);
+  absl::StatusOr<engine::DType> kv_dtype = ParseKvDtype(config.engine.kv_dtype, "engine.kv_dtype");
   if (!kv_dtype.ok()) return kv_dtype.status();
   options.backend_options.threads = static_cast<int>(config.engine.threads);
   options.backend_options.precision = *precision;
