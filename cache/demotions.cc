@@ -13,6 +13,7 @@ std::optional<absl::Span<std::byte>> Demotions::Add(const BlockKey& key) {
   storage::StartedInsert started = target_.StartInsert(key);
   switch (started.outcome) {
     case storage::StartedInsert::Outcome::kHeld:
+    case storage::StartedInsert::Outcome::kDeclined:
       return std::nullopt;
     case storage::StartedInsert::Outcome::kWriting: {
       const absl::Span<std::byte> data = started.writer->Data();

@@ -6,7 +6,9 @@
 // thread inside the next request's time to first token); otherwise into a
 // staging slot that Finish inserts (the disk tier, or a host tier whose
 // every slot is pinned, as when one step demotes more than it holds). A
-// block the tier already holds is not copied at all: its key names its bytes.
+// block the tier already holds is not copied at all: its key names its bytes;
+// nor is one the tier says it would not write (disk admission, a read-only
+// disk).
 #ifndef STRATA_CACHE_DEMOTIONS_H_
 #define STRATA_CACHE_DEMOTIONS_H_
 

@@ -127,6 +127,10 @@ class DiskTierStore final : public TierStore {
   // Lookup serves it from that copy. A block too few requests have wanted
   // (admit_after_sightings) is not written: counted in not_admitted_*.
   absl::Status Insert(const BlockKey& key, absl::Span<const std::byte> bytes) override;
+  // kHeld for a key held or queued, kDeclined for one Insert would not
+  // write (admission, read-only, disabled), else kUnsupported: stage it and
+  // Insert. A demotion then copies only blocks this store will write.
+  StartedInsert StartInsert(const BlockKey& key) override;
 
   // Counts the sightings admission goes by; a no-op when every block is
   // admitted.
@@ -163,11 +167,17 @@ class DiskTierStore final : public TierStore {
 
  private:
   using StoredKey = disk_format::StoredKey;
-  struct PendingValue;
+  // A block waiting in the write queue: header (filled in by the writer) then
+  // payload. Shared with handles that hit it, so it outlives its queue entry.
+  struct PendingValue {
+    std::unique_ptr<std::byte[]> bytes;
+    size_t size = 0;
+  };
   struct ReadState;
   class Handle;
 
   using Clock = std::chrono::steady_clock;
+  static double SecondsSince(Clock::time_point start);
 
   struct WriteOp {
     enum class Kind { kPut, kDelete, kTouch };

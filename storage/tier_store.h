@@ -125,6 +125,8 @@ struct StartedInsert {
     kNoRoom,       // no slot now (every one pinned, or no memory); nothing stored or
                    // counted: Insert it later, or drop it (a tier is a cache)
     kWriting,      // `writer` holds a slot to fill
+    kDeclined,     // the store will not take the key now (admission, read-only,
+                   // disabled): nothing to copy, and Insert would drop it too
   };
   Outcome outcome = Outcome::kUnsupported;
   std::unique_ptr<TierStoreWriter> writer;  // set for kWriting only
@@ -147,8 +149,10 @@ class TierStore {
 
   // Insert without the caller's copy: a slot of the store's own memory to
   // fill, for stores whose memory the caller can write (the host tier). A
-  // key already held is touched as Insert would. The default does nothing
-  // (kUnsupported): use Insert.
+  // key already held is touched as Insert would. Stores that copy only
+  // through Insert still answer kHeld and kDeclined, so that the caller
+  // copies nothing for them; kUnsupported then means "stage it and Insert".
+  // The default answers kUnsupported.
   virtual StartedInsert StartInsert(const BlockKey& /*key*/) { return {}; }
 
   // Starts a read of the block. nullptr is a miss known at once (not held,

@@ -135,6 +135,20 @@ TEST(DemotionsTest, AnInsertOnlyTierGetsItsBlocksThroughStaging) {
   EXPECT_EQ(staging.num_in_use(), 0);
 }
 
+TEST(DemotionsTest, AnInsertOnlyTierIsNotStagedBlocksItHoldsOrDeclines) {
+  StagingPool staging(kBlockBytes, 4, storage::HeapHostAllocator());
+  strata::testing::FakeTierStore disk(kBlockBytes);
+  disk.blocks()[Key(1)] = Block(1);
+  disk.declined().insert(Key(2));  // as disk admission declines a block wanted once
+  Demotions demotions(staging, disk, Tier::kDisk);
+  EXPECT_FALSE(demotions.Add(Key(1)).has_value());
+  EXPECT_FALSE(demotions.Add(Key(2)).has_value());
+  EXPECT_EQ(staging.num_in_use(), 0);
+  EXPECT_EQ(demotions.num_pending(), 0);
+  EXPECT_EQ(demotions.Finish(/*performed=*/true), 0);
+  EXPECT_FALSE(disk.blocks().contains(Key(2)));
+}
+
 TEST(DemotionsTest, DestroyedMidStepItDiscardsItsWritersAndSlots) {
   StagingPool staging(kBlockBytes, 4, storage::HeapHostAllocator());
   storage::HostTierStore host(HostOptions(2));

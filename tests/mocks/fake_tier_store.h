@@ -1,5 +1,6 @@
 // A fake of storage::TierStore (storage/tier_store.h) for tests: holds what
-// it is given through Insert (no StartInsert, as the disk tier), serves no
+// it is given through Insert (StartInsert answers only kHeld, kDeclined for
+// the keys the test declines, or kUnsupported, as the disk tier), serves no
 // lookups, records the sightings it is told of, and reports the stats and
 // transfers the test sets. Not
 // thread-safe: for tests that call it from one thread.
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "storage/tier_store.h"
 
@@ -26,6 +28,12 @@ class FakeTierStore final : public storage::TierStore {
   absl::Status Insert(const storage::BlockKey& key, absl::Span<const std::byte> bytes) override {
     blocks_[key] = std::vector<std::byte>(bytes.begin(), bytes.end());
     return absl::OkStatus();
+  }
+  storage::StartedInsert StartInsert(const storage::BlockKey& key) override {
+    using Outcome = storage::StartedInsert::Outcome;
+    if (blocks_.contains(key)) return {.outcome = Outcome::kHeld};
+    if (declined_.contains(key)) return {.outcome = Outcome::kDeclined};
+    return {.outcome = Outcome::kUnsupported};
   }
   std::unique_ptr<storage::TierStoreHandle> Lookup(const storage::BlockKey&) override {
     return nullptr;
@@ -45,6 +53,8 @@ class FakeTierStore final : public storage::TierStore {
   storage::TierStoreStats& stats() { return stats_; }
   std::vector<storage::TierTransfer>& transfers() { return transfers_; }
   absl::flat_hash_map<storage::BlockKey, std::vector<std::byte>>& blocks() { return blocks_; }
+  // Keys StartInsert declines (as admission does on the disk tier).
+  absl::flat_hash_set<storage::BlockKey>& declined() { return declined_; }
   // Every key RecordSightings was given, in order.
   const std::vector<storage::BlockKey>& sightings() const { return sightings_; }
 
@@ -53,6 +63,7 @@ class FakeTierStore final : public storage::TierStore {
   storage::TierStoreStats stats_;
   std::vector<storage::TierTransfer> transfers_;
   absl::flat_hash_map<storage::BlockKey, std::vector<std::byte>> blocks_;
+  absl::flat_hash_set<storage::BlockKey> declined_;
   std::vector<storage::BlockKey> sightings_;
 };
 

@@ -59,6 +59,30 @@ TEST(DiskTierAdmissionTest, WritesOnlyBlocksWantedTwice) {
   EXPECT_EQ(stats.dropped_inserts, 0u);
 }
 
+// A demotion asks StartInsert first, so that it copies a block only when
+// the store will write it: the store copies through Insert (kUnsupported),
+// but answers kHeld for a key it holds or queues and kDeclined for one
+// admission turns away.
+TEST(DiskTierAdmissionTest, StartInsertTellsWhichBlocksAreWorthACopy) {
+  testing::TempDir dir;
+  auto store = DiskTierStore::Open(Options(dir, 2));
+  ASSERT_TRUE(store.ok()) << store.status();
+  DiskTierStore& disk = **store;
+  using Outcome = StartedInsert::Outcome;
+  disk.RecordSightings({Key(0), Key(1)});
+  disk.RecordSightings({Key(0)});
+  EXPECT_EQ(disk.StartInsert(Key(0)).outcome, Outcome::kUnsupported);  // stage and Insert
+  EXPECT_EQ(disk.StartInsert(Key(1)).outcome, Outcome::kDeclined);     // wanted once
+  ASSERT_TRUE(disk.Insert(Key(0), Block(0)).ok());
+  EXPECT_EQ(disk.StartInsert(Key(0)).outcome, Outcome::kHeld);  // queued
+  disk.Flush();
+  EXPECT_EQ(disk.StartInsert(Key(0)).outcome, Outcome::kHeld);  // written
+  const TierStoreStats stats = disk.Stats();
+  EXPECT_EQ(stats.inserts, 4u);  // the declined, the Insert and the two held offers
+  EXPECT_EQ(stats.blocks_written, 1u);
+  EXPECT_EQ(stats.not_admitted_blocks, 1u);
+}
+
 TEST(DiskTierAdmissionTest, OneWritesEveryBlock) {
   testing::TempDir dir;
   auto store = DiskTierStore::Open(Options(dir, 1));
