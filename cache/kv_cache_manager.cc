@@ -235,6 +235,11 @@ void KvCacheManager::RecordTransfer(Tier from, Tier to, int64_t num_blocks) {
   stats_.bytes_moved[static_cast<int>(from)][static_cast<int>(to)] += num_blocks * bytes_per_block_;
 }
 
+void KvCacheManager::RecordWriteBehind(int64_t num_blocks) {
+  CHECK_GE(num_blocks, 0);
+  stats_.written_behind_blocks += num_blocks;
+}
+
 void KvCacheManager::RecordTierHit(Tier tier, int64_t num_tokens) {
   CHECK_GE(num_tokens, 0);
   stats_.hit_tokens[static_cast<int>(tier)] += num_tokens;
@@ -253,6 +258,19 @@ std::optional<BlockId> KvCacheManager::IndexedBlock(const BlockKey& key) const {
   auto it = index_.find(key);
   if (it == index_.end()) return std::nullopt;
   return it->second;
+}
+
+std::vector<BlockKey> KvCacheManager::IndexedKeys(SeqId seq) const {
+  std::vector<BlockKey> keys;
+  const auto it = sequences_.find(seq);
+  if (it == sequences_.end()) return keys;
+  for (BlockId block : it->second.blocks) {
+    const std::optional<BlockKey> key = pool_.key(block);
+    if (!key.has_value()) continue;
+    const auto indexed = index_.find(*key);
+    if (indexed != index_.end() && indexed->second == block) keys.push_back(*key);
+  }
+  return keys;
 }
 
 const BlockTable& KvCacheManager::block_table(SeqId seq) const {

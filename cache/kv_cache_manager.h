@@ -88,6 +88,9 @@ struct CacheStats {
   int64_t miss_tokens = 0;                      // query tokens left to compute
   int64_t evicted_blocks = 0;                   // device blocks whose cached content was dropped
   int64_t demoted_blocks = 0;                   // moved to a lower tier (RecordTransfer)
+  // Of demoted_blocks, those copied down ahead of their eviction
+  // (scheduler/write_behind.h): the device keeps its copy.
+  int64_t written_behind_blocks = 0;
   int64_t promoted_blocks = 0;                  // moved to a higher tier
   // Bytes moved between tiers, [from][to].
   std::array<std::array<int64_t, kNumTiers>, kNumTiers> bytes_moved{};
@@ -184,9 +187,15 @@ class KvCacheManager {
   // a lower tier, which AddSequence had counted as misses.
   void RecordTransfer(Tier from, Tier to, int64_t num_blocks);
   void RecordTierHit(Tier tier, int64_t num_tokens);
+  // Of the demotions recorded, `num_blocks` were write-behind copies.
+  void RecordWriteBehind(int64_t num_blocks);
 
   // The device block holding `key`'s content, if indexed.
   std::optional<BlockId> IndexedBlock(const BlockKey& key) const;
+
+  // The keys of `seq`'s blocks that are in the prefix index (registered by
+  // it or shared from another), in table order; empty for an unknown id.
+  std::vector<BlockKey> IndexedKeys(SeqId seq) const;
 
   bool HasSequence(SeqId seq) const { return sequences_.contains(seq); }
   int64_t num_sequences() const { return static_cast<int64_t>(sequences_.size()); }

@@ -23,6 +23,11 @@ absl::Status ValidateKvCacheOptions(const KvCacheOptions& options) {
         absl::StrCat("cache.disk_admit_after_sightings must be in [1, 255], got ",
                      options.disk_admit_after_sightings));
   }
+  if (options.write_behind_blocks_per_step < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cache.write_behind_blocks_per_step must not be negative, got ",
+                     options.write_behind_blocks_per_step));
+  }
   if (!options.disk_path.empty() && options.disk_bytes == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("cache.disk_path is ", options.disk_path, " but cache.disk_bytes is 0"));

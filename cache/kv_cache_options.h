@@ -42,6 +42,12 @@ struct KvCacheOptions {
   // (scheduler/load_cost_model.h); false: always load. The daemon's default
   // is true (DaemonConfig).
   bool load_by_cost = false;
+  // cache.write_behind_blocks_per_step: copy the cached blocks of ended
+  // requests down to the first lower tier ahead of their eviction, at most
+  // this many per step (scheduler/write_behind.h), so that an eviction
+  // inside a later request's step copies nothing; 0: copy only on eviction.
+  // The daemon's default is 32 (DaemonConfig).
+  int64_t write_behind_blocks_per_step = 0;
 
   bool has_lower_tiers() const { return host_bytes > 0 || !disk_path.empty(); }
 };

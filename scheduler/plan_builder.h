@@ -53,9 +53,12 @@ struct InflightMoves {
   std::vector<int32_t> swap_in_slots;
   // Workflow prefetches the plan promotes.
   std::vector<PrefetchFlight> prefetches;
+  // Of the plan's demotions, write-behind copies (scheduler/write_behind.h).
+  int64_t written_behind = 0;
 
   bool empty() const {
-    return promotions.empty() && swapped_out.empty() && swap_in_slots.empty() && prefetches.empty();
+    return promotions.empty() && swapped_out.empty() && swap_in_slots.empty() &&
+           prefetches.empty() && written_behind == 0;
   }
 };
 
@@ -87,6 +90,10 @@ class PlanBuilder {
   void FreeSwapSlotAfter(int32_t slot);
   // Records a prefetch whose blocks Promote calls just named.
   void RecordPrefetch(PrefetchFlight flight);
+  // Counts `copies` of the Demote calls as write-behind copies.
+  void RecordWriteBehind(int64_t copies) { inflight_.written_behind += copies; }
+  // Whether the plan computes anything (else it only moves blocks).
+  bool computes() const { return !plan_.sequences.empty(); }
 
   // The plan and its in-flight record; the builder is spent.
   engine::StepPlan TakePlan() { return std::move(plan_); }

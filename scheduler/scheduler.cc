@@ -44,6 +44,7 @@ Scheduler::Scheduler(const SchedulerOptions& options)
       order_(options.policy, options.max_queue_delay),
       sessions_(holds_, options.session_ttl),
       workflows_(holds_, options.session_ttl),
+      write_behind_(has_tiers() ? options.write_behind_blocks_per_step : 0, options.num_blocks),
       prefetcher_(cache_, options.host_tier, options.disk_tier),
       load_costs_(options.load_cost, cache_.bytes_per_block(), options.block_size) {
   CHECK_GT(options_.block_size, 0);
@@ -188,7 +189,7 @@ absl::Status Scheduler::ReleaseSession(std::string_view cache_salt, std::string_
 
 bool Scheduler::HasWork() const {
   if (!queued_.empty() || !running_.empty() || !pending_events_.empty()) return true;
-  return prefetcher_.HasReadsInFlight();
+  return prefetcher_.HasReadsInFlight() || write_behind_.num_queued() > 0;
 }
 
 engine::StepPlan Scheduler::Schedule() {
@@ -209,6 +210,11 @@ engine::StepPlan Scheduler::Schedule() {
   ScheduleRunning(builder);
   AdmitWaiting(builder, now);
   if (prefix_cache()) prefetcher_.Run(workflows_, builder);
+  // Last: after every allocation of the plan (see write_behind.h).
+  if (write_behind_.enabled()) {
+    builder.RecordWriteBehind(
+        write_behind_.AddTo(builder, cache_, *demotions_, /*idle=*/!builder.computes()));
+  }
   cache_.set_eviction_listener(
       [this](const cache::EvictedBlock& block) { OnEvicted(block, nullptr); });
   inflight_moves_ = builder.TakeInflight();
@@ -252,6 +258,9 @@ void Scheduler::FinishMoves(bool performed) {
   if (demotions_ != nullptr) {
     const int64_t demoted = demotions_->Finish(performed);
     if (demoted > 0) cache_.RecordTransfer(cache::Tier::kDevice, demotions_->tier(), demoted);
+    // Each write-behind copy is one of those: the tier takes it, since it
+    // answered Add with memory to fill.
+    if (performed) cache_.RecordWriteBehind(moves.written_behind);
   }
   // A swap-out whose copies did not run left nothing usable: recompute.
   for (RequestId id : moves.swapped_out) {
@@ -534,6 +543,7 @@ void Scheduler::Preempt(Sequence& seq, PlanBuilder& builder) {
     seq.blended = false;
   }
   ReleaseChunks(seq);
+  if (write_behind_.enabled()) write_behind_.Enqueue(cache_.IndexedKeys(seq.request.id));
   cache_.Free(seq.request.id);
   seq.computed = 0;
   MoveTo(seq, swapped ? RequestState::kSwapped : RequestState::kWaiting);
@@ -743,6 +753,7 @@ void Scheduler::RecordAffinity(Sequence& seq, FinishReason reason) {
 
 void Scheduler::Release(Sequence& seq) {
   ReleaseChunks(seq);
+  if (write_behind_.enabled()) write_behind_.Enqueue(cache_.IndexedKeys(seq.request.id));
   cache_.Free(seq.request.id);  // no-op when it holds no blocks
   seq.load.reset();
   ReleaseSwap(seq);

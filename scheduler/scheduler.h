@@ -95,6 +95,7 @@
 #include "scheduler/waiting_order.h"
 #include "scheduler/workflow_prefetcher.h"
 #include "scheduler/workflow_tracker.h"
+#include "scheduler/write_behind.h"
 #include "storage/host_tier_store.h"
 #include "storage/tier_store.h"
 
@@ -125,6 +126,10 @@ struct SchedulerOptions {
   // Most blocks demoted by one step; 0: num_blocks. Beyond it evicted
   // content is dropped.
   int64_t max_staging_blocks = 0;
+  // Write-behind (scheduler/write_behind.h): cached blocks of ended requests
+  // copied down to the first lower tier, at most this many per step, ahead
+  // of their eviction; 0: off (blocks are copied only when evicted).
+  int64_t write_behind_blocks_per_step = 0;
 
   // Policy.
   SchedulingPolicy policy = SchedulingPolicy::kCacheAware;
@@ -385,6 +390,7 @@ class Scheduler {
   // Where the plan in flight's demotions go (uses staging_; declared after
   // it, so destroyed first).
   std::unique_ptr<cache::Demotions> demotions_;
+  WriteBehind write_behind_;  // off without tiers
   // Swap (host tier only).
   std::unique_ptr<cache::StagingPool> swap_;
   int64_t max_swap_blocks_ = 0;

@@ -109,6 +109,7 @@ absl::StatusOr<ServingEngine> MakeServingEngine(const engine::LoadedModel& model
                                            ? scheduler::LoadPolicy::kCost
                                            : scheduler::LoadPolicy::kAlwaysLoad;
   scheduler_options.staging_allocator = BackendAllocator(serving.backend.get());
+  scheduler_options.write_behind_blocks_per_step = options.cache.write_behind_blocks_per_step;
   return serving;
 }
 

@@ -140,6 +140,11 @@ std::vector<KeySpec> MakeCacheKeys() {
        "speed of the tier and the measured prefill speed say it is faster than\n"
        "recomputing it (true or false; false always loads).",
        BoolKey{&Field<&C::cache, &KvCacheOptions::load_by_cost>}},
+      {"cache.write_behind_blocks_per_step",
+       "Copy the cached blocks of finished requests down to the host tier (or the\n"
+       "disk tier) ahead of their eviction, at most this many per step, so that\n"
+       "evicting them later copies nothing; 0: copy blocks only when evicted.",
+       IntKey{&Field<&C::cache, &KvCacheOptions::write_behind_blocks_per_step>, 0, kMi}},
   };
 }
 

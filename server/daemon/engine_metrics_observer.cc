@@ -45,6 +45,7 @@ metrics::CacheMetricsSnapshot BuildCacheMetricsSnapshot(const scheduler::EngineS
   if (host != nullptr) out.tiers[static_cast<int>(cache::Tier::kHost)] = LowerTier(*host);
   if (disk != nullptr) out.tiers[static_cast<int>(cache::Tier::kDisk)] = LowerTier(*disk);
   out.query_tokens = snapshot.cache.query_tokens;
+  out.written_behind_blocks = snapshot.cache.written_behind_blocks;
   // Load versus recompute (scheduler/load_cost_model.h).
   const scheduler::LoadCostStats& costs = snapshot.load_costs;
   out.load_decisions = {costs.load_decisions, costs.recompute_decisions, costs.partial_decisions};

@@ -209,6 +209,10 @@ absl::Status RegisterCostMetrics(prometheus::Registry* r, StrataMetrics* m) {
                         AddUnlabelledCounter(r, "strata_kv_disk_not_admitted_bytes_total",
                                              "Bytes the disk tier did not write because of its "
                                              "admission policy."));
+  STRATA_METRICS_ASSIGN(m->kv_written_behind_blocks_total,
+                        AddUnlabelledCounter(r, "strata_kv_written_behind_blocks_total",
+                                             "KV blocks copied from the device to a lower tier "
+                                             "ahead of their eviction (write-behind)."));
   return absl::OkStatus();
 }
 
@@ -316,6 +320,8 @@ void CacheMetricsUpdater::Update(const CacheMetricsSnapshot& snapshot) {
       Growth(snapshot.disk_not_admitted_blocks, last_.disk_not_admitted_blocks));
   m.kv_disk_not_admitted_bytes_total->Increment(
       Growth(snapshot.disk_not_admitted_bytes, last_.disk_not_admitted_bytes));
+  m.kv_written_behind_blocks_total->Increment(
+      Growth(snapshot.written_behind_blocks, last_.written_behind_blocks));
   last_ = snapshot;
 }
 

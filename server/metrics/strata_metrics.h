@@ -129,6 +129,8 @@ struct StrataMetrics {
   // wanted them), and their bytes.
   Counter* kv_disk_not_admitted_blocks_total = nullptr;
   Counter* kv_disk_not_admitted_bytes_total = nullptr;
+  // Device blocks copied down ahead of their eviction (write-behind).
+  Counter* kv_written_behind_blocks_total = nullptr;
 
   // Engine steps.
   Histogram* step_duration_seconds = nullptr;
@@ -166,6 +168,8 @@ struct CacheMetricsSnapshot {
   // Cumulative, from the disk store's stats.
   int64_t disk_not_admitted_blocks = 0;
   int64_t disk_not_admitted_bytes = 0;
+  // Cumulative, CacheStats::written_behind_blocks.
+  int64_t written_behind_blocks = 0;
 };
 
 // Pushes cache snapshots into the metrics. Gauges are set; counters advance

@@ -44,6 +44,23 @@ BlockTable RunToEnd(KvCacheManager& cache, SeqId seq, const std::vector<TokenId>
   return *table;
 }
 
+TEST(KvCacheManagerTest, IndexedKeysAreTheSequencesRegisteredBlocksInOrder) {
+  KvCacheManager cache(Spec(), 16, kModel);
+  const std::vector<TokenId> tokens = Tokens(10, 1);
+  const BlockTable table = RunToEnd(cache, 1, tokens);
+  const std::vector<BlockKey> keys = cache.IndexedKeys(1);
+  ASSERT_EQ(keys.size(), 2u);  // the partial third block is not registered
+  EXPECT_EQ(cache.IndexedBlock(keys[0]), table[0]);
+  EXPECT_EQ(cache.IndexedBlock(keys[1]), table[1]);
+  // A second sequence that recomputes the same blocks keeps its copies
+  // unregistered: they are not its indexed keys.
+  std::optional<BlockTable> copy = cache.AddSequence(2, "", CachedPrefix{}, 10, 10);
+  ASSERT_TRUE(copy.has_value());
+  cache.CommitFullBlocks(2, tokens, 10);
+  EXPECT_TRUE(cache.IndexedKeys(2).empty());
+  EXPECT_TRUE(cache.IndexedKeys(99).empty());
+}
+
 TEST(KvCacheManagerTest, SequencesSharingAPrefixShareItsBlocks) {
   KvCacheManager cache(Spec(), 16, kModel);
   std::vector<TokenId> first = Tokens(10, 1);

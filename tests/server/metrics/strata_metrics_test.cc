@@ -42,6 +42,7 @@ TEST(StrataMetricsTest, RegistersEveryDesignMetricWithItsType) {
       {"strata_prefill_tokens_per_second", "gauge"},
       {"strata_kv_disk_not_admitted_blocks_total", "counter"},
       {"strata_kv_disk_not_admitted_bytes_total", "counter"},
+      {"strata_kv_written_behind_blocks_total", "counter"},
       {"strata_step_duration_seconds", "histogram"},
       {"strata_batch_tokens", "histogram"},
   };
@@ -153,7 +154,9 @@ TEST(StrataMetricsTest, LoadDecisionsAndDiskAdmissionFollowTheSnapshot) {
   snapshot.prefill_tokens_per_second = 1500;
   snapshot.disk_not_admitted_blocks = 10;
   snapshot.disk_not_admitted_bytes = 10 * 4160;
+  snapshot.written_behind_blocks = 7;
   updater.Update(snapshot);
+  snapshot.written_behind_blocks = 9;
   snapshot.load_decisions[1] = 3;
   snapshot.read_bytes_per_second[2] = 1e6;
   updater.Update(snapshot);
@@ -165,6 +168,7 @@ TEST(StrataMetricsTest, LoadDecisionsAndDiskAdmissionFollowTheSnapshot) {
   EXPECT_EQ(metrics.prefill_tokens_per_second->Value(), 1500);
   EXPECT_EQ(metrics.kv_disk_not_admitted_blocks_total->Value(), 10);
   EXPECT_EQ(metrics.kv_disk_not_admitted_bytes_total->Value(), 41600);
+  EXPECT_EQ(metrics.kv_written_behind_blocks_total->Value(), 9);
 }
 
 }  // namespace
