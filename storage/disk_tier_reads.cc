@@ -12,8 +12,8 @@
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "server/logging/log.h"
-#include "storage/disk_tier_store.h"
 #include "storage/disk_tier_rocksdb.h"
+#include "storage/disk_tier_store.h"
 #include "storage/lost_blob_files.h"
 
 namespace strata::storage {
@@ -26,8 +26,11 @@ using logging::Level;
 struct DiskTierStore::ReadState {
   StoredKey key;
   uint64_t sequence = 0;  // the index entry's order when looked up
-  rocksdb::PinnableSlice value;
-  std::shared_ptr<PendingValue> pending;  // a hit served from the write queue
+  std::string buffer;     // where `value` is read to, unless pinned
+  rocksdb::PinnableSlice value{&buffer};
+  // A hit served from the write queue, or this read's buffer kept for its
+  // rewrite; either way what `payload` points into.
+  std::shared_ptr<PendingValue> pending;
   absl::Span<const std::byte> payload;
   std::chrono::steady_clock::time_point queued_at;
   std::chrono::steady_clock::time_point done_at;  // set before `done` is notified
@@ -59,6 +62,7 @@ std::unique_ptr<TierStoreHandle> DiskTierStore::Lookup(const BlockKey& key) {
   state->key = stored;
   absl::MutexLock lock(&mu_);
   ++stats_.lookups;
+  last_lookup_ = Clock::now();
   if (!stats_.enabled) {
     ++stats_.misses;
     return nullptr;
@@ -145,24 +149,34 @@ void DiskTierStore::Read(ReadState& state) {
     lost = true;
   }
   std::shared_ptr<PendingValue> rewrite;
-  if (found && verdict == Verdict::kOk) rewrite = CopyForRewrite(state);
+  if (found && verdict == Verdict::kOk) rewrite = KeepForRewrite(state);
   RecordRead(state, verdict, found, lost, std::move(rewrite));
   state.done_at = std::chrono::steady_clock::now();
   state.done.Notify();
 }
 
-std::shared_ptr<DiskTierStore::PendingValue> DiskTierStore::CopyForRewrite(const ReadState& state) {
+std::shared_ptr<DiskTierStore::PendingValue> DiskTierStore::KeepForRewrite(ReadState& state) {
   const size_t size = state.value.size();
   {
     absl::MutexLock lock(&mu_);
     if (!Writable() || queued_bytes_ + size > options_.max_queued_bytes) return nullptr;
     queued_bytes_ += size;  // released by TakeBatch, or by RecordRead if unused
   }
-  auto copy = std::make_shared<PendingValue>();
-  copy->bytes = std::make_unique_for_overwrite<std::byte[]>(size);
-  copy->size = size;
-  std::memcpy(copy->bytes.get(), state.value.data(), size);
-  return copy;
+  auto kept = std::make_shared<PendingValue>();
+  kept->size = size;
+  const char* read_at = state.value.data();
+  if (!state.value.IsPinned() && state.buffer.data() == read_at) {
+    kept->read = std::move(state.buffer);  // moves the heap buffer: read_at stays valid
+  }
+  if (kept->read.data() != read_at) {  // pinned elsewhere (or the move copied): copy
+    kept->read.clear();
+    kept->bytes = std::make_unique_for_overwrite<std::byte[]>(size);
+    std::memcpy(kept->bytes.get(), read_at, size);
+  }
+  state.payload =
+      absl::MakeConstSpan(kept->data() + disk_format::kHeaderBytes, options_.block_bytes);
+  state.pending = kept;
+  return kept;
 }
 
 void DiskTierStore::RecordRead(const ReadState& state, Verdict verdict, bool found, bool lost,
@@ -190,10 +204,10 @@ void DiskTierStore::RecordRead(const ReadState& state, Verdict verdict, bool fou
       by_sequence_.erase(it->second.sequence);
       by_sequence_[sequence] = state.key;
       it->second.sequence = sequence;
-      write_queue_.push_back(WriteOp{.kind = WriteOp::Kind::kTouch,
-                                     .key = state.key,
-                                     .value = std::move(rewrite),
-                                     .sequence = sequence});
+      QueueTouch(WriteOp{.kind = WriteOp::Kind::kTouch,
+                         .key = state.key,
+                         .value = std::move(rewrite),
+                         .sequence = sequence});
       return;
     }
     if (rewrite != nullptr) queued_bytes_ -= rewrite->size;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "common/check.h"
 #include "rocksdb/db.h"
 #include "rocksdb/env.h"
@@ -220,12 +221,29 @@ void DiskTierStore::RemoveFromIndex(const StoredKey& key) {
 }
 
 void DiskTierStore::DropQueuedPuts() {
-  for (const WriteOp& op : write_queue_) {
-    if (op.value != nullptr) queued_bytes_ -= op.value->size;  // puts and rewrites
-    if (op.kind == WriteOp::Kind::kPut) ++stats_.dropped_inserts;
+  for (const std::deque<WriteOp>* queue : {&write_queue_, &touch_queue_}) {
+    for (const WriteOp& op : *queue) {
+      if (op.value != nullptr) queued_bytes_ -= op.value->size;  // puts and rewrites
+      if (op.kind == WriteOp::Kind::kPut) ++stats_.dropped_inserts;
+    }
   }
   write_queue_.clear();
+  touch_queue_.clear();
   pending_.clear();
+}
+
+void DiskTierStore::QueueTouch(WriteOp touch) {
+  touch_queue_.push_back(std::move(touch));
+  if (touch_queue_.size() <= kMaxQueuedTouches) return;
+  // Only its on-disk order is lost: the index in memory has it already.
+  if (touch_queue_.front().value != nullptr) queued_bytes_ -= touch_queue_.front().value->size;
+  touch_queue_.pop_front();
+}
+
+bool DiskTierStore::WriterHasWork() const {
+  if (stopping_ || !write_queue_.empty()) return true;
+  if (touch_queue_.empty()) return false;
+  return flush_waiters_ > 0 || Clock::now() - last_lookup_ >= options_.quiet_before_touches;
 }
 
 void DiskTierStore::Disable(const absl::Status& error) {
@@ -369,24 +387,31 @@ void DiskTierStore::RecordTransfer(TierTransfer transfer) {
 
 void DiskTierStore::Flush() {
   absl::MutexLock lock(&mu_);
+  ++flush_waiters_;  // the touches too, now
   mu_.Await(absl::Condition(
       +[](DiskTierStore* store) ABSL_EXCLUSIVE_LOCKS_REQUIRED(store->mu_) {
-        return store->write_queue_.empty() && !store->writing_;
+        return store->write_queue_.empty() && store->touch_queue_.empty() && !store->writing_;
       },
       this));
+  --flush_waiters_;
 }
 
 void DiskTierStore::WriterLoop() {
   for (;;) {
     {
       absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](DiskTierStore* store) ABSL_EXCLUSIVE_LOCKS_REQUIRED(store->mu_) {
-            return store->stopping_ || !store->write_queue_.empty();
-          },
-          this));
-      if (write_queue_.empty()) return;  // stopping, and everything is written
-      writing_ = true;                   // Flush waits while the space is measured
+      const absl::Condition has_work(this, &DiskTierStore::WriterHasWork);
+      while (!WriterHasWork()) {
+        if (touch_queue_.empty()) {
+          mu_.Await(has_work);
+        } else {  // touches only: due once the tier has been quiet long enough
+          mu_.AwaitWithTimeout(has_work, absl::FromChrono(options_.quiet_before_touches -
+                                                          (Clock::now() - last_lookup_)));
+        }
+      }
+      // Stopping, and everything is written.
+      if (write_queue_.empty() && touch_queue_.empty()) return;
+      writing_ = true;  // Flush waits while the space is measured
     }
     // Only this thread writes, so the directory cannot grow meanwhile.
     DiskSpace space = MeasureDiskSpace(options_.path);
@@ -427,9 +452,12 @@ DiskTierStore::Batch DiskTierStore::TakeBatch(const DiskSpace& space) {
   const uint64_t put_limit = std::min({room, value_limit_, batch_limit});
   Batch batch;
   bool full = false;  // the next put waits for the next batch
-  while (!full && !write_queue_.empty() && batch.put_bytes < batch_limit) {
-    WriteOp op = std::move(write_queue_.front());
-    write_queue_.pop_front();
+  while (!full && batch.put_bytes < batch_limit) {
+    // Puts and deletes first; touches ride along (see touch_queue_).
+    std::deque<WriteOp>& queue = write_queue_.empty() ? touch_queue_ : write_queue_;
+    if (queue.empty()) break;
+    WriteOp op = std::move(queue.front());
+    queue.pop_front();
     switch (op.kind) {
       case WriteOp::Kind::kPut: {
         queued_bytes_ -= op.value->size;
@@ -472,6 +500,7 @@ DiskTierStore::Batch DiskTierStore::TakeBatch(const DiskSpace& space) {
           batch.put_bytes += op.value->size;
           batch.rewrite_bytes += op.value->size;
         }
+        ++batch.touches;
         batch.ops.push_back(std::move(op));
         break;
       }
@@ -518,7 +547,7 @@ absl::Status DiskTierStore::Write(const Batch& batch) {
         if (op.value != nullptr) {
           status = write_batch.Put(
               blocks_cf_, key,
-              rocksdb::Slice(reinterpret_cast<const char*>(op.value->bytes.get()), op.value->size));
+              rocksdb::Slice(reinterpret_cast<const char*>(op.value->data()), op.value->size));
         }
         if (status.ok()) {
           status = write_batch.Put(index_cf_, key,
@@ -552,6 +581,7 @@ void DiskTierStore::FinishBatch(Batch& batch, const absl::Status& status) {
   }
   stats_.bytes_written += batch.put_bytes - batch.rewrite_bytes;
   stats_.blocks_written += batch.puts;
+  stats_.touches_written += batch.touches;
   if (batch.puts > 0) {
     RecordTransfer(TierTransfer{.direction = TierTransfer::Direction::kIn,
                                 .seconds = SecondsSince(batch.first_queued),
@@ -565,7 +595,8 @@ void DiskTierStore::FinishBatch(Batch& batch, const absl::Status& status) {
     const auto it = pending_.find(op.key);
     if (it != pending_.end() && it->second == op.value) pending_.erase(it);
     // Only the batch holds it now: no handle is reading from it.
-    if (op.value.use_count() == 1 && spare_buffers_.size() < max_spares) {
+    if (op.value.use_count() == 1 && op.value->bytes != nullptr &&
+        spare_buffers_.size() < max_spares) {
       spare_buffers_.push_back(std::move(op.value->bytes));
     }
   }

@@ -103,6 +103,11 @@ struct DiskTierOptions {
   // this many requests have wanted it (RecordSightings); 1 writes every
   // block offered.
   int admit_after_sightings = 1;
+  // A hit moves its block to the newest end of the eviction order and
+  // rewrites it into the newest blob file, so that no old file stays alive
+  // for it. That write is upkeep: it goes with the next batch of inserts,
+  // or on its own once no Lookup has come for this long (and on Flush).
+  std::chrono::milliseconds quiet_before_touches{100};
 };
 
 class DiskTierStore final : public TierStore {
@@ -169,14 +174,21 @@ class DiskTierStore final : public TierStore {
   using StoredKey = disk_format::StoredKey;
   // A block waiting in the write queue: header (filled in by the writer) then
   // payload. Shared with handles that hit it, so it outlives its queue entry.
+  // A hit's rewrite holds the buffer its read filled instead (`read`), so
+  // that a hit costs no copy beyond the read.
   struct PendingValue {
     std::unique_ptr<std::byte[]> bytes;
+    std::string read;
     size_t size = 0;
+    const std::byte* data() const {
+      return bytes != nullptr ? bytes.get() : reinterpret_cast<const std::byte*>(read.data());
+    }
   };
   struct ReadState;
   class Handle;
 
   using Clock = std::chrono::steady_clock;
+  static constexpr size_t kMaxQueuedTouches = size_t{1} << 16;
   static double SecondsSince(Clock::time_point start);
 
   struct WriteOp {
@@ -202,6 +214,7 @@ class DiskTierStore final : public TierStore {
     uint64_t put_bytes = 0;      // values written: puts and rewrites
     uint64_t rewrite_bytes = 0;  // of those, rewrites of hit blocks
     uint64_t puts = 0;
+    uint64_t touches = 0;
     Clock::time_point first_queued;  // of its oldest put
   };
 
@@ -224,9 +237,10 @@ class DiskTierStore final : public TierStore {
 
   void ReaderLoop();
   void Read(ReadState& state);
-  // A copy of the read value, for RecordRead to rewrite; null past the
-  // write queue's limit.
-  std::shared_ptr<PendingValue> CopyForRewrite(const ReadState& state);
+  // The read value, for RecordRead to rewrite: the read's own buffer,
+  // which the handle then reaches through `state.pending` (a copy only if
+  // RocksDB pinned the value elsewhere); null past the write queue's limit.
+  std::shared_ptr<PendingValue> KeepForRewrite(ReadState& state);
   // Bookkeeping after a read: counters, eviction order, erasing bad values.
   void RecordRead(const ReadState& state, disk_format::Verdict verdict, bool found, bool lost,
                   std::shared_ptr<PendingValue> rewrite);
@@ -240,6 +254,10 @@ class DiskTierStore final : public TierStore {
   void Disable(const absl::Status& error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Serves what it holds, writes nothing more: the filesystem is full.
   void MakeReadOnly(const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the writer has a batch to write now (or is to stop).
+  bool WriterHasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues a hit's touch, dropping the oldest beyond kMaxQueuedTouches.
+  void QueueTouch(WriteOp touch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether the database may be written now.
   bool Writable() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return stats_.enabled && stats_.writable;
@@ -257,6 +275,14 @@ class DiskTierStore final : public TierStore {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;  // a batch is being written
   std::deque<WriteOp> write_queue_ ABSL_GUARDED_BY(mu_);
+  // Hits' touches (rewrites into the newest blob file), kept apart: they
+  // are upkeep, so they ride along with the next batch of writes, and are
+  // written on their own only once no Lookup came for quiet_before_touches
+  // (or on Flush and shutdown). Written at once, a hit's rewrite competed
+  // for the CPU with the reads, and the engine, that were waiting for it.
+  std::deque<WriteOp> touch_queue_ ABSL_GUARDED_BY(mu_);
+  Clock::time_point last_lookup_ ABSL_GUARDED_BY(mu_){};
+  int flush_waiters_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   // Blocks inserted but not yet written, served to Lookup from memory.
   absl::flat_hash_map<StoredKey, std::shared_ptr<PendingValue>> pending_ ABSL_GUARDED_BY(mu_);

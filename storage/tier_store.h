@@ -51,6 +51,7 @@ struct TierStoreStats {
   uint64_t bytes_read = 0;      // block bytes returned by hits
   uint64_t blocks_written = 0;  // blocks actually stored: inserts less drops and failed writes
   uint64_t lost_blocks = 0;     // blocks dropped because their file vanished (disk)
+  uint64_t touches_written = 0;  // hits' new eviction order written to disk (disk)
   // Inserts the admission policy declined (storage/block_admission.h): blocks
   // not written because too few requests had wanted them, and their bytes.
   uint64_t not_admitted_blocks = 0;

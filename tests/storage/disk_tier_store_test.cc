@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <functional>
@@ -169,6 +170,38 @@ TEST_F(DiskTierStoreTest, EvictsOldestFirstAndKeepsTheOrderAcrossRestarts) {
   EXPECT_EQ(Read(*store, 3), Block(3));
   EXPECT_EQ(Read(*store, 5), Block(5));
   EXPECT_EQ(Read(*store, 6), Block(6));
+}
+
+// A hit's touch (its new eviction order, and the rewrite of its block into
+// the newest blob file) is upkeep: it waits for the next batch of inserts,
+// or for the tier to go quiet, or for Flush; never for the hit itself.
+TEST_F(DiskTierStoreTest, HitsAreRewrittenWithTheNextInsertsOrOnFlushNotAtOnce) {
+  DiskTierOptions options = Options();
+  options.quiet_before_touches = std::chrono::hours(1);
+  std::unique_ptr<DiskTierStore> store = OpenStore(options);
+  InsertAll(*store, 1, 2);
+  EXPECT_EQ(Read(*store, 1), Block(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(store->Stats().touches_written, 0u);  // the tier was not quiet for an hour
+  InsertAll(*store, 3, 3);                        // the touch goes with this put
+  EXPECT_EQ(store->Stats().touches_written, 1u);
+  EXPECT_EQ(Read(*store, 2), Block(2));
+  store->Flush();
+  EXPECT_EQ(store->Stats().touches_written, 2u);
+  EXPECT_EQ(store->Stats().blocks_written, 3u);  // rewrites are not new blocks
+}
+
+TEST_F(DiskTierStoreTest, AQuietTierWritesItsTouchesOnItsOwn) {
+  DiskTierOptions options = Options();
+  options.quiet_before_touches = std::chrono::milliseconds(1);
+  std::unique_ptr<DiskTierStore> store = OpenStore(options);
+  InsertAll(*store, 1, 1);
+  EXPECT_EQ(Read(*store, 1), Block(1));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (store->Stats().touches_written == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(store->Stats().touches_written, 1u);
 }
 
 TEST_F(DiskTierStoreTest, ReopeningWithASmallerCapacityEvictsTheOldest) {
