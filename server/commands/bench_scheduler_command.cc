@@ -50,6 +50,7 @@
 #include "server/commands/bench_scheduler_suites.h"
 #include "server/commands/bench_util.h"
 #include "server/commands/command_registry.h"
+#include "server/config/daemon_config.h"
 #include "server/daemon/random_model.h"
 #include "server/engine_setup.h"
 
@@ -57,7 +58,8 @@ namespace strata::server {
 
 const char kBenchSchedulerUsage[] =
     "scheduler [--config FILE.json] [--scale 1.0] [--seed 1] [--threads N] [--reps 1] "
-    "[--workloads chat,shared_prefix,agents,cyclic_agents,sessions] [--json]";
+    "[--workloads chat,shared_prefix,agents,cyclic_agents,sessions]\n"
+    "      [--write-behind-blocks N] [--json]";
 
 namespace {
 
@@ -113,6 +115,7 @@ class TempDir {
 // that have one.
 absl::StatusOr<ServingEngine> MakeEngine(const BenchModel& bench, const bench::Workload& workload,
                                          const PolicySpec& policy, int threads,
+                                         int64_t write_behind,
                                          const std::filesystem::path& disk_dir) {
   const engine::ModelConfig& config = bench.config;
   const int64_t block_bytes =
@@ -122,6 +125,7 @@ absl::StatusOr<ServingEngine> MakeEngine(const BenchModel& bench, const bench::W
   options.backend_options.precision = kDefaultServingPrecision;  // what the daemon runs
   options.cache.block_size = kBlockSize;
   options.cache.device_blocks = (workload.device_kv_tokens + kBlockSize - 1) / kBlockSize;
+  options.cache.write_behind_blocks_per_step = write_behind;
   if (policy.tier == LowerTier::kHost) {
     options.cache.host_bytes = static_cast<uint64_t>(4 * options.cache.device_blocks * block_bytes);
   }
@@ -190,9 +194,8 @@ absl::Status ApplyEvents(const std::vector<scheduler::TokenEvent>& events, doubl
     if (event.token_id) replay.OnToken(index, *event.token_id, now_s);
     if (event.finished) {
       if (event.finish_reason != scheduler::FinishReason::kLength) {
-        return absl::InternalError(
-            absl::StrCat("request ", index, " finished early: ",
-                         scheduler::FinishReasonName(event.finish_reason)));
+        return absl::InternalError(absl::StrCat("request ", index, " finished early: ",
+                                                scheduler::FinishReasonName(event.finish_reason)));
       }
       replay.OnFinished(index, now_s);
     }
@@ -281,9 +284,9 @@ std::string Details(const RunResult& run) {
       "%d)  grouped waits %d  prefetched %d\n",
       run.figures.workload, run.figures.policy, run.steps,
       100 * run.busy_s / std::max(run.figures.summary.makespan_s, 1e-9), run.cpu_s, c.hit_tokens[0],
-      c.hit_tokens[1], c.hit_tokens[2], c.miss_tokens,
-      c.evicted_blocks, c.demoted_blocks, c.promoted_blocks, run.preemptions,
-      run.counters.preemptions_swap, run.counters.preemptions_recompute, run.counters.grouped_waits,
+      c.hit_tokens[1], c.hit_tokens[2], c.miss_tokens, c.evicted_blocks, c.demoted_blocks,
+      c.promoted_blocks, run.preemptions, run.counters.preemptions_swap,
+      run.counters.preemptions_recompute, run.counters.grouped_waits,
       run.counters.prefetched_blocks);
 }
 
@@ -292,13 +295,15 @@ struct Settings {
   double scale = 1;
   uint64_t seed = 1;
   int threads = 0;
+  int64_t write_behind = kDaemonWriteBehindBlocksPerStep;  // the daemon's, for every policy
   int64_t reps = 1;
   std::vector<std::string> workloads;
   bool json = false;
 };
 
 absl::StatusOr<Settings> ParseSettings(const std::vector<std::string>& raw_args) {
-  ArgSpec spec{.value_options = {"config", "scale", "seed", "threads", "reps", "workloads"},
+  ArgSpec spec{.value_options = {"config", "scale", "seed", "threads", "reps", "workloads",
+                                 "write-behind-blocks"},
                .flag_options = {"json"}};
   absl::StatusOr<ParsedArgs> args = ParseArgs(raw_args, spec);
   if (!args.ok()) return args.status();
@@ -306,19 +311,24 @@ absl::StatusOr<Settings> ParseSettings(const std::vector<std::string>& raw_args)
   absl::StatusOr<int64_t> seed = args->GetInt("seed", 1);
   absl::StatusOr<int64_t> threads = args->GetInt("threads", 0);
   absl::StatusOr<int64_t> reps = args->GetInt("reps", kDefaultReps);
-  for (const absl::Status& s : {scale.status(), seed.status(), threads.status(), reps.status()}) {
+  absl::StatusOr<int64_t> write_behind =
+      args->GetInt("write-behind-blocks", kDaemonWriteBehindBlocksPerStep);
+  for (const absl::Status& s :
+       {scale.status(), seed.status(), threads.status(), reps.status(), write_behind.status()}) {
     if (!s.ok()) return s;
   }
   if (!(*scale > 0 && *scale <= 8)) return absl::InvalidArgumentError("--scale must be in (0, 8]");
   if (*seed < 0) return absl::InvalidArgumentError("--seed must be >= 0");
   if (*threads < 0) return absl::InvalidArgumentError("--threads must be >= 0");
   if (*reps < 1) return absl::InvalidArgumentError("--reps must be >= 1");
+  if (*write_behind < 0) return absl::InvalidArgumentError("--write-behind-blocks must be >= 0");
   Settings settings;
   settings.config_path =
       args->Get("config").value_or(BenchConfigPath("llama-20m-4k.json").string());
   settings.scale = *scale;
   settings.seed = static_cast<uint64_t>(*seed);
   settings.threads = static_cast<int>(*threads);
+  settings.write_behind = *write_behind;
   settings.reps = *reps;
   settings.json = args->Has("json");
   const std::vector<std::string>& known = SuiteNames();
@@ -336,11 +346,11 @@ absl::StatusOr<Settings> ParseSettings(const std::vector<std::string>& raw_args)
 
 // One fresh engine, warmed up, replaying `workload` under `policy`.
 absl::StatusOr<RunResult> RunOne(const BenchModel& bench, const bench::Workload& workload,
-                                 const PolicySpec& policy, int threads) {
+                                 const PolicySpec& policy, int threads, int64_t write_behind) {
   const Clock::time_point start = Clock::now();
   TempDir disk_dir;
   absl::StatusOr<ServingEngine> engine =
-      MakeEngine(bench, workload, policy, threads, disk_dir.path());
+      MakeEngine(bench, workload, policy, threads, write_behind, disk_dir.path());
   if (!engine.ok()) return engine.status();
   if (absl::Status warm = WarmUp(*engine); !warm.ok()) return warm;
   absl::StatusOr<RunResult> run = Replay(*engine, workload, policy);
@@ -382,7 +392,7 @@ absl::StatusOr<std::vector<SuiteResult>> RunAll(const Settings& settings, const 
       for (size_t k = 0; k < num_policies; ++k) {
         const size_t p = (k + static_cast<size_t>(rep)) % num_policies;
         absl::StatusOr<RunResult> run =
-            RunOne(bench, workload, suite.policies[p], settings.threads);
+            RunOne(bench, workload, suite.policies[p], settings.threads, settings.write_behind);
         if (!run.ok()) return run.status();
         wall[p] += run->figures.wall_s;
         if (!best[p] || run->figures.summary.makespan_s < best[p]->figures.summary.makespan_s) {
