@@ -48,6 +48,11 @@ struct KvCacheOptions {
   // inside a later request's step copies nothing; 0: copy only on eviction.
   // The daemon's default is 32 (DaemonConfig).
   int64_t write_behind_blocks_per_step = 0;
+  // cache.disk_low_priority_writes: the disk tier's writer and RocksDB's
+  // flush and compaction threads run at the lowest CPU priority, so that
+  // disk writes take only the CPU the engine leaves (storage/
+  // disk_tier_store.h). The daemon's default is true (DaemonConfig).
+  bool disk_low_priority_writes = false;
 
   bool has_lower_tiers() const { return host_bytes > 0 || !disk_path.empty(); }
 };

@@ -23,6 +23,7 @@ absl::StatusOr<TierStores> OpenTierStores(const KvCacheOptions& options, size_t 
     disk.capacity_bytes = options.disk_bytes;
     disk.model_fingerprint = DiskFingerprint(model);
     disk.admit_after_sightings = static_cast<int>(options.disk_admit_after_sightings);
+    disk.low_priority_writes = options.disk_low_priority_writes;
     absl::StatusOr<std::unique_ptr<storage::DiskTierStore>> opened =
         storage::DiskTierStore::Open(std::move(disk));
     if (!opened.ok() && !absl::IsInvalidArgument(opened.status())) {

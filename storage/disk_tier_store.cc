@@ -1,5 +1,8 @@
 #include "storage/disk_tier_store.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
@@ -25,6 +28,18 @@ namespace strata::storage {
 
 using disk_format::Verdict;
 using logging::Level;
+
+namespace {
+
+// nice 19 for the calling thread only (Linux gives each thread its own).
+void LowerThisThreadsPriority() {
+  if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 19) != 0) {
+    logging::Event(Level::kWarning, "disk_tier_priority")
+        .With("detail", "could not lower the disk writer's CPU priority");
+  }
+}
+
+}  // namespace
 
 DiskTierStore::DiskTierStore(DiskTierOptions options)
     : options_(std::move(options)),
@@ -111,6 +126,11 @@ absl::Status DiskTierStore::OpenDatabase() {
   if (!status.ok()) {
     return absl::UnavailableError(
         absl::StrCat("disk tier: cannot open ", options_.path, ": ", status.ToString()));
+  }
+  if (options_.low_priority_writes) {
+    rocksdb::Env* env = db_options.env != nullptr ? db_options.env : rocksdb::Env::Default();
+    env->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::HIGH, rocksdb::CpuPriority::kLow);
+    env->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW, rocksdb::CpuPriority::kLow);
   }
   default_cf_ = handles[0];
   blocks_cf_ = handles[1];
@@ -397,6 +417,7 @@ void DiskTierStore::Flush() {
 }
 
 void DiskTierStore::WriterLoop() {
+  if (options_.low_priority_writes) LowerThisThreadsPriority();
   for (;;) {
     {
       absl::MutexLock lock(&mu_);

@@ -108,6 +108,12 @@ struct DiskTierOptions {
   // for it. That write is upkeep: it goes with the next batch of inserts,
   // or on its own once no Lookup has come for this long (and on Flush).
   std::chrono::milliseconds quiet_before_touches{100};
+  // The writer thread, and RocksDB's flush and compaction threads (process
+  // wide), run at the lowest CPU priority (nice 19): disk writes are upkeep
+  // that should take only the CPU the engine leaves. On a CPU saturated for
+  // long the write queue then fills and inserts are dropped (a tier is a
+  // cache); reads keep their priority.
+  bool low_priority_writes = false;
 };
 
 class DiskTierStore final : public TierStore {

@@ -98,6 +98,7 @@ absl::StatusOr<Engines> MakeEngines(const engine::ModelConfig& config, int64_t p
   options.cache.block_size = kBlockSize;
   options.cache.device_blocks = prompt_tokens / kBlockSize + 2;  // one prompt and its output
   options.cache.write_behind_blocks_per_step = write_behind;
+  options.cache.disk_low_priority_writes = kDaemonDiskLowPriorityWrites;
   options.cache.host_bytes = static_cast<uint64_t>(4 * options.cache.device_blocks * block_bytes);
   Engines engines;
   auto host = MakeServingEngine(*model, std::make_unique<NumberTokenizer>(config.vocab_size),

@@ -126,6 +126,7 @@ absl::StatusOr<ServingEngine> MakeEngine(const BenchModel& bench, const bench::W
   options.cache.block_size = kBlockSize;
   options.cache.device_blocks = (workload.device_kv_tokens + kBlockSize - 1) / kBlockSize;
   options.cache.write_behind_blocks_per_step = write_behind;
+  options.cache.disk_low_priority_writes = kDaemonDiskLowPriorityWrites;
   if (policy.tier == LowerTier::kHost) {
     options.cache.host_bytes = static_cast<uint64_t>(4 * options.cache.device_blocks * block_bytes);
   }

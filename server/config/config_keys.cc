@@ -145,6 +145,10 @@ std::vector<KeySpec> MakeCacheKeys() {
        "disk tier) ahead of their eviction, at most this many per step, so that\n"
        "evicting them later copies nothing; 0: copy blocks only when evicted.",
        IntKey{&Field<&C::cache, &KvCacheOptions::write_behind_blocks_per_step>, 0, kMi}},
+      {"cache.disk_low_priority_writes",
+       "Run the disk tier's writes at the lowest CPU priority (nice 19), so that\n"
+       "they take only the CPU the engine leaves (true or false).",
+       BoolKey{&Field<&C::cache, &KvCacheOptions::disk_low_priority_writes>}},
   };
 }
 

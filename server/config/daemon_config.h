@@ -99,6 +99,9 @@ struct LoggingSection {
 // The daemon's cache.write_behind_blocks_per_step: on a 110M model (576 KiB
 // blocks) 32 copies take ~1.5 ms, a few percent of a batched decode step.
 inline constexpr int64_t kDaemonWriteBehindBlocksPerStep = 32;
+// The daemon's cache.disk_low_priority_writes (the serving benchmarks use it
+// too).
+inline constexpr bool kDaemonDiskLowPriorityWrites = true;
 
 struct DaemonConfig {
   ServerConfig server;
@@ -117,6 +120,7 @@ struct DaemonConfig {
     options.disk_admit_after_sightings = 2;
     options.load_by_cost = true;
     options.write_behind_blocks_per_step = kDaemonWriteBehindBlocksPerStep;
+    options.disk_low_priority_writes = kDaemonDiskLowPriorityWrites;
     return options;
   }();
   SchedulerSection scheduler;

@@ -5,9 +5,12 @@
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -202,6 +205,35 @@ TEST_F(DiskTierStoreTest, AQuietTierWritesItsTouchesOnItsOwn) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   EXPECT_EQ(store->Stats().touches_written, 1u);
+}
+
+// Threads of this process at nice 19, from /proc/self/task/*/stat (the
+// 19th field, counted after the parenthesised name).
+int ThreadsAtLowestPriority() {
+  int count = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream stat(task.path() / "stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const size_t name_end = text.rfind(')');
+    if (name_end == std::string::npos) continue;
+    std::istringstream fields(text.substr(name_end + 2));
+    std::string field;
+    for (int i = 3; i <= 19 && fields >> field; ++i) {
+      if (i == 19 && field == "19") ++count;
+    }
+  }
+  return count;
+}
+
+TEST_F(DiskTierStoreTest, LowPriorityWritesRunTheWriterAtNiceNineteen) {
+  const int before = ThreadsAtLowestPriority();
+  DiskTierOptions options = Options();
+  options.low_priority_writes = true;
+  std::unique_ptr<DiskTierStore> store = OpenStore(options);
+  InsertAll(*store, 1, 3);  // the writer has run
+  EXPECT_GT(ThreadsAtLowestPriority(), before);
+  EXPECT_EQ(Read(*store, 2), Block(2));
+  EXPECT_EQ(store->Stats().blocks_written, 3u);
 }
 
 TEST_F(DiskTierStoreTest, ReopeningWithASmallerCapacityEvictsTheOldest) {

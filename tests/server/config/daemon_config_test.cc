@@ -416,7 +416,7 @@ TEST(DumpConfigTest, EveryKeyHasAComment) {
     }
     previous = line;
   }
-  EXPECT_EQ(keys, 41);
+  EXPECT_EQ(keys, 42);
 }
 
 // The first line where two texts differ, for the drift message.
