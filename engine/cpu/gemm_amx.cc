@@ -7,7 +7,10 @@
 // the AVX-512 kernels.
 //
 // A rows are copied into a per-thread scratch with k padded to 32 (zeros),
-// which also keeps a hot, contiguous copy of A for all panels of a thread.
+// which also keeps a hot copy of A for all panels of a thread. The copy is
+// laid out tile by tile ([16-row group][k block][16 rows][32]), so that each
+// A tile load reads 1 KiB of consecutive bytes rather than 16 rows a whole
+// row of k apart.
 #include <immintrin.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -24,7 +27,8 @@ namespace {
 #define STRATA_AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq")))
 
 constexpr int64_t kTileRows = 16;
-constexpr int64_t kKBlock = 32;  // bf16 per 64-byte tile row
+constexpr int64_t kKBlock = 32;                      // bf16 per 64-byte tile row
+constexpr int64_t kTileElems = kTileRows * kKBlock;  // one packed A tile
 
 // Tiles: 0, 1 = C of rows 0-15 (panel columns 0-15, 16-31); 2, 3 = C of rows
 // 16-31; 4, 5 = A of those row groups; 6, 7 = B halves of the panel.
@@ -56,10 +60,12 @@ constexpr int64_t kStreamAhead = 16384;
 
 // One block of up to 32 rows (two row groups when kTwo) against one panel;
 // the products go to scratch C tiles. kStream prefetches the weights ahead.
+// `hi` and `lo` point at the block's first row group in the packed layout;
+// its second group follows kpad * 16 elements later.
 template <bool kTwo, bool kSplit, bool kStream = false>
 STRATA_AMX void Block(const uint16_t* hi, const uint16_t* lo, int64_t kpad, const uint16_t* b,
                       float* c) {
-  const int64_t a_stride = kpad * 2;  // bytes
+  const int64_t group = kpad * kTileRows;  // elements per packed row group
   _tile_zero(0);
   _tile_zero(1);
   if constexpr (kTwo) {
@@ -76,8 +82,8 @@ STRATA_AMX void Block(const uint16_t* hi, const uint16_t* lo, int64_t kpad, cons
     }
     _tile_loadd(6, bk, 128);
     _tile_loadd(7, bk + 32, 128);
-    _tile_loadd(4, hi + kb * kKBlock, a_stride);
-    if constexpr (kTwo) _tile_loadd(5, hi + kTileRows * kpad + kb * kKBlock, a_stride);
+    _tile_loadd(4, hi + kb * kTileElems, 64);
+    if constexpr (kTwo) _tile_loadd(5, hi + group + kb * kTileElems, 64);
     _tile_dpbf16ps(0, 4, 6);
     _tile_dpbf16ps(1, 4, 7);
     if constexpr (kTwo) {
@@ -85,8 +91,8 @@ STRATA_AMX void Block(const uint16_t* hi, const uint16_t* lo, int64_t kpad, cons
       _tile_dpbf16ps(3, 5, 7);
     }
     if constexpr (kSplit) {
-      _tile_loadd(4, lo + kb * kKBlock, a_stride);
-      if constexpr (kTwo) _tile_loadd(5, lo + kTileRows * kpad + kb * kKBlock, a_stride);
+      _tile_loadd(4, lo + kb * kTileElems, 64);
+      if constexpr (kTwo) _tile_loadd(5, lo + group + kb * kTileElems, 64);
       _tile_dpbf16ps(0, 4, 6);
       _tile_dpbf16ps(1, 4, 7);
       if constexpr (kTwo) {
@@ -121,13 +127,29 @@ STRATA_AMX void WriteOut(const float* tiles, int64_t rows, float* c, int64_t ldc
   }
 }
 
-// Copies rows [0, rows) of a (row stride lda) to dst with row stride kpad,
-// zeroing columns k..kpad.
+// Rows of the packed layout: whole row groups (the tail group's unused rows
+// are never loaded: the tile configuration gives its height).
+int64_t PackedRows(int64_t rows) { return (rows + kTileRows - 1) / kTileRows * kTileRows; }
+
+// Copies rows [0, rows) of a (row stride lda) to dst in the packed layout
+// (see the top), zeroing columns k..kpad. Row r's k block kb lands at
+// ((r / 16) * kpad * 16) + kb * 512 + (r % 16) * 32, so that row group g
+// starts at g * 16 * kpad, as a plain [row][kpad] copy would.
 void PackRows(const uint16_t* a, int64_t lda, int64_t rows, int64_t k, int64_t kpad,
               uint16_t* dst) {
+  const int64_t full_blocks = k / kKBlock;
+  const int64_t tail = k - full_blocks * kKBlock;
   for (int64_t r = 0; r < rows; ++r) {
-    std::memcpy(dst + r * kpad, a + r * lda, static_cast<size_t>(k) * 2);
-    std::memset(dst + r * kpad + k, 0, static_cast<size_t>(kpad - k) * 2);
+    const uint16_t* src = a + r * lda;
+    uint16_t* row = dst + (r / kTileRows) * kpad * kTileRows + (r % kTileRows) * kKBlock;
+    for (int64_t kb = 0; kb < full_blocks; ++kb) {
+      std::memcpy(row + kb * kTileElems, src + kb * kKBlock, kKBlock * 2);
+    }
+    if (tail > 0) {
+      uint16_t* last = row + full_blocks * kTileElems;
+      std::memcpy(last, src + full_blocks * kKBlock, static_cast<size_t>(tail) * 2);
+      std::memset(last + tail, 0, static_cast<size_t>(kKBlock - tail) * 2);
+    }
   }
 }
 
@@ -163,13 +185,13 @@ STRATA_AMX void Range(const AmxProblem& pr, int64_t m0, int64_t m1, int64_t p0, 
   // Rows per pass: ~1 MiB of packed A stays in L2 while the panels stream.
   const int64_t block = std::max<int64_t>(32, (int64_t{1} << 20) / (kpad * 2 * copies) / 32 * 32);
   Scratch& scratch = ThreadScratch();
-  const size_t need = static_cast<size_t>(std::min(block, m1 - m0) * kpad * 2 * copies);
+  const size_t need = static_cast<size_t>(PackedRows(std::min(block, m1 - m0)) * kpad * 2 * copies);
   if (scratch.a.size() < need) scratch.a = AlignedBuffer(need);
   auto* tiles = scratch.c.as<float>();
   for (int64_t mb = m0; mb < m1; mb += block) {
     const int64_t rows = std::min(block, m1 - mb);
     auto* hi = scratch.a.as<uint16_t>();
-    uint16_t* lo = hi + rows * kpad;
+    uint16_t* lo = hi + PackedRows(rows) * kpad;
     PackRows(pr.a + mb * pr.lda, pr.lda, rows, pr.k, kpad, hi);
     if constexpr (kSplit) PackRows(pr.a_lo + mb * pr.lda, pr.lda, rows, pr.k, kpad, lo);
     const int64_t full = rows / 32 * 32;
