@@ -37,7 +37,10 @@
 // plan that reuses it copies its bytes into a staging slot before anything
 // writes the block, and Update inserts them into the host tier (the disk
 // tier when there is no host tier); the host tier's own evictions go to the
-// disk tier, which writes on its own thread. A waiting request whose prefix
+// disk tier, which writes on its own thread. With write-behind
+// (write_behind_blocks_per_step), the blocks of ended requests are copied
+// down in later plans ahead of their eviction, which then copies nothing
+// (scheduler/write_behind.h). A waiting request whose prefix
 // continues past the device index into the host or disk tier is LOADING:
 // host hits are ready at once, disk reads run on the disk tier's threads and
 // the step loop keeps stepping the others. Once its reads are done it is
