@@ -1,5 +1,7 @@
 #include "engine/sampling/sampler.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -64,7 +66,9 @@ bool HasPenalties(const SamplingParams& params) {
 
 // One pass. NaN never wins, ties go to the lowest id, and a vector with no
 // logit above -inf yields token 0.
-TokenId Argmax(absl::Span<const float> logits) {
+// The first token with the greatest logit; NaN never wins, and 0 when no
+// logit is above -inf.
+TokenId ArgmaxScalar(absl::Span<const float> logits) {
   TokenId best = 0;
   float best_logit = kNegInf;
   for (size_t i = 0; i < logits.size(); ++i) {
@@ -74,6 +78,47 @@ TokenId Argmax(absl::Span<const float> logits) {
     }
   }
   return best;
+}
+
+// The same in two AVX-512 passes: the greatest ordered logit, then the first
+// index holding it. Greedy decoding runs this once per sequence per step on
+// a whole vocabulary (32k to 152k logits), where the scalar loop's
+// data-dependent branch cost ~1 ns per logit.
+__attribute__((target("avx512f"))) TokenId ArgmaxAvx512(absl::Span<const float> logits) {
+  const size_t n = logits.size();
+  const float* data = logits.data();
+  __m512 best = _mm512_set1_ps(kNegInf);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 v = _mm512_loadu_ps(data + i);
+    // Ordered lanes only: a NaN compares false and keeps the old maximum.
+    best = _mm512_mask_max_ps(best, _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), best, v);
+  }
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, best);
+  float top = kNegInf;
+  for (float lane : lanes) top = std::max(top, lane);
+  for (size_t j = i; j < n; ++j) {
+    if (data[j] > top) top = data[j];
+  }
+  if (!(top > kNegInf)) return 0;
+  const __m512 target = _mm512_set1_ps(top);
+  for (i = 0; i + 16 <= n; i += 16) {
+    const __mmask16 hit = _mm512_cmp_ps_mask(_mm512_loadu_ps(data + i), target, _CMP_EQ_OQ);
+    if (hit != 0) return static_cast<TokenId>(i + static_cast<size_t>(std::countr_zero(hit)));
+  }
+  for (; i < n; ++i) {
+    if (data[i] == top) return static_cast<TokenId>(i);
+  }
+  return 0;  // unreachable: `top` came from these logits
+}
+
+TokenId Argmax(absl::Span<const float> logits) {
+  static const bool avx512 = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0;
+  }();
+  return avx512 ? ArgmaxAvx512(logits) : ArgmaxScalar(logits);
 }
 
 // Fills `out` with the tokens that survive top-k (every token when top_k is

@@ -119,6 +119,32 @@ TEST(SamplerTest, GreedyTiesGoToLowestId) {
   EXPECT_EQ(SampleToken(logits, params, {}).id, 1);
 }
 
+// The vectorized argmax keeps the scalar rules at every length and position:
+// NaN never wins, ties (including -0 and +0) go to the lowest id, and no
+// logit above -inf gives id 0.
+TEST(SamplerTest, GreedyKeepsItsRulesAtEveryLengthAndPosition) {
+  SamplingParams params;
+  params.temperature = 0.0f;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (size_t n : {1u, 15u, 16u, 17u, 33u, 1000u}) {
+    for (size_t at = 0; at < n; at += (n > 40 ? 37 : 1)) {
+      std::vector<float> logits = RandomLogits(n, static_cast<uint32_t>(n + at));
+      for (size_t i = 0; i < n; i += 5) logits[i] = nan;
+      logits[at] = 1000.0f;
+      EXPECT_EQ(SampleToken(logits, params, {}).id, static_cast<TokenId>(at)) << n << " " << at;
+      logits[n - 1 - (n - 1 - at) / 2] = 1000.0f;  // a tie at or after `at`
+      EXPECT_EQ(SampleToken(logits, params, {}).id, static_cast<TokenId>(at)) << n << " " << at;
+    }
+    std::vector<float> dead(n, kNegInf);
+    dead[n / 2] = nan;
+    EXPECT_EQ(SampleToken(dead, params, {}).id, 0) << n;
+  }
+  std::vector<float> zeros(40, kNegInf);
+  zeros[21] = -0.0f;
+  zeros[30] = 0.0f;
+  EXPECT_EQ(SampleToken(zeros, params, {}).id, 21);
+}
+
 TEST(SamplerTest, TopKOneIsGreedyAtAnyTemperature) {
   for (float temperature : {0.05f, 0.7f, 1.0f, 3.0f, 100.0f}) {
     for (uint32_t seed = 0; seed < 10; ++seed) {
