@@ -144,6 +144,7 @@ absl::StatusOr<StepResult> CpuBackend::Execute(const StepPlan& plan) {
   StepResult result;
   result.moves_completed = static_cast<int64_t>(plan.block_moves.size());
   result.outputs.reserve(plan.sequences.size());
+  std::vector<std::pair<size_t, const float*>> to_sample;  // (sequence, its last logits)
   for (size_t s = 0; s < plan.sequences.size(); ++s) {
     const SequenceStep& seq = plan.sequences[s];
     const int64_t n = static_cast<int64_t>(seq.token_ids.size());
@@ -157,15 +158,23 @@ absl::StatusOr<StepResult> CpuBackend::Execute(const StepPlan& plan) {
       const float* begin = logits.data() + first_logit[s] * vocab;
       const int64_t count = seq.return_logits && !seq.blend ? n : 1;
       if (seq.return_logits) out.logits.assign(begin, begin + count * vocab);
-      if (seq.sample) {
-        const float* last = begin + (count - 1) * vocab;
-        TokenHistory history{seq.prompt_ids, seq.output_ids};
-        out.token = SampleToken(absl::Span<const float>(last, static_cast<size_t>(vocab)),
-                                seq.sampling, history);
-      }
+      if (seq.sample) to_sample.emplace_back(s, begin + (count - 1) * vocab);
     }
     result.outputs.push_back(std::move(out));
   }
+  // Each sequence's token depends only on its own logits and parameters (a
+  // seeded draw on its seed and position), so the pool may take them in any
+  // order: a batch's whole-vocabulary passes no longer run one after another
+  // on this thread.
+  pool_->ParallelFor(static_cast<int64_t>(to_sample.size()), 1, [&](int64_t first, int64_t end) {
+    for (int64_t i = first; i < end; ++i) {
+      const auto [s, last] = to_sample[static_cast<size_t>(i)];
+      const SequenceStep& seq = plan.sequences[s];
+      TokenHistory history{seq.prompt_ids, seq.output_ids};
+      result.outputs[s].token = SampleToken(
+          absl::Span<const float>(last, static_cast<size_t>(vocab)), seq.sampling, history);
+    }
+  });
   return result;
 }
 
