@@ -2,7 +2,8 @@
 // small device arena are written to RocksDB (cache.disk_path), the daemon
 // writes what is queued when it stops on SIGTERM, and a new daemon on the
 // same directory serves the old prompt's prefix from disk. /metrics shows the
-// disk tier's blocks meanwhile.
+// disk tier's blocks meanwhile. With write-behind (the daemon's default) the
+// blocks reach the disk even when nothing is evicted.
 #include <signal.h>
 
 #include <regex>
@@ -36,12 +37,18 @@ std::string DiskConfig(const std::filesystem::path& disk) {
                    "  disk_admit_after_sightings: 1\n"));
 }
 
-double DiskCachedBlocks(const std::string& metrics_address) {
+// The value of the first sample matching `pattern` (one capture group), or
+// -1 when /metrics has none.
+double MetricValue(const std::string& metrics_address, const std::regex& pattern) {
   const testing::HttpResponse scrape = testing::HttpGet(metrics_address, "/metrics");
   std::smatch match;
-  static const std::regex kLine(R"(strata_kv_blocks\{state="cached",tier="disk"\} (\S+))");
-  if (!std::regex_search(scrape.body, match, kLine)) return -1;
+  if (!std::regex_search(scrape.body, match, pattern)) return -1;
   return std::stod(match[1]);
+}
+
+double DiskCachedBlocks(const std::string& metrics_address) {
+  static const std::regex kLine(R"(strata_kv_blocks\{state="cached",tier="disk"\} (\S+))");
+  return MetricValue(metrics_address, kLine);
 }
 
 TEST(DiskTierRestartTest, EvictedBlocksSurviveARestartAndAreServedFromDisk) {
@@ -82,6 +89,47 @@ TEST(DiskTierRestartTest, EvictedBlocksSurviveARestartAndAreServedFromDisk) {
   ASSERT_TRUE(again.status.ok()) << again.status.error_message();
   EXPECT_GE(again.final_info.usage().cached_disk_tokens(), 16);
   EXPECT_EQ(again.final_info.usage().cached_device_tokens(), 0);
+  daemon->Signal(SIGTERM);
+  EXPECT_EQ(daemon->Reap(), 0) << daemon->Stderr();
+}
+
+// Write-behind (the daemon's default): a request's blocks reach the disk
+// tier after it ends, with no eviction at all, so a restart finds them.
+TEST(DiskTierRestartTest, BlocksAreWrittenBehindWithoutAnEvictionAndSurviveARestart) {
+  testing::TempDir dir;
+  const std::filesystem::path disk = dir.path() / "kv";
+  const std::string config = testing::BaseConfigYaml(
+      "4MiB", "",
+      absl::StrCat("  disk_path: \"", disk.string(), "\"\n  disk_bytes: 64MiB\n",
+                   "  disk_admit_after_sightings: 1\n"));
+  {
+    std::unique_ptr<DaemonProcess> daemon = DaemonProcess::Serve(dir.path(), config, {}, "first");
+    ASSERT_NE(daemon, nullptr);
+    ASSERT_TRUE(daemon->WaitForListening()) << daemon->Stderr();
+    auto stub = testing::NewStub(daemon->grpc_address());
+    const Generation first = testing::StreamGenerate(*stub, TextRequest(kPrompt, 4));
+    ASSERT_TRUE(first.status.ok()) << first.status.error_message();
+    static const std::regex kBehind(R"(\nstrata_kv_written_behind_blocks_total (\S+))");
+    static const std::regex kEvicted(R"(strata_kv_evicted_blocks_total\{tier="device"\} (\S+))");
+    double behind = 0;
+    for (int i = 0; i < 600 && (behind <= 0 || DiskCachedBlocks(daemon->metrics_address()) <= 0);
+         ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      behind = MetricValue(daemon->metrics_address(), kBehind);
+    }
+    EXPECT_GT(behind, 0);
+    EXPECT_GT(DiskCachedBlocks(daemon->metrics_address()), 0);
+    EXPECT_EQ(MetricValue(daemon->metrics_address(), kEvicted), 0);  // nothing was evicted
+    daemon->Signal(SIGTERM);
+    ASSERT_EQ(daemon->Reap(), 0) << daemon->Stderr();
+  }
+  std::unique_ptr<DaemonProcess> daemon = DaemonProcess::Serve(dir.path(), config, {}, "second");
+  ASSERT_NE(daemon, nullptr);
+  ASSERT_TRUE(daemon->WaitForListening()) << daemon->Stderr();
+  auto stub = testing::NewStub(daemon->grpc_address());
+  const Generation again = testing::StreamGenerate(*stub, TextRequest(kPrompt, 4));
+  ASSERT_TRUE(again.status.ok()) << again.status.error_message();
+  EXPECT_GE(again.final_info.usage().cached_disk_tokens(), 16);
   daemon->Signal(SIGTERM);
   EXPECT_EQ(daemon->Reap(), 0) << daemon->Stderr();
 }
