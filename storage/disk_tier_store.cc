@@ -302,18 +302,8 @@ absl::Status DiskTierStore::Insert(const BlockKey& key, absl::Span<const std::by
   auto value = std::make_shared<PendingValue>();
   {
     absl::MutexLock lock(&mu_);
+    if (RefuseOffer(stored, /*needs_room=*/true).has_value()) return absl::OkStatus();
     ++stats_.inserts;
-    if (pending_.contains(stored) || index_.contains(stored)) return absl::OkStatus();
-    if (!admission_.Admit(key)) {
-      ++stats_.not_admitted_blocks;
-      stats_.not_admitted_bytes += value_bytes;
-      return absl::OkStatus();
-    }
-    if (!Writable() || value_bytes > value_limit_ ||
-        queued_bytes_ + value_bytes > options_.max_queued_bytes) {
-      ++stats_.dropped_inserts;
-      return absl::OkStatus();
-    }
     queued_bytes_ += value_bytes;  // reserved while copying without the lock
     if (!spare_buffers_.empty()) {
       value->bytes = std::move(spare_buffers_.back());
@@ -340,26 +330,33 @@ absl::Status DiskTierStore::Insert(const BlockKey& key, absl::Span<const std::by
 }
 
 StartedInsert DiskTierStore::StartInsert(const BlockKey& key) {
-  const StoredKey stored{options_.model_fingerprint, key};
   absl::MutexLock lock(&mu_);
-  // Counted as Insert would count the same offer; an offer that goes on to
-  // Insert is counted there.
+  // Room in the write queue is Insert's to check: it comes after the step,
+  // when the writer may have drained the queue.
+  const std::optional<StartedInsert::Outcome> refused =
+      RefuseOffer(StoredKey{options_.model_fingerprint, key}, /*needs_room=*/false);
+  // An offer taken is counted by the Insert that follows.
+  return {.outcome = refused.value_or(StartedInsert::Outcome::kUnsupported)};
+}
+
+std::optional<StartedInsert::Outcome> DiskTierStore::RefuseOffer(const StoredKey& stored,
+                                                                 bool needs_room) {
+  const size_t value_bytes = disk_format::kHeaderBytes + options_.block_bytes;
+  std::optional<StartedInsert::Outcome> refused;
   if (pending_.contains(stored) || index_.contains(stored)) {
-    ++stats_.inserts;
-    return {.outcome = StartedInsert::Outcome::kHeld};
-  }
-  if (!admission_.Admit(key)) {
-    ++stats_.inserts;
+    refused = StartedInsert::Outcome::kHeld;
+  } else if (!admission_.Admit(stored.key)) {
     ++stats_.not_admitted_blocks;
-    stats_.not_admitted_bytes += disk_format::kHeaderBytes + options_.block_bytes;
-    return {.outcome = StartedInsert::Outcome::kDeclined};
-  }
-  if (!Writable()) {
-    ++stats_.inserts;
+    stats_.not_admitted_bytes += value_bytes;
+    refused = StartedInsert::Outcome::kDeclined;
+  } else if (!Writable() ||
+             (needs_room && (value_bytes > value_limit_ ||
+                             queued_bytes_ + value_bytes > options_.max_queued_bytes))) {
     ++stats_.dropped_inserts;
-    return {.outcome = StartedInsert::Outcome::kDeclined};
+    refused = StartedInsert::Outcome::kDeclined;
   }
-  return {.outcome = StartedInsert::Outcome::kUnsupported};
+  if (refused.has_value()) ++stats_.inserts;
+  return refused;
 }
 
 void DiskTierStore::RecordSightings(absl::Span<const BlockKey> keys) {

@@ -51,6 +51,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -260,6 +261,12 @@ class DiskTierStore final : public TierStore {
   void Disable(const absl::Status& error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Serves what it holds, writes nothing more: the filesystem is full.
   void MakeReadOnly(const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Counts an offer of `stored` (Insert, StartInsert) that the store will
+  // not write, and says why: kHeld (held or queued) or kDeclined
+  // (admission, read-only, or with `needs_room` no room for its value);
+  // nullopt, and nothing counted, for an offer it would write.
+  std::optional<StartedInsert::Outcome> RefuseOffer(const StoredKey& stored, bool needs_room)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether the writer has a batch to write now (or is to stop).
   bool WriterHasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues a hit's touch, dropping the oldest beyond kMaxQueuedTouches.
