@@ -37,12 +37,9 @@ v1::GenerateRequest ChunksRequest(const std::vector<std::string>& chunks,
 }
 
 double SourceCount(const std::string& metrics_address, const std::string& source) {
-  const testing::HttpResponse scrape = testing::HttpGet(metrics_address, "/metrics");
-  std::smatch match;
-  const std::regex line(
-      absl::StrCat(R"(strata_prompt_tokens_by_source_total\{source=")", source, R"("\} (\S+))"));
-  if (!std::regex_search(scrape.body, match, line)) return -1;
-  return std::stod(match[1]);
+  return testing::ScrapeMetric(
+      metrics_address,
+      absl::StrCat(R"(strata_prompt_tokens_by_source_total{source=")", source, R"("})"));
 }
 
 class DaemonBlendTest : public ::testing::Test {

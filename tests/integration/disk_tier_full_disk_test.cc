@@ -72,13 +72,6 @@ bool WaitForJsonListening(DaemonProcess& daemon, Addresses& out) {
 }
 
 // One series' value from a /metrics body; -1 if absent.
-double Series(const std::string& body, const std::string& series) {
-  const std::string needle = "\n" + series + " ";
-  const size_t at = body.find(needle);
-  if (at == std::string::npos) return -1;
-  return std::stod(body.substr(at + needle.size()));
-}
-
 // /proc/PID/io's wchar: bytes the process passed to write calls.
 uint64_t WrittenChars(pid_t pid) {
   std::ifstream io("/proc/" + std::to_string(pid) + "/io");
@@ -157,7 +150,7 @@ TEST(DiskTierFullDiskTest, FullDiskTurnsTheTierReadOnlyAndTheDaemonServesAndRest
     Load(at.grpc, "first", 12);
     ASSERT_TRUE(daemon->running()) << daemon->Stderr();
     const std::string scrape = testing::HttpGet(at.metrics, "/metrics").body;
-    const double to_disk = Series(scrape, kDeviceToDisk);
+    const double to_disk = testing::MetricSample(scrape, kDeviceToDisk);
     const uint64_t wchar = WrittenChars(daemon->pid());
     const uint64_t blobs = FileBytes(disk, ".blob");
     std::printf(
@@ -165,13 +158,13 @@ TEST(DiskTierFullDiskTest, FullDiskTurnsTheTierReadOnlyAndTheDaemonServesAndRest
         "(blobs %llu), %.0f blocks cached\n",
         to_disk, static_cast<unsigned long long>(wchar),
         static_cast<unsigned long long>(FileBytes(disk, "")),
-        static_cast<unsigned long long>(blobs), Series(scrape, kDiskCached));
+        static_cast<unsigned long long>(blobs), testing::MetricSample(scrape, kDiskCached));
     EXPECT_GT(to_disk, 0);
     // What the metrics say went to disk, the process did write, and the
     // blocks they say are there are in the blob files.
     EXPECT_LE(to_disk, static_cast<double>(wchar));
-    EXPECT_LE(Series(scrape, kDiskCached) * 16384, static_cast<double>(blobs));
-    EXPECT_GT(Series(scrape, kWriteSeconds), 0);
+    EXPECT_LE(testing::MetricSample(scrape, kDiskCached) * 16384, static_cast<double>(blobs));
+    EXPECT_GT(testing::MetricSample(scrape, kWriteSeconds), 0);
     EXPECT_LE(FileBytes(disk, ""), kFilesystemBytes - kMinFreeBytes);
     const std::string early = daemon->Stderr();
     EXPECT_EQ(early.find("disk_tier_"), std::string::npos)
@@ -184,8 +177,10 @@ TEST(DiskTierFullDiskTest, FullDiskTurnsTheTierReadOnlyAndTheDaemonServesAndRest
     const std::string before = testing::HttpGet(at.metrics, "/metrics").body;
     Load(at.grpc, "third", 2);
     const std::string after = testing::HttpGet(at.metrics, "/metrics").body;
-    EXPECT_EQ(Series(before, kDeviceToDisk), Series(after, kDeviceToDisk)) << "nothing written";
-    EXPECT_EQ(Series(after, kDiskFree), 0);
+    EXPECT_EQ(testing::MetricSample(before, kDeviceToDisk),
+              testing::MetricSample(after, kDeviceToDisk))
+        << "nothing written";
+    EXPECT_EQ(testing::MetricSample(after, kDiskFree), 0);
     // Read-only when the writer saw the disk full before writing; off when
     // the filler won the race against a batch already being written (a
     // flush failed). Either way one structured error, in JSON.

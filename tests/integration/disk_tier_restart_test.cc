@@ -6,7 +6,6 @@
 // blocks reach the disk even when nothing is evicted.
 #include <signal.h>
 
-#include <regex>
 #include <string>
 #include <thread>
 
@@ -27,28 +26,34 @@ constexpr char kPrompt[] =
     "The old cartographer drew every island twice, once as the sailors saw it and once as the "
     "birds did, and kept both maps in a locked drawer.";
 
-// A device arena of 10 blocks (160 tokens), no host tier: evicted
-// blocks go to the disk tier.
-std::string DiskConfig(const std::filesystem::path& disk) {
+// A device arena of `device_bytes` (160 KiB: 10 blocks, 160 tokens), no
+// host tier: evicted blocks go to the disk tier.
+std::string DiskConfig(const std::filesystem::path& disk,
+                       const std::string& device_bytes = "160KiB") {
   return testing::BaseConfigYaml(
-      "160KiB", "",
+      device_bytes, "",
       absl::StrCat("  disk_path: \"", disk.string(), "\"\n  disk_bytes: 64MiB\n",
                    // Every evicted block is written (the default waits for a second use).
                    "  disk_admit_after_sightings: 1\n"));
 }
 
-// The value of the first sample matching `pattern` (one capture group), or
-// -1 when /metrics has none.
-double MetricValue(const std::string& metrics_address, const std::regex& pattern) {
-  const testing::HttpResponse scrape = testing::HttpGet(metrics_address, "/metrics");
-  std::smatch match;
-  if (!std::regex_search(scrape.body, match, pattern)) return -1;
-  return std::stod(match[1]);
+double DiskCachedBlocks(const std::string& metrics_address) {
+  return testing::ScrapeMetric(metrics_address, R"(strata_kv_blocks{state="cached",tier="disk"})");
 }
 
-double DiskCachedBlocks(const std::string& metrics_address) {
-  static const std::regex kLine(R"(strata_kv_blocks\{state="cached",tier="disk"\} (\S+))");
-  return MetricValue(metrics_address, kLine);
+// A new daemon on the same directory serves kPrompt's prefix from disk.
+void ExpectPromptServedFromDiskAfterRestart(const std::filesystem::path& dir,
+                                            const std::string& config) {
+  std::unique_ptr<DaemonProcess> daemon = DaemonProcess::Serve(dir, config, {}, "second");
+  ASSERT_NE(daemon, nullptr);
+  ASSERT_TRUE(daemon->WaitForListening()) << daemon->Stderr();
+  auto stub = testing::NewStub(daemon->grpc_address());
+  const Generation again = testing::StreamGenerate(*stub, TextRequest(kPrompt, 4));
+  ASSERT_TRUE(again.status.ok()) << again.status.error_message();
+  EXPECT_GE(again.final_info.usage().cached_disk_tokens(), 16);
+  EXPECT_EQ(again.final_info.usage().cached_device_tokens(), 0);
+  daemon->Signal(SIGTERM);
+  EXPECT_EQ(daemon->Reap(), 0) << daemon->Stderr();
 }
 
 TEST(DiskTierRestartTest, EvictedBlocksSurviveARestartAndAreServedFromDisk) {
@@ -80,17 +85,7 @@ TEST(DiskTierRestartTest, EvictedBlocksSurviveARestartAndAreServedFromDisk) {
     ASSERT_EQ(daemon->Reap(), 0) << daemon->Stderr();
     EXPECT_NE(daemon->Stderr().find("event=disk_tier_closed"), std::string::npos);
   }
-  std::unique_ptr<DaemonProcess> daemon =
-      DaemonProcess::Serve(dir.path(), DiskConfig(disk), {}, "second");
-  ASSERT_NE(daemon, nullptr);
-  ASSERT_TRUE(daemon->WaitForListening()) << daemon->Stderr();
-  auto stub = testing::NewStub(daemon->grpc_address());
-  const Generation again = testing::StreamGenerate(*stub, TextRequest(kPrompt, 4));
-  ASSERT_TRUE(again.status.ok()) << again.status.error_message();
-  EXPECT_GE(again.final_info.usage().cached_disk_tokens(), 16);
-  EXPECT_EQ(again.final_info.usage().cached_device_tokens(), 0);
-  daemon->Signal(SIGTERM);
-  EXPECT_EQ(daemon->Reap(), 0) << daemon->Stderr();
+  ExpectPromptServedFromDiskAfterRestart(dir.path(), DiskConfig(disk));
 }
 
 // Write-behind (the daemon's default): a request's blocks reach the disk
@@ -98,10 +93,7 @@ TEST(DiskTierRestartTest, EvictedBlocksSurviveARestartAndAreServedFromDisk) {
 TEST(DiskTierRestartTest, BlocksAreWrittenBehindWithoutAnEvictionAndSurviveARestart) {
   testing::TempDir dir;
   const std::filesystem::path disk = dir.path() / "kv";
-  const std::string config = testing::BaseConfigYaml(
-      "4MiB", "",
-      absl::StrCat("  disk_path: \"", disk.string(), "\"\n  disk_bytes: 64MiB\n",
-                   "  disk_admit_after_sightings: 1\n"));
+  const std::string config = DiskConfig(disk, "4MiB");  // nothing is evicted
   {
     std::unique_ptr<DaemonProcess> daemon = DaemonProcess::Serve(dir.path(), config, {}, "first");
     ASSERT_NE(daemon, nullptr);
@@ -109,29 +101,20 @@ TEST(DiskTierRestartTest, BlocksAreWrittenBehindWithoutAnEvictionAndSurviveARest
     auto stub = testing::NewStub(daemon->grpc_address());
     const Generation first = testing::StreamGenerate(*stub, TextRequest(kPrompt, 4));
     ASSERT_TRUE(first.status.ok()) << first.status.error_message();
-    static const std::regex kBehind(R"(\nstrata_kv_written_behind_blocks_total (\S+))");
-    static const std::regex kEvicted(R"(strata_kv_evicted_blocks_total\{tier="device"\} (\S+))");
+    const std::string& metrics = daemon->metrics_address();
     double behind = 0;
-    for (int i = 0; i < 600 && (behind <= 0 || DiskCachedBlocks(daemon->metrics_address()) <= 0);
-         ++i) {
+    for (int i = 0; i < 600 && (behind <= 0 || DiskCachedBlocks(metrics) <= 0); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      behind = MetricValue(daemon->metrics_address(), kBehind);
+      behind = testing::ScrapeMetric(metrics, "strata_kv_written_behind_blocks_total");
     }
     EXPECT_GT(behind, 0);
-    EXPECT_GT(DiskCachedBlocks(daemon->metrics_address()), 0);
-    EXPECT_EQ(MetricValue(daemon->metrics_address(), kEvicted), 0);  // nothing was evicted
+    EXPECT_GT(DiskCachedBlocks(metrics), 0);
+    EXPECT_EQ(testing::ScrapeMetric(metrics, R"(strata_kv_evicted_blocks_total{tier="device"})"),
+              0);  // nothing was evicted
     daemon->Signal(SIGTERM);
     ASSERT_EQ(daemon->Reap(), 0) << daemon->Stderr();
   }
-  std::unique_ptr<DaemonProcess> daemon = DaemonProcess::Serve(dir.path(), config, {}, "second");
-  ASSERT_NE(daemon, nullptr);
-  ASSERT_TRUE(daemon->WaitForListening()) << daemon->Stderr();
-  auto stub = testing::NewStub(daemon->grpc_address());
-  const Generation again = testing::StreamGenerate(*stub, TextRequest(kPrompt, 4));
-  ASSERT_TRUE(again.status.ok()) << again.status.error_message();
-  EXPECT_GE(again.final_info.usage().cached_disk_tokens(), 16);
-  daemon->Signal(SIGTERM);
-  EXPECT_EQ(daemon->Reap(), 0) << daemon->Stderr();
+  ExpectPromptServedFromDiskAfterRestart(dir.path(), config);
 }
 
 }  // namespace

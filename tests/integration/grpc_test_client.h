@@ -134,6 +134,21 @@ inline HttpResponse HttpGet(const std::string& address, const std::string& path)
   return result;
 }
 
+// The value of the sample `series` (a metric name with its labels, in the
+// alphabetical order prometheus-cpp writes them) in a /metrics body; -1 when
+// the body has none.
+inline double MetricSample(const std::string& body, const std::string& series) {
+  const std::string needle = "\n" + series + " ";
+  const size_t at = body.find(needle);
+  if (at == std::string::npos) return -1;
+  return std::stod(body.substr(at + needle.size()));
+}
+
+// The same, from a scrape of the metrics endpoint at `metrics_address`.
+inline double ScrapeMetric(const std::string& metrics_address, const std::string& series) {
+  return MetricSample(HttpGet(metrics_address, "/metrics").body, series);
+}
+
 // A loopback port nothing listens on right now (bound, read back, closed).
 inline int FreeLoopbackPort() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
