@@ -25,6 +25,8 @@ TEST(KvCacheOptionsTest, EachBadValueIsRefusedNamingItsKey) {
       {KvCacheOptions{.disk_admit_after_sightings = 0}, "cache.disk_admit_after_sightings"});
   cases.push_back(
       {KvCacheOptions{.disk_admit_after_sightings = 256}, "cache.disk_admit_after_sightings"});
+  cases.push_back(
+      {KvCacheOptions{.write_behind_blocks_per_step = -1}, "cache.write_behind_blocks_per_step"});
   for (const Case& c : cases) {
     absl::Status status = ValidateKvCacheOptions(c.options);
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.key;

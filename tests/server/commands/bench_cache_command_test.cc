@@ -39,6 +39,8 @@ TEST(BenchCacheCommandTest, BadArgumentsAreUsageErrors) {
   EXPECT_NE(RunBenchCache({"--prompt-tokens", "64,x"}), 0);
   EXPECT_NE(RunBenchCache({"--prompt-tokens", "64,8"}), 0);
   EXPECT_NE(RunBenchCache({"--config", "/nonexistent.json"}), 0);
+  EXPECT_NE(RunBenchCache({"--write-behind-blocks", "-1"}), 0);
+  EXPECT_NE(RunBenchCache({"--write-behind-blocks", "many"}), 0);
 }
 
 }  // namespace

@@ -85,6 +85,7 @@ TEST(BenchSchedulerCommandTest, BadArgumentsAreUsageErrors) {
   EXPECT_EQ(RunStrata({"bench", "scheduler", "--scale", "0"}).exit_code, 2);
   EXPECT_EQ(RunStrata({"bench", "scheduler", "--workloads", "chat,nope"}).exit_code, 2);
   EXPECT_EQ(RunStrata({"bench", "scheduler", "--reps", "0"}).exit_code, 2);
+  EXPECT_EQ(RunStrata({"bench", "scheduler", "--write-behind-blocks", "-1"}).exit_code, 2);
   EXPECT_EQ(RunStrata({"bench", "scheduler", "--bogus"}).exit_code, 2);
   const StrataResult missing = RunStrata({"bench", "scheduler", "--config", "/nonexistent.json"});
   EXPECT_EQ(missing.exit_code, 1);

@@ -250,6 +250,10 @@ TEST(DaemonConfigTest, OutOfRangeAndBadChoices) {
             ":2: cache.block_size: value 0 is out of range [1, 4096]");
   EXPECT_EQ(LoadError("cache:\n  device_memory_fraction: 1.5\n"),
             ":2: cache.device_memory_fraction: value 1.5 is out of range [0, 1)");
+  EXPECT_EQ(LoadError("cache:\n  write_behind_blocks_per_step: -1\n"),
+            ":2: cache.write_behind_blocks_per_step: value -1 is out of range [0, 1048576]");
+  EXPECT_EQ(LoadError("cache:\n  disk_low_priority_writes: sometimes\n"),
+            ":2: cache.disk_low_priority_writes: expected true or false, got 'sometimes'");
   EXPECT_EQ(LoadError("engine:\n  precision: fp8\n"),
             ":2: engine.precision: 'fp8' is not one of split, bf16, f32");
   EXPECT_THAT(LoadError("server:\n  listen: localhost:99999\n"),
@@ -259,7 +263,8 @@ TEST(DaemonConfigTest, OutOfRangeAndBadChoices) {
   EXPECT_EQ(LoadError("engine:\n  backend: tpu\n"),
             ":2: engine.backend: 'tpu' is not one of auto, cpu, cuda");
   // cache.eviction was removed (nothing read it): an old config names it.
-  EXPECT_THAT(LoadError("cache:\n  eviction: lru\n"), HasSubstr(":2: unknown key 'cache.eviction'"));
+  EXPECT_THAT(LoadError("cache:\n  eviction: lru\n"),
+              HasSubstr(":2: unknown key 'cache.eviction'"));
 }
 
 TEST(DaemonConfigTest, BadSizesAndDurations) {
