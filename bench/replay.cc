@@ -101,6 +101,7 @@ ReplaySummary Replay::Summarize() const {
   summary.ttft_p50_s = Percentile(ttfts, 50);
   summary.ttft_p99_s = Percentile(ttfts, 99);
   summary.e2e_p50_s = Percentile(e2es, 50);
+  summary.e2e_p99_s = Percentile(e2es, 99);
   return summary;
 }
 

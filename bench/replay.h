@@ -38,6 +38,7 @@ struct ReplaySummary {
   double ttft_p50_s = 0;
   double ttft_p99_s = 0;
   double e2e_p50_s = 0;
+  double e2e_p99_s = 0;
 };
 
 class Replay {

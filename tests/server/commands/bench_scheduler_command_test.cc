@@ -37,14 +37,18 @@ TEST(BenchSchedulerCommandTest, PrintsEveryWorkloadAndPolicyAsJsonLast) {
       SCOPED_TRACE(std::string(workload) + " / " + policy);
       ASSERT_TRUE(json[workload].contains(policy));
       const nlohmann::json& figures = json[workload][policy];
-      EXPECT_EQ(figures.size(), 4u);
+      EXPECT_EQ(figures.size(), 6u);
       ASSERT_TRUE(figures["throughput_tok_s"].is_number());
       ASSERT_TRUE(figures["ttft_p50_s"].is_number());
       ASSERT_TRUE(figures["ttft_p99_s"].is_number());
+      ASSERT_TRUE(figures["e2e_p50_s"].is_number());
+      ASSERT_TRUE(figures["e2e_p99_s"].is_number());
       ASSERT_TRUE(figures["hit_tokens"].is_number_integer());
       EXPECT_GT(figures["throughput_tok_s"].get<double>(), 0);
       EXPECT_GT(figures["ttft_p50_s"].get<double>(), 0);
       EXPECT_GE(figures["ttft_p99_s"].get<double>(), figures["ttft_p50_s"].get<double>());
+      EXPECT_GE(figures["e2e_p99_s"].get<double>(), figures["e2e_p50_s"].get<double>());
+      EXPECT_GE(figures["e2e_p50_s"].get<double>(), figures["ttft_p50_s"].get<double>());
     }
     // The cache-off baseline never reuses KV; the cache policies do, and in
     // the agents workload (device too small for every agent) from the host tier.
