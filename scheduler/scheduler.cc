@@ -41,7 +41,7 @@ Scheduler::Scheduler(const SchedulerOptions& options)
     : options_(options),
       gate_(LimitsOf(options), options.max_waiting),
       cache_(CacheSpec(options), options.num_blocks, options.model_fingerprint),
-      order_(options.policy, options.max_queue_delay),
+      order_(options.policy, options.max_queue_delay, options.yield_to_new_after_tokens > 0),
       sessions_(holds_, options.session_ttl),
       workflows_(holds_, options.session_ttl),
       write_behind_(has_tiers() ? options.write_behind_blocks_per_step : 0, options.num_blocks),
@@ -308,7 +308,11 @@ std::vector<WaitingEntry> Scheduler::Candidates() {
     if (blend_active(seq) && seq.request.kind == RequestKind::kPrefill) continue;
     if (seq.state == RequestState::kLoading && !seq.load->IsReady()) continue;  // reads in flight
     WaitingEntry entry{
-        .id = id, .priority = seq.request.priority, .arrival = seq.arrival, .arrived = seq.arrived};
+        .id = id,
+        .priority = seq.request.priority,
+        .arrival = seq.arrival,
+        .arrived = WaitingSince(seq),
+        .awaits_first_token = seq.output_ids.empty()};
     if (score) {
       entry.cached_tokens = DevicePrefix(seq).num_tokens;
       if (seq.state == RequestState::kLoading) {
@@ -321,6 +325,14 @@ std::vector<WaitingEntry> Scheduler::Candidates() {
     entries.push_back(entry);
   }
   return entries;
+}
+
+Clock::time_point Scheduler::WaitingSince(const Sequence& seq) const {
+  // With yields, preemption is routine: a decode that gave way ages from
+  // then, not from its arrival, or it would soon go ahead of every request
+  // still waiting for its first token, and (aged, not fitting) hold them up.
+  if (options_.yield_to_new_after_tokens > 0 && seq.preempted_step >= 0) return seq.preempted_at;
+  return seq.arrived;
 }
 
 void Scheduler::BuildInflight() {
@@ -376,30 +388,58 @@ void Scheduler::AdmitWaiting(PlanBuilder& builder, Clock::time_point now) {
 }
 
 Scheduler::AdmitResult Scheduler::TryAdmit(Sequence& seq, PlanBuilder& builder) {
-  const auto victim_ranks_lower = [&] {
-    return !running_.empty() &&
-           sequences_.at(running_.back())->request.priority < seq.request.priority;
-  };
-  // A full batch makes room only for a higher priority.
-  if (static_cast<int64_t>(running_.size()) >= options_.max_running && !victim_ranks_lower()) {
+  // A full batch makes room only for a sequence a running one gives way to.
+  if (static_cast<int64_t>(running_.size()) >= options_.max_running && !Victim(seq)) {
     return AdmitResult::kNoRoom;
   }
   if (seq.state == RequestState::kWaiting && StartLoad(seq)) {
     MoveTo(seq, RequestState::kLoading);
     if (!seq.load->IsReady()) return AdmitResult::kLoading;
   }
-  // Lower priorities give way, but only when that can be enough: preempting
-  // them all in vain would just churn.
-  const bool may_preempt = victim_ranks_lower() && CouldFitByPreempting(seq, builder.budget());
+  // Others give way, but only when that can be enough: preempting them all
+  // in vain would just churn.
+  const bool may_preempt = Victim(seq).has_value() && CouldFitByPreempting(seq, builder.budget());
   while (static_cast<int64_t>(running_.size()) >= options_.max_running) {
-    if (!may_preempt || !victim_ranks_lower()) return AdmitResult::kNoRoom;
-    PreemptLast(builder);
+    const std::optional<RequestId> victim = may_preempt ? Victim(seq) : std::nullopt;
+    if (!victim) return AdmitResult::kNoRoom;
+    GiveWay(*victim, seq, builder);
   }
   while (!Admit(seq, builder)) {
-    if (!may_preempt || !victim_ranks_lower()) return AdmitResult::kNoRoom;
-    PreemptLast(builder);
+    const std::optional<RequestId> victim = may_preempt ? Victim(seq) : std::nullopt;
+    if (!victim) return AdmitResult::kNoRoom;
+    GiveWay(*victim, seq, builder);
   }
   return AdmitResult::kAdmitted;
+}
+
+void Scheduler::GiveWay(RequestId victim, const Sequence& seq, PlanBuilder& builder) {
+  if (sequences_.at(victim)->request.priority >= seq.request.priority) ++counters_.yields_to_new;
+  PreemptRunning(victim, builder);
+}
+
+bool Scheduler::GivesWayTo(const Sequence& other, const Sequence& seq) const {
+  if (other.request.priority < seq.request.priority) return true;
+  if (options_.yield_to_new_after_tokens <= 0 || other.request.priority > seq.request.priority) {
+    return false;
+  }
+  if (!seq.output_ids.empty() || seq.is_fill || other.is_fill || blend_active(other)) return false;
+  if (other.num_tokens() - other.tokens_at_admission < options_.yield_to_new_after_tokens) {
+    return false;
+  }
+  // Nothing much is thrown away: it is swapped out, or its full blocks stay
+  // in the prefix cache, whose evictions go down to a lower tier, and only
+  // its partial last block is computed again.
+  return WouldSwap(other) || (prefix_cache() && has_tiers());
+}
+
+std::optional<RequestId> Scheduler::Victim(const Sequence& seq) const {
+  for (auto it = running_.rbegin(); it != running_.rend(); ++it) {
+    const Sequence& other = *sequences_.at(*it);
+    if (GivesWayTo(other, seq)) return *it;
+    // Past the lowest priorities, only a yield can still be found.
+    if (options_.yield_to_new_after_tokens <= 0) break;
+  }
+  return std::nullopt;
 }
 
 bool Scheduler::CouldFitByPreempting(Sequence& seq, int64_t budget) {
@@ -411,7 +451,7 @@ bool Scheduler::CouldFitByPreempting(Sequence& seq, int64_t budget) {
   // An upper bound: blocks shared with others are not freed by a preemption.
   int64_t freeable = cache_.num_available_blocks();
   for (RequestId other : running_) {
-    if (sequences_.at(other)->request.priority < seq.request.priority) {
+    if (GivesWayTo(*sequences_.at(other), seq)) {
       freeable += static_cast<int64_t>(cache_.block_table(other).size());
     }
   }
@@ -474,6 +514,7 @@ bool Scheduler::Admit(Sequence& seq, PlanBuilder& builder) {
   seq.usage = usage;
   seq.computed = start;
   seq.admission = next_admission_++;
+  seq.tokens_at_admission = seq.num_tokens();
   MoveTo(seq, RequestState::kRunning);
   if (seq.has_agent()) {
     workflows_.OnAdmitted(seq.agent());
@@ -526,8 +567,9 @@ void Scheduler::InsertRunning(RequestId id) {
   running_.insert(pos, id);
 }
 
-void Scheduler::PreemptLast(PlanBuilder& builder) {
-  const RequestId victim = running_.back();
+void Scheduler::PreemptLast(PlanBuilder& builder) { PreemptRunning(running_.back(), builder); }
+
+void Scheduler::PreemptRunning(RequestId victim, PlanBuilder& builder) {
   builder.RemoveStep(victim);
   Preempt(*sequences_.at(victim), builder);
 }
@@ -548,18 +590,21 @@ void Scheduler::Preempt(Sequence& seq, PlanBuilder& builder) {
   seq.computed = 0;
   MoveTo(seq, swapped ? RequestState::kSwapped : RequestState::kWaiting);
   seq.preempted_step = step_;
+  seq.preempted_at = options_.now();
   ++num_preemptions_;
   ExtendKeys(seq);  // it resumes with its output: a longer prefix to look up
 }
 
-bool Scheduler::SwapOut(Sequence& seq, PlanBuilder& builder) {
+bool Scheduler::WouldSwap(const Sequence& seq) const {
   if (swap_ == nullptr) return false;
   const int64_t free_slots = max_swap_blocks_ - swap_->num_in_use();
-  if (ChoosePreemption(options_.preemption, /*swap_available=*/true, seq.computed,
-                       options_.block_size, free_slots,
-                       preemption_costs_.costs()) != PreemptAction::kSwap) {
-    return false;
-  }
+  return ChoosePreemption(options_.preemption, /*swap_available=*/true, seq.computed,
+                          options_.block_size, free_slots,
+                          preemption_costs_.costs()) == PreemptAction::kSwap;
+}
+
+bool Scheduler::SwapOut(Sequence& seq, PlanBuilder& builder) {
+  if (!WouldSwap(seq)) return false;
   const int64_t blocks = BlocksFor(seq.computed, options_.block_size);
   std::vector<int32_t> slots;
   for (int64_t i = 0; i < blocks; ++i) {

@@ -63,7 +63,11 @@
 // Swap (a host tier configured, SchedulerOptions::preemption): a preempted
 // sequence's computed blocks are copied into swap memory the scheduler holds
 // (max_swap_blocks of the staging allocator's memory) and copied back when
-// it resumes (scheduler/preemption_policy.h).
+// it resumes (scheduler/preemption_policy.h). Who is preempted: when blocks
+// run out for running sequences, the last in running order; to admit a
+// waiting request, a running one of lower priority, or, with
+// yield_to_new_after_tokens, a decode of the same priority that has had its
+// turn, swapped out so that a request with no token yet gets its first.
 #ifndef STRATA_SCHEDULER_SCHEDULER_H_
 #define STRATA_SCHEDULER_SCHEDULER_H_
 
@@ -153,6 +157,14 @@ struct SchedulerOptions {
   // staging_allocator, allocated as needed and kept for reuse); 0:
   // num_blocks. Only with a host tier; past it, preemption recomputes.
   int64_t max_swap_blocks = 0;
+  // Time to first token under overload: with swap memory (a host tier and
+  // preemption other than kRecompute), a waiting request that has produced
+  // no token yet may swap out a running sequence of its priority or lower
+  // that has produced at least this many tokens since it was admitted, when
+  // the device has no room for it. Decodes then take turns in device memory
+  // while new requests get their first token; nothing is recomputed. 0: off
+  // (only a higher priority preempts).
+  int64_t yield_to_new_after_tokens = 0;
   // Load versus recompute of prefixes found in a lower tier.
   LoadCostOptions load_cost;
   // The clock for deadlines, ageing and session TTLs; tests inject one.
@@ -163,6 +175,9 @@ struct SchedulerOptions {
 struct SchedulerCounters {
   int64_t preemptions_recompute = 0;
   int64_t preemptions_swap = 0;
+  // Of those, decodes swapped out to let a request with no token yet in
+  // (yield_to_new_after_tokens).
+  int64_t yields_to_new = 0;
   int64_t swapped_out_blocks = 0;
   int64_t swapped_in_blocks = 0;
   int64_t deadline_aborts = 0;
@@ -290,12 +305,21 @@ class Scheduler {
   void AdmitWaiting(PlanBuilder& builder, Clock::time_point now);
   std::vector<WaitingEntry> Candidates();
   void BuildInflight();
+  // When `seq` started waiting, for the ageing bound (max_queue_delay).
+  Clock::time_point WaitingSince(const Sequence& seq) const;
   // Admits one candidate (starting its tier load first if it has one),
   // preempting running sequences of lower priority when it does not fit.
   AdmitResult TryAdmit(Sequence& seq, PlanBuilder& builder);
   // Whether `seq`'s next chunk could fit once every running sequence of
   // lower priority gave its blocks up.
   bool CouldFitByPreempting(Sequence& seq, int64_t budget);
+  // The running sequence `seq` may preempt to make room, if any: the last in
+  // running order when it has a lower priority, else (yield_to_new_after_tokens)
+  // the last one that yields to a new request.
+  std::optional<RequestId> Victim(const Sequence& seq) const;
+  // Whether running `other` gives way to `seq`: a lower priority, or a
+  // yield of a decode to a request with no token yet, by swap.
+  bool GivesWayTo(const Sequence& other, const Sequence& seq) const;
   // Starts looking up the rest of `seq`'s prefix in the lower tiers; true
   // when some tier holds at least its next block (seq.load is then set).
   bool StartLoad(Sequence& seq);
@@ -313,6 +337,11 @@ class Scheduler {
   // when the backend performed the moves, settles swaps and prefetches, and
   // frees the staging.
   void FinishMoves(bool performed);
+  void PreemptRunning(RequestId victim, PlanBuilder& builder);
+  // Preempts `victim` (Victim(seq)) to make room for `seq`, counting yields.
+  void GiveWay(RequestId victim, const Sequence& seq, PlanBuilder& builder);
+  // Whether a preemption of `seq` now would swap it out (not recompute).
+  bool WouldSwap(const Sequence& seq) const;
   // Preempts the last running sequence (the victim); removes its step if
   // the plan being built holds one, refunding its budget.
   void PreemptLast(PlanBuilder& builder);

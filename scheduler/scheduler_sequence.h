@@ -42,7 +42,9 @@ struct Scheduler::Sequence {
   int64_t prefix_evictions = -1;
   uint64_t arrival = 0;
   Clock::time_point arrived{};
+  Clock::time_point preempted_at{};  // its last preemption, if any
   uint64_t admission = 0;  // running order among equal priorities
+  int64_t tokens_at_admission = 0;  // num_tokens() when last admitted
   int64_t public_blocks = 0;
   // Prefix cache on: the chain keys of the full blocks before the last token
   // (the last-token rule), hashed once and extended as the tokens grow.

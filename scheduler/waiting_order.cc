@@ -12,8 +12,12 @@ void WaitingOrder::Sort(std::vector<WaitingEntry>& entries, Clock::time_point no
   std::sort(entries.begin(), entries.end(), [&](const WaitingEntry& a, const WaitingEntry& b) {
     if (a.priority != b.priority) return a.priority > b.priority;
     if (!cache_aware) return a.arrival < b.arrival;
-    // Aged first (in arrival order), then longest cached prefix.
+    // Aged first (in arrival order), then (first_tokens_first) those with no
+    // token yet, then longest cached prefix.
     if (a.aged != b.aged) return a.aged;
+    if (!a.aged && first_tokens_first_ && a.awaits_first_token != b.awaits_first_token) {
+      return a.awaits_first_token;
+    }
     if (!a.aged && a.cached_tokens != b.cached_tokens) return a.cached_tokens > b.cached_tokens;
     return a.arrival < b.arrival;
   });

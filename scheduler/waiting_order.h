@@ -10,6 +10,9 @@
 //                (SGLang's longest-prefix-match). A request that does not fit
 //                is passed over unless it has aged, so that a large request
 //                the bound protects is not overtaken forever.
+//                With first_tokens_first (the scheduler's yields to new
+//                requests), requests that have produced no token yet come
+//                before preempted ones among those not aged.
 //
 // Pure: no state beyond the options. Thread-compatible.
 #ifndef STRATA_SCHEDULER_WAITING_ORDER_H_
@@ -41,13 +44,15 @@ struct WaitingEntry {
   uint64_t arrival = 0;         // arrival sequence number: smaller came first
   Clock::time_point arrived{};  // when it was added
   int64_t cached_tokens = 0;    // its prefix already in the cache (kCacheAware)
+  bool awaits_first_token = false;  // has produced no token yet
   bool aged = false;            // set by Sort: waited max_queue_delay or longer
 };
 
 class WaitingOrder {
  public:
-  WaitingOrder(SchedulingPolicy policy, Clock::duration max_queue_delay)
-      : policy_(policy), max_queue_delay_(max_queue_delay) {}
+  WaitingOrder(SchedulingPolicy policy, Clock::duration max_queue_delay,
+               bool first_tokens_first = false)
+      : policy_(policy), max_queue_delay_(max_queue_delay), first_tokens_first_(first_tokens_first) {}
 
   // Sorts `entries` into admission order as of `now` and marks the aged ones.
   void Sort(std::vector<WaitingEntry>& entries, Clock::time_point now) const;
@@ -62,6 +67,7 @@ class WaitingOrder {
  private:
   SchedulingPolicy policy_;
   Clock::duration max_queue_delay_;
+  bool first_tokens_first_;
 };
 
 }  // namespace strata::scheduler

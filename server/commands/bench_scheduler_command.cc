@@ -141,6 +141,7 @@ absl::StatusOr<ServingEngine> MakeEngine(const BenchModel& bench, const bench::W
   engine->scheduler_options.policy = policy.policy;
   engine->scheduler_options.enable_prefix_cache = policy.prefix_cache;
   engine->scheduler_options.preemption = policy.preemption;
+  engine->scheduler_options.yield_to_new_after_tokens = policy.yield_to_new_after_tokens;
   return engine;
 }
 
@@ -282,12 +283,12 @@ std::string Details(const RunResult& run) {
   return absl::StrFormat(
       "  %-14s %-16s steps %4d busy %5.1f%% cpu %5.1fs  hits device/host/disk %d/%d/%d  "
       "missed %d  evicted %d  demoted %d  promoted %d  preemptions %d (swap %d, recompute "
-      "%d)  grouped waits %d  prefetched %d\n",
+      "%d; yields to new %d)  grouped waits %d  prefetched %d\n",
       run.figures.workload, run.figures.policy, run.steps,
       100 * run.busy_s / std::max(run.figures.summary.makespan_s, 1e-9), run.cpu_s, c.hit_tokens[0],
       c.hit_tokens[1], c.hit_tokens[2], c.miss_tokens, c.evicted_blocks, c.demoted_blocks,
       c.promoted_blocks, run.preemptions, run.counters.preemptions_swap,
-      run.counters.preemptions_recompute, run.counters.grouped_waits,
+      run.counters.preemptions_recompute, run.counters.yields_to_new, run.counters.grouped_waits,
       run.counters.prefetched_blocks);
 }
 

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
+#include "server/config/daemon_config.h"
 
 namespace strata::server {
 namespace {
@@ -77,7 +78,8 @@ Suite SessionsSuite(double scale, int64_t vocab_size, uint64_t seed) {
        .policy = SchedulingPolicy::kCacheAware,
        .tier = LowerTier::kHost,
        .hints = true,
-       .preemption = PreemptionMode::kAuto},
+       .preemption = PreemptionMode::kAuto,
+       .yield_to_new_after_tokens = kDaemonYieldToNewAfterTokens},
   };
   suite.headline = "strata";
   suite.baselines = {"fcfs_recompute", "strata_recompute"};

@@ -23,7 +23,10 @@
 //                    strata_recompute  cache-aware order, session pinning,
 //                                      a host tier, preemption recomputes;
 //                    strata            the same with swap-or-recompute chosen
-//                                      by measured cost (PreemptionCostModel).
+//                                      by measured cost (PreemptionCostModel),
+//                                      and decodes yielding to requests with
+//                                      no token yet (yield_to_new_after_tokens,
+//                                      the daemon's default).
 //
 // Thread-safety: pure functions over plain values.
 #ifndef STRATA_SERVER_COMMANDS_BENCH_SCHEDULER_SUITES_H_
@@ -49,6 +52,7 @@ struct PolicySpec {
   LowerTier tier = LowerTier::kNone;
   bool hints = false;  // session, workflow and agent ids reach the scheduler
   scheduler::PreemptionMode preemption = scheduler::PreemptionMode::kAuto;
+  int64_t yield_to_new_after_tokens = 0;  // SchedulerOptions' field of that name
 };
 
 struct Suite {

@@ -81,6 +81,7 @@ absl::StatusOr<scheduler::EngineServiceOptions> EngineServiceOptionsFromConfig(
   absl::StatusOr<scheduler::PreemptionMode> preemption = ParsePreemption(section.preemption);
   if (!preemption.ok()) return preemption.status();
   s.preemption = *preemption;
+  s.yield_to_new_after_tokens = section.yield_to_new_after_tokens;
   options.max_prompt_tokens = section.max_prompt_tokens;
   return options;
 }

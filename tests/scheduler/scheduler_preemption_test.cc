@@ -182,6 +182,116 @@ TEST_F(SchedulerPreemptionTest, FailedStepDropsItsSwapOutsAndTheVictimRecomputes
   EXPECT_EQ(scheduler.num_free_blocks(), 6);
 }
 
+// Yields to new requests (SchedulerOptions::yield_to_new_after_tokens). 6
+// blocks of 4 tokens: the decode (8-token prompt, 12 tokens out) holds 3
+// blocks once it has made 4 tokens, when a request with a 13-token prompt
+// (4 blocks) arrives; the two never fit side by side.
+class YieldToNewTest : public SchedulerPreemptionTest {
+ protected:
+  struct Timeline {
+    int new_first_token_step = -1;  // the step that gave the new request its first token
+    int decode_finished_step = -1;
+    size_t decode_tokens_before_new = 0;  // the decode's tokens when the new one's first came
+    std::map<RequestId, std::vector<TokenId>> tokens;
+    SchedulerCounters counters;
+    int64_t demoted_blocks = 0;
+  };
+
+  Timeline Run(int64_t yield_after, PreemptionMode mode, bool host_tier = true) {
+    storage::HostTierStore host(storage::HostTierOptions{
+        .block_bytes = FakeBackend::kBlockBytes, .capacity_bytes = 64 * FakeBackend::kBlockBytes});
+    SchedulerOptions options = Options(6, 64);
+    if (host_tier) options.host_tier = &host;
+    options.preemption = mode;
+    options.yield_to_new_after_tokens = yield_after;
+    Scheduler scheduler(options);
+    FakeBackend backend;
+    EXPECT_TRUE(scheduler.AddRequest(decode_).ok());
+    Timeline timeline;
+    bool added = false;
+    for (int step = 0; scheduler.HasWork() && step < 1000; ++step) {
+      if (!added && timeline.tokens[decode_.id].size() == 4) {
+        EXPECT_TRUE(scheduler.AddRequest(fresh_).ok());
+        added = true;
+      }
+      for (const TokenEvent& event : Step(scheduler, backend)) {
+        if (event.request_id == fresh_.id && event.token_id &&
+            timeline.new_first_token_step < 0) {
+          timeline.new_first_token_step = step;
+          timeline.decode_tokens_before_new = timeline.tokens[decode_.id].size();
+        }
+        if (event.token_id) timeline.tokens[event.request_id].push_back(*event.token_id);
+        if (event.request_id == decode_.id && event.finished) timeline.decode_finished_step = step;
+      }
+    }
+    timeline.counters = scheduler.counters();
+    timeline.demoted_blocks = scheduler.cache_stats().demoted_blocks;
+    EXPECT_EQ(scheduler.num_free_blocks(), 6);
+    return timeline;
+  }
+
+  // Both run as they would alone, whatever the order they ran in.
+  void ExpectExact(const Timeline& timeline) {
+    auto alone = Alone({decode_, fresh_});
+    ASSERT_EQ(alone[decode_.id].size(), 12u);
+    EXPECT_EQ(timeline.tokens.at(decode_.id), alone[decode_.id]);
+    EXPECT_EQ(timeline.tokens.at(fresh_.id), alone[fresh_.id]);
+  }
+
+  const Request decode_ = MakeRequest(1, 8, 12);
+  const Request fresh_ = MakeRequest(2, 13, 4);
+};
+
+TEST_F(YieldToNewTest, ADecodeThatHasHadItsTurnIsSwappedOutForAFirstToken) {
+  const Timeline timeline = Run(/*yield_after=*/4, PreemptionMode::kSwap);
+  ASSERT_GE(timeline.new_first_token_step, 0);
+  EXPECT_LT(timeline.new_first_token_step, timeline.decode_finished_step);
+  EXPECT_EQ(timeline.decode_tokens_before_new, 4u);  // at once
+  EXPECT_EQ(timeline.counters.yields_to_new, 1);
+  EXPECT_EQ(timeline.counters.preemptions_swap, 1);
+  EXPECT_EQ(timeline.counters.preemptions_recompute, 0);
+  ExpectExact(timeline);
+}
+
+TEST_F(YieldToNewTest, WithoutYieldsTheNewRequestWaitsForTheDecodeToEnd) {
+  const Timeline timeline = Run(/*yield_after=*/0, PreemptionMode::kSwap);
+  EXPECT_GT(timeline.new_first_token_step, timeline.decode_finished_step);
+  EXPECT_EQ(timeline.counters.yields_to_new, 0);
+  EXPECT_EQ(timeline.counters.preemptions_swap, 0);
+  ExpectExact(timeline);
+}
+
+TEST_F(YieldToNewTest, ADecodeYieldsOnlyOnceItHasHadItsTurn) {
+  // The new request arrives after 4 of the decode's tokens; 8 are asked.
+  const Timeline timeline = Run(/*yield_after=*/8, PreemptionMode::kSwap);
+  EXPECT_LT(timeline.new_first_token_step, timeline.decode_finished_step);
+  EXPECT_GE(timeline.decode_tokens_before_new, 8u);
+  EXPECT_EQ(timeline.counters.yields_to_new, 1);
+  ExpectExact(timeline);
+}
+
+TEST_F(YieldToNewTest, AYieldNeverThrowsWorkAway) {
+  // No swap and no tier below the device: the new request's blocks would
+  // evict the decode's, and recomputing them to save a wait is no trade.
+  const Timeline timeline = Run(/*yield_after=*/4, PreemptionMode::kRecompute, false);
+  EXPECT_GT(timeline.new_first_token_step, timeline.decode_finished_step);
+  EXPECT_EQ(timeline.counters.yields_to_new, 0);
+  EXPECT_EQ(timeline.counters.preemptions_recompute, 0);
+  ExpectExact(timeline);
+}
+
+TEST_F(YieldToNewTest, WithoutSwapTheHostTierKeepsWhatAYieldGivesUp) {
+  // Recompute mode, but the decode's full blocks go down to the host tier
+  // when the new request evicts them (whether they come back from it or are
+  // recomputed is the load-versus-recompute policy's call).
+  const Timeline timeline = Run(/*yield_after=*/4, PreemptionMode::kRecompute);
+  EXPECT_LT(timeline.new_first_token_step, timeline.decode_finished_step);
+  EXPECT_EQ(timeline.counters.yields_to_new, 1);
+  EXPECT_EQ(timeline.counters.preemptions_recompute, 1);
+  EXPECT_GT(timeline.demoted_blocks, 0);
+  ExpectExact(timeline);
+}
+
 // The real CPU backend: the same workload alone, under swap, and under
 // recomputation gives the same tokens and logprobs, greedy and seeded.
 class CpuPreemptionTest : public ::testing::Test {

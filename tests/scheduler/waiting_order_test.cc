@@ -47,6 +47,24 @@ TEST(WaitingOrderTest, CacheAwarePutsTheLongestCachedPrefixFirstTiesByArrival) {
   }
 }
 
+TEST(WaitingOrderTest, FirstTokensFirstPutsRequestsWithNoTokenBeforePreemptedOnes) {
+  // 1 and 3 were preempted (their K/V mostly cached); 2 and 4 have no token.
+  std::vector<WaitingEntry> entries = {Entry(1, 256), Entry(2, 0), Entry(3, 128), Entry(4, 64)};
+  entries[1].awaits_first_token = entries[3].awaits_first_token = true;
+  std::vector<WaitingEntry> plain = entries;
+  WaitingOrder(SchedulingPolicy::kCacheAware, std::chrono::seconds(2), /*first_tokens_first=*/true)
+      .Sort(entries, kStart);
+  EXPECT_THAT(Ids(entries), ElementsAre(4, 2, 1, 3));
+  WaitingOrder(SchedulingPolicy::kCacheAware, std::chrono::seconds(2)).Sort(plain, kStart);
+  EXPECT_THAT(Ids(plain), ElementsAre(1, 3, 4, 2));
+  // The ageing bound still comes first: an aged preempted request leads.
+  std::vector<WaitingEntry> aged = {Entry(1, 256), Entry(2, 0, 0, std::chrono::seconds(3))};
+  aged[1].awaits_first_token = true;
+  WaitingOrder(SchedulingPolicy::kCacheAware, std::chrono::seconds(2), true)
+      .Sort(aged, kStart + std::chrono::seconds(3));
+  EXPECT_THAT(Ids(aged), ElementsAre(1, 2));
+}
+
 TEST(WaitingOrderTest, RequestsPastTheAgeingBoundComeFirstInArrivalOrderAndAreNotOvertaken) {
   WaitingOrder order(SchedulingPolicy::kCacheAware, std::chrono::seconds(2));
   // 1 and 2 arrived at the start, 3 and 4 three seconds later.

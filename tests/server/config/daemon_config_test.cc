@@ -250,6 +250,8 @@ TEST(DaemonConfigTest, OutOfRangeAndBadChoices) {
             ":2: cache.block_size: value 0 is out of range [1, 4096]");
   EXPECT_EQ(LoadError("cache:\n  device_memory_fraction: 1.5\n"),
             ":2: cache.device_memory_fraction: value 1.5 is out of range [0, 1)");
+  EXPECT_EQ(LoadError("scheduler:\n  yield_to_new_after_tokens: -1\n"),
+            ":2: scheduler.yield_to_new_after_tokens: value -1 is out of range [0, 16777216]");
   EXPECT_EQ(LoadError("cache:\n  write_behind_blocks_per_step: -1\n"),
             ":2: cache.write_behind_blocks_per_step: value -1 is out of range [0, 1048576]");
   EXPECT_EQ(LoadError("cache:\n  disk_low_priority_writes: sometimes\n"),
@@ -421,7 +423,7 @@ TEST(DumpConfigTest, EveryKeyHasAComment) {
     }
     previous = line;
   }
-  EXPECT_EQ(keys, 42);
+  EXPECT_EQ(keys, 43);
 }
 
 // The first line where two texts differ, for the drift message.

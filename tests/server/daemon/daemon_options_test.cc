@@ -63,6 +63,7 @@ TEST(EngineServiceOptionsFromConfigTest, MapsTheSchedulerSectionOverTheModelsOpt
   config.scheduler.max_queue_delay_ms = 1500;
   config.scheduler.session_ttl_ms = 60000;
   config.scheduler.preemption = "recompute";
+  config.scheduler.yield_to_new_after_tokens = 9;
   scheduler::SchedulerOptions model;
   model.block_size = 16;
   model.num_blocks = 77;
@@ -81,6 +82,7 @@ TEST(EngineServiceOptionsFromConfigTest, MapsTheSchedulerSectionOverTheModelsOpt
   EXPECT_EQ(s.max_queue_delay, std::chrono::milliseconds(1500));
   EXPECT_EQ(s.session_ttl, std::chrono::milliseconds(60000));
   EXPECT_EQ(s.preemption, scheduler::PreemptionMode::kRecompute);
+  EXPECT_EQ(s.yield_to_new_after_tokens, 9);
   EXPECT_EQ(options->max_prompt_tokens, 1000);
 
   config.scheduler.policy = "lifo";
