@@ -174,11 +174,12 @@ void CheckResults(const std::vector<Planned>& workload, const StressResult& resu
   }
   const EngineSnapshot& s = result.snapshot;
   std::printf(
-      "steps %lld, preemptions %lld (recompute %lld, swap %lld), deadline aborts %lld, "
+      "steps %lld, preemptions %lld (recompute %lld, swap %lld; yields %lld), deadline aborts %lld, "
       "device hit tokens %lld, host hit tokens %lld, evicted %lld, demoted %lld\n",
       static_cast<long long>(s.steps), static_cast<long long>(s.num_preemptions),
       static_cast<long long>(s.counters.preemptions_recompute),
       static_cast<long long>(s.counters.preemptions_swap),
+      static_cast<long long>(s.counters.yields_to_new),
       static_cast<long long>(s.counters.deadline_aborts),
       static_cast<long long>(s.cache.hit_tokens[0]), static_cast<long long>(s.cache.hit_tokens[1]),
       static_cast<long long>(s.cache.evicted_blocks),
@@ -203,6 +204,7 @@ struct StressConfig {
   SchedulingPolicy policy = SchedulingPolicy::kCacheAware;
   bool host_tier = false;
   PreemptionMode preemption = PreemptionMode::kAuto;
+  int64_t yield_to_new_after_tokens = 0;
   uint32_t seed = 0;
 };
 
@@ -233,6 +235,7 @@ TEST_P(SchedulerStressTest, EveryCompletedRequestHasItsOutputAloneAndNoBlockLeak
   options.scheduler.policy = config.policy;
   options.scheduler.preemption = config.preemption;
   options.scheduler.host_tier = host.get();
+  options.scheduler.yield_to_new_after_tokens = config.yield_to_new_after_tokens;
   StressResult result;
   {
     EngineService service(options, *LoadFixture().tokenizer, *backend);
@@ -242,10 +245,16 @@ TEST_P(SchedulerStressTest, EveryCompletedRequestHasItsOutputAloneAndNoBlockLeak
   const SchedulerCounters& counters = result.snapshot.counters;
   if (!config.host_tier) {
     EXPECT_GT(counters.preemptions_recompute, 0);
-  } else {
+  } else if (config.preemption != PreemptionMode::kRecompute) {
     EXPECT_GT(result.snapshot.cache.demoted_blocks, 0);
     EXPECT_GT(counters.preemptions_swap, 0);
     EXPECT_GT(counters.swapped_in_blocks, 0);
+  } else {
+    EXPECT_GT(result.snapshot.cache.demoted_blocks, 0);
+    EXPECT_EQ(counters.preemptions_swap, 0);
+  }
+  if (config.yield_to_new_after_tokens > 0) {
+    EXPECT_GT(counters.yields_to_new, 0);
   }
 }
 
@@ -257,7 +266,18 @@ INSTANTIATE_TEST_SUITE_P(
                                    .host_tier = true,
                                    .preemption = PreemptionMode::kSwap,
                                    .seed = 5678},
-                      StressConfig{.name = "HostTierAuto", .host_tier = true, .seed = 6789}),
+                      StressConfig{.name = "HostTierAuto", .host_tier = true, .seed = 6789},
+                      // Decodes yield to new requests, by swap or (a tier
+                      // below) by recompute.
+                      StressConfig{.name = "HostTierYields",
+                                   .host_tier = true,
+                                   .yield_to_new_after_tokens = 4,
+                                   .seed = 7890},
+                      StressConfig{.name = "HostTierRecomputeYields",
+                                   .host_tier = true,
+                                   .preemption = PreemptionMode::kRecompute,
+                                   .yield_to_new_after_tokens = 4,
+                                   .seed = 8901}),
     [](const ::testing::TestParamInfo<StressConfig>& info) { return info.param.name; });
 
 }  // namespace
