@@ -3,6 +3,8 @@
 // same run: the machine's memory read bandwidth (batch-1 decode is reported
 // as a fraction of its roofline) and oneDNN's bf16 matmul on the model's
 // largest prefill GEMM (prefill FLOP/s are reported as a fraction of it).
+// On the CPU each row's yardstick is measured again just before and after
+// the row, and the row is held to the better of the two (Yardsticks).
 // With --backend cuda the yardsticks are the device's: HBM bandwidth and
 // cuBLASLt's bf16 matmul peak (engine/cuda/device_ceilings.h), and the
 // restore of the longest context's KV from pinned host memory is held to
@@ -13,6 +15,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <numeric>
 #include <thread>
@@ -221,6 +224,18 @@ struct Measurement {
   int64_t batch = 0;
   int64_t context = 0;
   double tokens_per_second = 0;  // 0: skipped (its KV does not fit the arena)
+  // The row's yardstick measured beside it (CPU): oneDNN's GEMM flop/s for
+  // prefill, read bandwidth (bytes/s) for decode; 0: the run's own.
+  double yardstick = 0;
+};
+
+// Yardsticks measured again next to each row, the better of a measurement
+// just before and one just after it: the machine's speed drifts within a
+// run (oneDNN's GEMM measured 865 to 2493 GFLOP/s on one machine in a day),
+// and a row held to a yardstick taken minutes earlier reports the drift.
+struct Yardsticks {
+  std::function<double()> gemm_flops;      // oneDNN on the model's gate/up GEMM
+  std::function<double()> read_bandwidth;  // MeasureReadBandwidth
 };
 
 // The KV of the longest context's prefix restored from host memory the
@@ -315,7 +330,13 @@ absl::StatusOr<BenchResults> RunMeasurements(const std::string& backend_name,
                                              const engine::LoadedModel& model,
                                              engine::Precision precision,
                                              const std::vector<int64_t>& contexts,
-                                             const std::vector<int64_t>& batches) {
+                                             const std::vector<int64_t>& batches,
+                                             const Yardsticks& yardsticks) {
+  const auto beside = [](const std::function<double()>& measure, auto&& timed) {
+    const double before = measure ? measure() : 0;
+    timed();
+    return std::max(before, measure ? measure() : 0);
+  };
   const int64_t max_context = *std::max_element(contexts.begin(), contexts.end());
   const int64_t max_batch = *std::max_element(batches.begin(), batches.end());
   absl::StatusOr<std::unique_ptr<engine::Backend>> backend =
@@ -327,10 +348,12 @@ absl::StatusOr<BenchResults> RunMeasurements(const std::string& backend_name,
   for (int64_t context : contexts) {
     const int64_t blocks_per_seq = BlocksPerSequence(context);
     int64_t filled = 1;  // the timed prefill leaves sequence 0 filled
-    absl::StatusOr<double> prefill =
-        TimePlan(**backend, MakePlan(1, 0, context, blocks_per_seq, vocab), 3);
+    absl::StatusOr<double> prefill;
+    const double gemm_flops = beside(yardsticks.gemm_flops, [&] {
+      prefill = TimePlan(**backend, MakePlan(1, 0, context, blocks_per_seq, vocab), 3);
+    });
     if (!prefill.ok()) return prefill.status();
-    out.measurements.push_back({"prefill", 1, context, context / *prefill});
+    out.measurements.push_back({"prefill", 1, context, context / *prefill, gemm_flops});
     if (context == max_context) {
       absl::StatusOr<Restore> restore = MeasureRestore(**backend, context);
       if (!restore.ok()) return restore.status();
@@ -346,10 +369,12 @@ absl::StatusOr<BenchResults> RunMeasurements(const std::string& backend_name,
         return fill;
       }
       filled = std::max(filled, batch);
-      absl::StatusOr<double> decode =
-          TimePlan(**backend, MakePlan(batch, context, 1, blocks_per_seq, vocab), 9);
+      absl::StatusOr<double> decode;
+      const double bandwidth = beside(yardsticks.read_bandwidth, [&] {
+        decode = TimePlan(**backend, MakePlan(batch, context, 1, blocks_per_seq, vocab), 9);
+      });
       if (!decode.ok()) return decode.status();
-      out.measurements.push_back({"decode", batch, context, batch / *decode});
+      out.measurements.push_back({"decode", batch, context, batch / *decode, bandwidth});
     }
   }
   return out;
@@ -399,14 +424,16 @@ nlohmann::json PrintRows(const engine::ModelConfig& config, const std::vector<Me
     std::string fraction, gflops, roof;
     double flops_per_second = 0, roofline = 0;
     if (m.phase == "decode") {
-      roofline = static_cast<double>(m.batch) * bandwidth /
+      roofline = static_cast<double>(m.batch) * (m.yardstick > 0 ? m.yardstick : bandwidth) /
                  DecodeStepBytes(config, weight_element_bytes, 2.0, m.batch, m.context);
       roof = absl::StrFormat("%.1f", roofline);
       fraction = absl::StrFormat("%.0f%% roof", 100.0 * m.tokens_per_second / roofline);
     } else if (m.phase == "prefill") {
       flops_per_second = PrefillFlops(config, m.context) * m.tokens_per_second / m.context;
       gflops = absl::StrFormat("%.0f", flops_per_second / 1e9);
-      fraction = absl::StrFormat("%.0f%% %s", 100.0 * flops_per_second / peak_flops, peak_label);
+      fraction = absl::StrFormat("%.0f%% %s", 100.0 * flops_per_second /
+                                                  (m.yardstick > 0 ? m.yardstick : peak_flops),
+                                 peak_label);
     }
     std::cout << absl::StrFormat("%-8s %6d %8d %12.1f %10s %10s %10s\n", m.phase, m.batch,
                                  m.context, m.tokens_per_second, gflops, roof, fraction);
@@ -415,7 +442,8 @@ nlohmann::json PrintRows(const engine::ModelConfig& config, const std::vector<Me
                          {"context", m.context},
                          {"tokens_per_second", m.tokens_per_second},
                          {"flops_per_second", flops_per_second},
-                         {"roofline_tokens_per_second", roofline}});
+                         {"roofline_tokens_per_second", roofline},
+                         {"yardstick_beside", m.yardstick}});
   }
   return json_rows;
 }
@@ -453,6 +481,9 @@ nlohmann::json PrintReport(const BenchModel& bench, const std::string& precision
       100.0 * comparison.strata_gflops / onednn_gflops);
   std::cout << absl::StrFormat("KV restore of a %d-token prefix from host memory: %.1f GB/s\n",
                                results.restore.tokens, results.restore.bytes_per_second / 1e9);
+  std::cout << "each row's target is held to its own yardstick, measured again just before and "
+               "after it (the better of the two): oneDNN's GEMM for prefill, the read bandwidth "
+               "for decode\n";
   nlohmann::json json_rows = PrintRows(config, results.measurements, bandwidth,
                                        weight_element_bytes, onednn_gflops * 1e9, "dnnl");
   nlohmann::json report = {{"model", bench.description},
@@ -591,8 +622,18 @@ int RunBenchEngine(const std::vector<std::string>& raw_args) {
   for (int64_t& context : contexts) context = std::min(context, config.max_position_embeddings - 1);
   std::sort(contexts.begin(), contexts.end());
   contexts.erase(std::unique(contexts.begin(), contexts.end()), contexts.end());
+  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  Yardsticks yardsticks;
+  if (*backend != "cuda") {
+    yardsticks.gemm_flops = [&config, &contexts, threads] {
+      absl::StatusOr<engine::cpu::MatmulThroughput> onednn = engine::cpu::MeasureOnednnBf16Matmul(
+          contexts.back(), 2 * config.intermediate_size, config.hidden_size, threads, 3);
+      return onednn.ok() ? onednn->gflops * 1e9 : 0.0;
+    };
+    yardsticks.read_bandwidth = [threads] { return MeasureReadBandwidth(threads); };
+  }
   absl::StatusOr<BenchResults> results =
-      RunMeasurements(*backend, bench->model, *precision, contexts, batches);
+      RunMeasurements(*backend, bench->model, *precision, contexts, batches, yardsticks);
   if (!results.ok()) {
     std::cerr << "strata bench engine: " << results.status().message() << "\n";
     return kExitFailure;
@@ -609,7 +650,6 @@ int RunBenchEngine(const std::vector<std::string>& raw_args) {
     report = PrintCudaReport(*bench, *results, *ceilings);
 #endif
   } else {
-    const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     const double bandwidth = MeasureReadBandwidth(threads);
     absl::StatusOr<GemmComparison> gemm = CompareGemm(config, contexts.back(), threads);
     if (!gemm.ok()) {

@@ -170,6 +170,9 @@ TEST(BenchEngineCommandTest, PrintsATableAndAJsonReport) {
     if (row["phase"] == "decode") {
       EXPECT_GT(row["roofline_tokens_per_second"].get<double>(), 0);
     }
+    // Each row's yardstick (oneDNN's GEMM, or the read bandwidth) was
+    // measured again beside it.
+    EXPECT_GT(row["yardstick_beside"].get<double>(), 0);
   }
   EXPECT_EQ(report["precision"], "bf16");  // the daemon's serving default
   EXPECT_GT(report["read_bandwidth_bytes_per_second"].get<double>(), 0);
