@@ -389,7 +389,8 @@ void Scheduler::AdmitWaiting(PlanBuilder& builder, Clock::time_point now) {
 
 Scheduler::AdmitResult Scheduler::TryAdmit(Sequence& seq, PlanBuilder& builder) {
   // A full batch makes room only for a sequence a running one gives way to.
-  if (static_cast<int64_t>(running_.size()) >= options_.max_running && !Victim(seq)) {
+  const bool has_victim = Victim(seq).has_value();
+  if (static_cast<int64_t>(running_.size()) >= options_.max_running && !has_victim) {
     return AdmitResult::kNoRoom;
   }
   if (seq.state == RequestState::kWaiting && StartLoad(seq)) {
@@ -398,7 +399,7 @@ Scheduler::AdmitResult Scheduler::TryAdmit(Sequence& seq, PlanBuilder& builder) 
   }
   // Others give way, but only when that can be enough: preempting them all
   // in vain would just churn.
-  const bool may_preempt = Victim(seq).has_value() && CouldFitByPreempting(seq, builder.budget());
+  const bool may_preempt = has_victim && CouldFitByPreempting(seq, builder.budget());
   while (static_cast<int64_t>(running_.size()) >= options_.max_running) {
     const std::optional<RequestId> victim = may_preempt ? Victim(seq) : std::nullopt;
     if (!victim) return AdmitResult::kNoRoom;

@@ -67,7 +67,8 @@
 // run out for running sequences, the last in running order; to admit a
 // waiting request, a running one of lower priority, or, with
 // yield_to_new_after_tokens, a decode of the same priority that has had its
-// turn, swapped out so that a request with no token yet gets its first.
+// turn (swapped out, or recomputed when a lower tier keeps its evicted
+// blocks), so that a request with no token yet gets its first.
 #ifndef STRATA_SCHEDULER_SCHEDULER_H_
 #define STRATA_SCHEDULER_SCHEDULER_H_
 
@@ -157,13 +158,14 @@ struct SchedulerOptions {
   // staging_allocator, allocated as needed and kept for reuse); 0:
   // num_blocks. Only with a host tier; past it, preemption recomputes.
   int64_t max_swap_blocks = 0;
-  // Time to first token under overload: with swap memory (a host tier and
-  // preemption other than kRecompute), a waiting request that has produced
-  // no token yet may swap out a running sequence of its priority or lower
+  // Time to first token under overload: a waiting request that has produced
+  // no token yet may preempt a running sequence of its priority or lower
   // that has produced at least this many tokens since it was admitted, when
-  // the device has no room for it. Decodes then take turns in device memory
-  // while new requests get their first token; nothing is recomputed. 0: off
-  // (only a higher priority preempts).
+  // the device has no room for it, and the preemption throws little away:
+  // a swap, or a recompute whose evicted full blocks a lower tier takes (only
+  // the partial last block is computed again). Decodes then take turns in
+  // device memory while new requests get their first token. 0: off (only a
+  // higher priority preempts).
   int64_t yield_to_new_after_tokens = 0;
   // Load versus recompute of prefixes found in a lower tier.
   LoadCostOptions load_cost;
@@ -175,7 +177,7 @@ struct SchedulerOptions {
 struct SchedulerCounters {
   int64_t preemptions_recompute = 0;
   int64_t preemptions_swap = 0;
-  // Of those, decodes swapped out to let a request with no token yet in
+  // Of those, decodes preempted to let a request with no token yet in
   // (yield_to_new_after_tokens).
   int64_t yields_to_new = 0;
   int64_t swapped_out_blocks = 0;
@@ -308,17 +310,18 @@ class Scheduler {
   // When `seq` started waiting, for the ageing bound (max_queue_delay).
   Clock::time_point WaitingSince(const Sequence& seq) const;
   // Admits one candidate (starting its tier load first if it has one),
-  // preempting running sequences of lower priority when it does not fit.
+  // preempting running sequences that give way to it (GivesWayTo) when it
+  // does not fit.
   AdmitResult TryAdmit(Sequence& seq, PlanBuilder& builder);
-  // Whether `seq`'s next chunk could fit once every running sequence of
-  // lower priority gave its blocks up.
+  // Whether `seq`'s next chunk could fit once every running sequence that
+  // gives way to it gave its blocks up.
   bool CouldFitByPreempting(Sequence& seq, int64_t budget);
   // The running sequence `seq` may preempt to make room, if any: the last in
   // running order when it has a lower priority, else (yield_to_new_after_tokens)
   // the last one that yields to a new request.
   std::optional<RequestId> Victim(const Sequence& seq) const;
   // Whether running `other` gives way to `seq`: a lower priority, or a
-  // yield of a decode to a request with no token yet, by swap.
+  // yield of a decode to a request with no token yet, where little is lost.
   bool GivesWayTo(const Sequence& other, const Sequence& seq) const;
   // Starts looking up the rest of `seq`'s prefix in the lower tiers; true
   // when some tier holds at least its next block (seq.load is then set).

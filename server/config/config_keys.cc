@@ -188,10 +188,10 @@ std::vector<KeySpec> MakeSchedulerKeys() {
        "to the host tier when that is cheaper than recomputing), swap or recompute.",
        ChoiceKey{&Field<&C::scheduler, &S::preemption>, {"auto", "swap", "recompute"}}},
       {"scheduler.yield_to_new_after_tokens",
-       "When the device is full, a request with no token yet may swap out a running\n"
+       "When the device is full, a request with no token yet may preempt a running\n"
        "decode of its priority that has made this many tokens since it was admitted\n"
-       "(needs a host tier and preemption other than recompute): lower time to first\n"
-       "token under overload, for slower decodes; 0: off.",
+       "(needs a host or disk tier, which keeps what the decode gives up): lower time\n"
+       "to first token under overload, for slower decodes; 0: off.",
        IntKey{&Field<&C::scheduler, &S::yield_to_new_after_tokens>, 0, 16 * kMi}},
       {"scheduler.blend.enable",
        "CacheBlend for requests whose input is a list of chunks: each chunk's KV is\n"

@@ -92,7 +92,7 @@ struct SchedulerSection {
   int64_t max_queue_delay_ms = 2000;   // cache_aware: ageing bound of the reordering
   int64_t session_ttl_ms = 300000;     // a session's KV stays pinned this long after a turn
   std::string preemption = "auto";     // "auto", "swap" or "recompute"
-  // Decodes swap out for requests with no token yet after this many tokens.
+  // Decodes give way to requests with no token yet after this many tokens.
   int64_t yield_to_new_after_tokens = kDaemonYieldToNewAfterTokens;
   // CacheBlend defaults (scheduler.blend.*); requests may override them.
   bool blend_enable = true;
