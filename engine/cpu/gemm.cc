@@ -7,6 +7,7 @@
 #include "common/check.h"
 #include "engine/cpu/gemm_kernels.h"
 #include "engine/cpu/simd.h"
+#include "engine/cpu/weight_slabs.h"
 
 namespace strata::engine::cpu {
 namespace {
@@ -209,8 +210,8 @@ PackedMatrix PackedMatrix::Pack(int64_t n, int64_t k, DType dtype,
   const bool bf16 = dtype == DType::kBF16;
   out.panel_stride_ = bf16 ? ((k + 1) / 2 + 15) / 16 * 16 * 2 * kPanel : k * kPanel;
   const size_t bytes = static_cast<size_t>(out.panels() * out.panel_stride_) * DTypeSize(dtype);
-  out.data_ = AlignedBuffer(bytes);
-  std::memset(out.data_.data(), 0, bytes);  // padding columns and the odd-k partner
+  out.data_ = AllocateWeightMemory(bytes);
+  std::memset(out.data_.get(), 0, bytes);  // padding columns and the odd-k partner
   std::vector<float> values(static_cast<size_t>(k));
   std::vector<uint16_t> rounded(static_cast<size_t>(k));
   for (int64_t i = 0; i < n; ++i) {
@@ -219,10 +220,10 @@ PackedMatrix PackedMatrix::Pack(int64_t n, int64_t k, DType dtype,
     const int64_t col = i % kPanel;
     if (bf16) {
       ConvertF32ToBf16(values.data(), rounded.data(), k);
-      uint16_t* dst = out.data_.as<uint16_t>() + base + 2 * col;
+      uint16_t* dst = reinterpret_cast<uint16_t*>(out.data_.get()) + base + 2 * col;
       for (int64_t j = 0; j < k; ++j) dst[(j / 2) * 2 * kPanel + j % 2] = rounded[j];
     } else {
-      float* dst = out.data_.as<float>() + base + col;
+      float* dst = reinterpret_cast<float*>(out.data_.get()) + base + col;
       for (int64_t j = 0; j < k; ++j) dst[j * kPanel] = values[j];
     }
   }
@@ -233,10 +234,10 @@ void PackedMatrix::RowToFloat(int64_t row, float* dst) const {
   const int64_t base = (row / kPanel) * panel_stride_;
   const int64_t col = row % kPanel;
   if (dtype_ == DType::kBF16) {
-    const uint16_t* src = data_.as<uint16_t>() + base + 2 * col;
+    const uint16_t* src = reinterpret_cast<const uint16_t*>(data_.get()) + base + 2 * col;
     for (int64_t j = 0; j < k_; ++j) dst[j] = Bf16ToFloat(src[(j / 2) * 2 * kPanel + j % 2]);
   } else {
-    const float* src = data_.as<float>() + base + col;
+    const float* src = reinterpret_cast<const float*>(data_.get()) + base + col;
     for (int64_t j = 0; j < k_; ++j) dst[j] = src[j * kPanel];
   }
 }

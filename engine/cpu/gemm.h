@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 
 #include "engine/cpu/aligned_buffer.h"
 #include "engine/cpu/thread_pool.h"
@@ -58,7 +59,7 @@ class PackedMatrix {
   int64_t panels() const { return (n_ + kPanel - 1) / kPanel; }
   // Elements (bf16 or fp32) from one panel to the next.
   int64_t panel_stride() const { return panel_stride_; }
-  const std::byte* data() const { return data_.data(); }
+  const std::byte* data() const { return data_.get(); }
   // W[row, 0..k) as fp32 (the embedding lookup of tied weights).
   void RowToFloat(int64_t row, float* dst) const;
 
@@ -67,7 +68,7 @@ class PackedMatrix {
   int64_t k_ = 0;
   DType dtype_ = DType::kBF16;
   int64_t panel_stride_ = 0;
-  AlignedBuffer data_;
+  std::shared_ptr<std::byte> data_;  // in a weight slab (weight_slabs.h)
 };
 
 // One GEMM call. A's element type follows the weights: bf16 bit patterns for
