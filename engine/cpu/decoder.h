@@ -153,10 +153,10 @@ class Decoder {
   std::vector<char> blend_keep_;  // per row: kept by the last blend check
   std::vector<AttentionWork> attention_work_;
   std::vector<float> rope_cos_, rope_sin_;  // [rows, head_dim / 2]
-  std::vector<float> x_;      // [rows, hidden] residual stream
-  std::vector<float> qkv_;    // [rows, (heads + 2 kv_heads) * head_dim]
-  std::vector<float> attn_;   // [rows, heads * head_dim]
-  std::vector<float> gu_;     // [rows, 2 * intermediate]
+  ActivationVector x_;      // [rows, hidden] residual stream
+  ActivationVector qkv_;    // [rows, (heads + 2 kv_heads) * head_dim]
+  ActivationVector attn_;   // [rows, heads * head_dim]
+  ActivationVector gu_;     // [rows, 2 * intermediate]
   AlignedBuffer act_;         // GEMM input in weight dtype, largest width
   AlignedBuffer act_lo_;      // bf16 residuals of act_ (kBf16Split only)
 };

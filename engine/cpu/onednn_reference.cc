@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/cpu/aligned_buffer.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace strata::engine::cpu {
@@ -23,14 +24,19 @@ MatmulThroughput Time(int64_t m, int64_t n, int64_t k, int reps) {
   dnnl::memory::desc any_weights({k, n}, dt::bf16, tag::any);
   dnnl::memory::desc dst_md({m, n}, dt::f32, tag::ab);
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, any_weights, dst_md), engine);
-  // Inputs: small bf16 values (0x3f80 is 1.0); their values do not matter.
-  std::vector<uint16_t> a(static_cast<size_t>(m * k), 0x3f80);
-  std::vector<uint16_t> b(static_cast<size_t>(k * n), 0x3c00);
+  // Every buffer in huge pages, as the forward pass's own activations and
+  // packed weights are (aligned_buffer.h): the yardstick gets the same
+  // memory. Inputs: small bf16 values (0x3f80 is 1.0); their values do not
+  // matter.
+  AlignedBuffer a(static_cast<size_t>(m * k) * 2), b(static_cast<size_t>(k * n) * 2);
+  std::fill_n(a.as<uint16_t>(), m * k, uint16_t{0x3f80});
+  std::fill_n(b.as<uint16_t>(), k * n, uint16_t{0x3c00});
+  AlignedBuffer packed(pd.weights_desc().get_size()), c(static_cast<size_t>(m * n) * 4);
   dnnl::memory src(src_md, engine, a.data());
   dnnl::memory plain_weights({{k, n}, dt::bf16, tag::ba}, engine, b.data());
-  dnnl::memory weights(pd.weights_desc(), engine);
+  dnnl::memory weights(pd.weights_desc(), engine, packed.data());
   dnnl::reorder(plain_weights, weights).execute(stream, plain_weights, weights);
-  dnnl::memory dst(dst_md, engine);
+  dnnl::memory dst(dst_md, engine, c.data());
   dnnl::matmul matmul(pd);
   std::vector<double> samples;
   for (int rep = 0; rep <= reps; ++rep) {

@@ -156,8 +156,10 @@ absl::StatusOr<GemmComparison> CompareGemm(const engine::ModelConfig& c, int64_t
       out.n, out.k, engine::DType::kBF16, [k = out.k](int64_t row, float* dst) {
         for (int64_t i = 0; i < k; ++i) dst[i] = static_cast<float>((row + i) % 7) * 0.125f;
       });
-  std::vector<uint16_t> a(static_cast<size_t>(out.m * out.k), 0x3f80);  // 1.0
-  std::vector<float> result(static_cast<size_t>(out.m * out.n));
+  // In huge pages, as the forward pass's activations are (aligned_buffer.h).
+  std::vector<uint16_t, engine::cpu::HugePageAllocator<uint16_t>> a(
+      static_cast<size_t>(out.m * out.k), 0x3f80);  // 1.0
+  engine::cpu::ActivationVector result(static_cast<size_t>(out.m * out.n));
   engine::cpu::ThreadPool pool(threads);
   engine::cpu::GemmArgs args{
       .a = a.data(), .lda = out.k, .m = out.m, .c = result.data(), .ldc = out.n};
