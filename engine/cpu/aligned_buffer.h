@@ -21,10 +21,11 @@ class AlignedBuffer {
  public:
   AlignedBuffer() = default;
   // One spare cache line at the end lets kernels over-read a row tail.
-  // Buffers of several MiB (packed weights, the KV arena) are placed on 2 MiB
-  // boundaries and offered to the kernel for transparent huge pages: decode
-  // streams them whole, and with 4 KiB pages every few KiB read would cost a
-  // TLB miss (a KV head slice of one block is 2 KiB in its own page).
+  // Buffers of several MiB (GEMM inputs, activations) are placed on 2 MiB
+  // boundaries and offered to the kernel for transparent huge pages: with
+  // 4 KiB pages every few KiB touched would cost a TLB miss. (Packed weights
+  // have their own huge-page slabs, weight_slabs.h; the KV arena its own
+  // allocation, kv_arena.h.)
   explicit AlignedBuffer(size_t bytes) : size_(bytes) {
     data_.reset(static_cast<std::byte*>(Allocate(bytes)));
   }
