@@ -43,14 +43,22 @@ STRATA_AMX void Configure(int rows0, int rows1) {
 }
 
 struct Scratch {
-  AlignedBuffer a;  // [rows][kpad] hi, then [rows][kpad] lo
-  AlignedBuffer c;  // 4 C tiles of 16 x 16 fp32
+  AlignedBuffer a;        // [rows][kpad] hi, then [rows][kpad] lo
+  AlignedBuffer c;        // 4 C tiles of 16 x 16 fp32
+  AlignedBuffer partial;  // per 32-row block, its 4 C tiles between k ranges
 };
 
 Scratch& ThreadScratch() {
   thread_local Scratch scratch;
   if (scratch.c.size() == 0) scratch.c = AlignedBuffer(4 * 256 * sizeof(float));
   return scratch;
+}
+
+float* PartialScratch(int64_t blocks) {
+  Scratch& scratch = ThreadScratch();
+  const size_t need = static_cast<size_t>(blocks) * 1024 * sizeof(float);
+  if (scratch.partial.size() < need) scratch.partial = AlignedBuffer(need);
+  return scratch.partial.as<float>();
 }
 
 // Bytes of weights requested ahead of the tile loads when few rows share
@@ -64,15 +72,25 @@ constexpr int64_t kStreamAhead = 16384;
 // its second group follows kpad * 16 elements later.
 template <bool kTwo, bool kSplit, bool kStream = false>
 STRATA_AMX void Block(const uint16_t* hi, const uint16_t* lo, int64_t kpad, const uint16_t* b,
-                      float* c) {
+                      float* c, int64_t kb0 = 0, int64_t kb1 = -1, const float* from = nullptr) {
   const int64_t group = kpad * kTileRows;  // elements per packed row group
-  _tile_zero(0);
-  _tile_zero(1);
-  if constexpr (kTwo) {
-    _tile_zero(2);
-    _tile_zero(3);
+  if (kb1 < 0) kb1 = kpad / kKBlock;
+  if (from == nullptr) {
+    _tile_zero(0);
+    _tile_zero(1);
+    if constexpr (kTwo) {
+      _tile_zero(2);
+      _tile_zero(3);
+    }
+  } else {  // resume sums stored by the previous k range: fp32 stores and loads are exact
+    _tile_loadd(0, from, 64);
+    _tile_loadd(1, from + 256, 64);
+    if constexpr (kTwo) {
+      _tile_loadd(2, from + 512, 64);
+      _tile_loadd(3, from + 768, 64);
+    }
   }
-  for (int64_t kb = 0; kb < kpad / kKBlock; ++kb) {
+  for (int64_t kb = kb0; kb < kb1; ++kb) {
     const uint16_t* bk = b + kb * kTileRows * 64;  // 16 pairs x 32 columns
     if constexpr (kStream) {
       const char* ahead = reinterpret_cast<const char*>(bk) + kStreamAhead;
@@ -153,6 +171,38 @@ void PackRows(const uint16_t* a, int64_t lda, int64_t rows, int64_t k, int64_t k
   }
 }
 
+// k blocks per range in KRangedPanel: a panel's slice (kKRange x 32 columns,
+// 16 KiB) stays in L1 while every 32-row block of the pass meets it, next to
+// that block's 16 KiB slice of A. Over the whole k, a panel (48 KiB at
+// k = 768) and A's block each came from L2 for every block: 4 KiB of loads
+// per four tile products, more than L2 feeds in the time they take.
+constexpr int64_t kKRange = 8;
+
+// One panel against `rows` rows (whole 32-row blocks) of the packed scratch,
+// k range by k range; each block's sums wait in `partial` between ranges.
+// Every output element still accumulates its k blocks in order (hi before
+// lo), so the result is bitwise that of one pass over k.
+template <bool kSplit>
+STRATA_AMX void KRangedPanel(const AmxProblem& pr, const uint16_t* hi, const uint16_t* lo,
+                             int64_t kpad, int64_t row0, int64_t rows, const uint16_t* b,
+                             int64_t p, float* tiles) {
+  float* partial = PartialScratch(rows / 32);
+  const int64_t kblocks = kpad / kKBlock;
+  for (int64_t kb0 = 0; kb0 < kblocks; kb0 += kKRange) {
+    const int64_t kb1 = std::min(kblocks, kb0 + kKRange);
+    for (int64_t r = 0; r < rows; r += 32) {
+      float* sums = partial + (r / 32) * 1024;
+      float* dst = kb1 == kblocks ? tiles : sums;
+      Block<true, kSplit>(hi + r * kpad, kSplit ? lo + r * kpad : nullptr, kpad, b, dst, kb0, kb1,
+                          kb0 == 0 ? nullptr : sums);
+      if (kb1 == kblocks) {
+        WriteOut(tiles, 32, pr.c + (row0 + r) * pr.ldc + p * 32, pr.ldc, pr.n - p * 32,
+                 pr.accumulate);
+      }
+    }
+  }
+}
+
 // Row blocks [first, first + rows) of the packed scratch against panels
 // [p0, p1), all blocks of exactly `block_rows` rows (<= 32).
 template <bool kSplit>
@@ -162,8 +212,13 @@ STRATA_AMX void Blocks(const AmxProblem& pr, const uint16_t* hi, const uint16_t*
   const int rows0 = static_cast<int>(std::min<int64_t>(block_rows, kTileRows));
   const int rows1 = static_cast<int>(block_rows - rows0);
   Configure(rows0, rows1);
+  const int64_t kblocks = kpad / kKBlock;
   for (int64_t p = p0; p < p1; ++p) {
     const uint16_t* b = pr.b + p * pr.panel_stride;
+    if (rows1 > 0 && rows > block_rows && kblocks > kKRange) {
+      KRangedPanel<kSplit>(pr, hi, lo, kpad, row0, rows, b, p, tiles);
+      continue;
+    }
     for (int64_t r = 0; r < rows; r += block_rows) {
       if (rows1 > 0) {
         Block<true, kSplit>(hi + r * kpad, kSplit ? lo + r * kpad : nullptr, kpad, b, tiles);

@@ -109,7 +109,9 @@ std::vector<GemmPath> SupportedPaths() {
 
 const Shape kShapes[] = {{1, 1, 1},     {1, 32, 64},    {2, 33, 7},    {3, 100, 127},
                          {4, 64, 2},    {5, 31, 65},    {13, 130, 96}, {30, 200, 33},
-                         {1, 1000, 96}, {100, 40, 257}, {257, 96, 64}, {16, 300, 768}};
+                         {1, 1000, 96}, {100, 40, 257}, {257, 96, 64}, {16, 300, 768},
+                         // Several 32-row blocks over several k ranges (AMX).
+                         {80, 300, 1000}};
 
 std::string Describe(GemmPath path, Mode mode, Shape s) {
   return std::string(GemmPathName(path)) + " mode " + std::to_string(static_cast<int>(mode)) +
