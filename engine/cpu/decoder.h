@@ -154,9 +154,11 @@ class Decoder {
   std::vector<AttentionWork> attention_work_;
   std::vector<float> rope_cos_, rope_sin_;  // [rows, head_dim / 2]
   ActivationVector x_;      // [rows, hidden] residual stream
-  ActivationVector qkv_;    // [rows, (heads + 2 kv_heads) * head_dim]
+  ActivationVector qkv_;    // [rows, (heads + 2 kv_heads) * head_dim], rows qkv_stride_ apart
+  int64_t qkv_stride_ = 0;
   ActivationVector attn_;   // [rows, heads * head_dim]
-  ActivationVector gu_;     // [rows, 2 * intermediate]
+  ActivationVector gu_;     // [rows, 2 * intermediate], rows gu_stride_ apart
+  int64_t gu_stride_ = 0;
   AlignedBuffer act_;         // GEMM input in weight dtype, largest width
   AlignedBuffer act_lo_;      // bf16 residuals of act_ (kBf16Split only)
 };

@@ -50,7 +50,6 @@ void Decoder::StartBlend(const DecoderBatch& batch) {
 bool Decoder::BlendCheck(int64_t layer, const DecoderBatch& batch, const KvArena& arena) {
   const int64_t d = config_.head_dim;
   const int64_t heads = config_.num_heads, kv_heads = config_.num_kv_heads;
-  const int64_t width = (heads + 2 * kv_heads) * d;
   const int64_t block_size = arena.spec().block_size;
   bool dropped = false;
   blend_keep_.assign(rows_.size(), 1);
@@ -72,7 +71,7 @@ bool Decoder::BlendCheck(int64_t layer, const DecoderBatch& batch, const KvArena
           for (int64_t i = begin; i < end; ++i) {
             const int64_t r = candidates[static_cast<size_t>(i)];
             const int64_t pos = rows_[static_cast<size_t>(r)].position;
-            const float* row = qkv_.data() + r * width;
+            const float* row = qkv_.data() + r * qkv_stride_;
             deviation[static_cast<size_t>(i)] =
                 KvDeviation(row + heads * d, row + (heads + kv_heads) * d, arena, layer,
                             table[static_cast<size_t>(pos / block_size)], pos % block_size);
@@ -96,6 +95,7 @@ void Decoder::CompactRows(const std::vector<char>& keep) {
   const auto hidden = static_cast<size_t>(config_.hidden_size);
   const auto width =
       static_cast<size_t>((config_.num_heads + 2 * config_.num_kv_heads) * config_.head_dim);
+  const auto stride = static_cast<size_t>(qkv_stride_);
   const auto half = static_cast<size_t>(config_.head_dim / 2);
   size_t out = 0;
   for (size_t r = 0; r < rows_.size(); ++r) {
@@ -103,7 +103,7 @@ void Decoder::CompactRows(const std::vector<char>& keep) {
     if (out != r) {  // out < r: whole rows never overlap
       rows_[out] = rows_[r];
       std::memcpy(x_.data() + out * hidden, x_.data() + r * hidden, hidden * 4);
-      std::memcpy(qkv_.data() + out * width, qkv_.data() + r * width, width * 4);
+      std::memcpy(qkv_.data() + out * stride, qkv_.data() + r * stride, width * 4);
       std::memcpy(rope_cos_.data() + out * half, rope_cos_.data() + r * half, half * 4);
       std::memcpy(rope_sin_.data() + out * half, rope_sin_.data() + r * half, half * 4);
     }

@@ -48,14 +48,14 @@ absl::StatusOr<Linear> Linear::Create(const std::vector<const TensorView*>& part
 }
 
 void Linear::Forward(const GemmContext& context, const void* src, const uint16_t* src_lo,
-                     int64_t m, float* dst, bool accumulate) const {
+                     int64_t m, float* dst, bool accumulate, int64_t dst_stride) const {
   GemmArgs args;
   args.a = src;
   args.a_lo = src_lo;
   args.lda = cols();
   args.m = m;
   args.c = dst;
-  args.ldc = rows();
+  args.ldc = dst_stride > 0 ? dst_stride : rows();
   args.accumulate = accumulate;
   Gemm(weights_, args, context.pool, context.path);
 }

@@ -39,11 +39,11 @@ class Linear {
   void RowToFloat(int64_t row, float* dst) const { weights_.RowToFloat(row, dst); }
 
   // dst[m, n] (+)= src[m, k] . W[n, k]^T for m < rows; src in dtype() with
-  // leading dimension cols(), dst fp32 with leading dimension rows(). With
-  // src_lo (bf16 only), the input is src + src_lo (split precision).
-  // `accumulate` adds the product to dst (residual).
+  // leading dimension cols(), dst fp32 with leading dimension dst_stride
+  // (0: rows()). With src_lo (bf16 only), the input is src + src_lo (split
+  // precision). `accumulate` adds the product to dst (residual).
   void Forward(const GemmContext& context, const void* src, const uint16_t* src_lo, int64_t m,
-               float* dst, bool accumulate) const;
+               float* dst, bool accumulate, int64_t dst_stride = 0) const;
 
  private:
   PackedMatrix weights_;
