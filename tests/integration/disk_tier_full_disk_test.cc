@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <fstream>
 #include <regex>
@@ -149,10 +150,23 @@ TEST(DiskTierFullDiskTest, FullDiskTurnsTheTierReadOnlyAndTheDaemonServesAndRest
     // About 9 MiB of evicted blocks through a 4 MiB filesystem.
     Load(at.grpc, "first", 12);
     ASSERT_TRUE(daemon->running()) << daemon->Stderr();
-    const std::string scrape = testing::HttpGet(at.metrics, "/metrics").body;
+    // The tier writes behind, on a thread at low priority, and indexes a
+    // batch before writing it (reads are served from memory meanwhile): just
+    // after the load, under CPU load, nothing may be written yet, or a batch
+    // may be counted as cached on its way to the blob files. Wait until the
+    // writer has written and caught up.
+    std::string scrape;
+    uint64_t blobs = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    do {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      scrape = testing::HttpGet(at.metrics, "/metrics").body;
+      blobs = FileBytes(disk, ".blob");
+    } while ((testing::MetricSample(scrape, kDeviceToDisk) <= 0 ||
+              testing::MetricSample(scrape, kDiskCached) * 16384 > static_cast<double>(blobs)) &&
+             std::chrono::steady_clock::now() < deadline);
     const double to_disk = testing::MetricSample(scrape, kDeviceToDisk);
     const uint64_t wchar = WrittenChars(daemon->pid());
-    const uint64_t blobs = FileBytes(disk, ".blob");
     std::printf(
         "disk tier: %.0f bytes device->disk in metrics, wchar %llu, directory %llu "
         "(blobs %llu), %.0f blocks cached\n",
@@ -174,6 +188,14 @@ TEST(DiskTierFullDiskTest, FullDiskTurnsTheTierReadOnlyAndTheDaemonServesAndRest
     fs.Fill("filler");
     Load(at.grpc, "second", 4);
     ASSERT_TRUE(daemon->running()) << daemon->Stderr();
+    // The writer finds the disk full when it next writes: wait for its word.
+    const auto full_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (Count(daemon->Stderr(), "\"disk_tier_read_only\"") +
+                   Count(daemon->Stderr(), "\"disk_tier_off\"") ==
+               0 &&
+           std::chrono::steady_clock::now() < full_deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     const std::string before = testing::HttpGet(at.metrics, "/metrics").body;
     Load(at.grpc, "third", 2);
     const std::string after = testing::HttpGet(at.metrics, "/metrics").body;
