@@ -69,7 +69,9 @@ constexpr int64_t kStreamAhead = 16384;
 // One block of up to 32 rows (two row groups when kTwo) against one panel;
 // the products go to scratch C tiles. kStream prefetches the weights ahead.
 // `hi` and `lo` point at the block's first row group in the packed layout;
-// its second group follows kpad * 16 elements later.
+// its second group follows kpad * 16 elements later. Only k blocks
+// [kb0, kb1) are taken (all when kb1 < 0), added to the sums at `from`
+// (tiles laid out as in `c`) or to zero.
 template <bool kTwo, bool kSplit, bool kStream = false>
 STRATA_AMX void Block(const uint16_t* hi, const uint16_t* lo, int64_t kpad, const uint16_t* b,
                       float* c, int64_t kb0 = 0, int64_t kb1 = -1, const float* from = nullptr) {
