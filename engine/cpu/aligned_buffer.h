@@ -48,7 +48,9 @@ class AlignedBuffer {
     return p;
   }
   static constexpr size_t kHugePage = size_t{2} << 20;
+  static constexpr size_t kHugeThreshold = size_t{4} << 20;
 
+ private:
   // A hint: ignored where THP is off ("never") or unsupported.
   static void AdviseHugePages(void* p, size_t bytes) {
 #if defined(__linux__)
@@ -58,9 +60,6 @@ class AlignedBuffer {
     (void)bytes;
 #endif
   }
-
- private:
-  static constexpr size_t kHugeThreshold = size_t{4} << 20;
   struct Free {
     void operator()(std::byte* p) const { std::free(p); }
   };

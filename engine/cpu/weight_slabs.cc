@@ -4,7 +4,6 @@
 #include <cstdlib>
 #include <mutex>
 
-#include "common/check.h"
 #include "engine/cpu/aligned_buffer.h"
 
 namespace strata::engine::cpu {
@@ -26,13 +25,11 @@ Slabs& TheSlabs() {
   return *slabs;
 }
 
+// A slab is at least kWeightSlabBytes, so AlignedBuffer places it on 2 MiB
+// boundaries with huge pages asked for.
 std::shared_ptr<std::byte> NewSlab(size_t bytes) {
-  constexpr size_t kHugePage = AlignedBuffer::kHugePage;
-  const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
-  void* p = std::aligned_alloc(kHugePage, rounded);
-  CHECK(p != nullptr);
-  AlignedBuffer::AdviseHugePages(p, rounded);
-  return std::shared_ptr<std::byte>(static_cast<std::byte*>(p), [](std::byte* q) { std::free(q); });
+  return std::shared_ptr<std::byte>(static_cast<std::byte*>(AlignedBuffer::Allocate(bytes)),
+                                    [](std::byte* q) { std::free(q); });
 }
 
 }  // namespace

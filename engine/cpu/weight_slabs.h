@@ -11,6 +11,8 @@
 #include <cstddef>
 #include <memory>
 
+#include "engine/cpu/aligned_buffer.h"
+
 namespace strata::engine::cpu {
 
 // `bytes` plus a spare cache line (kernels may over-read a row tail),
@@ -22,6 +24,8 @@ std::shared_ptr<std::byte> AllocateWeightMemory(size_t bytes);
 // Slab size: large enough that a slab holds many matrices, and only
 // address space until its pages are touched.
 inline constexpr size_t kWeightSlabBytes = size_t{64} << 20;
+static_assert(kWeightSlabBytes >= AlignedBuffer::kHugeThreshold,
+              "slabs are placed in huge pages by AlignedBuffer::Allocate");
 
 }  // namespace strata::engine::cpu
 
