@@ -21,18 +21,24 @@ using simd_internal::Exp512;
 using simd_internal::LaneMask;
 using simd_internal::Sum512;
 
-constexpr int64_t kChunk = 16;     // keys per score tile (its rows); queries per tile
-constexpr int64_t kDimBlock = 32;  // head dims per key tile row (64 bytes)
+constexpr int64_t kChunk = 16;     // keys per score tile; queries per group
+constexpr int64_t kSpan = 32;      // keys per weighted-sum product (a weight row)
+constexpr int64_t kDimBlock = 32;  // head dims per score product (64 bytes)
 constexpr int64_t kDimTile = 16;   // output dims per C tile of the weighted sum
 constexpr int64_t kDimGroup = 64;  // output dims held in C tiles at once (4 tiles)
 constexpr int64_t kAhead = 4;      // chunks of keys / values requested ahead
+// A tile of at least this many queries (prefill) packs its keys and values
+// once for all its groups, instead of each group re-reading them in the
+// arena's layout: two groups already halve the packing.
+constexpr int64_t kPackedTileQueries = 2 * kChunk;
 
 // Tiles are configured for the group's nq queries only (decode has 1 to a
 // few): the scratch then holds nq columns or rows, not 16. A query's column
 // or row is computed alike whatever the tile's width or height.
 //
-// Scores: tile 0 = C [16 keys][nq queries] fp32, 1 = A keys [16][32 dims]
-// bf16 (rows straight from the arena), 2 = B q^T [16 dim pairs][nq][2].
+// Scores, keys as rows (decode): tile 0 = C [16 keys][nq queries] fp32, 1 =
+// A keys [16][32 dims] bf16 (rows straight from the arena), 2 = B q^T [16
+// dim pairs][nq][2].
 STRATA_AMX_ATTENTION void ConfigureScores(int64_t nq) {
   gemm_internal::AmxTileConfig config;
   for (int t = 0; t < 3; ++t) {
@@ -44,29 +50,30 @@ STRATA_AMX_ATTENTION void ConfigureScores(int64_t nq) {
 }
 
 // Weighted sum: tiles 0-3 = C [nq queries][16 dims] fp32, 4 = A weights
-// [nq queries][16 keys] bf16, 5-7 = B values [8 key pairs][16 dims][2] bf16.
+// [nq queries][32 keys] bf16, 5-7 = B values [16 key pairs][16 dims][2] bf16.
 STRATA_AMX_ATTENTION void ConfigureWeighted(int64_t nq) {
   gemm_internal::AmxTileConfig config;
-  for (int t = 0; t < 4; ++t) {
+  for (int t = 0; t < 5; ++t) {
     config.colsb[t] = 64;
     config.rows[t] = static_cast<uint8_t>(nq);
   }
-  config.colsb[4] = 32;
-  config.rows[4] = static_cast<uint8_t>(nq);
   for (int t = 5; t < 8; ++t) {  // three B tiles, so loads run ahead of the products
     config.colsb[t] = 64;
-    config.rows[t] = 8;
+    config.rows[t] = 16;
   }
   _tile_loadconfig(&config);
 }
 
 struct Scratch {
-  AlignedBuffer qt;       // [d / 32][16 dim pairs][16 queries][2] bf16
-  AlignedBuffer scores;   // [chunks][16 keys][nq queries] fp32
-  AlignedBuffer keys;     // [nq][chunks * 16] fp32: scaled scores, keys in lanes
-  AlignedBuffer weights;  // [chunks][nq queries][16 keys] bf16
-  AlignedBuffer values;   // [4][8 key pairs][16 dims][2] bf16
-  AlignedBuffer out;      // [4][nq (<= 16) queries][16 dims] fp32, rows 64 bytes apart
+  AlignedBuffer qt;           // [d / 32][16 dim pairs][16 queries][2] bf16
+  AlignedBuffer qa;           // [16 queries][d] bf16
+  AlignedBuffer tile_scores;  // [chunks][16 keys][nq queries] fp32
+  AlignedBuffer scores;       // [nq][spans * 32] fp32: q.k, unscaled
+  AlignedBuffer weights;      // [nq][spans * 32] bf16
+  AlignedBuffer values;       // [d / 16][16 key pairs][16 dims][2] bf16: one span
+  AlignedBuffer keys_t;       // packed tile: [chunks][d / 32][16 dim pairs][16 keys][2]
+  AlignedBuffer values_p;     // packed tile: [spans][d / 16][16 key pairs][16 dims][2]
+  AlignedBuffer out;          // [4][nq (<= 16) queries][16 dims] fp32, rows 64 bytes apart
 };
 
 void Grow(AlignedBuffer& buffer, size_t bytes) {
@@ -82,20 +89,23 @@ void Prefetch(const uint16_t* p, int64_t bytes) {
 struct Group {
   const AttentionTile* tile;
   int64_t first, nq;  // queries [first, first + nq) of the tile
-  int64_t d, block_size, max_count, chunks;
+  int64_t d, block_size, max_count, chunks, spans;
+  bool packed;  // the scratch's keys_t and values_p hold the whole tile's
   Scratch* scratch;
 
   const AttentionQuery& query(int64_t j) const {
     return tile->queries[static_cast<size_t>(first + j)];
   }
-  // Keys or values of tokens [16 c, 16 c + 16): rows of d bf16.
-  const uint16_t* Chunk(int64_t c, bool is_value) const {
-    const int64_t token = c * kChunk;
+  int64_t stride() const { return spans * kSpan; }  // of the scores and weights rows
+  // The key or value row of `token`: d bf16.
+  const uint16_t* Row(int64_t token, bool is_value) const {
     const std::byte* head =
         tile->arena->HeadData(tile->block_table[static_cast<size_t>(token / block_size)],
                               tile->layer, is_value, tile->kv_head);
     return reinterpret_cast<const uint16_t*>(head) + (token % block_size) * d;
   }
+  // Keys or values of tokens [16 c, 16 c + 16), rows d apart (one block).
+  const uint16_t* Chunk(int64_t c, bool is_value) const { return Row(c * kChunk, is_value); }
 };
 
 // In-register transpose of a 16 x 16 fp32 matrix: r[i] becomes column i.
@@ -128,37 +138,54 @@ STRATA_AMX_ATTENTION inline void Transpose16(__m512 (&r)[16]) {
   }
 }
 
+// 32 fp32 -> 32 bf16 (one 64-byte row of a bf16 tile), round to nearest even.
+STRATA_AMX_ATTENTION inline __m512 Bf16Row(const float* x) {
+  const __m256i lo = (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x));
+  const __m256i hi = (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x + 16));
+  return _mm512_castsi512_ps(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
+}
+
+// Asks for the group's q rows and (to write) its output rows: each sits a
+// few KB from the next in the decoder's buffers, where no hardware prefetcher
+// looks, so their misses should overlap the work before they are needed.
+void PrefetchRows(const Group& g) {
+  for (int64_t j = 0; j < g.nq; ++j) {
+    const char* q = reinterpret_cast<const char*>(g.query(j).q);
+    char* out = reinterpret_cast<char*>(g.query(j).out);
+    for (int64_t i = 0; i < g.d * 4; i += 64) {
+      __builtin_prefetch(q + i, 0, 3);
+      __builtin_prefetch(out + i, 1, 3);
+    }
+  }
+}
+
 // q^T as B tiles: [d / 32][16 dim pairs][16 queries][2], absent queries 0.
 // Per 32-dim block, query j's 16 dim pairs (one 64-byte row of bf16) become
 // column j: a 16 x 16 transpose of 32-bit words.
-STRATA_AMX_ATTENTION void PackQueries(const Group& g) {
-  // Each query's q sits in its own row of the decoder's qkv buffer, a few KB
-  // from the next, where no hardware prefetcher looks: ask for all of them
-  // first, so that their misses overlap instead of queueing one by one.
-  for (int64_t j = 0; j < g.nq; ++j) {
-    const char* q = reinterpret_cast<const char*>(g.query(j).q);
-    for (int64_t i = 0; i < g.d * 4; i += 64) __builtin_prefetch(q + i, 0, 3);
-  }
+STRATA_AMX_ATTENTION void PackQueriesT(const Group& g) {
   auto* qt = g.scratch->qt.as<uint16_t>();
   for (int64_t kb = 0; kb < g.d / kDimBlock; ++kb) {
     __m512 rows[16];
     for (int64_t j = 0; j < kChunk; ++j) {
-      if (j >= g.nq) {
-        rows[j] = _mm512_setzero_ps();
-        continue;
-      }
-      const float* q = g.query(j).q + kb * kDimBlock;
-      const __m256i lo = (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(q));
-      const __m256i hi = (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(q + 16));
-      rows[j] = _mm512_castsi512_ps(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
+      rows[j] = j < g.nq ? Bf16Row(g.query(j).q + kb * kDimBlock) : _mm512_setzero_ps();
     }
     Transpose16(rows);  // rows[p]: dim pair p of every query
     for (int64_t p = 0; p < kChunk; ++p) _mm512_store_ps(qt + kb * 512 + p * 32, rows[p]);
   }
 }
 
-// scores[c] = K chunk c . q^T (unscaled); the score tiles are configured.
-STRATA_AMX_ATTENTION inline void ScoreChunk(const Group& g, int64_t c) {
+// q as A tiles: [16 queries][d] bf16 (rows past nq are not read).
+STRATA_AMX_ATTENTION void PackQueryRows(const Group& g) {
+  auto* qa = g.scratch->qa.as<uint16_t>();
+  for (int64_t j = 0; j < g.nq; ++j) {
+    for (int64_t kb = 0; kb < g.d / kDimBlock; ++kb) {
+      _mm512_store_ps(qa + j * g.d + kb * kDimBlock, Bf16Row(g.query(j).q + kb * kDimBlock));
+    }
+  }
+}
+
+// tile_scores[c] = K chunk c . q^T; the score tiles are configured.
+STRATA_AMX_ATTENTION inline void ScoreChunk(const Group& g, int64_t c, float* out) {
   const auto* qt = g.scratch->qt.as<uint16_t>();
   const uint16_t* k = g.Chunk(c, false);
   _tile_zero(0);
@@ -167,7 +194,7 @@ STRATA_AMX_ATTENTION inline void ScoreChunk(const Group& g, int64_t c) {
     _tile_loadd(2, qt + kb * 512, 64);
     _tile_dpbf16ps(0, 1, 2);
   }
-  _tile_stored(0, g.scratch->scores.as<float>() + c * kChunk * g.nq, g.nq * 4);
+  _tile_stored(0, out + c * kChunk * g.nq, g.nq * 4);
 }
 
 // Scores with q resident and two chunks in flight, for head_dim <= 64 (one
@@ -185,10 +212,9 @@ STRATA_AMX_ATTENTION void ConfigureScoresResident(int64_t nq) {
   _tile_loadconfig(&config);
 }
 
-STRATA_AMX_ATTENTION void ScorePassResident(const Group& g) {
+STRATA_AMX_ATTENTION void ScorePassResident(const Group& g, float* out) {
   ConfigureScoresResident(g.nq);
   const auto* qt = g.scratch->qt.as<uint16_t>();
-  float* scores = g.scratch->scores.as<float>();
   const bool two_blocks = g.d == 2 * kDimBlock;
   const int64_t stride = g.d * 2;
   const int64_t chunk_bytes = kChunk * g.d * 2;
@@ -216,15 +242,15 @@ STRATA_AMX_ATTENTION void ScorePassResident(const Group& g) {
       _tile_dpbf16ps(0, 5, 3);
       if (pair) _tile_dpbf16ps(1, 7, 3);
     }
-    _tile_stored(0, scores + c * kChunk * g.nq, g.nq * 4);
-    if (pair) _tile_stored(1, scores + (c + 1) * kChunk * g.nq, g.nq * 4);
+    _tile_stored(0, out + c * kChunk * g.nq, g.nq * 4);
+    if (pair) _tile_stored(1, out + (c + 1) * kChunk * g.nq, g.nq * 4);
   }
 }
 
-// ScoreChunk for every chunk, in order.
-STRATA_AMX_ATTENTION void ScorePass(const Group& g) {
+// Keys as rows: [chunks][16 keys][nq] into `out`, chunk by chunk in order.
+STRATA_AMX_ATTENTION void ScorePassKeyRows(const Group& g, float* out) {
   if (g.d <= 2 * kDimBlock) {
-    ScorePassResident(g);
+    ScorePassResident(g, out);
     return;
   }
   ConfigureScores(g.nq);
@@ -232,107 +258,214 @@ STRATA_AMX_ATTENTION void ScorePass(const Group& g) {
   for (int64_t c = 0; c < std::min(kAhead, g.chunks); ++c) Prefetch(g.Chunk(c, false), chunk_bytes);
   for (int64_t c = 0; c < g.chunks; ++c) {
     if (c + kAhead < g.chunks) Prefetch(g.Chunk(c + kAhead, false), chunk_bytes);
-    ScoreChunk(g, c);
+    ScoreChunk(g, c, out);
   }
 }
 
-// Per query: its scaled scores with keys in lanes, [nq][chunks * 16]
-// (scratch.keys), from the score tiles' [key][query] layout.
-STRATA_AMX_ATTENTION void GatherScores(const Group& g, float scale) {
-  const float* scores = g.scratch->scores.as<float>();
-  float* keys = g.scratch->keys.as<float>();
-  const int64_t stride = g.chunks * kChunk;
-  const __m512 scale_v = _mm512_set1_ps(scale);
+// The scores as [nq][stride] rows (scratch.scores) from the key-row tiles'
+// [key][query] layout: one 16 x 16 transpose per chunk.
+STRATA_AMX_ATTENTION void GatherScores(const Group& g) {
+  const float* tiles = g.scratch->tile_scores.as<float>();
+  float* scores = g.scratch->scores.as<float>();
   const __mmask16 lanes = static_cast<__mmask16>((1u << g.nq) - 1);
   for (int64_t c = 0; c < g.chunks; ++c) {
-    const float* chunk = scores + c * kChunk * g.nq;
-    if (g.nq == 1) {  // decode without GQA: the chunk's keys are contiguous
-      _mm512_store_ps(keys + c * kChunk, _mm512_mul_ps(_mm512_loadu_ps(chunk), scale_v));
-      continue;
-    }
+    const float* chunk = tiles + c * kChunk * g.nq;
     __m512 rows[16];
     for (int64_t k = 0; k < kChunk; ++k) rows[k] = _mm512_maskz_loadu_ps(lanes, chunk + k * g.nq);
     Transpose16(rows);  // rows[j]: query j's 16 keys
-    for (int64_t j = 0; j < g.nq; ++j) {
-      _mm512_store_ps(keys + j * stride + c * kChunk, _mm512_mul_ps(rows[j], scale_v));
-    }
+    for (int64_t j = 0; j < g.nq; ++j) _mm512_store_ps(scores + j * g.stride() + c * kChunk, rows[j]);
   }
 }
 
-// Per query: the max of its scores over its keys, then exp(s - max)
-// rounded to bf16 as the weight of each of its keys (0 past its count),
-// written as its row of the weight tiles ([chunk][query][16 keys]); sums[j]
-// = the sum of its rounded weights, per lane over chunks in order, then
-// across lanes in a fixed tree. Only the query's own keys enter, in a fixed
-// order, so its result does not depend on the others.
+// Scores against packed keys: tiles 0-1 = C [nq queries][16 keys] fp32, 2-3
+// = A q blocks [nq][32 dims] bf16, 4-7 = B key blocks [16 dim pairs][16
+// keys][2].
+STRATA_AMX_ATTENTION void ConfigurePackedScores(int64_t nq) {
+  gemm_internal::AmxTileConfig config;
+  for (int t = 0; t < 8; ++t) {
+    config.colsb[t] = 64;
+    config.rows[t] = t < 4 ? static_cast<uint8_t>(nq) : 16;
+  }
+  _tile_loadconfig(&config);
+}
+
+// Scores with the tile's packed keys (queries as rows, C [nq][16 keys]),
+// stored straight into scratch.scores. Each score is the same dot product,
+// dim pairs in the same order, as with keys as rows: q and k only trade
+// places in each pair's products.
+STRATA_AMX_ATTENTION void ScorePassPacked(const Group& g) {
+  const auto* qa = g.scratch->qa.as<uint16_t>();
+  const auto* kt = g.scratch->keys_t.as<uint16_t>();
+  float* scores = g.scratch->scores.as<float>();
+  const int64_t blocks = g.d / kDimBlock, row_bytes = g.stride() * 4;
+  if (blocks <= 2) {  // tiles 0-1 = C of chunks c, c + 1; 2-3 = q; 4-5, 6-7 = keys
+    ConfigurePackedScores(g.nq);
+    _tile_loadd(2, qa, g.d * 2);
+    if (blocks == 2) _tile_loadd(3, qa + kDimBlock, g.d * 2);
+    for (int64_t c = 0; c < g.chunks; c += 2) {
+      const bool pair = c + 1 < g.chunks;
+      const uint16_t* k0 = kt + c * blocks * 512;
+      _tile_zero(0);
+      _tile_loadd(4, k0, 64);
+      if (blocks == 2) _tile_loadd(5, k0 + 512, 64);
+      if (pair) {
+        _tile_zero(1);
+        _tile_loadd(6, k0 + blocks * 512, 64);
+        if (blocks == 2) _tile_loadd(7, k0 + blocks * 512 + 512, 64);
+      }
+      _tile_dpbf16ps(0, 2, 4);
+      if (pair) _tile_dpbf16ps(1, 2, 6);
+      if (blocks == 2) {
+        _tile_dpbf16ps(0, 3, 5);
+        if (pair) _tile_dpbf16ps(1, 3, 7);
+      }
+      _tile_stored(0, scores + c * kChunk, row_bytes);
+      if (pair) _tile_stored(1, scores + (c + 1) * kChunk, row_bytes);
+    }
+    return;
+  }
+  ConfigurePackedScores(g.nq);  // tile 0 = C, 2 = q block, 4 = key block
+  for (int64_t c = 0; c < g.chunks; ++c) {
+    _tile_zero(0);
+    for (int64_t kb = 0; kb < blocks; ++kb) {
+      _tile_loadd(2, qa + kb * kDimBlock, g.d * 2);
+      _tile_loadd(4, kt + (c * blocks + kb) * 512, 64);
+      _tile_dpbf16ps(0, 2, 4);
+    }
+    _tile_stored(0, scores + c * kChunk, row_bytes);
+  }
+}
+
+// 2^t for the softmax weights, t <= 0; lanes outside `valid` come out 0
+// (whatever their t). t = n + f with n = round(t) and |f| <= 1/2; 2^f by a
+// degree-4 polynomial through Chebyshev nodes (relative error under 4e-6,
+// far below the bf16 rounding that follows), scaled by 2^n. A very negative
+// t underflows to 0 in the scaling, so it needs no clamp.
+STRATA_AMX_ATTENTION inline __m512 Exp2Weight(__m512 t, __mmask16 valid) {
+  const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_sub_ps(t, n);
+  __m512 p = _mm512_set1_ps(0.00966636836528778f);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.055921975523233414f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.2402234971523285f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931210160255432f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  return _mm512_maskz_scalef_ps(valid, p, n);
+}
+
+// Per query: the max m of its scores s over its keys, then its weights w =
+// e^(scale (s - m)), computed as 2^(s c - m c) with c = scale log2(e) and
+// rounded to bf16 (0 past its count, to the end of its row), and sums[j] =
+// the sum of its rounded weights: key pairs per lane over the spans in
+// order (vdpbf16ps with ones), then a fixed tree across lanes. Only the
+// query's own keys enter, in a fixed order, so its result does not depend on
+// the others.
 STRATA_AMX_ATTENTION void Softmax(const Group& g, float scale, float* sums) {
-  GatherScores(g, scale);
-  const float* keys = g.scratch->keys.as<float>();
+  const float* scores = g.scratch->scores.as<float>();
   auto* weights = g.scratch->weights.as<uint16_t>();
-  const int64_t stride = g.chunks * kChunk;
+  const int64_t stride = g.stride();
+  const float c = scale * 1.44269504088896341f;
+  const __m512 c_v = _mm512_set1_ps(c);
+  const __m512bh ones = (__m512bh)_mm512_set1_epi16(0x3f80);  // bf16 1.0
   for (int64_t j = 0; j < g.nq; ++j) {
     const int64_t count = g.query(j).count;
-    const float* row = keys + j * stride;
+    const float* row = scores + j * stride;
     __m512 mx = _mm512_set1_ps(-INFINITY);
-    for (int64_t c = 0; c * kChunk < count; ++c) {
-      mx = _mm512_mask_max_ps(mx, LaneMask(count - c * kChunk), mx, _mm512_load_ps(row + c * 16));
+    for (int64_t k = 0; k * kChunk < count; ++k) {
+      mx = _mm512_mask_max_ps(mx, LaneMask(count - k * kChunk), mx, _mm512_load_ps(row + k * 16));
     }
-    const __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    const __m512 shift = _mm512_set1_ps(_mm512_reduce_max_ps(mx) * c);
     __m512 sum = _mm512_setzero_ps();
-    for (int64_t c = 0; c < g.chunks; ++c) {
-      const __mmask16 valid = LaneMask(count - c * kChunk);
-      __m256i h = _mm256_setzero_si256();
-      if (valid != 0) {
-        const __m512 e = Exp512(_mm512_sub_ps(_mm512_load_ps(row + c * kChunk), max));
-        h = _mm256_maskz_mov_epi16(valid, (__m256i)_mm512_cvtneps_pbh(e));
-        sum = _mm512_mask_add_ps(
-            sum, valid, sum, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
-      }
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(weights + (c * g.nq + j) * kChunk), h);
+    for (int64_t base = 0; base < stride; base += kSpan) {
+      const __mmask16 lo = LaneMask(count - base), hi = LaneMask(count - base - kChunk);
+      const __m512 e0 = Exp2Weight(_mm512_fmsub_ps(_mm512_load_ps(row + base), c_v, shift), lo);
+      const __m512 e1 =
+          Exp2Weight(_mm512_fmsub_ps(_mm512_load_ps(row + base + 16), c_v, shift), hi);
+      const __m512bh w = _mm512_cvtne2ps_pbh(e1, e0);  // keys base .. base + 31
+      _mm512_store_si512(weights + j * stride + base, (__m512i)w);
+      sum = _mm512_dpbf16_ps(sum, w, ones);
     }
     sums[j] = Sum512(sum);
   }
 }
 
-// B tiles of value chunk v for output dims [dim0, dim0 + 16 * tiles): key
-// pairs interleaved per dim; keys at or past `valid` are zero.
-STRATA_AMX_ATTENTION void PackValues(const uint16_t* v, int64_t d, int64_t dim0, int64_t tiles,
-                                     int64_t valid, uint16_t* out) {
+// B tiles of the values of keys [32 s, 32 s + 32) for output dims [dim0,
+// dim0 + 16 * tiles): [tiles][16 key pairs][16 dims][2], key pairs
+// interleaved per dim; keys at or past `max_count` are zero (their arena
+// rows may hold anything, and even a zero weight times NaN is NaN).
+STRATA_AMX_ATTENTION void PackValueSpan(const Group& g, int64_t s, int64_t dim0, int64_t tiles,
+                                        uint16_t* out) {
   alignas(64) static constexpr uint16_t kInterleave[32] = {
       0, 32, 1, 33, 2,  34, 3,  35, 4,  36, 5,  37, 6,  38, 7,  39,
       8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
   const __m512i interleave = _mm512_load_si512(kInterleave);
-  for (int64_t u = 0; u < kChunk / 2; ++u) {
-    const uint16_t* r0 = v + 2 * u * d + dim0;
-    for (int64_t s = 0; s < tiles; ++s) {
-      const __m256i a = 2 * u < valid
-                            ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0 + s * 16))
-                            : _mm256_setzero_si256();
-      const __m256i b = 2 * u + 1 < valid
-                            ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0 + d + s * 16))
-                            : _mm256_setzero_si256();
-      const __m512i pair = _mm512_permutex2var_epi16(_mm512_castsi256_si512(a), interleave,
-                                                     _mm512_castsi256_si512(b));
-      _mm512_store_si512(out + s * 256 + u * 32, pair);
+  const int64_t valid = std::min(kSpan, g.max_count - s * kSpan);
+  for (int64_t c = 0; c < 2; ++c) {  // the span's two 16-key chunks (one block each)
+    const int64_t chunk_valid = valid - c * kChunk;
+    if (chunk_valid <= 0) {  // past the end of the KV: no rows to read
+      for (int64_t t = 0; t < tiles; ++t) {
+        for (int64_t u = 0; u < kChunk / 2; ++u) {
+          _mm512_store_si512(out + t * 512 + (c * 8 + u) * 32, _mm512_setzero_si512());
+        }
+      }
+      continue;
+    }
+    const uint16_t* v = g.Chunk(2 * s + c, true) + dim0;
+    for (int64_t u = 0; u < kChunk / 2; ++u) {
+      const uint16_t* r0 = v + 2 * u * g.d;
+      for (int64_t t = 0; t < tiles; ++t) {
+        const __m256i a = 2 * u < chunk_valid
+                              ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0 + t * 16))
+                              : _mm256_setzero_si256();
+        const __m256i b =
+            2 * u + 1 < chunk_valid
+                ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0 + g.d + t * 16))
+                : _mm256_setzero_si256();
+        const __m512i pair = _mm512_permutex2var_epi16(_mm512_castsi256_si512(a), interleave,
+                                                       _mm512_castsi256_si512(b));
+        _mm512_store_si512(out + t * 512 + (c * 8 + u) * 32, pair);
+      }
     }
   }
 }
 
-// C tiles 0..tiles-1 += weights of chunk c . value chunk c, for output dims
-// [dim0, dim0 + 16 * tiles); the weighted-sum tiles are configured.
-STRATA_AMX_ATTENTION inline void DotChunk(const Group& g, int64_t c, int64_t dim0, int64_t tiles) {
-  auto* values = g.scratch->values.as<uint16_t>();
-  PackValues(g.Chunk(c, true), g.d, dim0, tiles, std::min(kChunk, g.max_count - c * kChunk),
-             values);
-  _tile_loadd(4, g.scratch->weights.as<uint16_t>() + c * g.nq * kChunk, 32);
+// Once per packed tile (g spans the tile's largest count): every chunk's
+// keys as score B tiles, [16 dim pairs][16 keys][2] per 32-dim block, and
+// every span's values as weighted-sum B tiles.
+STRATA_AMX_ATTENTION void PackTile(const Group& g) {
+  auto* kt = g.scratch->keys_t.as<uint16_t>();
+  const int64_t blocks = g.d / kDimBlock;
+  for (int64_t c = 0; c < g.chunks; ++c) {
+    const uint16_t* k = g.Chunk(c, false);
+    const int64_t valid = std::min(kChunk, g.max_count - c * kChunk);
+    for (int64_t kb = 0; kb < blocks; ++kb) {
+      __m512 rows[16];
+      for (int64_t i = 0; i < kChunk; ++i) {
+        rows[i] = i < valid ? _mm512_loadu_ps(k + i * g.d + kb * kDimBlock) : _mm512_setzero_ps();
+      }
+      Transpose16(rows);  // rows[p]: dim pair p of the 16 keys
+      for (int64_t p = 0; p < kChunk; ++p) {
+        _mm512_store_ps(kt + (c * blocks + kb) * 512 + p * 32, rows[p]);
+      }
+    }
+  }
+  const int64_t dim_tiles = g.d / kDimTile;
+  auto* vp = g.scratch->values_p.as<uint16_t>();
+  for (int64_t s = 0; s < g.spans; ++s) PackValueSpan(g, s, 0, dim_tiles, vp + s * dim_tiles * 512);
+}
+
+// C tiles 0..tiles-1 += the weights of span s . its values `v` ([tiles][16
+// key pairs][16 dims][2]); the weighted-sum tiles are configured.
+STRATA_AMX_ATTENTION inline void DotSpan(const Group& g, int64_t s, const uint16_t* v,
+                                         int64_t tiles) {
+  _tile_loadd(4, g.scratch->weights.as<uint16_t>() + s * kSpan, g.stride() * 2);
   // (The tile intrinsics take their register numbers as literals.)
-  _tile_loadd(5, values, 64);
-  _tile_loadd(6, values + 256, 64);
+  _tile_loadd(5, v, 64);
+  _tile_loadd(6, v + 512, 64);
   _tile_dpbf16ps(0, 4, 5);
   _tile_dpbf16ps(1, 4, 6);
   if (tiles > 2) {
-    _tile_loadd(7, values + 512, 64);
-    _tile_loadd(5, values + 768, 64);
+    _tile_loadd(7, v + 1024, 64);
+    _tile_loadd(5, v + 1536, 64);
     _tile_dpbf16ps(2, 4, 7);
     _tile_dpbf16ps(3, 4, 5);
   }
@@ -360,25 +493,46 @@ void WriteOutputs(const Group& g, const float* acc, const float* sums, int64_t d
   }
 }
 
-// out rows (16 queries x 16 * tiles dims) = weights . value chunks, over
-// every chunk in order, for dims [dim0, dim0 + 16 * tiles).
+// out rows (nq queries x 16 * tiles dims) = weights . values, over every
+// span in order, for dims [dim0, dim0 + 16 * tiles). A packed tile's values
+// are ready; otherwise each span is packed here, just before its products.
 STRATA_AMX_ATTENTION void WeightedGroup(const Group& g, int64_t dim0, int64_t tiles) {
   _tile_zero(0);
   _tile_zero(1);
   _tile_zero(2);
   _tile_zero(3);
-  const int64_t chunk_bytes = kChunk * g.d * 2;
-  for (int64_t c = 0; c < std::min(kAhead, g.chunks); ++c) Prefetch(g.Chunk(c, true), chunk_bytes);
-  for (int64_t c = 0; c < g.chunks; ++c) {
-    if (c + kAhead < g.chunks) Prefetch(g.Chunk(c + kAhead, true), chunk_bytes);
-    DotChunk(g, c, dim0, tiles);
+  const int64_t dim_tiles = g.d / kDimTile;
+  if (g.packed) {
+    const auto* vp = g.scratch->values_p.as<uint16_t>() + dim0 * 32;
+    for (int64_t s = 0; s < g.spans; ++s) DotSpan(g, s, vp + s * dim_tiles * 512, tiles);
+  } else {
+    auto* values = g.scratch->values.as<uint16_t>();
+    const int64_t chunk_bytes = kChunk * g.d * 2;
+    for (int64_t c = 0; c < std::min(kAhead, g.chunks); ++c) {
+      Prefetch(g.Chunk(c, true), chunk_bytes);
+    }
+    for (int64_t s = 0; s < g.spans; ++s) {
+      for (int64_t c = 2 * s + kAhead; c < std::min(2 * s + kAhead + 2, g.chunks); ++c) {
+        Prefetch(g.Chunk(c, true), chunk_bytes);
+      }
+      PackValueSpan(g, s, dim0, tiles, values);
+      DotSpan(g, s, values, tiles);
+    }
   }
   StoreAccumulators(g.scratch->out.as<float>(), tiles);
 }
 
 STRATA_AMX_ATTENTION void AttendGroup(const Group& g, float scale) {
-  PackQueries(g);
-  ScorePass(g);
+  if (g.packed) {
+    PackQueryRows(g);
+    ScorePassPacked(g);
+  } else {
+    PackQueriesT(g);
+    // One query's [key][query] tiles are already its row.
+    float* tiles = g.nq == 1 ? g.scratch->scores.as<float>() : g.scratch->tile_scores.as<float>();
+    ScorePassKeyRows(g, tiles);
+    if (g.nq > 1) GatherScores(g);
+  }
   alignas(64) float sums[16];
   Softmax(g, scale, sums);
   ConfigureWeighted(g.nq);
@@ -389,6 +543,25 @@ STRATA_AMX_ATTENTION void AttendGroup(const Group& g, float scale) {
     WriteOutputs(g, out, sums, dim0, tiles);
   }
   _tile_release();
+}
+
+// Sizes a group of `count` keys at most: its chunks and spans.
+void SetCount(Group& g, int64_t max_count) {
+  g.max_count = max_count;
+  g.chunks = (max_count + kChunk - 1) / kChunk;
+  g.spans = (max_count + kSpan - 1) / kSpan;
+}
+
+void GrowScratch(Scratch& scratch, const Group& g) {
+  const auto chunks = static_cast<size_t>(g.chunks), d = static_cast<size_t>(g.d);
+  const auto row = static_cast<size_t>(g.stride());
+  Grow(scratch.qt, d / kDimBlock * 1024);
+  Grow(scratch.qa, 16 * d * 2);
+  Grow(scratch.tile_scores, chunks * 1024);
+  Grow(scratch.scores, 16 * row * 4);
+  Grow(scratch.weights, 16 * row * 2);
+  Grow(scratch.values, d * kSpan * 2);
+  Grow(scratch.out, 4 * 1024);
 }
 
 }  // namespace
@@ -407,17 +580,23 @@ void AttendTileAmx(const AttentionTile& tile) {
   g.block_size = spec.block_size;
   g.scratch = &scratch;
   const auto queries = static_cast<int64_t>(tile.queries.size());
+  g.packed = queries >= kPackedTileQueries;
+  if (g.packed) {
+    g.first = g.nq = 0;
+    int64_t tile_max = 0;
+    for (const AttentionQuery& query : tile.queries) tile_max = std::max(tile_max, query.count);
+    SetCount(g, tile_max);
+    Grow(scratch.keys_t, static_cast<size_t>(g.chunks * g.d * kChunk * 2));
+    Grow(scratch.values_p, static_cast<size_t>(g.spans * g.d * kSpan * 2));
+    PackTile(g);
+  }
   for (g.first = 0; g.first < queries; g.first += kChunk) {
     g.nq = std::min(kChunk, queries - g.first);
-    g.max_count = 0;
-    for (int64_t j = 0; j < g.nq; ++j) g.max_count = std::max(g.max_count, g.query(j).count);
-    g.chunks = (g.max_count + kChunk - 1) / kChunk;
-    Grow(scratch.qt, static_cast<size_t>(g.d / kDimBlock * 1024));
-    Grow(scratch.scores, static_cast<size_t>(g.chunks * 1024));
-    Grow(scratch.keys, static_cast<size_t>(g.chunks * 1024));
-    Grow(scratch.weights, static_cast<size_t>(g.chunks * 512));
-    Grow(scratch.values, 4 * 512);
-    Grow(scratch.out, 4 * 1024);
+    PrefetchRows(g);
+    int64_t max_count = 0;
+    for (int64_t j = 0; j < g.nq; ++j) max_count = std::max(max_count, g.query(j).count);
+    SetCount(g, max_count);
+    GrowScratch(scratch, g);
     AttendGroup(g, tile.scale);
   }
 }

@@ -22,9 +22,19 @@ std::vector<float> ToFloats(const TensorView& view) {
 // Rows per parallel chunk for cheap element-wise passes.
 constexpr int64_t kRowGrain = 8;
 
-// Query vectors per attention tile: enough to share each widened K/V block
-// among many queries, few enough to balance prefill across threads.
-constexpr int64_t kTileQueries = 16;
+// Query vectors per attention tile. A tile's K/V blocks are read (widened,
+// or packed for AMX) once for all its queries, so prefill wants big tiles;
+// but each thread needs a few of them to balance causal prefill, whose later
+// tiles cost more.
+constexpr int64_t kMinTileQueries = 16;
+constexpr int64_t kMaxTileQueries = 256;
+constexpr int64_t kTilesPerThread = 4;
+
+int64_t TileQueries(int64_t queries, int64_t kv_heads, int64_t threads) {
+  const int64_t per_head = std::max<int64_t>(1, (kTilesPerThread * threads + kv_heads - 1) / kv_heads);
+  const int64_t tile = (queries + per_head - 1) / per_head;
+  return std::clamp((tile + 15) / 16 * 16, kMinTileQueries, kMaxTileQueries);
+}
 
 // Row stride (floats) for a GEMM output of `width` columns. Rows a multiple
 // of 1 KiB apart put the 32 rows of an output block in a few L1 sets (lines
@@ -277,10 +287,10 @@ void Decoder::PlanAttention() {
     int64_t end = begin + 1;
     while (end < rows && rows_[static_cast<size_t>(end)].sequence == sequence) ++end;
     const int64_t queries = (end - begin) * group;
+    const int64_t tile = TileQueries(queries, config_.num_kv_heads, pool_->size());
     for (int64_t g = 0; g < config_.num_kv_heads; ++g) {
-      for (int64_t first = 0; first < queries; first += kTileQueries) {
-        attention_work_.push_back(
-            {sequence, g, begin, first, std::min(queries, first + kTileQueries)});
+      for (int64_t first = 0; first < queries; first += tile) {
+        attention_work_.push_back({sequence, g, begin, first, std::min(queries, first + tile)});
       }
     }
     begin = end;

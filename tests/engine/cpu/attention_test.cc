@@ -151,6 +151,27 @@ TEST_P(AttentionTest, OutputDoesNotDependOnTheTile) {
   }
 }
 
+TEST_P(AttentionTest, PrefillTileMatchesDecode) {
+  // A whole prefill chunk in one tile: enough queries that the AMX kernel
+  // packs the tile's keys and values once and takes q as rows, where a lone
+  // (decode) query takes q as a column. The outputs must still be bitwise
+  // the same, and near the reference.
+  std::vector<std::pair<int64_t, int64_t>> items;
+  const int64_t n = std::min<int64_t>(45, Capacity());
+  for (int64_t i = 0; i < n; ++i) items.push_back({i, Capacity() - n + 1 + i});
+  items.push_back({n, 7});
+  const std::vector<std::vector<float>> together = Run(items);
+  const double tolerance = GetParam().bf16_products ? 2e-2 : 2e-5;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const std::vector<float> alone = Run({items[i]})[0];
+    ASSERT_EQ(std::memcmp(alone.data(), together[i].data(), alone.size() * 4), 0) << "query " << i;
+    const std::vector<double> want = Reference(items[i].first, items[i].second);
+    for (size_t e = 0; e < want.size(); ++e) {
+      ASSERT_NEAR(together[i][e], want[e], tolerance) << "query " << i << " element " << e;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Shapes, AttentionTest,
     ::testing::Values(Shape{64, 16, DType::kBF16}, Shape{64, 16, DType::kF32},
