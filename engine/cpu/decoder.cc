@@ -215,14 +215,7 @@ void Decoder::RopeRow(float* heads, int64_t count, int64_t row) const {
   const int64_t half = d / 2;
   const float* cos_v = rope_cos_.data() + row * half;
   const float* sin_v = rope_sin_.data() + row * half;
-  for (int64_t h = 0; h < count; ++h) {
-    float* v = heads + h * d;
-    for (int64_t i = 0; i < half; ++i) {
-      const float a = v[i], b = v[i + half];
-      v[i] = a * cos_v[i] - b * sin_v[i];
-      v[i + half] = b * cos_v[i] + a * sin_v[i];
-    }
-  }
+  for (int64_t h = 0; h < count; ++h) RotateHalves(heads + h * d, cos_v, sin_v, half);
 }
 
 void Decoder::QkvPostprocess(const Layer& layer) {

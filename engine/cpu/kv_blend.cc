@@ -43,14 +43,6 @@ void RerotationAngles(int64_t from, int64_t to, absl::Span<const float> inv_freq
   }
 }
 
-void RotateHead(float* v, int64_t half, const float* cos_v, const float* sin_v) {
-  for (int64_t i = 0; i < half; ++i) {
-    const float a = v[i], b = v[i + half];
-    v[i] = a * cos_v[i] - b * sin_v[i];
-    v[i + half] = b * cos_v[i] + a * sin_v[i];
-  }
-}
-
 void PlaceChunk(const BlendChunk& chunk, absl::Span<const BlockId> table,
                 absl::Span<const float> inv_freq, KvArena& arena, ThreadPool& pool) {
   const KvCacheSpec& spec = arena.spec();
@@ -88,7 +80,7 @@ void PlaceChunk(const BlendChunk& chunk, absl::Span<const BlockId> table,
         continue;
       }
       LoadFloats(src, bf16, d, scratch.data());
-      RotateHead(scratch.data(), half, cos_table.data() + t * half, sin_table.data() + t * half);
+      RotateHalves(scratch.data(), cos_table.data() + t * half, sin_table.data() + t * half, half);
       StoreFloats(scratch.data(), bf16, d, dst);
     }
   });

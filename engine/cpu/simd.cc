@@ -97,7 +97,32 @@ STRATA_AVX512 void SiluMul512(const float* gate, const float* up, int64_t n, flo
   }
 }
 
+STRATA_AVX512 void RotateHalves512(float* v, const float* cos, const float* sin, int64_t half) {
+  for (int64_t i = 0; i < half; i += 16) {
+    const __mmask16 mask = LaneMask(half - i);
+    const __m512 a = _mm512_maskz_loadu_ps(mask, v + i);
+    const __m512 b = _mm512_maskz_loadu_ps(mask, v + half + i);
+    const __m512 c = _mm512_maskz_loadu_ps(mask, cos + i);
+    const __m512 s = _mm512_maskz_loadu_ps(mask, sin + i);
+    _mm512_mask_storeu_ps(v + i, mask, _mm512_sub_ps(_mm512_mul_ps(a, c), _mm512_mul_ps(b, s)));
+    _mm512_mask_storeu_ps(v + half + i, mask,
+                          _mm512_add_ps(_mm512_mul_ps(b, c), _mm512_mul_ps(a, s)));
+  }
+}
+
 }  // namespace
+
+void RotateHalves(float* v, const float* cos, const float* sin, int64_t half) {
+  if (GetLevel() == Level::kAvx512) {
+    RotateHalves512(v, cos, sin, half);
+    return;
+  }
+  for (int64_t i = 0; i < half; ++i) {
+    const float a = v[i], b = v[i + half];
+    v[i] = a * cos[i] - b * sin[i];
+    v[i + half] = b * cos[i] + a * sin[i];
+  }
+}
 
 void ConvertF32ToBf16(const float* src, uint16_t* dst, int64_t n) {
   if (GetLevel() == Level::kAvx512) {

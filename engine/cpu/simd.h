@@ -25,6 +25,10 @@ void RmsNormRow(const float* x, const float* weight, int64_t n, float eps, float
 // out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + e^-g).
 void SiluMul(const float* gate, const float* up, int64_t n, float* out);
 
+// Rotary embedding of one head: for i < half, (v[i], v[i + half]) becomes
+// (v[i] cos[i] - v[i + half] sin[i], v[i + half] cos[i] + v[i] sin[i]).
+void RotateHalves(float* v, const float* cos, const float* sin, int64_t half);
+
 // Whether the AVX-512 (with AVX512-BF16) bodies are in use; engine/cpu files
 // with their own AVX-512 kernels follow the same choice.
 bool HasAvx512Bf16();
