@@ -366,6 +366,7 @@ int RunBenchBlend(const std::vector<std::string>& raw_args) {
     return kExitOk;
   }
   ServingOptions options;
+  options.backend_options.precision = kDefaultServingPrecision;  // what the daemon runs
   options.cache.block_size = kBlockSize;
   options.cache.device_blocks = 3 * (4 * *chunk_tokens + 64) / kBlockSize;
   absl::StatusOr<ServingEngine> engine = MakeServingEngine(
