@@ -17,7 +17,6 @@ namespace {
 #define STRATA_AMX_ATTENTION \
   __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")))
 
-using simd_internal::Exp512;
 using simd_internal::LaneMask;
 using simd_internal::Sum512;
 
@@ -555,15 +554,20 @@ void SetCount(Group& g, int64_t max_count) {
   g.spans = (max_count + kSpan - 1) / kSpan;
 }
 
+// Grows what the group's path uses: q as rows for a packed tile; q^T, the
+// key-row score tiles and one span of packed values otherwise.
 void GrowScratch(Scratch& scratch, const Group& g) {
   const auto chunks = static_cast<size_t>(g.chunks), d = static_cast<size_t>(g.d);
   const auto row = static_cast<size_t>(g.stride());
-  Grow(scratch.qt, d / kDimBlock * 1024);
-  Grow(scratch.qa, 16 * d * 2);
-  Grow(scratch.tile_scores, chunks * 1024);
+  if (g.packed) {
+    Grow(scratch.qa, 16 * d * 2);
+  } else {
+    Grow(scratch.qt, d / kDimBlock * 1024);
+    Grow(scratch.tile_scores, chunks * 1024);
+    Grow(scratch.values, d * kSpan * 2);
+  }
   Grow(scratch.scores, 16 * row * 4);
   Grow(scratch.weights, 16 * row * 2);
-  Grow(scratch.values, d * kSpan * 2);
   Grow(scratch.out, 4 * 1024);
 }
 
