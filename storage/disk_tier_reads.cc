@@ -165,10 +165,15 @@ std::shared_ptr<DiskTierStore::PendingValue> DiskTierStore::KeepForRewrite(ReadS
   auto kept = std::make_shared<PendingValue>();
   kept->size = size;
   const char* read_at = state.value.data();
-  if (!state.value.IsPinned() && state.buffer.data() == read_at) {
+  if (state.value.IsPinned()) {
+    // RocksDB hands a blob read without a blob cache over as its own buffer,
+    // pinned: keep the pin, which keeps the bytes where they are.
+    kept->pinned = std::move(state.value);
+  } else if (state.buffer.data() == read_at) {
     kept->read = std::move(state.buffer);  // moves the heap buffer: read_at stays valid
   }
-  if (kept->read.data() != read_at) {  // pinned elsewhere (or the move copied): copy
+  if (reinterpret_cast<const char*>(kept->data()) != read_at) {  // the move copied: copy
+    kept->pinned.Reset();
     kept->read.clear();
     kept->bytes = std::make_unique_for_overwrite<std::byte[]>(size);
     std::memcpy(kept->bytes.get(), read_at, size);

@@ -63,6 +63,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
+#include "rocksdb/slice.h"
 #include "storage/block_admission.h"
 #include "storage/block_key.h"
 #include "storage/disk_format.h"
@@ -181,14 +182,17 @@ class DiskTierStore final : public TierStore {
   using StoredKey = disk_format::StoredKey;
   // A block waiting in the write queue: header (filled in by the writer) then
   // payload. Shared with handles that hit it, so it outlives its queue entry.
-  // A hit's rewrite holds the buffer its read filled instead (`read`), so
-  // that a hit costs no copy beyond the read.
+  // A hit's rewrite holds what its read filled instead: RocksDB's own blob
+  // buffer, pinned (`pinned`), or the read's buffer (`read`), so that a hit
+  // costs no copy beyond the read.
   struct PendingValue {
     std::unique_ptr<std::byte[]> bytes;
+    rocksdb::PinnableSlice pinned;
     std::string read;
     size_t size = 0;
     const std::byte* data() const {
-      return bytes != nullptr ? bytes.get() : reinterpret_cast<const std::byte*>(read.data());
+      if (bytes != nullptr) return bytes.get();
+      return reinterpret_cast<const std::byte*>(pinned.IsPinned() ? pinned.data() : read.data());
     }
   };
   struct ReadState;
