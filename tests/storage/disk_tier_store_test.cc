@@ -194,6 +194,26 @@ TEST_F(DiskTierStoreTest, HitsAreRewrittenWithTheNextInsertsOrOnFlushNotAtOnce) 
   EXPECT_EQ(store->Stats().blocks_written, 3u);  // rewrites are not new blocks
 }
 
+// RocksDB hands a read blob over pinned; the rewrite keeps that pin rather
+// than a copy, after the handle and the read are gone, and writes the same
+// bytes again (a new blob value, not only a new order).
+TEST_F(DiskTierStoreTest, AHitsRewriteWritesTheBytesItReadAfterItsHandleIsGone) {
+  DiskTierOptions options = Options();
+  options.quiet_before_touches = std::chrono::hours(1);
+  {
+    std::unique_ptr<DiskTierStore> store = OpenStore(options);
+    InsertAll(*store, 1, 1);
+    store->Flush();
+    const uint64_t blob_bytes = MeasureDiskSpace(options.path).blob_bytes;
+    EXPECT_EQ(Read(*store, 1), Block(1));  // the handle is released inside
+    store->Flush();
+    EXPECT_EQ(store->Stats().touches_written, 1u);
+    EXPECT_GE(MeasureDiskSpace(options.path).blob_bytes, blob_bytes + kValueBytes);
+  }
+  std::unique_ptr<DiskTierStore> store = OpenStore(options);
+  EXPECT_EQ(Read(*store, 1), Block(1));
+}
+
 TEST_F(DiskTierStoreTest, AQuietTierWritesItsTouchesOnItsOwn) {
   DiskTierOptions options = Options();
   options.quiet_before_touches = std::chrono::milliseconds(1);
