@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 
@@ -91,27 +92,56 @@ void PrefetchChunk(const uint16_t* p) {
   for (int64_t i = 0; i < kPrefetchBytes; i += 64) __builtin_prefetch(c + i, 0, 2);
 }
 
+// Where a tile's chunks lie in the arena, worked out once per tile: the
+// score and weighted-sum passes ask for several chunk addresses per 16 keys,
+// and going through KvArena::HeadData each time (a call, a check and an
+// integer division) showed in decode profiles.
+struct ChunkMap {
+  const std::byte* arena = nullptr;  // block 0
+  int64_t block_bytes = 0;
+  int64_t head_offset[2] = {0, 0};  // keys, values of (layer, kv head) in a block
+  int64_t chunk_bytes = 0;          // 16 rows of d bf16
+  int64_t chunks_per_block = 1;
+  int shift = -1;  // log2(chunks_per_block) when a power of two
+
+  void Init(const AttentionTile& tile) {
+    const KvArena& kv = *tile.arena;
+    const KvCacheSpec& spec = kv.spec();
+    arena = kv.BlockData(0);
+    block_bytes = kv.bytes_per_block();
+    for (int v = 0; v < 2; ++v) {
+      head_offset[v] = kv.HeadData(0, tile.layer, v == 1, tile.kv_head) - arena;
+    }
+    chunk_bytes = kChunk * spec.head_dim * 2;
+    chunks_per_block = spec.block_size / kChunk;
+    shift = std::has_single_bit(static_cast<uint64_t>(chunks_per_block))
+                ? std::countr_zero(static_cast<uint64_t>(chunks_per_block))
+                : -1;
+  }
+};
+
 // Up to 16 queries of a tile, with their shapes and scratch.
 struct Group {
   const AttentionTile* tile;
   int64_t first, nq;  // queries [first, first + nq) of the tile
-  int64_t d, block_size, max_count, chunks, spans;
+  int64_t d, max_count, chunks, spans;
   bool packed;  // the scratch's keys_t and values_p hold the whole tile's
   Scratch* scratch;
+  const ChunkMap* map;
 
   const AttentionQuery& query(int64_t j) const {
     return tile->queries[static_cast<size_t>(first + j)];
   }
   int64_t stride() const { return spans * kSpan; }  // of the scores and weights rows
-  // The key or value row of `token`: d bf16.
-  const uint16_t* Row(int64_t token, bool is_value) const {
-    const std::byte* head =
-        tile->arena->HeadData(tile->block_table[static_cast<size_t>(token / block_size)],
-                              tile->layer, is_value, tile->kv_head);
-    return reinterpret_cast<const uint16_t*>(head) + (token % block_size) * d;
-  }
   // Keys or values of tokens [16 c, 16 c + 16), rows d apart (one block).
-  const uint16_t* Chunk(int64_t c, bool is_value) const { return Row(c * kChunk, is_value); }
+  const uint16_t* Chunk(int64_t c, bool is_value) const {
+    const int64_t block = map->shift >= 0 ? c >> map->shift : c / map->chunks_per_block;
+    const int64_t within = c - block * map->chunks_per_block;
+    const std::byte* at = map->arena +
+                          tile->block_table[static_cast<size_t>(block)] * map->block_bytes +
+                          map->head_offset[is_value ? 1 : 0] + within * map->chunk_bytes;
+    return reinterpret_cast<const uint16_t*>(at);
+  }
 };
 
 // In-register transpose of a 16 x 16 fp32 matrix: r[i] becomes column i.
@@ -588,8 +618,10 @@ void AttendTileAmx(const AttentionTile& tile) {
   Group g;
   g.tile = &tile;
   g.d = spec.head_dim;
-  g.block_size = spec.block_size;
   g.scratch = &scratch;
+  ChunkMap map;
+  map.Init(tile);
+  g.map = &map;
   const auto queries = static_cast<int64_t>(tile.queries.size());
   g.packed = queries >= kPackedTileQueries;
   if (g.packed) {

@@ -178,6 +178,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Shape{24, 5, DType::kBF16}, Shape{128, 7, DType::kF32},
                       Shape{8, 4, DType::kF32}, Shape{64, 16, DType::kBF16, true},
                       Shape{128, 32, DType::kBF16, true}, Shape{32, 16, DType::kBF16, true},
+                      // Three 16-key chunks per block: the AMX chunk map divides.
+                      Shape{64, 48, DType::kBF16, true},
                       // Shapes the AMX kernel leaves to fp32 products.
                       Shape{24, 5, DType::kBF16, true}, Shape{64, 16, DType::kF32, true}));
 
