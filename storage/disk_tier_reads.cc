@@ -2,7 +2,6 @@
 // read, the reader threads run it (RocksDB Get, then our own checksum), and
 // a hit is moved to the newest end of the eviction order.
 #include <chrono>
-#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
@@ -164,19 +163,15 @@ std::shared_ptr<DiskTierStore::PendingValue> DiskTierStore::KeepForRewrite(ReadS
   }
   auto kept = std::make_shared<PendingValue>();
   kept->size = size;
-  const char* read_at = state.value.data();
+  // The value lies either in RocksDB's own buffer, pinned (a blob read
+  // without a blob cache), or in the read's buffer, which PinnableSlice
+  // fills when it does not pin: keep whichever holds it. Both moves keep
+  // the bytes where they are (the value, header and block, is far past a
+  // string's inline capacity).
   if (state.value.IsPinned()) {
-    // RocksDB hands a blob read without a blob cache over as its own buffer,
-    // pinned: keep the pin, which keeps the bytes where they are.
     kept->pinned = std::move(state.value);
-  } else if (state.buffer.data() == read_at) {
-    kept->read = std::move(state.buffer);  // moves the heap buffer: read_at stays valid
-  }
-  if (reinterpret_cast<const char*>(kept->data()) != read_at) {  // the move copied: copy
-    kept->pinned.Reset();
-    kept->read.clear();
-    kept->bytes = std::make_unique_for_overwrite<std::byte[]>(size);
-    std::memcpy(kept->bytes.get(), read_at, size);
+  } else {
+    kept->read = std::move(state.buffer);
   }
   state.payload =
       absl::MakeConstSpan(kept->data() + disk_format::kHeaderBytes, options_.block_bytes);
