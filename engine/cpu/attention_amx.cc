@@ -309,7 +309,9 @@ STRATA_AMX_ATTENTION void GatherScores(const Group& g) {
     __m512 rows[16];
     for (int64_t k = 0; k < kChunk; ++k) rows[k] = _mm512_maskz_loadu_ps(lanes, chunk + k * g.nq);
     Transpose16(rows);  // rows[j]: query j's 16 keys
-    for (int64_t j = 0; j < g.nq; ++j) _mm512_store_ps(scores + j * g.stride() + c * kChunk, rows[j]);
+    for (int64_t j = 0; j < g.nq; ++j) {
+      _mm512_store_ps(scores + j * g.stride() + c * kChunk, rows[j]);
+    }
   }
 }
 

@@ -31,7 +31,8 @@ constexpr int64_t kMaxTileQueries = 256;
 constexpr int64_t kTilesPerThread = 4;
 
 int64_t TileQueries(int64_t queries, int64_t kv_heads, int64_t threads) {
-  const int64_t per_head = std::max<int64_t>(1, (kTilesPerThread * threads + kv_heads - 1) / kv_heads);
+  const int64_t per_head =
+      std::max<int64_t>(1, (kTilesPerThread * threads + kv_heads - 1) / kv_heads);
   const int64_t tile = (queries + per_head - 1) / per_head;
   return std::clamp((tile + 15) / 16 * 16, kMinTileQueries, kMaxTileQueries);
 }

@@ -47,6 +47,8 @@ class KvArena {
   KvArenaInfo info() const { return {spec_, num_blocks_, bytes_per_block_}; }
 
   // The whole block: bytes_per_block() bytes. CHECKs the id (callers validate).
+  // Blocks lie in one allocation, block b at BlockData(0) + b *
+  // bytes_per_block(): the AMX attention's chunk map relies on that.
   std::byte* BlockData(BlockId block);
   const std::byte* BlockData(BlockId block) const;
 
