@@ -3,14 +3,12 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <bit>
-#include <cmath>
 #include <cstring>
 
 #include "engine/cpu/aligned_buffer.h"
+#include "engine/cpu/attention_bf16_math.h"
 #include "engine/cpu/gemm_kernels.h"
 #include "engine/cpu/simd.h"
-#include "engine/cpu/simd_math.h"
 
 namespace strata::engine::cpu {
 namespace {
@@ -18,8 +16,11 @@ namespace {
 #define STRATA_AMX_ATTENTION \
   __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")))
 
-using simd_internal::LaneMask;
-using simd_internal::Sum512;
+using attention_internal::Bf16Row;
+using attention_internal::ChunkMap;
+using attention_internal::PrefetchChunk;
+using attention_internal::SoftmaxRowBf16;
+using attention_internal::Transpose16;
 
 constexpr int64_t kChunk = 16;     // keys per score tile; queries per group
 constexpr int64_t kSpan = 32;      // keys per weighted-sum product (a weight row)
@@ -80,46 +81,6 @@ void Grow(AlignedBuffer& buffer, size_t bytes) {
   if (buffer.size() < bytes) buffer = AlignedBuffer(bytes);
 }
 
-// Requests the first 1 KiB of a chunk of keys or values (one head's rows
-// of one block, 2 KiB at head_dim 64): seeing those lines, the L2 streamer
-// fetches the rest of the page without a fill buffer per line. Requesting
-// every line instead stalls on the core's few fill buffers: decode
-// attention at 2k tokens read KV 5-15% slower that way. (256 bytes was too
-// few to start the streamer in time; a non-temporal hint cost 15 points.)
-constexpr int64_t kPrefetchBytes = 1024;
-void PrefetchChunk(const uint16_t* p) {
-  const char* c = reinterpret_cast<const char*>(p);
-  for (int64_t i = 0; i < kPrefetchBytes; i += 64) __builtin_prefetch(c + i, 0, 2);
-}
-
-// Where a tile's chunks lie in the arena, worked out once per tile: the
-// score and weighted-sum passes ask for several chunk addresses per 16 keys,
-// and going through KvArena::HeadData each time (a call, a check and an
-// integer division) showed in decode profiles.
-struct ChunkMap {
-  const std::byte* arena = nullptr;  // block 0
-  int64_t block_bytes = 0;
-  int64_t head_offset[2] = {0, 0};  // keys, values of (layer, kv head) in a block
-  int64_t chunk_bytes = 0;          // 16 rows of d bf16
-  int64_t chunks_per_block = 1;
-  int shift = -1;  // log2(chunks_per_block) when a power of two
-
-  void Init(const AttentionTile& tile) {
-    const KvArena& kv = *tile.arena;
-    const KvCacheSpec& spec = kv.spec();
-    arena = kv.BlockData(0);
-    block_bytes = kv.bytes_per_block();
-    for (int v = 0; v < 2; ++v) {
-      head_offset[v] = kv.HeadData(0, tile.layer, v == 1, tile.kv_head) - arena;
-    }
-    chunk_bytes = kChunk * spec.head_dim * 2;
-    chunks_per_block = spec.block_size / kChunk;
-    shift = std::has_single_bit(static_cast<uint64_t>(chunks_per_block))
-                ? std::countr_zero(static_cast<uint64_t>(chunks_per_block))
-                : -1;
-  }
-};
-
 // Up to 16 queries of a tile, with their shapes and scratch.
 struct Group {
   const AttentionTile* tile;
@@ -135,51 +96,9 @@ struct Group {
   int64_t stride() const { return spans * kSpan; }  // of the scores and weights rows
   // Keys or values of tokens [16 c, 16 c + 16), rows d apart (one block).
   const uint16_t* Chunk(int64_t c, bool is_value) const {
-    const int64_t block = map->shift >= 0 ? c >> map->shift : c / map->chunks_per_block;
-    const int64_t within = c - block * map->chunks_per_block;
-    const std::byte* at = map->arena +
-                          tile->block_table[static_cast<size_t>(block)] * map->block_bytes +
-                          map->head_offset[is_value ? 1 : 0] + within * map->chunk_bytes;
-    return reinterpret_cast<const uint16_t*>(at);
+    return map->Chunk(tile->block_table, c, is_value);
   }
 };
-
-// In-register transpose of a 16 x 16 fp32 matrix: r[i] becomes column i.
-STRATA_AMX_ATTENTION inline void Transpose16(__m512 (&r)[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  // r[4i + j], 128-bit lane L: column 4L + j of rows 4i..4i+3.
-  for (int i = 0; i < 4; ++i) {
-    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
-    const __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
-    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
-    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
-    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
-    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
-  }
-  for (int j = 0; j < 4; ++j) {
-    t[j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
-    t[4 + j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
-    t[8 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
-    t[12 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
-  }
-  for (int j = 0; j < 4; ++j) {
-    r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
-    r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
-    r[4 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0x88);
-    r[12 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0xdd);
-  }
-}
-
-// 32 fp32 -> 32 bf16 (one 64-byte row of a bf16 tile), round to nearest even.
-STRATA_AMX_ATTENTION inline __m512 Bf16Row(const float* x) {
-  const __m256i lo = (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x));
-  const __m256i hi = (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x + 16));
-  return _mm512_castsi512_ps(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
-}
 
 // Asks for the q rows and (to write) the output rows of the tile's queries
 // [first, first + n): each sits a few KB from the next in the decoder's
@@ -374,55 +293,14 @@ STRATA_AMX_ATTENTION void ScorePassPacked(const Group& g) {
   }
 }
 
-// 2^t for the softmax weights, t <= 0; lanes outside `valid` come out 0
-// (whatever their t). t = n + f with n = round(t) and |f| <= 1/2; 2^f by a
-// degree-4 polynomial through Chebyshev nodes (relative error under 4e-6,
-// far below the bf16 rounding that follows), scaled by 2^n. A very negative
-// t underflows to 0 in the scaling, so it needs no clamp.
-STRATA_AMX_ATTENTION inline __m512 Exp2Weight(__m512 t, __mmask16 valid) {
-  const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m512 f = _mm512_sub_ps(t, n);
-  __m512 p = _mm512_set1_ps(0.00966636836528778f);
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.055921975523233414f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.2402234971523285f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931210160255432f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-  return _mm512_maskz_scalef_ps(valid, p, n);
-}
-
-// Per query: the max m of its scores s over its keys, then its weights w =
-// e^(scale (s - m)), computed as 2^(s c - m c) with c = scale log2(e) and
-// rounded to bf16 (0 past its count, to the end of its row), and sums[j] =
-// the sum of its rounded weights: key pairs per lane over the spans in
-// order (vdpbf16ps with ones), then a fixed tree across lanes. Only the
-// query's own keys enter, in a fixed order, so its result does not depend on
-// the others.
+// Per query: its bf16 softmax weights and their sum (SoftmaxRowBf16).
 STRATA_AMX_ATTENTION void Softmax(const Group& g, float scale, float* sums) {
   const float* scores = g.scratch->scores.as<float>();
   auto* weights = g.scratch->weights.as<uint16_t>();
   const int64_t stride = g.stride();
-  const float c = scale * 1.44269504088896341f;
-  const __m512 c_v = _mm512_set1_ps(c);
-  const __m512bh ones = (__m512bh)_mm512_set1_epi16(0x3f80);  // bf16 1.0
   for (int64_t j = 0; j < g.nq; ++j) {
-    const int64_t count = g.query(j).count;
-    const float* row = scores + j * stride;
-    __m512 mx = _mm512_set1_ps(-INFINITY);
-    for (int64_t k = 0; k * kChunk < count; ++k) {
-      mx = _mm512_mask_max_ps(mx, LaneMask(count - k * kChunk), mx, _mm512_load_ps(row + k * 16));
-    }
-    const __m512 shift = _mm512_set1_ps(_mm512_reduce_max_ps(mx) * c);
-    __m512 sum = _mm512_setzero_ps();
-    for (int64_t base = 0; base < stride; base += kSpan) {
-      const __mmask16 lo = LaneMask(count - base), hi = LaneMask(count - base - kChunk);
-      const __m512 e0 = Exp2Weight(_mm512_fmsub_ps(_mm512_load_ps(row + base), c_v, shift), lo);
-      const __m512 e1 =
-          Exp2Weight(_mm512_fmsub_ps(_mm512_load_ps(row + base + 16), c_v, shift), hi);
-      const __m512bh w = _mm512_cvtne2ps_pbh(e1, e0);  // keys base .. base + 31
-      _mm512_store_si512(weights + j * stride + base, (__m512i)w);
-      sum = _mm512_dpbf16_ps(sum, w, ones);
-    }
-    sums[j] = Sum512(sum);
+    sums[j] =
+        SoftmaxRowBf16(scores + j * stride, g.query(j).count, stride, scale, weights + j * stride);
   }
 }
 
