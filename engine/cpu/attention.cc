@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/cpu/attention_amx.h"
+#include "engine/cpu/attention_dpbf16.h"
 #include "engine/cpu/simd.h"
 #include "engine/cpu/simd_math.h"
 
@@ -448,6 +449,10 @@ void AttendTile(const AttentionTile& tile) {
   const KvCacheSpec& spec = tile.arena->spec();
   if (tile.bf16_products && AmxAttentionSupported(spec)) {
     AttendTileAmx(tile);
+    return;
+  }
+  if (tile.bf16_products && Dpbf16AttentionSupported(spec)) {
+    AttendTileDpbf16(tile);
     return;
   }
   thread_local Scratch scratch;

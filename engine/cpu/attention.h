@@ -38,8 +38,9 @@ struct AttentionTile {
   absl::Span<const AttentionQuery> queries;
   float scale = 1.0f;  // applied to q.k before the softmax
   // The bf16 precision mode: bf16 q, softmax weights and products with fp32
-  // accumulation on AMX (engine/cpu/attention_amx.h) where this CPU and the
-  // arena's shapes allow; fp32 products otherwise.
+  // accumulation, on AMX (engine/cpu/attention_amx.h) or else AVX512-BF16
+  // (engine/cpu/attention_dpbf16.h) where this CPU and the arena's shapes
+  // allow; fp32 products otherwise.
   bool bf16_products = false;
 };
 

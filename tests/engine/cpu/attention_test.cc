@@ -1,7 +1,9 @@
 // AttendTile against a double-precision reference, and the property the
 // decoder's batch invariance rests on: a query's output is bitwise the same
 // whatever other queries share its tile. Both arithmetics: fp32 products and
-// the bf16 mode's bf16 products (AMX where the CPU has it, else fp32).
+// the bf16 mode's bf16 products (AMX where the CPU has it, else AVX512-BF16,
+// else fp32). The AVX512-BF16 kernel is also run directly, so that a CPU
+// with AMX tests it too.
 #include "engine/cpu/attention.h"
 
 #include <cmath>
@@ -9,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "engine/cpu/attention_dpbf16.h"
 #include "engine/cpu/simd.h"
 #include "gtest/gtest.h"
 
@@ -20,6 +23,7 @@ struct Shape {
   int64_t block_size;
   DType dtype;
   bool bf16_products = false;
+  bool dpbf16 = false;  // call AttendTileDpbf16 itself, not AttendTile
 };
 
 class AttentionTest : public ::testing::TestWithParam<Shape> {
@@ -30,6 +34,7 @@ class AttentionTest : public ::testing::TestWithParam<Shape> {
 
   void SetUp() override {
     const Shape& shape = GetParam();
+    if (shape.dpbf16 && !HasAvx512Bf16()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
     spec_ = {.num_layers = 2,
              .num_kv_heads = 2,
              .head_dim = shape.head_dim,
@@ -89,7 +94,11 @@ class AttentionTest : public ::testing::TestWithParam<Shape> {
     tile.queries = queries;
     tile.scale = 1.0f / std::sqrt(static_cast<float>(d));
     tile.bf16_products = GetParam().bf16_products;
-    AttendTile(tile);
+    if (GetParam().dpbf16) {
+      AttendTileDpbf16(tile);
+    } else {
+      AttendTile(tile);
+    }
     return outs;
   }
 
@@ -174,14 +183,17 @@ TEST_P(AttentionTest, PrefillTileMatchesDecode) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, AttentionTest,
-    ::testing::Values(Shape{64, 16, DType::kBF16}, Shape{64, 16, DType::kF32},
-                      Shape{24, 5, DType::kBF16}, Shape{128, 7, DType::kF32},
-                      Shape{8, 4, DType::kF32}, Shape{64, 16, DType::kBF16, true},
-                      Shape{128, 32, DType::kBF16, true}, Shape{32, 16, DType::kBF16, true},
-                      // Three 16-key chunks per block: the AMX chunk map divides.
-                      Shape{64, 48, DType::kBF16, true},
-                      // Shapes the AMX kernel leaves to fp32 products.
-                      Shape{24, 5, DType::kBF16, true}, Shape{64, 16, DType::kF32, true}));
+    ::testing::Values(
+        Shape{64, 16, DType::kBF16}, Shape{64, 16, DType::kF32}, Shape{24, 5, DType::kBF16},
+        Shape{128, 7, DType::kF32}, Shape{8, 4, DType::kF32}, Shape{64, 16, DType::kBF16, true},
+        Shape{128, 32, DType::kBF16, true}, Shape{32, 16, DType::kBF16, true},
+        // Three 16-key chunks per block: the AMX chunk map divides.
+        Shape{64, 48, DType::kBF16, true},
+        // The AVX512-BF16 kernel, whatever this CPU has.
+        Shape{64, 16, DType::kBF16, true, true}, Shape{128, 32, DType::kBF16, true, true},
+        Shape{32, 16, DType::kBF16, true, true}, Shape{64, 48, DType::kBF16, true, true},
+        // Shapes the AMX and AVX512-BF16 kernels leave to fp32 products.
+        Shape{24, 5, DType::kBF16, true}, Shape{64, 16, DType::kF32, true}));
 
 }  // namespace
 }  // namespace strata::engine::cpu
