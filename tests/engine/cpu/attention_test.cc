@@ -192,6 +192,8 @@ INSTANTIATE_TEST_SUITE_P(
         // The AVX512-BF16 kernel, whatever this CPU has.
         Shape{64, 16, DType::kBF16, true, true}, Shape{128, 32, DType::kBF16, true, true},
         Shape{32, 16, DType::kBF16, true, true}, Shape{64, 48, DType::kBF16, true, true},
+        // Three 32-dim blocks: the weighted sum takes a pair of them, then one.
+        Shape{96, 16, DType::kBF16, true, true},
         // Shapes the AMX and AVX512-BF16 kernels leave to fp32 products.
         Shape{24, 5, DType::kBF16, true}, Shape{64, 16, DType::kF32, true}));
 
