@@ -160,27 +160,39 @@ STRATA_AVX512 void ScoreKernel(const uint16_t* const (&q)[kJ], const uint16_t* k
     for (int c = 0; c < kC; ++c) _mm512_store_ps(out[j] + c * 16, acc[j][c]);
 }
 
+// ScoreKernel for queries [j, j + kJ) of the group and chunks [c0 + c, c0
+// + c + kC), whose packed keys start at `keys` (chunk c0).
+template <int kJ, int kC>
+STRATA_AVX512 void ScoreRun(const Group& g, int64_t j, const uint16_t* keys, int64_t c0,
+                            int64_t c) {
+  const auto* q = g.scratch->q.as<uint16_t>();
+  float* scores = g.scratch->scores.as<float>();
+  const uint16_t* qs[kJ];
+  float* outs[kJ];
+  for (int i = 0; i < kJ; ++i) {
+    qs[i] = q + (j + i) * g.d;
+    outs[i] = scores + (j + i) * g.row_len() + (c0 + c) * kChunkRows;
+  }
+  ScoreKernel<kJ, kC>(qs, keys + c * kChunkRows * g.d, g.d, outs);
+}
+
+// Chunks [c0, c0 + n) for queries [j, j + kJ): eight score vectors per
+// kernel while they last (enough chains to hide vdpbf16ps's latency), then
+// four, two, one.
 template <int kJ>
 STRATA_AVX512 void ScoreQueries(const Group& g, int64_t j, const uint16_t* keys, int64_t c0,
                                 int64_t n) {
-  const auto* q = g.scratch->q.as<uint16_t>();
-  float* scores = g.scratch->scores.as<float>();
-  const int64_t row = g.row_len();
-  const uint16_t* qs[kJ];
-  float* outs[kJ];
   int64_t c = 0;
-  auto run = [&]<int kC>() {
-    for (int i = 0; i < kJ; ++i) {
-      qs[i] = q + (j + i) * g.d;
-      outs[i] = scores + (j + i) * row + (c0 + c) * kChunkRows;
-    }
-    ScoreKernel<kJ, kC>(qs, keys + c * kChunkRows * g.d, g.d, outs);
-    c += kC;
-  };
-  while (c + 8 <= n) run.template operator()<8>();
-  if (c + 4 <= n) run.template operator()<4>();
-  if (c + 2 <= n) run.template operator()<2>();
-  if (c < n) run.template operator()<1>();
+  for (; c + 8 <= n; c += 8) ScoreRun<kJ, 8>(g, j, keys, c0, c);
+  if (c + 4 <= n) {
+    ScoreRun<kJ, 4>(g, j, keys, c0, c);
+    c += 4;
+  }
+  if (c + 2 <= n) {
+    ScoreRun<kJ, 2>(g, j, keys, c0, c);
+    c += 2;
+  }
+  if (c < n) ScoreRun<kJ, 1>(g, j, keys, c0, c);
 }
 
 // Scores of chunks [c0, c0 + n) for every query of the group, from their
