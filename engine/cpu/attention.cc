@@ -445,15 +445,38 @@ void ValuePass(const TileState& st) {
 
 }  // namespace
 
+AttentionKernel PickAttentionKernel(const KvCacheSpec& spec, bool bf16_products) {
+  if (bf16_products && AmxAttentionSupported(spec)) return AttentionKernel::kAmx;
+  if (bf16_products && Dpbf16AttentionSupported(spec)) return AttentionKernel::kAvx512Bf16;
+  return HasAvx512Bf16() ? AttentionKernel::kF32Avx512 : AttentionKernel::kF32Scalar;
+}
+
+const char* AttentionKernelName(AttentionKernel kernel) {
+  switch (kernel) {
+    case AttentionKernel::kAmx:
+      return "amx";
+    case AttentionKernel::kAvx512Bf16:
+      return "avx512bf16";
+    case AttentionKernel::kF32Avx512:
+      return "f32-avx512";
+    case AttentionKernel::kF32Scalar:
+      return "f32-scalar";
+  }
+  return "unknown";
+}
+
 void AttendTile(const AttentionTile& tile) {
   const KvCacheSpec& spec = tile.arena->spec();
-  if (tile.bf16_products && AmxAttentionSupported(spec)) {
-    AttendTileAmx(tile);
-    return;
-  }
-  if (tile.bf16_products && Dpbf16AttentionSupported(spec)) {
-    AttendTileDpbf16(tile);
-    return;
+  switch (PickAttentionKernel(spec, tile.bf16_products)) {
+    case AttentionKernel::kAmx:
+      AttendTileAmx(tile);
+      return;
+    case AttentionKernel::kAvx512Bf16:
+      AttendTileDpbf16(tile);
+      return;
+    case AttentionKernel::kF32Avx512:
+    case AttentionKernel::kF32Scalar:
+      break;  // PickKernels below
   }
   thread_local Scratch scratch;
   TileState st;

@@ -44,6 +44,17 @@ struct AttentionTile {
   bool bf16_products = false;
 };
 
+// The kernels AttendTile chooses from, by what the CPU reports and the
+// arena's shapes: bf16 products on AMX, else AVX512-BF16; fp32 products
+// with AVX-512, else portable C++.
+enum class AttentionKernel { kAmx, kAvx512Bf16, kF32Avx512, kF32Scalar };
+
+// The kernel AttendTile runs for tiles over an arena of `spec` on this CPU.
+AttentionKernel PickAttentionKernel(const KvCacheSpec& spec, bool bf16_products);
+
+// "amx", "avx512bf16", "f32-avx512" or "f32-scalar" (for reports).
+const char* AttentionKernelName(AttentionKernel kernel);
+
 // Computes softmax(scale * q.K^T) V for every query of the tile on the
 // calling thread. Thread-safe (per-thread scratch); allocates only when the
 // scratch must grow.

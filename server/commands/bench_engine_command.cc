@@ -26,6 +26,7 @@
 #include "absl/strings/str_split.h"
 #include "engine/backend.h"
 #include "engine/cpu/aligned_buffer.h"
+#include "engine/cpu/attention.h"
 #include "engine/cpu/gemm.h"
 #include "engine/cpu/onednn_reference.h"
 #include "engine/cpu/random_weights.h"
@@ -324,6 +325,7 @@ absl::StatusOr<Restore> MeasureRestore(engine::Backend& backend, int64_t context
 struct BenchResults {
   std::vector<Measurement> measurements;
   Restore restore;
+  engine::KvCacheSpec kv_spec;  // of the backend's arena
 };
 
 // Prefill: one sequence computing `context` tokens in one step. Decode: each
@@ -347,6 +349,7 @@ absl::StatusOr<BenchResults> RunMeasurements(const std::string& backend_name,
   const int64_t arena_blocks = (*backend)->kv_arena_info().num_blocks;
   const int64_t vocab = model.config.vocab_size;
   BenchResults out;
+  out.kv_spec = (*backend)->kv_arena_info().spec;
   for (int64_t context : contexts) {
     const int64_t blocks_per_seq = BlocksPerSequence(context);
     int64_t filled = 1;  // the timed prefill leaves sequence 0 filled
@@ -433,9 +436,9 @@ nlohmann::json PrintRows(const engine::ModelConfig& config, const std::vector<Me
     } else if (m.phase == "prefill") {
       flops_per_second = PrefillFlops(config, m.context) * m.tokens_per_second / m.context;
       gflops = absl::StrFormat("%.0f", flops_per_second / 1e9);
-      fraction = absl::StrFormat("%.0f%% %s", 100.0 * flops_per_second /
-                                                  (m.yardstick > 0 ? m.yardstick : peak_flops),
-                                 peak_label);
+      fraction = absl::StrFormat(
+          "%.0f%% %s", 100.0 * flops_per_second / (m.yardstick > 0 ? m.yardstick : peak_flops),
+          peak_label);
     }
     std::cout << absl::StrFormat("%-8s %6d %8d %12.1f %10s %10s %10s\n", m.phase, m.batch,
                                  m.context, m.tokens_per_second, gflops, roof, fraction);
@@ -467,10 +470,13 @@ nlohmann::json PrintReport(const BenchModel& bench, const std::string& precision
   const double weight_bytes = weight_element_bytes * config.NumParameters();
   // Weights only: each decode row is held to its own bytes, KV included.
   const double roofline = bandwidth / DecodeStepBytes(config, weight_element_bytes, 2.0, 1, -1);
+  const char* attention = engine::cpu::AttentionKernelName(
+      engine::cpu::PickAttentionKernel(results.kv_spec, precision_name == "bf16"));
 
-  std::cout << absl::StrFormat("model: %s (%.1fM parameters, %.1f MB of weights), precision %s\n",
-                               bench.description, config.NumParameters() / 1e6, weight_bytes / 1e6,
-                               precision_name);
+  std::cout << absl::StrFormat(
+      "model: %s (%.1fM parameters, %.1f MB of weights), precision %s, attention kernel %s\n",
+      bench.description, config.NumParameters() / 1e6, weight_bytes / 1e6, precision_name,
+      attention);
   std::cout << absl::StrFormat(
       "memory read bandwidth: %.1f GB/s on %d threads -> decode roofline %.1f tok/s for the "
       "weights alone; each decode row's roof adds the KV it reads (bf16, %.1f KB per token)\n",
@@ -499,6 +505,7 @@ nlohmann::json PrintReport(const BenchModel& bench, const std::string& precision
                            {"onednn_implementation", comparison.onednn.implementation},
                            {"strata_gemm_gflops", comparison.strata_gflops},
                            {"strata_gemm_path", comparison.strata_path},
+                           {"attention_kernel", attention},
                            {"restore", RestoreJson(results.restore)},
                            {"results", json_rows}};
   std::cout << report.dump() << "\n";

@@ -9,8 +9,10 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "engine/cpu/attention_amx.h"
 #include "engine/cpu/attention_dpbf16.h"
 #include "engine/cpu/simd.h"
 #include "gtest/gtest.h"
@@ -178,6 +180,49 @@ TEST_P(AttentionTest, PrefillTileMatchesDecode) {
     for (size_t e = 0; e < want.size(); ++e) {
       ASSERT_NEAR(together[i][e], want[e], tolerance) << "query " << i << " element " << e;
     }
+  }
+}
+
+TEST_P(AttentionTest, AttendTileRunsTheKernelItNames) {
+  // What `strata bench engine` reports as the attention kernel is what
+  // AttendTile runs: the named bf16 kernel gives AttendTile's bits.
+  if (GetParam().dpbf16) GTEST_SKIP() << "calls the kernel itself";
+  const AttentionKernel kernel = PickAttentionKernel(spec_, GetParam().bf16_products);
+  const std::string name = AttentionKernelName(kernel);
+  if (!GetParam().bf16_products || spec_.dtype != DType::kBF16) {
+    EXPECT_EQ(name.substr(0, 4), "f32-") << name;
+    return;
+  }
+  if (kernel != AttentionKernel::kAmx && kernel != AttentionKernel::kAvx512Bf16) {
+    EXPECT_FALSE(Dpbf16AttentionSupported(spec_) || AmxAttentionSupported(spec_)) << name;
+    return;
+  }
+  const std::vector<std::pair<int64_t, int64_t>> items = {{2, 5}, {3, Capacity()}};
+  const std::vector<std::vector<float>> by_attend_tile = Run(items);
+  std::vector<std::vector<float>> outs(items.size(), std::vector<float>(by_attend_tile[0].size()));
+  std::vector<AttentionQuery> queries;
+  for (size_t i = 0; i < items.size(); ++i) {
+    queries.push_back(
+        {queries_.data() + items[i].first * spec_.head_dim, items[i].second, outs[i].data()});
+  }
+  AttentionTile tile;
+  tile.arena = arena_.get();
+  tile.layer = kLayer;
+  tile.kv_head = kHead;
+  tile.block_table = table_;
+  tile.queries = queries;
+  tile.scale = 1.0f / std::sqrt(static_cast<float>(spec_.head_dim));
+  tile.bf16_products = true;
+  if (kernel == AttentionKernel::kAmx) {
+    EXPECT_EQ(name, "amx");
+    AttendTileAmx(tile);
+  } else {
+    EXPECT_EQ(name, "avx512bf16");
+    AttendTileDpbf16(tile);
+  }
+  for (size_t i = 0; i < items.size(); ++i) {
+    EXPECT_EQ(std::memcmp(outs[i].data(), by_attend_tile[i].data(), outs[i].size() * 4), 0)
+        << "query " << i;
   }
 }
 

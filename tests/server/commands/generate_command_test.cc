@@ -175,6 +175,11 @@ TEST(BenchEngineCommandTest, PrintsATableAndAJsonReport) {
     EXPECT_GT(row["yardstick_beside"].get<double>(), 0);
   }
   EXPECT_EQ(report["precision"], "bf16");  // the daemon's serving default
+  // Which attention kernel ran, as the table's header line says too: the
+  // embedded model's head_dim (16) leaves it to fp32 products.
+  const std::string attention = report["attention_kernel"];
+  EXPECT_TRUE(attention == "f32-avx512" || attention == "f32-scalar") << attention;
+  EXPECT_NE(result.out.find("attention kernel " + attention), std::string::npos);
   EXPECT_GT(report["read_bandwidth_bytes_per_second"].get<double>(), 0);
   EXPECT_EQ(RunStrata({"bench", "engine", "--batches", "0"}).exit_code, 2);
   EXPECT_EQ(RunStrata({"bench", "nothing"}).exit_code, 2);
