@@ -29,6 +29,11 @@ class AlignedBuffer {
   explicit AlignedBuffer(size_t bytes) : size_(bytes) {
     data_.reset(static_cast<std::byte*>(Allocate(bytes)));
   }
+  // Replaces the buffer with a new one of `bytes` (contents lost) when it
+  // holds fewer: per-thread scratch that grows to the largest use and stays.
+  void GrowTo(size_t bytes) {
+    if (size_ < bytes) *this = AlignedBuffer(bytes);
+  }
   std::byte* data() const { return data_.get(); }
   size_t size() const { return size_; }
   template <typename T>

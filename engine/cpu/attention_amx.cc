@@ -77,10 +77,6 @@ struct Scratch {
   AlignedBuffer out;          // [4][nq (<= 16) queries][16 dims] fp32, rows 64 bytes apart
 };
 
-void Grow(AlignedBuffer& buffer, size_t bytes) {
-  if (buffer.size() < bytes) buffer = AlignedBuffer(bytes);
-}
-
 // Up to 16 queries of a tile, with their shapes and scratch.
 struct Group {
   const AttentionTile* tile;
@@ -474,15 +470,15 @@ void GrowScratch(Scratch& scratch, const Group& g) {
   const auto chunks = static_cast<size_t>(g.chunks), d = static_cast<size_t>(g.d);
   const auto row = static_cast<size_t>(g.stride());
   if (g.packed) {
-    Grow(scratch.qa, 16 * d * 2);
+    scratch.qa.GrowTo(16 * d * 2);
   } else {
-    Grow(scratch.qt, d / kDimBlock * 1024);
-    Grow(scratch.tile_scores, chunks * 1024);
-    Grow(scratch.values, d * kSpan * 2);
+    scratch.qt.GrowTo(d / kDimBlock * 1024);
+    scratch.tile_scores.GrowTo(chunks * 1024);
+    scratch.values.GrowTo(d * kSpan * 2);
   }
-  Grow(scratch.scores, 16 * row * 4);
-  Grow(scratch.weights, 16 * row * 2);
-  Grow(scratch.out, 4 * 1024);
+  scratch.scores.GrowTo(16 * row * 4);
+  scratch.weights.GrowTo(16 * row * 2);
+  scratch.out.GrowTo(4 * 1024);
 }
 
 }  // namespace
@@ -509,8 +505,8 @@ void AttendTileAmx(const AttentionTile& tile) {
     int64_t tile_max = 0;
     for (const AttentionQuery& query : tile.queries) tile_max = std::max(tile_max, query.count);
     SetCount(g, tile_max);
-    Grow(scratch.keys_t, static_cast<size_t>(g.chunks * g.d * kChunk * 2));
-    Grow(scratch.values_p, static_cast<size_t>(g.spans * g.d * kSpan * 2));
+    scratch.keys_t.GrowTo(static_cast<size_t>(g.chunks * g.d * kChunk * 2));
+    scratch.values_p.GrowTo(static_cast<size_t>(g.spans * g.d * kSpan * 2));
     PackTile(g);
   }
   PrefetchRows(tile, 0, std::min(kChunk, queries), g.d);

@@ -36,11 +36,6 @@ struct Scratch {
   AlignedBuffer acc;      // [16][d / 16 dim tiles][2 chains][16] fp32
 };
 
-void Grow(AlignedBuffer& buffer, int64_t bytes) {
-  if (static_cast<int64_t>(buffer.size()) < bytes)
-    buffer = AlignedBuffer(static_cast<size_t>(bytes));
-}
-
 // Up to 16 queries of a tile, with their shapes and scratch.
 struct Group {
   const AttentionTile* tile;
@@ -348,8 +343,8 @@ void PackTile(Group& g) {
   for (const AttentionQuery& query : g.tile->queries) tile_max = std::max(tile_max, query.count);
   SetCount(g, tile_max);
   Scratch& scratch = *g.scratch;
-  Grow(scratch.keys, g.chunks * kChunkRows * g.d * 2);
-  Grow(scratch.values, g.spans * kSpan * g.d * 2);
+  scratch.keys.GrowTo(static_cast<size_t>(g.chunks * kChunkRows * g.d * 2));
+  scratch.values.GrowTo(static_cast<size_t>(g.spans * kSpan * g.d * 2));
   for (int64_t c = 0; c < kStepChunks; ++c) g.Prefetch(c, tile_max, false);
   PackKeys(g, tile_max, 0, g.chunks, scratch.keys.as<uint16_t>());
   for (int64_t c = 0; c < 2 * kStepSpans; ++c) g.Prefetch(c, tile_max, true);
@@ -377,18 +372,18 @@ void AttendTileDpbf16(const AttentionTile& tile) {
   if (g.packed) {
     PackTile(g);
   } else {
-    Grow(scratch.keys, kStepChunks * kChunkRows * g.d * 2);
-    Grow(scratch.values, kStepSpans * kSpan * g.d * 2);
+    scratch.keys.GrowTo(static_cast<size_t>(kStepChunks * kChunkRows * g.d * 2));
+    scratch.values.GrowTo(static_cast<size_t>(kStepSpans * kSpan * g.d * 2));
   }
   for (g.first = 0; g.first < queries; g.first += kGroupQueries) {
     g.nq = std::min(kGroupQueries, queries - g.first);
     int64_t max_count = 0;
     for (int64_t j = 0; j < g.nq; ++j) max_count = std::max(max_count, g.query(j).count);
     SetCount(g, max_count);
-    Grow(scratch.q, kGroupQueries * g.d * 2);
-    Grow(scratch.scores, kGroupQueries * g.row_len() * 4);
-    Grow(scratch.weights, kGroupQueries * g.row_len() * 2);
-    Grow(scratch.acc, kGroupQueries * 2 * g.d * 4);
+    scratch.q.GrowTo(static_cast<size_t>(kGroupQueries * g.d * 2));
+    scratch.scores.GrowTo(static_cast<size_t>(kGroupQueries * g.row_len() * 4));
+    scratch.weights.GrowTo(static_cast<size_t>(kGroupQueries * g.row_len() * 2));
+    scratch.acc.GrowTo(static_cast<size_t>(kGroupQueries * 2 * g.d * 4));
     AttendGroup(g, tile.scale);
   }
 }

@@ -50,14 +50,14 @@ struct Scratch {
 
 Scratch& ThreadScratch() {
   thread_local Scratch scratch;
-  if (scratch.c.size() == 0) scratch.c = AlignedBuffer(4 * 256 * sizeof(float));
+  scratch.c.GrowTo(4 * 256 * sizeof(float));
   return scratch;
 }
 
 float* PartialScratch(int64_t blocks) {
   Scratch& scratch = ThreadScratch();
   const size_t need = static_cast<size_t>(blocks) * 1024 * sizeof(float);
-  if (scratch.partial.size() < need) scratch.partial = AlignedBuffer(need);
+  scratch.partial.GrowTo(need);
   return scratch.partial.as<float>();
 }
 
@@ -186,8 +186,8 @@ constexpr int64_t kKRange = 8;
 // lo), so the result is bitwise that of one pass over k.
 template <bool kSplit>
 STRATA_AMX void KRangedPanel(const AmxProblem& pr, const uint16_t* hi, const uint16_t* lo,
-                             int64_t kpad, int64_t row0, int64_t rows, const uint16_t* b,
-                             int64_t p, float* tiles) {
+                             int64_t kpad, int64_t row0, int64_t rows, const uint16_t* b, int64_t p,
+                             float* tiles) {
   float* partial = PartialScratch(rows / 32);
   const int64_t kblocks = kpad / kKBlock;
   for (int64_t kb0 = 0; kb0 < kblocks; kb0 += kKRange) {
@@ -243,7 +243,7 @@ STRATA_AMX void Range(const AmxProblem& pr, int64_t m0, int64_t m1, int64_t p0, 
   const int64_t block = std::max<int64_t>(32, (int64_t{1} << 20) / (kpad * 2 * copies) / 32 * 32);
   Scratch& scratch = ThreadScratch();
   const size_t need = static_cast<size_t>(PackedRows(std::min(block, m1 - m0)) * kpad * 2 * copies);
-  if (scratch.a.size() < need) scratch.a = AlignedBuffer(need);
+  scratch.a.GrowTo(need);
   auto* tiles = scratch.c.as<float>();
   for (int64_t mb = m0; mb < m1; mb += block) {
     const int64_t rows = std::min(block, m1 - mb);

@@ -24,6 +24,19 @@ TEST(AlignedBufferTest, LargeBuffersStartOnAHugePage) {
   EXPECT_EQ(Address(buffer.data()) % AlignedBuffer::kHugePage, 0u);
 }
 
+TEST(AlignedBufferTest, GrowToReallocatesOnlyWhenTooSmall) {
+  AlignedBuffer buffer;
+  buffer.GrowTo(256);
+  ASSERT_EQ(buffer.size(), 256u);
+  const std::byte* first = buffer.data();
+  buffer.GrowTo(100);  // already big enough: the same memory, the same size
+  EXPECT_EQ(buffer.data(), first);
+  EXPECT_EQ(buffer.size(), 256u);
+  buffer.GrowTo(4096);
+  EXPECT_EQ(buffer.size(), 4096u);
+  EXPECT_EQ(Address(buffer.data()) % 64, 0u);
+}
+
 TEST(ActivationVectorTest, LargeActivationsStartOnAHugePageAndKeepTheirValues) {
   ActivationVector small(100);
   EXPECT_EQ(Address(small.data()) % 64, 0u);

@@ -80,8 +80,10 @@ class AttentionTest : public ::testing::TestWithParam<Shape> {
 
   int64_t Capacity() const { return kBlocks * spec_.block_size; }
 
-  // Runs the queries (index into queries_, key count) as one tile.
-  std::vector<std::vector<float>> Run(const std::vector<std::pair<int64_t, int64_t>>& items) {
+  // Runs the queries (index into queries_, key count) as one tile, through
+  // `attend` if given, else the shape's entry point.
+  std::vector<std::vector<float>> Run(const std::vector<std::pair<int64_t, int64_t>>& items,
+                                      void (*attend)(const AttentionTile&) = nullptr) {
     const int64_t d = spec_.head_dim;
     std::vector<std::vector<float>> outs(items.size(), std::vector<float>(static_cast<size_t>(d)));
     std::vector<AttentionQuery> queries;
@@ -96,11 +98,8 @@ class AttentionTest : public ::testing::TestWithParam<Shape> {
     tile.queries = queries;
     tile.scale = 1.0f / std::sqrt(static_cast<float>(d));
     tile.bf16_products = GetParam().bf16_products;
-    if (GetParam().dpbf16) {
-      AttendTileDpbf16(tile);
-    } else {
-      AttendTile(tile);
-    }
+    if (attend == nullptr) attend = GetParam().dpbf16 ? &AttendTileDpbf16 : &AttendTile;
+    attend(tile);
     return outs;
   }
 
@@ -199,29 +198,12 @@ TEST_P(AttentionTest, AttendTileRunsTheKernelItNames) {
   }
   const std::vector<std::pair<int64_t, int64_t>> items = {{2, 5}, {3, Capacity()}};
   const std::vector<std::vector<float>> by_attend_tile = Run(items);
-  std::vector<std::vector<float>> outs(items.size(), std::vector<float>(by_attend_tile[0].size()));
-  std::vector<AttentionQuery> queries;
+  EXPECT_EQ(name, kernel == AttentionKernel::kAmx ? "amx" : "avx512bf16");
+  const std::vector<std::vector<float>> by_kernel =
+      Run(items, kernel == AttentionKernel::kAmx ? &AttendTileAmx : &AttendTileDpbf16);
   for (size_t i = 0; i < items.size(); ++i) {
-    queries.push_back(
-        {queries_.data() + items[i].first * spec_.head_dim, items[i].second, outs[i].data()});
-  }
-  AttentionTile tile;
-  tile.arena = arena_.get();
-  tile.layer = kLayer;
-  tile.kv_head = kHead;
-  tile.block_table = table_;
-  tile.queries = queries;
-  tile.scale = 1.0f / std::sqrt(static_cast<float>(spec_.head_dim));
-  tile.bf16_products = true;
-  if (kernel == AttentionKernel::kAmx) {
-    EXPECT_EQ(name, "amx");
-    AttendTileAmx(tile);
-  } else {
-    EXPECT_EQ(name, "avx512bf16");
-    AttendTileDpbf16(tile);
-  }
-  for (size_t i = 0; i < items.size(); ++i) {
-    EXPECT_EQ(std::memcmp(outs[i].data(), by_attend_tile[i].data(), outs[i].size() * 4), 0)
+    EXPECT_EQ(std::memcmp(by_kernel[i].data(), by_attend_tile[i].data(), by_kernel[i].size() * 4),
+              0)
         << "query " << i;
   }
 }
