@@ -14,6 +14,7 @@ namespace {
 constexpr std::string_view kModelTag = "strata.model.v1";
 constexpr std::string_view kTensorTag = "strata.tensor.v1";
 constexpr std::string_view kRootTag = "strata.root.v1";
+constexpr std::string_view kLayoutTag = "strata.kv_layout.v1";
 constexpr std::string_view kBlockTag = "strata.block.v1";
 constexpr std::string_view kSaltTag = "strata.salt.v1";
 constexpr std::string_view kChunkTailTag = "strata.chunk_tail.v1";
@@ -102,6 +103,16 @@ ModelFingerprint ModelFingerprintBuilder::Finish(DType kv_dtype, int64_t block_s
   AppendString(record, DTypeName(kv_dtype));
   AppendU64(record, static_cast<uint64_t>(block_size));
   BlockKey hash = Hash128(record);
+  return ModelFingerprint{hash.high, hash.low};
+}
+
+ModelFingerprint WithKvLayout(const ModelFingerprint& model, std::string_view layout) {
+  if (layout == "rows") return model;
+  std::string record;
+  AppendString(record, kLayoutTag);
+  AppendKey(record, BlockKey{model.high, model.low});
+  AppendString(record, layout);
+  const BlockKey hash = Hash128(record);
   return ModelFingerprint{hash.high, hash.low};
 }
 

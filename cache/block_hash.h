@@ -93,6 +93,15 @@ class ModelFingerprintBuilder {
   std::vector<std::pair<std::string, BlockKey>> tensors_;
 };
 
+// The fingerprint a backend's blocks are keyed under: `model` qualified by
+// how its arena lays out each head's K and V in a block (engine::KvLayout's
+// name). Tiers hold blocks as bytes, meaningful only to an arena of the
+// layout that wrote them, so a disk tier written by the CPU backend's bf16
+// chunks is never read by a backend of token rows, or the other way round.
+// "rows", the layout every block had before layouts were named, leaves the
+// fingerprint as it was, so existing disk tiers stay valid.
+ModelFingerprint WithKvLayout(const ModelFingerprint& model, std::string_view layout);
+
 // Which chain a sequence's blocks are keyed in: its tenant's salt and how
 // many of its leading full blocks are public. Borrows `tenant`: the caller
 // keeps the string alive for as long as the CacheSalt is used. Implicit from

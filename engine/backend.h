@@ -29,10 +29,23 @@ namespace strata::engine {
 using strata::BlocksFor;
 using strata::KvCacheSpec;
 
+// How a backend arranges the elements of one head's K or V within a block
+// (engine/cpu/kv_layout.h). Blocks move between tiers as bytes, so only
+// arenas of one layout may share them: the tiers' model fingerprint covers it.
+enum class KvLayout {
+  kRows,    // token rows of head_dim elements (the CUDA backend; fp32 KV)
+  kChunks,  // the CPU backend's bf16 chunks of 16 tokens, as its kernels read them
+};
+
+inline const char* KvLayoutName(KvLayout layout) {
+  return layout == KvLayout::kRows ? "rows" : "chunks16";
+}
+
 struct KvArenaInfo {
   KvCacheSpec spec;
   int64_t num_blocks = 0;
   int64_t bytes_per_block = 0;  // == spec.BytesPerBlock(); one contiguous region
+  KvLayout layout = KvLayout::kRows;
 };
 
 // How GEMMs are computed. All accumulate in fp32.

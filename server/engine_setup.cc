@@ -87,8 +87,12 @@ absl::StatusOr<ServingEngine> MakeServingEngine(const engine::LoadedModel& model
 
   const engine::ModelConfig& config = model.config;
   const engine::KvArenaInfo arena = serving.backend->kv_arena_info();
+  // Tier bytes are keyed by the arena's element layout too (the CPU
+  // backend's bf16 chunks are not the CUDA backend's token rows).
+  const cache::ModelFingerprint keyed =
+      cache::WithKvLayout(fingerprint, engine::KvLayoutName(arena.layout));
   absl::StatusOr<cache::TierStores> tiers =
-      cache::OpenTierStores(options.cache, static_cast<size_t>(arena.bytes_per_block), fingerprint,
+      cache::OpenTierStores(options.cache, static_cast<size_t>(arena.bytes_per_block), keyed,
                             BackendAllocator(serving.backend.get()));
   if (!tiers.ok()) return tiers.status();
   serving.tiers = *std::move(tiers);
@@ -101,7 +105,7 @@ absl::StatusOr<ServingEngine> MakeServingEngine(const engine::LoadedModel& model
   for (int64_t id : config.eos_token_ids) {
     scheduler_options.eos_token_ids.push_back(static_cast<engine::TokenId>(id));
   }
-  scheduler_options.model_fingerprint = fingerprint;
+  scheduler_options.model_fingerprint = keyed;
   scheduler_options.kv_spec = arena.spec;
   scheduler_options.host_tier = serving.tiers.host.get();
   scheduler_options.disk_tier = serving.tiers.disk.get();

@@ -69,7 +69,9 @@ absl::StatusOr<ServingEngine> LoadServingEngine(const std::filesystem::path& mod
 
 // Wires a model that is already in memory (random weights for benchmarks,
 // or a model loaded by the caller) with `tokenizer` and `fingerprint`, which
-// must identify `model`'s K/V for the disk tier to be shared safely.
+// must identify `model`'s K/V for the disk tier to be shared safely. Blocks
+// are keyed under it qualified by the backend's KV layout
+// (cache::WithKvLayout), which scheduler_options.model_fingerprint holds.
 absl::StatusOr<ServingEngine> MakeServingEngine(const engine::LoadedModel& model,
                                                 std::unique_ptr<engine::Tokenizer> tokenizer,
                                                 const cache::ModelFingerprint& fingerprint,

@@ -6,13 +6,16 @@
 #include <vector>
 
 #include "engine/cpu/attention_amx.h"
+#include "engine/cpu/attention_bf16_math.h"
 #include "engine/cpu/attention_dpbf16.h"
+#include "engine/cpu/kv_layout.h"
 #include "engine/cpu/simd.h"
 #include "engine/cpu/simd_math.h"
 
 namespace strata::engine::cpu {
 namespace {
 
+using attention_internal::Transpose16;
 using simd_internal::Exp512;
 using simd_internal::LaneMask;
 using simd_internal::LoadBf16Masked;
@@ -63,6 +66,48 @@ STRATA_AVX512 void Widen512(const std::byte* src, bool bf16, int64_t n, int64_t 
                      ? LoadBf16Masked(reinterpret_cast<const uint16_t*>(src) + t * d + c, mask)
                      : _mm512_maskz_loadu_ps(mask, reinterpret_cast<const float*>(src) + t * d + c);
       _mm512_storeu_ps(dst + t * dpad + c, v);
+    }
+  }
+}
+
+// 16 bf16 -> fp32 (exact: the bf16 bits are the fp32's high half).
+STRATA_AVX512 inline __m512 WidenBf16x16(__m256i bf16) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bf16), 16));
+}
+
+// n rows of one head's bf16 keys or values in the arena's chunks
+// (kv_layout.h) -> fp32 rows of d (a multiple of 32: no padding). Writes
+// whole chunks; rows from n on hold whatever the chunk did.
+STRATA_AVX512 void WidenChunks512(const uint16_t* src, bool is_value, int64_t n, int64_t d,
+                                  float* dst) {
+  alignas(64) static constexpr uint16_t kSplitPair[32] = {
+      0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30,
+      1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+  const __m512i split_pair = _mm512_load_si512(kSplitPair);
+  for (int64_t c = 0; c * kKvChunkRows < n; ++c) {
+    const uint16_t* chunk = src + c * kKvChunkRows * d;
+    float* out = dst + c * kKvChunkRows * d;
+    for (int64_t kb = 0; !is_value && kb < d / 32; ++kb) {  // keys: [dim pair][16 tokens][2]
+      __m512 rows[16];
+      for (int64_t p = 0; p < 16; ++p) {
+        rows[p] = _mm512_load_ps(reinterpret_cast<const float*>(chunk + (kb * 16 + p) * 32));
+      }
+      Transpose16(rows);  // rows[t]: token t's dims 32 kb .. 32 kb + 31, in order
+      for (int64_t t = 0; t < kKvChunkRows; ++t) {
+        const __m512i row = _mm512_castps_si512(rows[t]);
+        _mm512_storeu_ps(out + t * d + kb * 32, WidenBf16x16(_mm512_castsi512_si256(row)));
+        _mm512_storeu_ps(out + t * d + kb * 32 + 16,
+                         WidenBf16x16(_mm512_extracti64x4_epi64(row, 1)));
+      }
+    }
+    for (int64_t tile = 0; is_value && tile < d / 16; ++tile) {  // [16 dims][token pair]
+      for (int64_t u = 0; u < kKvChunkRows / 2; ++u) {
+        const __m512i pair =
+            _mm512_permutexvar_epi16(split_pair, _mm512_load_si512(chunk + (tile * 8 + u) * 32));
+        _mm512_storeu_ps(out + 2 * u * d + tile * 16, WidenBf16x16(_mm512_castsi512_si256(pair)));
+        _mm512_storeu_ps(out + (2 * u + 1) * d + tile * 16,
+                         WidenBf16x16(_mm512_extracti64x4_epi64(pair, 1)));
+      }
     }
   }
 }
@@ -314,6 +359,14 @@ void WidenScalar(const std::byte* src, bool bf16, int64_t n, int64_t d, int64_t 
   }
 }
 
+void WidenChunksScalar(const uint16_t* src, bool is_value, int64_t n, int64_t d, float* dst) {
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t i = 0; i < d; ++i) {
+      dst[t * d + i] = Bf16ToFloat(src[KvElementIndex(KvLayout::kChunks, is_value, t, i, d)]);
+    }
+  }
+}
+
 void ScoresScalar(const float* q, const float* keys, int64_t n, int64_t dpad, float scale,
                   float* scores) {
   for (int64_t t = 0; t < n; ++t) {
@@ -358,6 +411,7 @@ void WeightedPairScalar(const float* wa, const float* wb, const float* values, i
 // single kernel would, so pairing queries changes no result.
 struct Kernels {
   void (*widen)(const std::byte*, bool, int64_t, int64_t, int64_t, float*);
+  void (*widen_chunks)(const uint16_t*, bool, int64_t, int64_t, float*);
   void (*scores)(const float*, const float*, int64_t, int64_t, float, float*);
   void (*scores_pair)(const float*, const float*, const float*, int64_t, int64_t, float, float*,
                       float*);
@@ -368,10 +422,11 @@ struct Kernels {
 
 const Kernels& PickKernels() {
   static const Kernels kernels =
-      HasAvx512Bf16() ? Kernels{&Widen512,   &ScoresAny512, &ScoresPairAny512,
-                                &Softmax512, &Weighted512,  &WeightedPair512}
-                      : Kernels{&WidenScalar,   &ScoresScalar,   &ScoresPairScalar,
-                                &SoftmaxScalar, &WeightedScalar, &WeightedPairScalar};
+      HasAvx512Bf16()
+          ? Kernels{&Widen512,   &WidenChunks512, &ScoresAny512,   &ScoresPairAny512,
+                    &Softmax512, &Weighted512,    &WeightedPair512}
+          : Kernels{&WidenScalar,   &WidenChunksScalar, &ScoresScalar,      &ScoresPairScalar,
+                    &SoftmaxScalar, &WeightedScalar,    &WeightedPairScalar};
   return kernels;
 }
 
@@ -382,6 +437,7 @@ struct TileState {
   Scratch* scratch;
   int64_t d, dpad, block_size, max_count, blocks, head_bytes, stride;
   bool bf16;
+  bool chunks;  // the arena's KvLayout::kChunks
 
   int64_t queries() const { return static_cast<int64_t>(tile->queries.size()); }
   int64_t count(int64_t j) const { return tile->queries[static_cast<size_t>(j)].count; }
@@ -396,7 +452,12 @@ struct TileState {
 int64_t LoadBlock(const TileState& st, int64_t b, bool is_value, float* dst) {
   const int64_t n = std::min(st.block_size, st.max_count - b * st.block_size);
   if (b + kAhead < st.blocks) Prefetch(st.Head(b + kAhead, is_value), st.head_bytes);
-  st.k->widen(st.Head(b, is_value), st.bf16, n, st.d, st.dpad, dst);
+  if (st.chunks) {
+    st.k->widen_chunks(reinterpret_cast<const uint16_t*>(st.Head(b, is_value)), is_value, n, st.d,
+                       dst);
+  } else {
+    st.k->widen(st.Head(b, is_value), st.bf16, n, st.d, st.dpad, dst);
+  }
   return n;
 }
 
@@ -487,6 +548,7 @@ void AttendTile(const AttentionTile& tile) {
   st.dpad = (st.d + kLanes - 1) / kLanes * kLanes;
   st.block_size = spec.block_size;
   st.bf16 = spec.dtype == DType::kBF16;
+  st.chunks = tile.arena->layout() == KvLayout::kChunks;
   st.max_count = 0;
   for (const AttentionQuery& query : tile.queries)
     st.max_count = std::max(st.max_count, query.count);

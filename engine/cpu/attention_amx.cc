@@ -8,6 +8,7 @@
 #include "engine/cpu/aligned_buffer.h"
 #include "engine/cpu/attention_bf16_math.h"
 #include "engine/cpu/gemm_kernels.h"
+#include "engine/cpu/kv_layout.h"
 #include "engine/cpu/simd.h"
 
 namespace strata::engine::cpu {
@@ -20,7 +21,6 @@ using attention_internal::Bf16Row;
 using attention_internal::ChunkMap;
 using attention_internal::PrefetchChunk;
 using attention_internal::SoftmaxRowBf16;
-using attention_internal::Transpose16;
 
 constexpr int64_t kChunk = 16;     // keys per score tile; queries per group
 constexpr int64_t kSpan = 32;      // keys per weighted-sum product (a weight row)
@@ -28,28 +28,15 @@ constexpr int64_t kDimBlock = 32;  // head dims per score product (64 bytes)
 constexpr int64_t kDimTile = 16;   // output dims per C tile of the weighted sum
 constexpr int64_t kDimGroup = 64;  // output dims held in C tiles at once (4 tiles)
 constexpr int64_t kAhead = 4;      // chunks of keys / values requested ahead
-// A tile of at least this many queries (prefill) packs its keys and values
-// once for all its groups, instead of each group re-reading them in the
-// arena's layout: two groups already halve the packing.
+// A tile of at least this many queries (prefill) packs its values once for
+// all its groups, instead of each group packing each span: two groups
+// already halve the packing.
 constexpr int64_t kPackedTileQueries = 2 * kChunk;
 
 // Tiles are configured for the group's nq queries only (decode has 1 to a
-// few): the scratch then holds nq columns or rows, not 16. A query's column
-// or row is computed alike whatever the tile's width or height.
+// few): the scratch then holds nq rows, not 16. A query's row is computed
+// alike whatever the tile's height.
 //
-// Scores, keys as rows (decode): tile 0 = C [16 keys][nq queries] fp32, 1 =
-// A keys [16][32 dims] bf16 (rows straight from the arena), 2 = B q^T [16
-// dim pairs][nq][2].
-STRATA_AMX_ATTENTION void ConfigureScores(int64_t nq) {
-  gemm_internal::AmxTileConfig config;
-  for (int t = 0; t < 3; ++t) {
-    config.colsb[t] = 64;
-    config.rows[t] = 16;
-  }
-  config.colsb[0] = config.colsb[2] = static_cast<uint16_t>(nq * 4);
-  _tile_loadconfig(&config);
-}
-
 // Weighted sum: tiles 0-3 = C [nq queries][16 dims] fp32, 4 = A weights
 // [nq queries][32 keys] bf16, 5-7 = B values [16 key pairs][16 dims][2] bf16.
 STRATA_AMX_ATTENTION void ConfigureWeighted(int64_t nq) {
@@ -66,15 +53,12 @@ STRATA_AMX_ATTENTION void ConfigureWeighted(int64_t nq) {
 }
 
 struct Scratch {
-  AlignedBuffer qt;           // [d / 32][16 dim pairs][16 queries][2] bf16
-  AlignedBuffer qa;           // [16 queries][d] bf16
-  AlignedBuffer tile_scores;  // [chunks][16 keys][nq queries] fp32
-  AlignedBuffer scores;       // [nq][spans * 32] fp32: q.k, unscaled
-  AlignedBuffer weights;      // [nq][spans * 32] bf16
-  AlignedBuffer values;       // [d / 16][16 key pairs][16 dims][2] bf16: one span
-  AlignedBuffer keys_t;       // packed tile: [chunks][d / 32][16 dim pairs][16 keys][2]
-  AlignedBuffer values_p;     // packed tile: [spans][d / 16][16 key pairs][16 dims][2]
-  AlignedBuffer out;          // [4][nq (<= 16) queries][16 dims] fp32, rows 64 bytes apart
+  AlignedBuffer qa;        // [16 queries][d] bf16
+  AlignedBuffer scores;    // [nq][spans * 32] fp32: q.k, unscaled
+  AlignedBuffer weights;   // [nq][spans * 32] bf16
+  AlignedBuffer values;    // [d / 16][16 key pairs][16 dims][2] bf16: one span
+  AlignedBuffer values_p;  // packed tile: [spans][d / 16][16 key pairs][16 dims][2]
+  AlignedBuffer out;       // [4][nq (<= 16) queries][16 dims] fp32, rows 64 bytes apart
 };
 
 // Up to 16 queries of a tile, with their shapes and scratch.
@@ -82,7 +66,7 @@ struct Group {
   const AttentionTile* tile;
   int64_t first, nq;  // queries [first, first + nq) of the tile
   int64_t d, max_count, chunks, spans;
-  bool packed;  // the scratch's keys_t and values_p hold the whole tile's
+  bool packed;  // the scratch's values_p hold the whole tile's
   Scratch* scratch;
   const ChunkMap* map;
 
@@ -90,7 +74,9 @@ struct Group {
     return tile->queries[static_cast<size_t>(first + j)];
   }
   int64_t stride() const { return spans * kSpan; }  // of the scores and weights rows
-  // Keys or values of tokens [16 c, 16 c + 16), rows d apart (one block).
+  // Keys or values of tokens [16 c, 16 c + 16), in the arena's chunk
+  // layout (kv_layout.h): keys [d / 32][16 dim pairs][16 keys][2] (a score B
+  // tile per 32 dims), values [d / 16][8 key pairs][16 dims][2].
   const uint16_t* Chunk(int64_t c, bool is_value) const {
     return map->Chunk(tile->block_table, c, is_value);
   }
@@ -112,21 +98,6 @@ void PrefetchRows(const AttentionTile& tile, int64_t first, int64_t n, int64_t d
   }
 }
 
-// q^T as B tiles: [d / 32][16 dim pairs][16 queries][2], absent queries 0.
-// Per 32-dim block, query j's 16 dim pairs (one 64-byte row of bf16) become
-// column j: a 16 x 16 transpose of 32-bit words.
-STRATA_AMX_ATTENTION void PackQueriesT(const Group& g) {
-  auto* qt = g.scratch->qt.as<uint16_t>();
-  for (int64_t kb = 0; kb < g.d / kDimBlock; ++kb) {
-    __m512 rows[16];
-    for (int64_t j = 0; j < kChunk; ++j) {
-      rows[j] = j < g.nq ? Bf16Row(g.query(j).q + kb * kDimBlock) : _mm512_setzero_ps();
-    }
-    Transpose16(rows);  // rows[p]: dim pair p of every query
-    for (int64_t p = 0; p < kChunk; ++p) _mm512_store_ps(qt + kb * 512 + p * 32, rows[p]);
-  }
-}
-
 // q as A tiles: [16 queries][d] bf16 (rows past nq are not read).
 STRATA_AMX_ATTENTION void PackQueryRows(const Group& g) {
   auto* qa = g.scratch->qa.as<uint16_t>();
@@ -137,103 +108,10 @@ STRATA_AMX_ATTENTION void PackQueryRows(const Group& g) {
   }
 }
 
-// tile_scores[c] = K chunk c . q^T; the score tiles are configured.
-STRATA_AMX_ATTENTION inline void ScoreChunk(const Group& g, int64_t c, float* out) {
-  const auto* qt = g.scratch->qt.as<uint16_t>();
-  const uint16_t* k = g.Chunk(c, false);
-  _tile_zero(0);
-  for (int64_t kb = 0; kb < g.d / kDimBlock; ++kb) {
-    _tile_loadd(1, k + kb * kDimBlock, g.d * 2);
-    _tile_loadd(2, qt + kb * 512, 64);
-    _tile_dpbf16ps(0, 1, 2);
-  }
-  _tile_stored(0, out + c * kChunk * g.nq, g.nq * 4);
-}
-
-// Scores with q resident and two chunks in flight, for head_dim <= 64 (one
-// or two 32-dim blocks): tiles 0-1 = C of chunks c and c + 1, 2-3 = q^T
-// blocks, 4-5 and 6-7 = the two chunks' key blocks. Each chunk's C gets the
-// same products in the same order as ScoreChunk's, so the scores are
-// bit-identical; only the two chains now overlap, and q is loaded once.
-STRATA_AMX_ATTENTION void ConfigureScoresResident(int64_t nq) {
-  gemm_internal::AmxTileConfig config;
-  for (int t = 0; t < 8; ++t) {
-    config.colsb[t] = 64;
-    config.rows[t] = 16;
-  }
-  for (int t : {0, 1, 2, 3}) config.colsb[t] = static_cast<uint16_t>(nq * 4);
-  _tile_loadconfig(&config);
-}
-
-STRATA_AMX_ATTENTION void ScorePassResident(const Group& g, float* out) {
-  ConfigureScoresResident(g.nq);
-  const auto* qt = g.scratch->qt.as<uint16_t>();
-  const bool two_blocks = g.d == 2 * kDimBlock;
-  const int64_t stride = g.d * 2;
-  _tile_loadd(2, qt, 64);
-  if (two_blocks) _tile_loadd(3, qt + 512, 64);
-  for (int64_t c = 0; c < std::min(kAhead, g.chunks); ++c) PrefetchChunk(g.Chunk(c, false));
-  for (int64_t c = 0; c < g.chunks; c += 2) {
-    for (int64_t a = c + kAhead; a < std::min(c + kAhead + 2, g.chunks); ++a) {
-      PrefetchChunk(g.Chunk(a, false));
-    }
-    const bool pair = c + 1 < g.chunks;
-    const uint16_t* k0 = g.Chunk(c, false);
-    _tile_zero(0);
-    _tile_loadd(4, k0, stride);
-    if (two_blocks) _tile_loadd(5, k0 + kDimBlock, stride);
-    if (pair) {
-      const uint16_t* k1 = g.Chunk(c + 1, false);
-      _tile_zero(1);
-      _tile_loadd(6, k1, stride);
-      if (two_blocks) _tile_loadd(7, k1 + kDimBlock, stride);
-    }
-    _tile_dpbf16ps(0, 4, 2);
-    if (pair) _tile_dpbf16ps(1, 6, 2);
-    if (two_blocks) {
-      _tile_dpbf16ps(0, 5, 3);
-      if (pair) _tile_dpbf16ps(1, 7, 3);
-    }
-    _tile_stored(0, out + c * kChunk * g.nq, g.nq * 4);
-    if (pair) _tile_stored(1, out + (c + 1) * kChunk * g.nq, g.nq * 4);
-  }
-}
-
-// Keys as rows: [chunks][16 keys][nq] into `out`, chunk by chunk in order.
-STRATA_AMX_ATTENTION void ScorePassKeyRows(const Group& g, float* out) {
-  if (g.d <= 2 * kDimBlock) {
-    ScorePassResident(g, out);
-    return;
-  }
-  ConfigureScores(g.nq);
-  for (int64_t c = 0; c < std::min(kAhead, g.chunks); ++c) PrefetchChunk(g.Chunk(c, false));
-  for (int64_t c = 0; c < g.chunks; ++c) {
-    if (c + kAhead < g.chunks) PrefetchChunk(g.Chunk(c + kAhead, false));
-    ScoreChunk(g, c, out);
-  }
-}
-
-// The scores as [nq][stride] rows (scratch.scores) from the key-row tiles'
-// [key][query] layout: one 16 x 16 transpose per chunk.
-STRATA_AMX_ATTENTION void GatherScores(const Group& g) {
-  const float* tiles = g.scratch->tile_scores.as<float>();
-  float* scores = g.scratch->scores.as<float>();
-  const __mmask16 lanes = static_cast<__mmask16>((1u << g.nq) - 1);
-  for (int64_t c = 0; c < g.chunks; ++c) {
-    const float* chunk = tiles + c * kChunk * g.nq;
-    __m512 rows[16];
-    for (int64_t k = 0; k < kChunk; ++k) rows[k] = _mm512_maskz_loadu_ps(lanes, chunk + k * g.nq);
-    Transpose16(rows);  // rows[j]: query j's 16 keys
-    for (int64_t j = 0; j < g.nq; ++j) {
-      _mm512_store_ps(scores + j * g.stride() + c * kChunk, rows[j]);
-    }
-  }
-}
-
-// Scores against packed keys: tiles 0-1 = C [nq queries][16 keys] fp32, 2-3
-// = A q blocks [nq][32 dims] bf16, 4-7 = B key blocks [16 dim pairs][16
-// keys][2].
-STRATA_AMX_ATTENTION void ConfigurePackedScores(int64_t nq) {
+// Scores: tiles 0-1 = C [nq queries][16 keys] fp32, 2-3 = A q blocks [nq][32
+// dims] bf16, 4-7 = B key blocks [16 dim pairs][16 keys][2], straight from
+// the arena's chunks.
+STRATA_AMX_ATTENTION void ConfigureScores(int64_t nq) {
   gemm_internal::AmxTileConfig config;
   for (int t = 0; t < 8; ++t) {
     config.colsb[t] = 64;
@@ -242,29 +120,34 @@ STRATA_AMX_ATTENTION void ConfigurePackedScores(int64_t nq) {
   _tile_loadconfig(&config);
 }
 
-// Scores with the tile's packed keys (queries as rows, C [nq][16 keys]),
-// stored straight into scratch.scores. Each score is the same dot product,
-// dim pairs in the same order, as with keys as rows: q and k only trade
-// places in each pair's products.
-STRATA_AMX_ATTENTION void ScorePassPacked(const Group& g) {
+// Every query's scores (queries as rows, C [nq][16 keys]), stored straight
+// into scratch.scores, each a chain over the dim pairs in order. A tile of
+// a few queries (decode) asks for each chunk kAhead chunks ahead.
+STRATA_AMX_ATTENTION void ScorePass(const Group& g) {
   const auto* qa = g.scratch->qa.as<uint16_t>();
-  const auto* kt = g.scratch->keys_t.as<uint16_t>();
   float* scores = g.scratch->scores.as<float>();
   const int64_t blocks = g.d / kDimBlock, row_bytes = g.stride() * 4;
+  const auto prefetch = [&g](int64_t c) {
+    if (!g.packed && c < g.chunks) PrefetchChunk(g.Chunk(c, false));
+  };
+  for (int64_t c = 0; c < kAhead; ++c) prefetch(c);
+  ConfigureScores(g.nq);
   if (blocks <= 2) {  // tiles 0-1 = C of chunks c, c + 1; 2-3 = q; 4-5, 6-7 = keys
-    ConfigurePackedScores(g.nq);
     _tile_loadd(2, qa, g.d * 2);
     if (blocks == 2) _tile_loadd(3, qa + kDimBlock, g.d * 2);
     for (int64_t c = 0; c < g.chunks; c += 2) {
+      prefetch(c + kAhead);
+      prefetch(c + kAhead + 1);
       const bool pair = c + 1 < g.chunks;
-      const uint16_t* k0 = kt + c * blocks * 512;
+      const uint16_t* k0 = g.Chunk(c, false);
       _tile_zero(0);
       _tile_loadd(4, k0, 64);
       if (blocks == 2) _tile_loadd(5, k0 + 512, 64);
       if (pair) {
+        const uint16_t* k1 = g.Chunk(c + 1, false);
         _tile_zero(1);
-        _tile_loadd(6, k0 + blocks * 512, 64);
-        if (blocks == 2) _tile_loadd(7, k0 + blocks * 512 + 512, 64);
+        _tile_loadd(6, k1, 64);
+        if (blocks == 2) _tile_loadd(7, k1 + 512, 64);
       }
       _tile_dpbf16ps(0, 2, 4);
       if (pair) _tile_dpbf16ps(1, 2, 6);
@@ -277,12 +160,13 @@ STRATA_AMX_ATTENTION void ScorePassPacked(const Group& g) {
     }
     return;
   }
-  ConfigurePackedScores(g.nq);  // tile 0 = C, 2 = q block, 4 = key block
-  for (int64_t c = 0; c < g.chunks; ++c) {
+  for (int64_t c = 0; c < g.chunks; ++c) {  // tile 0 = C, 2 = q block, 4 = key block
+    prefetch(c + kAhead);
+    const uint16_t* k = g.Chunk(c, false);
     _tile_zero(0);
     for (int64_t kb = 0; kb < blocks; ++kb) {
       _tile_loadd(2, qa + kb * kDimBlock, g.d * 2);
-      _tile_loadd(4, kt + (c * blocks + kb) * 512, 64);
+      _tile_loadd(4, k + kb * 512, 64);
       _tile_dpbf16ps(0, 2, 4);
     }
     _tile_stored(0, scores + c * kChunk, row_bytes);
@@ -301,65 +185,34 @@ STRATA_AMX_ATTENTION void Softmax(const Group& g, float scale, float* sums) {
 }
 
 // B tiles of the values of keys [32 s, 32 s + 32) for output dims [dim0,
-// dim0 + 16 * tiles): [tiles][16 key pairs][16 dims][2], key pairs
-// interleaved per dim; keys at or past `max_count` are zero (their arena
+// dim0 + 16 * tiles): [tiles][16 key pairs][16 dims][2]. The arena's chunks
+// hold each tile's 8 key pairs as 512 contiguous elements, so this copies
+// two pieces per tile; keys at or past `max_count` are zero (their arena
 // rows may hold anything, and even a zero weight times NaN is NaN).
 STRATA_AMX_ATTENTION void PackValueSpan(const Group& g, int64_t s, int64_t dim0, int64_t tiles,
                                         uint16_t* out) {
-  alignas(64) static constexpr uint16_t kInterleave[32] = {
-      0, 32, 1, 33, 2,  34, 3,  35, 4,  36, 5,  37, 6,  38, 7,  39,
-      8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
-  const __m512i interleave = _mm512_load_si512(kInterleave);
   const int64_t valid = std::min(kSpan, g.max_count - s * kSpan);
-  for (int64_t c = 0; c < 2; ++c) {  // the span's two 16-key chunks (one block each)
+  for (int64_t c = 0; c < 2; ++c) {  // the span's two 16-key chunks
     const int64_t chunk_valid = valid - c * kChunk;
-    if (chunk_valid <= 0) {  // past the end of the KV: no rows to read
-      for (int64_t t = 0; t < tiles; ++t) {
-        for (int64_t u = 0; u < kChunk / 2; ++u) {
-          _mm512_store_si512(out + t * 512 + (c * 8 + u) * 32, _mm512_setzero_si512());
-        }
-      }
-      continue;
-    }
-    const uint16_t* v = g.Chunk(2 * s + c, true) + dim0;
-    for (int64_t u = 0; u < kChunk / 2; ++u) {
-      const uint16_t* r0 = v + 2 * u * g.d;
-      for (int64_t t = 0; t < tiles; ++t) {
-        const __m256i a = 2 * u < chunk_valid
-                              ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0 + t * 16))
-                              : _mm256_setzero_si256();
-        const __m256i b =
-            2 * u + 1 < chunk_valid
-                ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0 + g.d + t * 16))
-                : _mm256_setzero_si256();
-        const __m512i pair = _mm512_permutex2var_epi16(_mm512_castsi256_si512(a), interleave,
-                                                       _mm512_castsi256_si512(b));
+    const uint16_t* v = chunk_valid > 0 ? g.Chunk(2 * s + c, true) + dim0 * kChunk : nullptr;
+    for (int64_t t = 0; t < tiles; ++t) {
+      for (int64_t u = 0; u < kChunk / 2; ++u) {
+        // Even halves hold key 2u, odd halves key 2u + 1.
+        const __mmask32 keep =
+            2 * u + 1 < chunk_valid ? 0xffffffffu : (2 * u < chunk_valid ? 0x55555555u : 0u);
+        const __m512i pair =
+            keep == 0 ? _mm512_setzero_si512()
+                      : _mm512_maskz_mov_epi16(keep, _mm512_load_si512(v + (t * 8 + u) * 32));
         _mm512_store_si512(out + t * 512 + (c * 8 + u) * 32, pair);
       }
     }
   }
 }
 
-// Once per packed tile (g spans the tile's largest count): every chunk's
-// keys as score B tiles, [16 dim pairs][16 keys][2] per 32-dim block, and
-// every span's values as weighted-sum B tiles.
+// Once per packed tile (g spans the tile's largest count): every span's
+// values as weighted-sum B tiles. (Keys need no packing: the arena's chunks
+// are score B tiles.)
 STRATA_AMX_ATTENTION void PackTile(const Group& g) {
-  auto* kt = g.scratch->keys_t.as<uint16_t>();
-  const int64_t blocks = g.d / kDimBlock;
-  for (int64_t c = 0; c < g.chunks; ++c) {
-    const uint16_t* k = g.Chunk(c, false);
-    const int64_t valid = std::min(kChunk, g.max_count - c * kChunk);
-    for (int64_t kb = 0; kb < blocks; ++kb) {
-      __m512 rows[16];
-      for (int64_t i = 0; i < kChunk; ++i) {
-        rows[i] = i < valid ? _mm512_loadu_ps(k + i * g.d + kb * kDimBlock) : _mm512_setzero_ps();
-      }
-      Transpose16(rows);  // rows[p]: dim pair p of the 16 keys
-      for (int64_t p = 0; p < kChunk; ++p) {
-        _mm512_store_ps(kt + (c * blocks + kb) * 512 + p * 32, rows[p]);
-      }
-    }
-  }
   const int64_t dim_tiles = g.d / kDimTile;
   auto* vp = g.scratch->values_p.as<uint16_t>();
   for (int64_t s = 0; s < g.spans; ++s) PackValueSpan(g, s, 0, dim_tiles, vp + s * dim_tiles * 512);
@@ -435,16 +288,8 @@ STRATA_AMX_ATTENTION void WeightedGroup(const Group& g, int64_t dim0, int64_t ti
 }
 
 STRATA_AMX_ATTENTION void AttendGroup(const Group& g, float scale) {
-  if (g.packed) {
-    PackQueryRows(g);
-    ScorePassPacked(g);
-  } else {
-    PackQueriesT(g);
-    // One query's [key][query] tiles are already its row.
-    float* tiles = g.nq == 1 ? g.scratch->scores.as<float>() : g.scratch->tile_scores.as<float>();
-    ScorePassKeyRows(g, tiles);
-    if (g.nq > 1) GatherScores(g);
-  }
+  PackQueryRows(g);
+  ScorePass(g);
   alignas(64) float sums[16];
   Softmax(g, scale, sums);
   ConfigureWeighted(g.nq);
@@ -464,18 +309,13 @@ void SetCount(Group& g, int64_t max_count) {
   g.spans = (max_count + kSpan - 1) / kSpan;
 }
 
-// Grows what the group's path uses: q as rows for a packed tile; q^T, the
-// key-row score tiles and one span of packed values otherwise.
+// Grows what the group's path uses: one span of packed values unless the
+// tile's are packed already.
 void GrowScratch(Scratch& scratch, const Group& g) {
-  const auto chunks = static_cast<size_t>(g.chunks), d = static_cast<size_t>(g.d);
+  const auto d = static_cast<size_t>(g.d);
   const auto row = static_cast<size_t>(g.stride());
-  if (g.packed) {
-    scratch.qa.GrowTo(16 * d * 2);
-  } else {
-    scratch.qt.GrowTo(d / kDimBlock * 1024);
-    scratch.tile_scores.GrowTo(chunks * 1024);
-    scratch.values.GrowTo(d * kSpan * 2);
-  }
+  scratch.qa.GrowTo(16 * d * 2);
+  if (!g.packed) scratch.values.GrowTo(d * kSpan * 2);
   scratch.scores.GrowTo(16 * row * 4);
   scratch.weights.GrowTo(16 * row * 2);
   scratch.out.GrowTo(4 * 1024);
@@ -484,8 +324,7 @@ void GrowScratch(Scratch& scratch, const Group& g) {
 }  // namespace
 
 bool AmxAttentionSupported(const KvCacheSpec& spec) {
-  return spec.dtype == DType::kBF16 && spec.head_dim % kDimBlock == 0 && spec.head_dim <= 512 &&
-         spec.block_size % kChunk == 0 && gemm_internal::AmxUsable();
+  return KvLayoutFor(spec) == KvLayout::kChunks && gemm_internal::AmxUsable();
 }
 
 void AttendTileAmx(const AttentionTile& tile) {
@@ -505,7 +344,6 @@ void AttendTileAmx(const AttentionTile& tile) {
     int64_t tile_max = 0;
     for (const AttentionQuery& query : tile.queries) tile_max = std::max(tile_max, query.count);
     SetCount(g, tile_max);
-    scratch.keys_t.GrowTo(static_cast<size_t>(g.chunks * g.d * kChunk * 2));
     scratch.values_p.GrowTo(static_cast<size_t>(g.spans * g.d * kSpan * 2));
     PackTile(g);
   }

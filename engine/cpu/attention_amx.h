@@ -5,14 +5,12 @@
 // accumulators. This is what bf16 serving engines compute (bf16 flash
 // attention); it is not used by the exact modes.
 //
-// A tile of many queries (prefill) first packs the keys and values it
-// needs, once for all its queries: keys transposed into B tiles, so that q
-// is the A side and the scores come out as a row per query; values
-// interleaved by key pairs. A tile of a few (decode) reads the keys straight
-// from the arena as the A side, q^T as B, and packs each span of values just
-// before its products. Either way each score is the same dot product, dim
-// pairs in the same order (q and k only trade places), so both give the same
-// bits.
+// The arena keeps bf16 keys in chunks of 16 that are score B tiles already
+// (engine/cpu/kv_layout.h), so q is the A side and the scores come out as a
+// row per query, with no packing of keys. Values are copied into B tiles a
+// span (32 keys) at a time: once for all queries by a tile of many (prefill),
+// just before its products by a tile of a few (decode). Each score is a dot
+// product with the dim pairs in order.
 //
 // Batch invariance holds as for AttendTile: every query is a row or column
 // of its own in the tiles, whose width and height do not change it; the
@@ -31,8 +29,8 @@
 namespace strata::engine::cpu {
 
 // Whether AttendTileAmx runs tiles over an arena of `spec` on this CPU: AMX
-// usable, bf16 K/V, head_dim a multiple of 32 (<= 512) and block_size a
-// multiple of 16.
+// usable and an arena in KvLayout::kChunks (bf16 K/V, head_dim a multiple of
+// 32 up to 512, block_size a multiple of 16).
 bool AmxAttentionSupported(const KvCacheSpec& spec);
 
 // AttendTile's contract, bf16 products (see above). Requires

@@ -7,18 +7,18 @@
 // these CPUs widened every key and value to fp32 first, which made
 // attention as costly as all the GEMMs of a 2k-token prefill.
 //
-// Keys are packed 16 at a time as [dim pair][16 keys][2], so one vdpbf16ps
-// adds one dim pair of q into the scores of 16 keys: each score is a chain
-// over the dim pairs in order, with no horizontal sum. Values are packed by
-// key pairs ([dim block][key pair][2 halves][16 dims][2], the halves as
-// vpunpck{l,h}wd leave them), so one vdpbf16ps adds a key pair's weighted
-// values into 16 output dims: each output dim is two chains, over the even
-// and the odd key pairs in order, added at the end.
+// The arena keeps bf16 K and V in chunks of 16 tokens laid out for these
+// products (engine/cpu/kv_layout.h), which the kernel reads in place: keys as
+// [dim pair][16 keys][2], so one vdpbf16ps adds one dim pair of q into the
+// scores of 16 keys (each score a chain over the dim pairs in order, with no
+// horizontal sum); values as [16-dim tile][key pair][16 dims][2], so one
+// vdpbf16ps adds a key pair's weighted values into 16 output dims (each
+// output dim two chains, over the even and the odd key pairs in order, added
+// at the end).
 //
-// A tile of many queries (prefill) packs its keys and values once for all
-// its queries; a tile of a few (decode) packs a few chunks at a time, just
-// before their products. The products and their order are the same either
-// way, and keys past a query's count enter with weight exactly 0, so a
+// A tile of many queries (prefill) runs them 16 at a time over the same
+// chunks; a tile of a few (decode) streams the chunks once, each asked for a
+// step ahead. Keys past a query's count enter with weight exactly 0, so a
 // query's result depends only on its q, its key count and the arena: batch
 // invariance holds as for AttendTile.
 #ifndef STRATA_ENGINE_CPU_ATTENTION_DPBF16_H_
@@ -29,8 +29,8 @@
 namespace strata::engine::cpu {
 
 // Whether AttendTileDpbf16 runs tiles over an arena of `spec` on this CPU:
-// AVX512-BF16, bf16 K/V, head_dim a multiple of 32 (<= 512) and block_size
-// a multiple of 16.
+// AVX512-BF16 and an arena in KvLayout::kChunks (bf16 K/V, head_dim a
+// multiple of 32 up to 512, block_size a multiple of 16).
 bool Dpbf16AttentionSupported(const KvCacheSpec& spec);
 
 // AttendTile's contract, bf16 products (see above). Requires

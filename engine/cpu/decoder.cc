@@ -250,7 +250,6 @@ void Decoder::StoreKv(int64_t layer, const DecoderBatch& batch, KvArena& arena) 
   const int64_t d = config_.head_dim;
   const int64_t heads = config_.num_heads, kv_heads = config_.num_kv_heads;
   const int64_t block_size = arena.spec().block_size;
-  const bool bf16 = arena.spec().dtype == DType::kBF16;
   for (size_t r = 0; r < rows_.size(); ++r) {
     const DecoderSequence& seq = batch.sequences[static_cast<size_t>(rows_[r].sequence)];
     const int64_t pos = rows_[r].position;
@@ -259,13 +258,8 @@ void Decoder::StoreKv(int64_t layer, const DecoderBatch& batch, KvArena& arena) 
     const float* row = qkv_.data() + static_cast<int64_t>(r) * qkv_stride_;
     for (int64_t g = 0; g < kv_heads; ++g) {
       for (int is_value = 0; is_value < 2; ++is_value) {
-        const float* src = row + (heads + g + is_value * kv_heads) * d;
-        std::byte* dst = arena.HeadData(block, layer, is_value == 1, g);
-        if (bf16) {
-          ConvertF32ToBf16(src, reinterpret_cast<uint16_t*>(dst) + slot * d, d);
-        } else {
-          std::memcpy(reinterpret_cast<float*>(dst) + slot * d, src, static_cast<size_t>(d) * 4);
-        }
+        arena.WriteRow(block, layer, is_value == 1, g, slot,
+                       row + (heads + g + is_value * kv_heads) * d);
       }
     }
   }

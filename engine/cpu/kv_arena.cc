@@ -102,6 +102,7 @@ absl::StatusOr<std::unique_ptr<KvArena>> KvArena::Create(const KvCacheSpec& spec
 
 KvArena::KvArena(const KvCacheSpec& spec, int64_t num_blocks, std::byte* data)
     : spec_(spec),
+      layout_(KvLayoutFor(spec)),
       num_blocks_(num_blocks),
       bytes_per_block_(spec.BytesPerBlock()),
       bytes_per_head_(spec.block_size * spec.head_dim *
@@ -128,6 +129,52 @@ const std::byte* KvArena::HeadData(BlockId block, int64_t layer, bool is_value,
                                    int64_t kv_head) const {
   const int64_t index = (layer * 2 + (is_value ? 1 : 0)) * spec_.num_kv_heads + kv_head;
   return BlockData(block) + index * bytes_per_head_;
+}
+
+void KvArena::ReadRow(BlockId block, int64_t layer, bool is_value, int64_t kv_head, int64_t slot,
+                      float* out) const {
+  ReadKvRow(HeadData(block, layer, is_value, kv_head), spec_.dtype, layout_, is_value, slot,
+            spec_.head_dim, out);
+}
+
+void KvArena::WriteRow(BlockId block, int64_t layer, bool is_value, int64_t kv_head, int64_t slot,
+                       const float* row) {
+  WriteKvRow(HeadData(block, layer, is_value, kv_head), spec_.dtype, layout_, is_value, slot,
+             spec_.head_dim, row);
+}
+
+template <typename Visit>
+void KvArena::ForEachElement(Visit&& visit) const {
+  const int64_t d = spec_.head_dim, head_elements = spec_.block_size * d;
+  for (int64_t head = 0; head < spec_.num_layers * 2 * spec_.num_kv_heads; ++head) {
+    const bool is_value = (head / spec_.num_kv_heads) % 2 == 1;
+    for (int64_t t = 0; t < spec_.block_size; ++t) {
+      for (int64_t i = 0; i < d; ++i) {
+        visit(head * head_elements + t * d + i,
+              head * head_elements + KvElementIndex(layout_, is_value, t, i, d));
+      }
+    }
+  }
+}
+
+void KvArena::ExportRows(BlockId block, std::byte* rows) const {
+  if (layout_ == KvLayout::kRows) {
+    std::memcpy(rows, BlockData(block), static_cast<size_t>(bytes_per_block_));
+    return;
+  }
+  const auto* src = reinterpret_cast<const uint16_t*>(BlockData(block));  // chunks: bf16
+  auto* dst = reinterpret_cast<uint16_t*>(rows);
+  ForEachElement([&](int64_t row, int64_t here) { dst[row] = src[here]; });
+}
+
+void KvArena::ImportRows(BlockId block, const std::byte* rows) {
+  if (layout_ == KvLayout::kRows) {
+    std::memcpy(BlockData(block), rows, static_cast<size_t>(bytes_per_block_));
+    return;
+  }
+  const auto* src = reinterpret_cast<const uint16_t*>(rows);
+  auto* dst = reinterpret_cast<uint16_t*>(BlockData(block));
+  ForEachElement([&](int64_t row, int64_t here) { dst[here] = src[row]; });
 }
 
 absl::Status KvArena::ValidateMoves(absl::Span<const BlockMove> moves) const {

@@ -2,9 +2,11 @@
 // each holding K and V of every layer in ONE contiguous region, so that moving
 // a block between tiers (host buffer, disk) is a single memcpy of
 // bytes_per_block(). Layout of a block:
-//   [layer][k|v][kv_head][token in block][head_dim]
-// so one head's keys of one block are block_size * head_dim contiguous
-// elements, the unit attention streams through.
+//   [layer][k|v][kv_head][block_size * head_dim elements]
+// so one head's keys of one block are contiguous, the unit attention streams
+// through. Within that unit the elements lie as layout() says
+// (engine/cpu/kv_layout.h): token rows, or for bf16 the attention kernels'
+// chunks of 16 tokens; ReadRow and WriteRow hide the difference.
 #ifndef STRATA_ENGINE_CPU_KV_ARENA_H_
 #define STRATA_ENGINE_CPU_KV_ARENA_H_
 
@@ -16,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "engine/backend.h"
+#include "engine/cpu/kv_layout.h"
 #include "engine/cpu/thread_pool.h"
 #include "engine/step.h"
 
@@ -44,7 +47,8 @@ class KvArena {
   const KvCacheSpec& spec() const { return spec_; }
   int64_t num_blocks() const { return num_blocks_; }
   int64_t bytes_per_block() const { return bytes_per_block_; }
-  KvArenaInfo info() const { return {spec_, num_blocks_, bytes_per_block_}; }
+  KvLayout layout() const { return layout_; }
+  KvArenaInfo info() const { return {spec_, num_blocks_, bytes_per_block_, layout_}; }
 
   // The whole block: bytes_per_block() bytes. CHECKs the id (callers validate).
   // Blocks lie in one allocation, block b at BlockData(0) + b *
@@ -56,6 +60,19 @@ class KvArena {
   // (block, layer, kv_head), elements of spec().dtype.
   std::byte* HeadData(BlockId block, int64_t layer, bool is_value, int64_t kv_head);
   const std::byte* HeadData(BlockId block, int64_t layer, bool is_value, int64_t kv_head) const;
+
+  // Token `slot`'s row of (block, layer, kv_head) keys or values, to or from
+  // fp32 whatever the dtype and layout. CHECKs the block id.
+  void ReadRow(BlockId block, int64_t layer, bool is_value, int64_t kv_head, int64_t slot,
+               float* out) const;
+  void WriteRow(BlockId block, int64_t layer, bool is_value, int64_t kv_head, int64_t slot,
+                const float* row);
+
+  // Block `block` to or from token rows (KvLayout::kRows, the CUDA
+  // backend's blocks): bytes_per_block() bytes, element for element, so
+  // with the same bits. For an arena in rows, a copy of BlockData.
+  void ExportRows(BlockId block, std::byte* rows) const;
+  void ImportRows(BlockId block, const std::byte* rows);
 
   // OK when every move names blocks in range and, for a tier move, a host
   // span of exactly bytes_per_block() bytes; INVALID_ARGUMENT naming the
@@ -72,8 +89,12 @@ class KvArena {
  private:
   KvArena(const KvCacheSpec& spec, int64_t num_blocks, std::byte* data);
   void CopyBlock(const BlockMove& move);
+  // Each element of the block, as (offset in rows, offset here) in elements.
+  template <typename Visit>
+  void ForEachElement(Visit&& visit) const;
 
   KvCacheSpec spec_;
+  KvLayout layout_;
   int64_t num_blocks_;
   int64_t bytes_per_block_;
   int64_t bytes_per_head_;  // block_size * head_dim * element size

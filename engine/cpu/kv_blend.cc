@@ -9,27 +9,6 @@
 #include "engine/cpu/simd.h"
 
 namespace strata::engine::cpu {
-namespace {
-
-// Reads `n` elements of the arena's dtype as fp32.
-void LoadFloats(const std::byte* src, bool bf16, int64_t n, float* out) {
-  if (bf16) {
-    ConvertBf16ToF32(reinterpret_cast<const uint16_t*>(src), out, n);
-  } else {
-    std::memcpy(out, src, static_cast<size_t>(n) * 4);
-  }
-}
-
-void StoreFloats(const float* src, bool bf16, int64_t n, std::byte* out) {
-  if (bf16) {
-    ConvertF32ToBf16(src, reinterpret_cast<uint16_t*>(out), n);
-  } else {
-    std::memcpy(out, src, static_cast<size_t>(n) * 4);
-  }
-}
-
-}  // namespace
-
 void RerotationAngles(int64_t from, int64_t to, absl::Span<const float> inv_freq, float* cos_out,
                       float* sin_out) {
   for (size_t i = 0; i < inv_freq.size(); ++i) {
@@ -47,8 +26,6 @@ void PlaceChunk(const BlendChunk& chunk, absl::Span<const BlockId> table,
                 absl::Span<const float> inv_freq, KvArena& arena, ThreadPool& pool) {
   const KvCacheSpec& spec = arena.spec();
   const int64_t d = spec.head_dim, half = d / 2, bs = spec.block_size;
-  const bool bf16 = spec.dtype == DType::kBF16;
-  const int64_t elem = bf16 ? 2 : 4;
   const int64_t length = chunk.length;
   const int64_t source = chunk.source_position;
   const bool shift = chunk.position != source;
@@ -70,18 +47,16 @@ void PlaceChunk(const BlendChunk& chunk, absl::Span<const BlockId> table,
     std::vector<float> scratch(static_cast<size_t>(d));
     for (int64_t t = 0; t < length; ++t) {
       const int64_t from = source + t, to = chunk.position + t;
-      const std::byte* src =
-          arena.HeadData(chunk.blocks[static_cast<size_t>(from / bs)], layer, is_value, head) +
-          (from % bs) * d * elem;
-      std::byte* dst = arena.HeadData(table[static_cast<size_t>(to / bs)], layer, is_value, head) +
-                       (to % bs) * d * elem;
-      if (is_value || !shift) {
-        std::memcpy(dst, src, static_cast<size_t>(d * elem));
-        continue;
+      // Through fp32 rows whatever the arena's layout: bf16 -> fp32 -> bf16
+      // gives back the same bits, so an unrotated row is copied exactly.
+      arena.ReadRow(chunk.blocks[static_cast<size_t>(from / bs)], layer, is_value, head, from % bs,
+                    scratch.data());
+      if (!is_value && shift) {
+        RotateHalves(scratch.data(), cos_table.data() + t * half, sin_table.data() + t * half,
+                     half);
       }
-      LoadFloats(src, bf16, d, scratch.data());
-      RotateHalves(scratch.data(), cos_table.data() + t * half, sin_table.data() + t * half, half);
-      StoreFloats(scratch.data(), bf16, d, dst);
+      arena.WriteRow(table[static_cast<size_t>(to / bs)], layer, is_value, head, to % bs,
+                     scratch.data());
     }
   });
 }
@@ -90,16 +65,13 @@ double KvDeviation(const float* fresh_k, const float* fresh_v, const KvArena& ar
                    BlockId block, int64_t slot) {
   const KvCacheSpec& spec = arena.spec();
   const int64_t d = spec.head_dim;
-  const bool bf16 = spec.dtype == DType::kBF16;
-  const int64_t elem = bf16 ? 2 : 4;
   thread_local std::vector<float> cached;
   cached.resize(static_cast<size_t>(d));
   double sum = 0.0;
   for (int64_t head = 0; head < spec.num_kv_heads; ++head) {
     for (int is_value = 0; is_value < 2; ++is_value) {
       const float* fresh = (is_value == 1 ? fresh_v : fresh_k) + head * d;
-      LoadFloats(arena.HeadData(block, layer, is_value == 1, head) + slot * d * elem, bf16, d,
-                 cached.data());
+      arena.ReadRow(block, layer, is_value == 1, head, slot, cached.data());
       double local = 0.0, norm = 0.0;
       for (int64_t i = 0; i < d; ++i) {
         const double diff = static_cast<double>(fresh[i]) - static_cast<double>(cached[i]);

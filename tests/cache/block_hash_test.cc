@@ -110,6 +110,20 @@ TEST(BlockHashTest, ModelsKeepTheirCachesApart) {
   }
 }
 
+TEST(BlockHashTest, KvLayoutsKeepTheirCachesApartAndRowsKeepsOldKeys) {
+  const ModelFingerprint base = SmallModel(R"({"a":1})", std::vector<std::byte>(8, std::byte{7}));
+  // Token rows were every block's layout before layouts were named: the
+  // pinned fingerprint (and every block persisted under it) stays.
+  EXPECT_EQ(WithKvLayout(base, "rows"), base);
+  const ModelFingerprint chunks = WithKvLayout(base, "chunks16");
+  EXPECT_NE(chunks, base);
+  EXPECT_EQ(chunks, WithKvLayout(base, "chunks16"));
+  EXPECT_EQ(chunks.ToHex(), "c1a3beff763c4fa8e5cd201fc6eb7db6");  // pinned: persisted keys
+  const ModelFingerprint other =
+      WithKvLayout(SmallModel(R"({"a":2})", std::vector<std::byte>(8, std::byte{7})), "chunks16");
+  EXPECT_NE(other, chunks);
+}
+
 TEST(BlockHashTest, TensorOrderDoesNotMatterButNamesAndShapesDo) {
   std::vector<std::byte> bytes(32, std::byte{5});
   auto build = [&](bool swapped, std::string_view second_name, int64_t rows) {

@@ -30,7 +30,11 @@ class TwinArena {
     cpu_ = *std::move(arena);
     const size_t bytes = static_cast<size_t>(spec_.BytesPerBlock()) * blocks;
     const std::vector<uint16_t> bits = ToBf16(RandomNormal(bytes / 2, seed));
-    std::memcpy(cpu_->BlockData(0), bits.data(), bytes);
+    // The device holds token rows; the CPU arena its own layout of them.
+    for (int b = 0; b < blocks; ++b) {
+      cpu_->ImportRows(b, reinterpret_cast<const std::byte*>(bits.data()) +
+                              static_cast<size_t>(b) * spec_.BytesPerBlock());
+    }
     device_ = std::make_unique<DeviceArray<uint16_t>>(bits);
     // Tables hand out blocks in a scrambled order.
     order_.resize(static_cast<size_t>(blocks));

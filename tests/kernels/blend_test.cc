@@ -56,14 +56,21 @@ class Arenas {
     cpu_ = *std::move(arena);
     const size_t bytes = static_cast<size_t>(spec_.BytesPerBlock()) * blocks;
     const std::vector<uint16_t> bits = testing::ToBf16(testing::RandomNormal(bytes / 2, seed));
-    std::memcpy(cpu_->BlockData(0), bits.data(), bytes);
+    // The device holds token rows; the CPU arena its own layout of them.
+    for (int b = 0; b < blocks; ++b) {
+      cpu_->ImportRows(b, reinterpret_cast<const std::byte*>(bits.data()) +
+                              static_cast<size_t>(b) * spec_.BytesPerBlock());
+    }
     device_ = std::make_unique<DeviceArray<uint16_t>>(bits);
   }
 
   engine::cpu::KvArena& cpu() { return *cpu_; }
   std::vector<uint16_t> CpuBits() const {
     std::vector<uint16_t> bits(device_->size());
-    std::memcpy(bits.data(), cpu_->BlockData(0), bits.size() * 2);
+    const int64_t block_elements = spec_.BytesPerBlock() / 2;
+    for (int64_t b = 0; b < cpu_->num_blocks(); ++b) {
+      cpu_->ExportRows(b, reinterpret_cast<std::byte*>(bits.data() + b * block_elements));
+    }
     return bits;
   }
   std::vector<uint16_t> DeviceBits() const { return device_->Download(); }
@@ -198,9 +205,7 @@ TEST_P(BlendKernelTest, DeviationMatchesCpuAndIsDeterministic) {
     const int32_t block = slots[t] / bs, offset = slots[t] % bs;
     for (int h = 0; h < kv_heads; ++h) {
       for (int value = 0; value < 2; ++value) {
-        const auto* src = reinterpret_cast<const uint16_t*>(
-            arenas.cpu().HeadData(block, kLayer, value == 1, h) + offset * d * 2);
-        engine::cpu::ConvertBf16ToF32(src, cached.data(), d);
+        arenas.cpu().ReadRow(block, kLayer, value == 1, h, offset, cached.data());
         float* fresh =
             qkv.data() + static_cast<size_t>(rows[t]) * width + (heads + value * kv_heads + h) * d;
         for (int i = 0; i < d; ++i) fresh[i] = cached[i] * (kind == 1 ? 1.0f : 1.001f);

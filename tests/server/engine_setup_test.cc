@@ -1,6 +1,8 @@
 #include "server/engine_setup.h"
 
+#include "engine/cpu/random_weights.h"
 #include "gtest/gtest.h"
+#include "server/daemon/random_model.h"
 
 namespace strata::server {
 namespace {
@@ -35,6 +37,36 @@ TEST(EngineSetupTest, ServingEngineIsReadyForTheScheduler) {
   EXPECT_EQ(options.eos_token_ids, std::vector<engine::TokenId>{2});
   EXPECT_EQ(options.num_blocks, serving->backend->kv_arena_info().num_blocks);
   EXPECT_GT(options.num_blocks, 0);
+}
+
+// The CPU backend keeps bf16 K/V of head_dim 64 in its kernels' chunks, not
+// in the token rows of the CUDA backend (and of the embedded model's
+// head_dim 16): blocks are keyed under a fingerprint that says so, so no tier
+// hands one layout's bytes to the other.
+TEST(EngineSetupTest, BlocksAreKeyedByTheArenasLayout) {
+  engine::ModelConfig config;
+  config.vocab_size = 64;
+  config.num_layers = 1;
+  config.hidden_size = 128;
+  config.num_heads = 2;
+  config.num_kv_heads = 2;
+  config.head_dim = 64;
+  config.intermediate_size = 128;
+  config.max_position_embeddings = 128;
+  absl::StatusOr<engine::LoadedModel> model = engine::cpu::MakeRandomModel(config, 5);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const cache::ModelFingerprint fingerprint{1, 2};
+  absl::StatusOr<ServingEngine> chunked = MakeServingEngine(
+      *model, std::make_unique<NumberTokenizer>(config.vocab_size), fingerprint, {});
+  ASSERT_TRUE(chunked.ok()) << chunked.status();
+  EXPECT_EQ(chunked->backend->kv_arena_info().layout, engine::KvLayout::kChunks);
+  EXPECT_EQ(chunked->scheduler_options.model_fingerprint,
+            cache::WithKvLayout(fingerprint, "chunks16"));
+  EXPECT_NE(chunked->scheduler_options.model_fingerprint, fingerprint);
+
+  absl::StatusOr<ServingEngine> rows = LoadServingEngine(kEmbedded, "cpu", {});
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ(rows->backend->kv_arena_info().layout, engine::KvLayout::kRows);
 }
 
 TEST(EngineSetupTest, UnknownBackendAndMissingModelAreErrors) {

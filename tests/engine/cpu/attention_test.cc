@@ -63,15 +63,8 @@ class AttentionTest : public ::testing::TestWithParam<Shape> {
     }
     for (int64_t t = 0; t < Capacity(); ++t) {
       for (int is_value = 0; is_value < 2; ++is_value) {
-        const float* src = (is_value ? values_ : keys_).data() + t * d;
-        std::byte* head = arena_->HeadData(table_[static_cast<size_t>(t / spec_.block_size)],
-                                           kLayer, is_value == 1, kHead);
-        const int64_t slot = t % spec_.block_size;
-        if (spec_.dtype == DType::kBF16) {
-          ConvertF32ToBf16(src, reinterpret_cast<uint16_t*>(head) + slot * d, d);
-        } else {
-          std::memcpy(reinterpret_cast<float*>(head) + slot * d, src, static_cast<size_t>(d) * 4);
-        }
+        arena_->WriteRow(table_[static_cast<size_t>(t / spec_.block_size)], kLayer, is_value == 1,
+                         kHead, t % spec_.block_size, (is_value ? values_ : keys_).data() + t * d);
       }
     }
     queries_.resize(static_cast<size_t>(Capacity() * d));

@@ -99,7 +99,11 @@ TEST_F(CudaTierMoveTest, InArenaCopiesKeepPlanOrder) {
   EXPECT_EQ(LastLogits(*gpu_, {30, 21, 22}), reference);
 }
 
-TEST_F(CudaTierMoveTest, BlocksAreByteCompatibleWithTheCpuBackend) {
+// The CUDA backend's blocks are token rows; the CPU backend keeps bf16 in
+// its kernels' chunks (engine/cpu/kv_layout.h), so its tiers are keyed apart
+// (cache::WithKvLayout). Converted through KvArena's ImportRows/ExportRows,
+// either backend resumes a sequence whose KV the other computed.
+TEST_F(CudaTierMoveTest, BlocksConvertToAndFromTheCpuBackendsLayout) {
   auto cpu = testing::MakeCpuBackend(*model_, {.num_kv_blocks = 64});
   ASSERT_NE(cpu, nullptr);
   // GPU -> CPU: the GPU computes positions 0..39, the CPU resumes.
@@ -113,22 +117,18 @@ TEST_F(CudaTierMoveTest, BlocksAreByteCompatibleWithTheCpuBackend) {
     demote.push_back({.src = b,
                       .kind = BlockMoveKind::kDeviceToHost,
                       .host_dst = staging.subspan(b * block_bytes_, block_bytes_)});
-    promote.push_back({.dst = b,
+    promote.push_back({.dst = 40 + b,
                        .kind = BlockMoveKind::kHostToDevice,
                        .host_src = staging.subspan(b * block_bytes_, block_bytes_)});
   }
   ASSERT_TRUE(gpu_->CopyBlocks(demote).ok());
-  ASSERT_TRUE(cpu->CopyBlocks(promote).ok());
+  for (BlockId b = 0; b < 3; ++b) cpu->arena().ImportRows(b, staging.data() + b * block_bytes_);
   const std::vector<float> resumed_on_cpu = LastLogits(*cpu, Blocks(0, 3));
   testing::ExpectClose(gpu_logits, resumed_on_cpu, model_->config.vocab_size, "gpu kv, cpu decode");
   // CPU -> GPU: the CPU computes positions 0..39 in blocks 4..6.
   ASSERT_FALSE(RunChunked(*cpu, ids_, 40, Blocks(4, 3)).empty());
   const std::vector<float> cpu_logits = LastLogits(*cpu, Blocks(4, 3));
-  for (BlockId b = 0; b < 3; ++b) {
-    demote[static_cast<size_t>(b)].src = 4 + b;
-    promote[static_cast<size_t>(b)].dst = 40 + b;
-  }
-  ASSERT_TRUE(cpu->CopyBlocks(demote).ok());
+  for (BlockId b = 0; b < 3; ++b) cpu->arena().ExportRows(4 + b, staging.data() + b * block_bytes_);
   ASSERT_TRUE(gpu_->CopyBlocks(promote).ok());
   testing::ExpectClose(LastLogits(*gpu_, {40, 41, 42}), cpu_logits, model_->config.vocab_size,
                        "cpu kv, gpu decode");
