@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "engine/cpu/aligned_buffer.h"
@@ -23,6 +24,7 @@ constexpr int64_t kSpan = 32;          // keys per span: one row of 32 bf16 weig
 constexpr int64_t kDimBlock = 32;      // head dims per 64-byte slice of a row
 constexpr int64_t kDimTile = 16;       // output dims per accumulator vector
 constexpr int64_t kGroupQueries = 16;  // queries whose score rows are held at once
+constexpr size_t kMaxGroups = 16;      // groups whose steps interleave
 // Chunks of keys, or spans of values, whose products run per step: enough
 // score vectors per vdpbf16ps chain to hide its latency.
 constexpr int64_t kStepChunks = 8;
@@ -161,23 +163,20 @@ STRATA_AVX512 void ScoreQueries(const Group& g, int64_t j, const uint16_t* const
   if (c < n) ScoreRun<kJ, 1>(g, j, keys, c0, c);
 }
 
-// Every query's q.k, a step of chunks at a time, the keys read where they
-// lie in the arena, each chunk asked for a step ahead.
-STRATA_AVX512 void ScorePass(const Group& g) {
-  for (int64_t c = 0; c < kAheadChunks; ++c) g.Prefetch(c, false);
-  for (int64_t c0 = 0; c0 < g.chunks; c0 += kStepChunks) {
-    const int64_t n = std::min(kStepChunks, g.chunks - c0);
-    const uint16_t* keys[kStepChunks];
-    for (int64_t c = 0; c < n; ++c) {
-      g.Prefetch(c0 + c + kAheadChunks, false);
-      keys[c] = g.Keys(c0 + c);
-    }
-    for (int64_t j = 0; j < g.nq; j += 2) {
-      if (j + 1 < g.nq) {
-        ScoreQueries<2>(g, j, keys, c0, n);
-      } else {
-        ScoreQueries<1>(g, j, keys, c0, n);
-      }
+// Every query's q.k over chunks [c0, c0 + 8), the keys read where they lie
+// in the arena, each chunk asked for a step ahead.
+STRATA_AVX512 void ScoreStep(const Group& g, int64_t c0) {
+  const int64_t n = std::min(kStepChunks, g.chunks - c0);
+  const uint16_t* keys[kStepChunks];
+  for (int64_t c = 0; c < n; ++c) {
+    g.Prefetch(c0 + c + kAheadChunks, false);
+    keys[c] = g.Keys(c0 + c);
+  }
+  for (int64_t j = 0; j < g.nq; j += 2) {
+    if (j + 1 < g.nq) {
+      ScoreQueries<2>(g, j, keys, c0, n);
+    } else {
+      ScoreQueries<1>(g, j, keys, c0, n);
     }
   }
 }
@@ -226,22 +225,20 @@ STRATA_AVX512 void WeightQueries(const Group& g, int64_t j, const uint16_t* cons
   if (b0 < g.d / kDimBlock) WeightedKernel<kJ, 1>(w, chunks, n, b0, a);
 }
 
-// Every query's weighted sum of values, a step of spans at a time, read
-// where they lie in the arena (the last chunk from PrepareTail's copy).
-STRATA_AVX512 void WeightedPass(const Group& g) {
-  for (int64_t s0 = 0; s0 < g.spans; s0 += kStepSpans) {
-    const int64_t n = std::min(kStepSpans, g.spans - s0);
-    const uint16_t* chunks[2 * kStepSpans];
-    for (int64_t c = 0; c < 2 * n; ++c) {
-      g.Prefetch(2 * s0 + c + kAheadChunks, true);
-      chunks[c] = g.Values(2 * s0 + c);
-    }
-    for (int64_t j = 0; j < g.nq; j += 2) {
-      if (j + 1 < g.nq) {
-        WeightQueries<2>(g, j, chunks, s0, n);
-      } else {
-        WeightQueries<1>(g, j, chunks, s0, n);
-      }
+// Every query's weighted sum of the values of spans [s0, s0 + 4), read where
+// they lie in the arena (the last chunk from PrepareTail's copy).
+STRATA_AVX512 void WeightStep(const Group& g, int64_t s0) {
+  const int64_t n = std::min(kStepSpans, g.spans - s0);
+  const uint16_t* chunks[2 * kStepSpans];
+  for (int64_t c = 0; c < 2 * n; ++c) {
+    g.Prefetch(2 * s0 + c + kAheadChunks, true);
+    chunks[c] = g.Values(2 * s0 + c);
+  }
+  for (int64_t j = 0; j < g.nq; j += 2) {
+    if (j + 1 < g.nq) {
+      WeightQueries<2>(g, j, chunks, s0, n);
+    } else {
+      WeightQueries<1>(g, j, chunks, s0, n);
     }
   }
 }
@@ -260,21 +257,61 @@ STRATA_AVX512 void WriteOutputs(const Group& g, const float* sums) {
   }
 }
 
-STRATA_AVX512 void AttendGroup(const Group& g, float scale) {
-  PackQueries(g);
-  PrepareTail(g);
-  ScorePass(g);
-  for (int64_t c = 0; c < kAheadChunks; ++c) g.Prefetch(c, true);
-  alignas(64) float sums[kGroupQueries];
-  const int64_t row = g.row_len();
-  for (int64_t j = 0; j < g.nq; ++j) {
-    sums[j] = SoftmaxRowBf16(g.scratch->scores.as<float>() + j * row, g.query(j).count, row, scale,
-                             g.scratch->weights.as<uint16_t>() + j * row);
+// The groups' attention, their steps interleaved: step k of every group,
+// then step k + 1. Groups of one sequence's kv heads (decode) then read the
+// heads' chunks of a block together, a few KiB that lie side by side in the
+// arena, instead of one head's chunk per block across the whole context;
+// each group's arithmetic is its own and unchanged.
+STRATA_AVX512 void AttendGroups(absl::Span<const Group> groups) {
+  int64_t chunks = 0, spans = 0;
+  for (const Group& g : groups) {
+    PackQueries(g);
+    PrepareTail(g);
+    for (int64_t c = 0; c < kAheadChunks; ++c) g.Prefetch(c, false);
+    chunks = std::max(chunks, g.chunks);
+    spans = std::max(spans, g.spans);
   }
-  float* acc = g.scratch->acc.as<float>();
-  std::fill(acc, acc + g.nq * 2 * g.d, 0.0f);
-  WeightedPass(g);
-  WriteOutputs(g, sums);
+  for (int64_t c0 = 0; c0 < chunks; c0 += kStepChunks) {
+    for (const Group& g : groups) {
+      if (c0 < g.chunks) ScoreStep(g, c0);
+    }
+  }
+  alignas(64) float sums[kMaxGroups][kGroupQueries];
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const Group& g = groups[i];
+    for (int64_t c = 0; c < kAheadChunks; ++c) g.Prefetch(c, true);
+    const int64_t row = g.row_len();
+    for (int64_t j = 0; j < g.nq; ++j) {
+      sums[i][j] = SoftmaxRowBf16(g.scratch->scores.as<float>() + j * row, g.query(j).count, row,
+                                  g.tile->scale, g.scratch->weights.as<uint16_t>() + j * row);
+    }
+    float* acc = g.scratch->acc.as<float>();
+    std::fill(acc, acc + g.nq * 2 * g.d, 0.0f);
+  }
+  for (int64_t s0 = 0; s0 < spans; s0 += kStepSpans) {
+    for (const Group& g : groups) {
+      if (s0 < g.spans) WeightStep(g, s0);
+    }
+  }
+  for (size_t i = 0; i < groups.size(); ++i) WriteOutputs(groups[i], sums[i]);
+}
+
+// Sizes `g` for its queries (set first, nq) and grows its scratch.
+void PrepareGroup(Group& g) {
+  int64_t max_count = 0;
+  for (int64_t j = 0; j < g.nq; ++j) max_count = std::max(max_count, g.query(j).count);
+  SetCount(g, max_count);
+  Scratch& scratch = *g.scratch;
+  const size_t chunk_bytes = static_cast<size_t>(kChunkRows * g.d * 2);
+  scratch.tail.GrowTo(chunk_bytes);
+  if (scratch.zeros.size() < chunk_bytes) {
+    scratch.zeros.GrowTo(chunk_bytes);
+    std::memset(scratch.zeros.data(), 0, scratch.zeros.size());
+  }
+  scratch.q.GrowTo(static_cast<size_t>(kGroupQueries * g.d * 2));
+  scratch.scores.GrowTo(static_cast<size_t>(kGroupQueries * g.row_len() * 4));
+  scratch.weights.GrowTo(static_cast<size_t>(kGroupQueries * g.row_len() * 2));
+  scratch.acc.GrowTo(static_cast<size_t>(kGroupQueries * 2 * g.d * 4));
 }
 
 }  // namespace
@@ -283,33 +320,40 @@ bool Dpbf16AttentionSupported(const KvCacheSpec& spec) {
   return KvLayoutFor(spec) == KvLayout::kChunks && HasAvx512Bf16();
 }
 
+void AttendTilesDpbf16(absl::Span<const AttentionTile> tiles) {
+  thread_local Scratch scratch[kMaxGroups];
+  std::array<ChunkMap, kMaxGroups> maps;
+  std::array<Group, kMaxGroups> groups;
+  size_t used = 0;
+  const auto flush = [&] {
+    AttendGroups(absl::MakeConstSpan(groups.data(), used));
+    used = 0;
+  };
+  for (size_t t = 0; t < tiles.size(); ++t) {
+    const AttentionTile& tile = tiles[t];
+    const auto queries = static_cast<int64_t>(tile.queries.size());
+    for (int64_t first = 0; first < queries; first += kGroupQueries) {
+      if (used == kMaxGroups) flush();
+      maps[used].Init(tile);
+      Group& g = groups[used];
+      g.tile = &tile;
+      g.map = &maps[used];
+      g.scratch = &scratch[used];
+      g.d = tile.arena->spec().head_dim;
+      g.first = first;
+      g.nq = std::min(kGroupQueries, queries - first);
+      PrepareGroup(g);
+      ++used;
+      // A tile of many queries (prefill) runs its groups one by one: they
+      // read the same chunks, which the first leaves in the cache.
+      if (queries > kGroupQueries) flush();
+    }
+  }
+  if (used > 0) flush();
+}
+
 void AttendTileDpbf16(const AttentionTile& tile) {
-  thread_local Scratch scratch;
-  Group g;
-  g.tile = &tile;
-  g.d = tile.arena->spec().head_dim;
-  g.scratch = &scratch;
-  ChunkMap map;
-  map.Init(tile);
-  g.map = &map;
-  const size_t chunk_bytes = static_cast<size_t>(kChunkRows * g.d * 2);
-  scratch.tail.GrowTo(chunk_bytes);
-  if (scratch.zeros.size() < chunk_bytes) {
-    scratch.zeros.GrowTo(chunk_bytes);
-    std::memset(scratch.zeros.data(), 0, scratch.zeros.size());
-  }
-  const auto queries = static_cast<int64_t>(tile.queries.size());
-  for (g.first = 0; g.first < queries; g.first += kGroupQueries) {
-    g.nq = std::min(kGroupQueries, queries - g.first);
-    int64_t max_count = 0;
-    for (int64_t j = 0; j < g.nq; ++j) max_count = std::max(max_count, g.query(j).count);
-    SetCount(g, max_count);
-    scratch.q.GrowTo(static_cast<size_t>(kGroupQueries * g.d * 2));
-    scratch.scores.GrowTo(static_cast<size_t>(kGroupQueries * g.row_len() * 4));
-    scratch.weights.GrowTo(static_cast<size_t>(kGroupQueries * g.row_len() * 2));
-    scratch.acc.GrowTo(static_cast<size_t>(kGroupQueries * 2 * g.d * 4));
-    AttendGroup(g, tile.scale);
-  }
+  AttendTilesDpbf16(absl::MakeConstSpan(&tile, 1));
 }
 
 }  // namespace strata::engine::cpu

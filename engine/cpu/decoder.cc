@@ -275,10 +275,15 @@ void Decoder::PlanAttention() {
     int64_t end = begin + 1;
     while (end < rows && rows_[static_cast<size_t>(end)].sequence == sequence) ++end;
     const int64_t queries = (end - begin) * group;
-    const int64_t tile = TileQueries(queries, config_.num_kv_heads, pool_->size());
-    for (int64_t g = 0; g < config_.num_kv_heads; ++g) {
+    const int64_t kv_heads = config_.num_kv_heads;
+    const int64_t tile = TileQueries(queries, kv_heads, pool_->size());
+    // A few queries a head (decode): the sequence's heads in one item per
+    // thread, whose reads interleave (AttendTiles).
+    const int64_t heads = tile >= queries ? (kv_heads + pool_->size() - 1) / pool_->size() : 1;
+    for (int64_t g = 0; g < kv_heads; g += heads) {
       for (int64_t first = 0; first < queries; first += tile) {
-        attention_work_.push_back({sequence, g, begin, first, std::min(queries, first + tile)});
+        attention_work_.push_back({sequence, g, std::min(heads, kv_heads - g), begin, first,
+                                   std::min(queries, first + tile)});
       }
     }
     begin = end;
@@ -293,23 +298,32 @@ void Decoder::Attention(int64_t layer, const DecoderBatch& batch, const KvArena&
   pool_->ParallelForDynamic(static_cast<int64_t>(attention_work_.size()), [&](int64_t item) {
     const AttentionWork& work = attention_work_[static_cast<size_t>(item)];
     thread_local std::vector<AttentionQuery> queries;
+    thread_local std::vector<AttentionTile> tiles;
+    const int64_t per_head = work.last - work.first;
     queries.clear();
-    for (int64_t f = work.first; f < work.last; ++f) {
-      const int64_t r = work.row_begin + f / group;
-      const int64_t h = work.kv_head * group + f % group;
-      queries.push_back({qkv_.data() + r * qkv_stride_ + h * d,
-                         rows_[static_cast<size_t>(r)].position + 1,
-                         attn_.data() + r * heads * d + h * d});
+    tiles.clear();
+    for (int64_t kv_head = work.kv_head; kv_head < work.kv_head + work.kv_heads; ++kv_head) {
+      for (int64_t f = work.first; f < work.last; ++f) {
+        const int64_t r = work.row_begin + f / group;
+        const int64_t h = kv_head * group + f % group;
+        queries.push_back({qkv_.data() + r * qkv_stride_ + h * d,
+                           rows_[static_cast<size_t>(r)].position + 1,
+                           attn_.data() + r * heads * d + h * d});
+      }
     }
-    AttentionTile tile;
-    tile.arena = &arena;
-    tile.layer = layer;
-    tile.kv_head = work.kv_head;
-    tile.block_table = batch.sequences[static_cast<size_t>(work.sequence)].block_table;
-    tile.queries = queries;
-    tile.scale = scale;
-    tile.bf16_products = precision_ == Precision::kBf16;
-    AttendTile(tile);
+    for (int64_t i = 0; i < work.kv_heads; ++i) {
+      AttentionTile tile;
+      tile.arena = &arena;
+      tile.layer = layer;
+      tile.kv_head = work.kv_head + i;
+      tile.block_table = batch.sequences[static_cast<size_t>(work.sequence)].block_table;
+      tile.queries = absl::MakeConstSpan(queries).subspan(static_cast<size_t>(i * per_head),
+                                                          static_cast<size_t>(per_head));
+      tile.scale = scale;
+      tile.bf16_products = precision_ == Precision::kBf16;
+      tiles.push_back(tile);
+    }
+    AttendTiles(tiles);
   });
 }
 
