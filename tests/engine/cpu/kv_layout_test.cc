@@ -60,6 +60,29 @@ TEST(KvLayoutTest, ChunksHoldTheKernelsVectors) {
   EXPECT_EQ(KvElementIndex(KvLayout::kRows, true, 5, 31, d), 5 * d + 31);
 }
 
+// WriteRow puts each element where KvElementIndex says (the kernels read
+// the arena by that map).
+TEST(KvLayoutTest, WriteRowFollowsTheElementIndex) {
+  const KvCacheSpec spec = Spec(DType::kBF16, 32, 64);
+  auto arena = KvArena::Create(spec, 1);
+  ASSERT_TRUE(arena.ok()) << arena.status();
+  std::vector<float> row(64);
+  for (bool is_value : {false, true}) {
+    for (int64_t t : {0, 5, 16, 31}) {
+      for (int64_t i = 0; i < 64; ++i) row[static_cast<size_t>(i)] = static_cast<float>(i + 1);
+      (*arena)->WriteRow(0, 0, is_value, 0, t, row.data());
+      const auto* head = reinterpret_cast<const uint16_t*>((*arena)->HeadData(0, 0, is_value, 0));
+      for (int64_t i = 0; i < 64; ++i) {
+        const uint16_t bits = head[KvElementIndex(KvLayout::kChunks, is_value, t, i, 64)];
+        uint32_t wide = static_cast<uint32_t>(bits) << 16;
+        float value;
+        std::memcpy(&value, &wide, 4);
+        ASSERT_EQ(value, static_cast<float>(i + 1)) << is_value << " t " << t << " i " << i;
+      }
+    }
+  }
+}
+
 // WriteRow then ReadRow gives the row back (rounded to the dtype), in every
 // layout, and writes only that row's elements.
 TEST(KvLayoutTest, RowsRoundTripThroughTheArena) {
