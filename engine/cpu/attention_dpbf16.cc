@@ -39,9 +39,9 @@ constexpr int64_t kAheadChunks = 8;
 
 struct Scratch {
   AlignedBuffer q;        // [16 queries][d] bf16: dim pairs as 32-bit words
-  AlignedBuffer scores;   // [16][row_len] fp32: q.k, unscaled
-  AlignedBuffer weights;  // [16][row_len] bf16
-  AlignedBuffer acc;      // [16][d / 16 dim tiles][2 chains][16] fp32
+  AlignedBuffer scores;   // [nq][row_len] fp32: q.k, unscaled
+  AlignedBuffer weights;  // [nq][row_len] bf16
+  AlignedBuffer acc;      // [nq][d / 16 dim tiles][2 chains][16] fp32
   AlignedBuffer tail;     // the values chunk of the group's last key, later rows 0
   AlignedBuffer zeros;    // a values chunk of zeros: keys past the last one's chunk
 };
@@ -309,9 +309,11 @@ void PrepareGroup(Group& g) {
     std::memset(scratch.zeros.data(), 0, scratch.zeros.size());
   }
   scratch.q.GrowTo(static_cast<size_t>(kGroupQueries * g.d * 2));
-  scratch.scores.GrowTo(static_cast<size_t>(kGroupQueries * g.row_len() * 4));
-  scratch.weights.GrowTo(static_cast<size_t>(kGroupQueries * g.row_len() * 2));
-  scratch.acc.GrowTo(static_cast<size_t>(kGroupQueries * 2 * g.d * 4));
+  // Rows for the group's nq queries only: decode keeps one scratch per
+  // interleaved head, each a row (not 16) of the context's length.
+  scratch.scores.GrowTo(static_cast<size_t>(g.nq * g.row_len() * 4));
+  scratch.weights.GrowTo(static_cast<size_t>(g.nq * g.row_len() * 2));
+  scratch.acc.GrowTo(static_cast<size_t>(g.nq * 2 * g.d * 4));
 }
 
 }  // namespace
