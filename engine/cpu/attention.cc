@@ -361,9 +361,8 @@ void WidenScalar(const std::byte* src, bool bf16, int64_t n, int64_t d, int64_t 
 
 void WidenChunksScalar(const uint16_t* src, bool is_value, int64_t n, int64_t d, float* dst) {
   for (int64_t t = 0; t < n; ++t) {
-    for (int64_t i = 0; i < d; ++i) {
-      dst[t * d + i] = Bf16ToFloat(src[KvElementIndex(KvLayout::kChunks, is_value, t, i, d)]);
-    }
+    ReadKvRow(reinterpret_cast<const std::byte*>(src), DType::kBF16, KvLayout::kChunks, is_value, t,
+              d, dst + t * d);
   }
 }
 

@@ -12,16 +12,17 @@
 #include <cstdint>
 
 #include "engine/cpu/attention.h"
+#include "engine/cpu/kv_layout.h"
 #include "engine/cpu/simd_math.h"
 
 namespace strata::engine::cpu::attention_internal {
 
-// Keys or values are read in chunks of 16 rows (tokens) of one head: one
-// score vector's keys, half a span of values.
-constexpr int64_t kChunkRows = 16;
+// Keys or values are read in the arena's chunks of 16 tokens of one head
+// (engine/cpu/kv_layout.h): one score vector's keys, half a span of values.
+constexpr int64_t kChunkRows = kKvChunkRows;
 
-// Requests the first `bytes` of a chunk of keys or values (one head's rows
-// of one block, 2 KiB at head_dim 64). On the Intel (AMX) machines the
+// Requests the first `bytes` of a chunk of keys or values (16 tokens of one
+// head, 2 KiB at head_dim 64). On the Intel (AMX) machines the
 // first 1 KiB was best: seeing those lines, the L2 streamer fetches the rest
 // of the page without a fill buffer per line. Requesting every line instead
 // stalled on the core's few fill buffers: decode attention at 2k tokens read
@@ -36,8 +37,8 @@ inline void PrefetchChunk(const uint16_t* p, int64_t bytes = kPrefetchBytes) {
 // Where a tile's chunks lie in the arena, worked out once per tile: the
 // score and weighted-sum passes ask for several chunk addresses per 16 keys,
 // and going through KvArena::HeadData each time (a call, a check and an
-// integer division) showed in decode profiles. Needs bf16 K/V and a
-// block_size that is a multiple of 16.
+// integer division) showed in decode profiles. Needs an arena in
+// KvLayout::kChunks.
 struct ChunkMap {
   const std::byte* arena = nullptr;  // block 0
   int64_t block_bytes = 0;
@@ -61,7 +62,7 @@ struct ChunkMap {
                 : -1;
   }
 
-  // Keys or values of tokens [16 c, 16 c + 16), rows head_dim apart.
+  // Keys or values of tokens [16 c, 16 c + 16): one chunk (kv_layout.h).
   const uint16_t* Chunk(absl::Span<const BlockId> table, int64_t c, bool is_value) const {
     const int64_t block = shift >= 0 ? c >> shift : c / chunks_per_block;
     const int64_t within = c - block * chunks_per_block;
@@ -72,8 +73,8 @@ struct ChunkMap {
 };
 
 // In-register transpose of a 16 x 16 matrix of 32-bit words: r[i] becomes
-// column i. (Of bf16 rows this turns 16 keys' dim pairs into 16 dim pairs'
-// keys.)
+// column i. (Of a chunk's keys, 16 dim pairs' keys become 16 keys' dim
+// pairs: bf16 rows again.)
 STRATA_AVX512 inline void Transpose16(__m512 (&r)[16]) {
   __m512 t[16];
   for (int i = 0; i < 8; ++i) {

@@ -3,11 +3,13 @@
 #include "engine/cpu/random_weights.h"
 #include "gtest/gtest.h"
 #include "server/daemon/random_model.h"
+#include "tests/engine/cpu/cpu_test_util.h"
 
 namespace strata::server {
 namespace {
 
-const std::filesystem::path kEmbedded = std::filesystem::path(STRATA_SOURCE_DIR) / "models/aidreams260K";
+const std::filesystem::path kEmbedded =
+    std::filesystem::path(STRATA_SOURCE_DIR) / "models/aidreams260K";
 
 cache::ModelFingerprint Fingerprint(const std::filesystem::path& dir, engine::DType kv_dtype) {
   absl::StatusOr<engine::LoadedModel> model = engine::LoadModel(dir);
@@ -44,15 +46,8 @@ TEST(EngineSetupTest, ServingEngineIsReadyForTheScheduler) {
 // head_dim 16): blocks are keyed under a fingerprint that says so, so no tier
 // hands one layout's bytes to the other.
 TEST(EngineSetupTest, BlocksAreKeyedByTheArenasLayout) {
-  engine::ModelConfig config;
-  config.vocab_size = 64;
-  config.num_layers = 1;
-  config.hidden_size = 128;
-  config.num_heads = 2;
-  config.num_kv_heads = 2;
+  engine::ModelConfig config = engine::cpu::testing::TinyConfig();
   config.head_dim = 64;
-  config.intermediate_size = 128;
-  config.max_position_embeddings = 128;
   absl::StatusOr<engine::LoadedModel> model = engine::cpu::MakeRandomModel(config, 5);
   ASSERT_TRUE(model.ok()) << model.status();
   const cache::ModelFingerprint fingerprint{1, 2};
