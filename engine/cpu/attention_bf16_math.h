@@ -40,21 +40,17 @@ inline void PrefetchChunk(const uint16_t* p, int64_t bytes = kPrefetchBytes) {
 // integer division) showed in decode profiles. Needs an arena in
 // KvLayout::kChunks.
 struct ChunkMap {
-  const std::byte* arena = nullptr;  // block 0
-  int64_t block_bytes = 0;
-  int64_t head_offset[2] = {0, 0};  // keys, values of (layer, kv head) in a block
-  int64_t chunk_bytes = 0;          // 16 rows of d bf16
+  const std::byte* head[2] = {nullptr, nullptr};  // keys, values of (layer, kv head) in block 0
+  int64_t block_stride = 0;                       // KvArena::block_stride
+  int64_t chunk_bytes = 0;                        // 16 rows of d bf16
   int64_t chunks_per_block = 1;
   int shift = -1;  // log2(chunks_per_block) when a power of two
 
   void Init(const AttentionTile& tile) {
     const KvArena& kv = *tile.arena;
     const KvCacheSpec& spec = kv.spec();
-    arena = kv.BlockData(0);
-    block_bytes = kv.bytes_per_block();
-    for (int v = 0; v < 2; ++v) {
-      head_offset[v] = kv.HeadData(0, tile.layer, v == 1, tile.kv_head) - arena;
-    }
+    for (int v = 0; v < 2; ++v) head[v] = kv.HeadData(0, tile.layer, v == 1, tile.kv_head);
+    block_stride = kv.block_stride();
     chunk_bytes = kChunkRows * spec.head_dim * 2;
     chunks_per_block = spec.block_size / kChunkRows;
     shift = std::has_single_bit(static_cast<uint64_t>(chunks_per_block))
@@ -66,8 +62,8 @@ struct ChunkMap {
   const uint16_t* Chunk(absl::Span<const BlockId> table, int64_t c, bool is_value) const {
     const int64_t block = shift >= 0 ? c >> shift : c / chunks_per_block;
     const int64_t within = c - block * chunks_per_block;
-    const std::byte* at = arena + table[static_cast<size_t>(block)] * block_bytes +
-                          head_offset[is_value ? 1 : 0] + within * chunk_bytes;
+    const std::byte* at = head[is_value ? 1 : 0] +
+                          table[static_cast<size_t>(block)] * block_stride + within * chunk_bytes;
     return reinterpret_cast<const uint16_t*>(at);
   }
 };

@@ -78,8 +78,8 @@ TEST(TieredCacheTest, DemotedBlocksAreBitIdenticalToTheArena) {
   // A alone filled the 11-block arena.
   std::vector<std::vector<std::byte>> arena;
   for (engine::BlockId id = 0; id < 11; ++id) {
-    const std::byte* data = cpu->arena().BlockData(id);
-    arena.emplace_back(data, data + testing::kBlockBytes);
+    arena.emplace_back(testing::kBlockBytes);
+    cpu->arena().ReadBlock(id, arena.back().data());
   }
   RunEach(scheduler, *serving->backend, {requests[1]});  // evicts A's blocks
   serving->tiers.disk->Flush();

@@ -116,20 +116,34 @@ TEST_F(BadInputTest, UnknownBackendName) {
   EXPECT_THAT(std::string(backend.status().message()), HasSubstr("known: cpu"));
 }
 
-TEST(KvArenaTest, BlockIsOneContiguousRegionAndCopies) {
+TEST(KvArenaTest, EachHeadsBlocksLieSideBySideAndBlocksCopy) {
   KvCacheSpec spec{2, 2, 8, 16, DType::kBF16};
   auto arena = KvArena::Create(spec, 4);
   ASSERT_TRUE(arena.ok()) << arena.status();
-  EXPECT_EQ((*arena)->bytes_per_block(), 2 * 2 * 2 * 16 * 8 * 2);
-  EXPECT_EQ((*arena)->BlockData(1) - (*arena)->BlockData(0), (*arena)->bytes_per_block());
-  // The last head of the last layer's values ends exactly at the block's end.
-  EXPECT_EQ((*arena)->HeadData(0, 1, true, 1) + 16 * 8 * 2, (*arena)->BlockData(1));
-  std::memset((*arena)->BlockData(2), 0x5a, static_cast<size_t>((*arena)->bytes_per_block()));
+  KvArena& kv = **arena;
+  const int64_t head_bytes = 16 * 8 * 2;
+  EXPECT_EQ(kv.bytes_per_block(), 2 * 2 * 2 * head_bytes);
+  // One (layer, k|v, kv head) run holds that head's slice of every block...
+  EXPECT_EQ(kv.block_stride(), head_bytes);
+  EXPECT_EQ(kv.HeadData(3, 1, true, 0), kv.HeadData(0, 1, true, 0) + 3 * kv.block_stride());
+  // ...and the next run starts after the last block's slice.
+  EXPECT_EQ(kv.HeadData(0, 0, false, 1), kv.HeadData(3, 0, false, 0) + head_bytes);
+  EXPECT_EQ(kv.HeadData(0, 0, true, 0), kv.HeadData(3, 0, false, 1) + head_bytes);
+  EXPECT_EQ(kv.HeadData(0, 1, false, 0), kv.HeadData(3, 0, true, 1) + head_bytes);
+  // A block's image is its head slices in [layer][k|v][kv head] order.
+  std::memset(kv.HeadData(2, 1, false, 1), 0x5a, static_cast<size_t>(head_bytes));
+  std::vector<std::byte> image(static_cast<size_t>(kv.bytes_per_block()));
+  kv.ReadBlock(2, image.data());
+  const size_t at = static_cast<size_t>((2 * 2 + 1) * head_bytes);  // layer 1, keys, head 1
+  EXPECT_EQ(image[at], std::byte{0x5a});
+  EXPECT_EQ(image[at + static_cast<size_t>(head_bytes) - 1], std::byte{0x5a});
+  EXPECT_EQ(image[at - 1], std::byte{0});
+  EXPECT_EQ(image[at + static_cast<size_t>(head_bytes)], std::byte{0});
   std::vector<BlockMove> moves = {{2, 3, BlockMoveKind::kCopy}};
-  ASSERT_TRUE((*arena)->CopyBlocks(moves).ok());
-  EXPECT_EQ(std::memcmp((*arena)->BlockData(2), (*arena)->BlockData(3),
-                        static_cast<size_t>((*arena)->bytes_per_block())),
-            0);
+  ASSERT_TRUE(kv.CopyBlocks(moves).ok());
+  std::vector<std::byte> copy(image.size());
+  kv.ReadBlock(3, copy.data());
+  EXPECT_EQ(copy, image);
 }
 
 }  // namespace

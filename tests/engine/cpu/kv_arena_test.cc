@@ -22,15 +22,16 @@ std::unique_ptr<KvArena> MakeArena(const KvCacheSpec& spec, int64_t blocks) {
 }
 
 void FillBlock(KvArena& arena, BlockId block, uint8_t seed) {
-  std::byte* data = arena.BlockData(block);
-  for (int64_t i = 0; i < arena.bytes_per_block(); ++i) {
-    data[i] = static_cast<std::byte>((seed + i * 7) & 0xff);
-  }
+  std::vector<std::byte> image(static_cast<size_t>(arena.bytes_per_block()));
+  for (size_t i = 0; i < image.size(); ++i)
+    image[i] = static_cast<std::byte>((seed + i * 7) & 0xff);
+  arena.WriteBlock(block, image.data());
 }
 
 std::vector<std::byte> BlockBytes(const KvArena& arena, BlockId block) {
-  const std::byte* data = arena.BlockData(block);
-  return std::vector<std::byte>(data, data + arena.bytes_per_block());
+  std::vector<std::byte> image(static_cast<size_t>(arena.bytes_per_block()));
+  arena.ReadBlock(block, image.data());
+  return image;
 }
 
 // Demotes block 0 into host memory at `offset` bytes past an aligned start,

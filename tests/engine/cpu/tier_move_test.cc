@@ -36,8 +36,9 @@ class TierMoveTest : public ::testing::Test {
   }
 
   std::vector<std::byte> ArenaBlock(BlockId id) {
-    const std::byte* data = backend_->arena().BlockData(id);
-    return std::vector<std::byte>(data, data + block_bytes_);
+    std::vector<std::byte> image(block_bytes_);
+    backend_->arena().ReadBlock(id, image.data());
+    return image;
   }
 
   std::unique_ptr<CpuBackend> backend_;
