@@ -283,13 +283,13 @@ void Decoder::PlanAttention() {
     const int64_t queries = (end - begin) * group;
     const int64_t kv_heads = config_.num_kv_heads;
     const int64_t tile = TileQueries(queries, kv_heads, pool_->size());
-    // A few queries a head (decode): the sequence's heads in one item per
-    // thread, whose reads interleave (AttendTiles).
-    const int64_t heads = tile >= queries ? (kv_heads + pool_->size() - 1) / pool_->size() : 1;
-    for (int64_t g = 0; g < kv_heads; g += heads) {
+    // One kv head an item, decode included: a head's KV of a layer is one
+    // stretch of the arena (kv_arena.h), which a thread streams fastest
+    // alone. (Decode items of several heads, their reads interleaved, were
+    // the faster way when a block's heads lay side by side.)
+    for (int64_t g = 0; g < kv_heads; ++g) {
       for (int64_t first = 0; first < queries; first += tile) {
-        attention_work_.push_back({sequence, g, std::min(heads, kv_heads - g), begin, first,
-                                   std::min(queries, first + tile)});
+        attention_work_.push_back({sequence, g, 1, begin, first, std::min(queries, first + tile)});
       }
     }
     begin = end;
