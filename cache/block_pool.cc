@@ -1,5 +1,7 @@
 #include "cache/block_pool.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
 
@@ -29,6 +31,10 @@ std::optional<std::vector<BlockId>> BlockPool::Allocate(int64_t count,
   }
   std::vector<BlockId> ids(free_list_.end() - count, free_list_.end());
   free_list_.resize(free_list_.size() - count);
+  // In ascending order: blocks freed or evicted together are often
+  // consecutive, and a block table in arena order lets the CPU backend's
+  // decode attention stream a head's KV (engine/cpu/kv_arena.h).
+  std::sort(ids.begin(), ids.end());
   ++tick_;
   for (BlockId id : ids) {
     ref_counts_[id] = 1;

@@ -66,7 +66,8 @@ class BlockPool {
   // key: free blocks first, then cached ones evicted in eviction order, each
   // appended to `*evicted` (which must be non-null whenever keys are set, or
   // the owner's index would point at reused blocks). nullopt, and nothing
-  // taken or evicted, when fewer than `count` are free or cached.
+  // taken or evicted, when fewer than `count` are free or cached. The ids
+  // come in ascending order.
   std::optional<std::vector<BlockId>> Allocate(int64_t count,
                                                std::vector<EvictedBlock>* evicted = nullptr);
 
