@@ -55,7 +55,7 @@ struct Group {
   int64_t d;
   int64_t first, nq;  // queries [first, first + nq) of the tile
   int64_t max_count, chunks, spans;
-  // A decode query over blocks mostly in arena order (see Prefetch): its
+  // Decode queries over blocks mostly in arena order (see Prefetch): the
   // kernels walk each chunk whole, in memory order.
   bool stream;
 
@@ -133,26 +133,24 @@ STRATA_AVX512 void ScoreKernel(const uint16_t* const (&q)[kJ], const uint16_t* c
   for (int j = 0; j < kJ; ++j)
     for (int c = 0; c < kC; ++c) acc[j][c] = _mm512_setzero_ps();
   if constexpr (kStream) {
-    // One query, chunks side by side (Group::stream): each chunk whole, in
-    // memory order, so that they are one stream to the hardware prefetcher;
-    // the chunks' chains are independent, and the core overlaps them. Same
+    // Chunks side by side (Group::stream): each chunk whole, in memory
+    // order, so that they are one stream to the hardware prefetcher; the
+    // chunks' chains are independent, and the core overlaps them. Same
     // products, in the same order, as the loop below.
-    static_assert(kJ == 1);
     for (int c = 0; c < kC; ++c) {
       for (int64_t p = 0; p < d / 2; ++p) {
         const auto k = (__m512bh)_mm512_load_si512(keys[c] + p * 32);
-        acc[0][c] = _mm512_dpbf16_ps(acc[0][c], k, Word(q[0] + 2 * p));
+        for (int j = 0; j < kJ; ++j) acc[j][c] = _mm512_dpbf16_ps(acc[j][c], k, Word(q[j] + 2 * p));
       }
     }
-    for (int c = 0; c < kC; ++c) _mm512_store_ps(out[0] + c * 16, acc[0][c]);
-    return;
-  }
-  for (int64_t p = 0; p < d / 2; ++p) {
-    __m512bh k[kC];
-    for (int c = 0; c < kC; ++c) k[c] = (__m512bh)_mm512_load_si512(keys[c] + p * 32);
-    for (int j = 0; j < kJ; ++j) {
-      const __m512bh qp = Word(q[j] + 2 * p);
-      for (int c = 0; c < kC; ++c) acc[j][c] = _mm512_dpbf16_ps(acc[j][c], k[c], qp);
+  } else {
+    for (int64_t p = 0; p < d / 2; ++p) {
+      __m512bh k[kC];
+      for (int c = 0; c < kC; ++c) k[c] = (__m512bh)_mm512_load_si512(keys[c] + p * 32);
+      for (int j = 0; j < kJ; ++j) {
+        const __m512bh qp = Word(q[j] + 2 * p);
+        for (int c = 0; c < kC; ++c) acc[j][c] = _mm512_dpbf16_ps(acc[j][c], k[c], qp);
+      }
     }
   }
   for (int j = 0; j < kJ; ++j)
@@ -172,13 +170,11 @@ STRATA_AVX512 void ScoreRun(const Group& g, int64_t j, const uint16_t* const* ke
     qs[i] = q + (j + i) * g.d;
     outs[i] = scores + (j + i) * g.row_len() + (c0 + c) * kChunkRows;
   }
-  if constexpr (kJ == 1) {
-    if (g.stream) {
-      ScoreKernel<1, kC, true>(qs, keys + c, g.d, outs);
-      return;
-    }
+  if (g.stream) {
+    ScoreKernel<kJ, kC, true>(qs, keys + c, g.d, outs);
+  } else {
+    ScoreKernel<kJ, kC, false>(qs, keys + c, g.d, outs);
   }
-  ScoreKernel<kJ, kC, false>(qs, keys + c, g.d, outs);
 }
 
 // Chunks [c0, c0 + n) for queries [j, j + kJ): eight score vectors per
@@ -229,9 +225,8 @@ STRATA_AVX512 void WeightedKernel(const uint16_t* const (&w)[kJ], const uint16_t
     for (int t = 0; t < 2 * kB; ++t)
       for (int e = 0; e < 2; ++e) a[j][t][e] = _mm512_load_ps(acc[j] + ((2 * b0 + t) * 2 + e) * 16);
   if constexpr (kStream) {
-    // One query, chunks side by side: each chunk's tiles in memory order
-    // (see ScoreKernel); every chain still takes its token pairs in order.
-    static_assert(kJ == 1);
+    // Chunks side by side: each chunk's tiles in memory order (see
+    // ScoreKernel); every chain still takes its token pairs in order.
     for (int64_t s = 0; s < n; ++s) {
       for (int half = 0; half < 2; ++half) {
         const uint16_t* chunk = chunks[2 * s + half];
@@ -240,7 +235,9 @@ STRATA_AVX512 void WeightedKernel(const uint16_t* const (&w)[kJ], const uint16_t
             for (int e = 0; e < 2; ++e) {
               const auto v =
                   (__m512bh)_mm512_load_si512(chunk + ((2 * b0 + t) * 8 + u % 8 + e) * 32);
-              a[0][t][e] = _mm512_dpbf16_ps(a[0][t][e], v, Word(w[0] + s * kSpan + 2 * (u + e)));
+              for (int j = 0; j < kJ; ++j) {
+                a[j][t][e] = _mm512_dpbf16_ps(a[j][t][e], v, Word(w[j] + s * kSpan + 2 * (u + e)));
+              }
             }
           }
         }
@@ -277,19 +274,17 @@ STRATA_AVX512 void WeightQueries(const Group& g, int64_t j, const uint16_t* cons
     w[i] = weights + (j + i) * g.row_len() + s0 * kSpan;
     a[i] = acc + (j + i) * 2 * g.d;
   }
-  constexpr bool kMayStream = kJ == 1;
-  const bool stream = kMayStream && g.stream;
   int64_t b0 = 0;
   for (; b0 + 2 <= g.d / kDimBlock; b0 += 2) {
-    if (stream) {
-      WeightedKernel<kJ, 2, kMayStream>(w, chunks, n, b0, a);
+    if (g.stream) {
+      WeightedKernel<kJ, 2, true>(w, chunks, n, b0, a);
     } else {
       WeightedKernel<kJ, 2, false>(w, chunks, n, b0, a);
     }
   }
   if (b0 < g.d / kDimBlock) {
-    if (stream) {
-      WeightedKernel<kJ, 1, kMayStream>(w, chunks, n, b0, a);
+    if (g.stream) {
+      WeightedKernel<kJ, 1, true>(w, chunks, n, b0, a);
     } else {
       WeightedKernel<kJ, 1, false>(w, chunks, n, b0, a);
     }
@@ -367,12 +362,16 @@ STRATA_AVX512 void AttendGroups(absl::Span<const Group> groups) {
   for (size_t i = 0; i < groups.size(); ++i) WriteOutputs(groups[i], sums[i]);
 }
 
-// Whether a decode group's chunks lie mostly in arena order, each right
-// after the one before: then they stream (Group::stream). At three in four
-// or more; with blocks in random order, one thread read KV at 18 GB/s that
-// way against 22 with every chunk asked for ahead (AMD Zen 5).
-bool MostlyInArenaOrder(const Group& g) {
-  if (g.nq != 1) return false;
+// Whether the group decodes (its queries, one or a GQA group's, all see the
+// same keys; prefill's see causal prefixes and reread them from the cache)
+// over chunks mostly in arena order, each right after the one before: then
+// they stream (Group::stream). At three in four or more; with blocks in
+// random order, one thread read KV at 18 GB/s that way against 22 with
+// every chunk asked for ahead (AMD Zen 5).
+bool StreamsItsChunks(const Group& g) {
+  for (int64_t j = 1; j < g.nq; ++j) {
+    if (g.query(j).count != g.query(0).count) return false;
+  }
   int64_t in_order = 0;
   for (int64_t c = 1; c < g.chunks; ++c) {
     const uint16_t* chunk = g.map->Chunk(g.tile->block_table, c, false);
@@ -386,7 +385,7 @@ void PrepareGroup(Group& g) {
   int64_t max_count = 0;
   for (int64_t j = 0; j < g.nq; ++j) max_count = std::max(max_count, g.query(j).count);
   SetCount(g, max_count);
-  g.stream = MostlyInArenaOrder(g);
+  g.stream = StreamsItsChunks(g);
   Scratch& scratch = *g.scratch;
   const size_t chunk_bytes = static_cast<size_t>(kChunkRows * g.d * 2);
   scratch.tail.GrowTo(chunk_bytes);

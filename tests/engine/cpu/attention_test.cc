@@ -182,15 +182,19 @@ TEST_P(AttentionTest, PrefillTileMatchesDecode) {
 }
 
 TEST_P(AttentionTest, BlocksInArenaOrderGiveTheSameBits) {
-  // Over blocks in arena order a lone (decode) query's chunks follow each
-  // other, and the AVX512-BF16 kernel streams them (each chunk whole, in
-  // memory order); over the scrambled table it does not. Same keys and
+  // Over blocks in arena order a decode query's chunks follow each other,
+  // and the AVX512-BF16 kernel streams them (each chunk whole, in memory
+  // order); over the scrambled table it does not. Same keys and
   // values, same bits; and a prefill tile over the ordered blocks, which
   // does not stream, agrees too.
   const std::vector<std::pair<int64_t, int64_t>> items = {
       {0, Capacity()}, {1, 17}, {2, Capacity() - 5}, {3, 1}, {4, 2 * spec_.block_size + 1}};
+  // A GQA group's decode: three queries over the same keys stream too.
+  const int64_t count = Capacity() - 3;
+  const std::vector<std::pair<int64_t, int64_t>> group = {{5, count}, {6, count}, {7, count}};
   std::vector<std::vector<float>> scrambled;
   for (const auto& item : items) scrambled.push_back(Run({item})[0]);
+  const std::vector<std::vector<float>> group_scrambled = Run(group);
   for (int64_t b = 0; b < kBlocks; ++b) table_[static_cast<size_t>(b)] = static_cast<BlockId>(b);
   Store();
   const std::vector<std::vector<float>> together = Run(items);
@@ -198,6 +202,16 @@ TEST_P(AttentionTest, BlocksInArenaOrderGiveTheSameBits) {
     const std::vector<float> alone = Run({items[i]})[0];
     ASSERT_EQ(std::memcmp(alone.data(), scrambled[i].data(), alone.size() * 4), 0) << "query " << i;
     ASSERT_EQ(std::memcmp(alone.data(), together[i].data(), alone.size() * 4), 0) << "query " << i;
+  }
+  const std::vector<std::vector<float>> group_in_order = Run(group);
+  for (size_t i = 0; i < group.size(); ++i) {
+    ASSERT_EQ(std::memcmp(group_in_order[i].data(), group_scrambled[i].data(),
+                          group_in_order[i].size() * 4),
+              0)
+        << "group query " << i;
+    const std::vector<float> alone = Run({group[i]})[0];
+    ASSERT_EQ(std::memcmp(alone.data(), group_in_order[i].data(), alone.size() * 4), 0)
+        << "group query " << i;
   }
 }
 
