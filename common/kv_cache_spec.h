@@ -43,8 +43,10 @@ struct KvCacheSpec {
   int64_t block_size = 0;  // tokens per block
   DType dtype = DType::kBF16;
 
-  // One block holds K and V of every layer for block_size tokens, in one
-  // contiguous region: the unit every tier moves, stores and checksums.
+  // One block holds K and V of every layer for block_size tokens. Outside
+  // a backend's arena it is one contiguous region (its image): the unit
+  // every tier moves, stores and checksums. (The CPU arena keeps the
+  // block's head slices apart: engine/cpu/kv_arena.h.)
   constexpr int64_t BytesPerBlock() const {
     return 2 * num_layers * num_kv_heads * block_size * head_dim *
            static_cast<int64_t>(DTypeSize(dtype));

@@ -44,7 +44,7 @@ inline const char* KvLayoutName(KvLayout layout) {
 struct KvArenaInfo {
   KvCacheSpec spec;
   int64_t num_blocks = 0;
-  int64_t bytes_per_block = 0;  // == spec.BytesPerBlock(); one contiguous region
+  int64_t bytes_per_block = 0;  // == spec.BytesPerBlock(); a block's image in tier moves
   KvLayout layout = KvLayout::kRows;
 };
 
