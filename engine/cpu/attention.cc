@@ -505,17 +505,6 @@ void ValuePass(const TileState& st) {
 
 }  // namespace
 
-void AttendTiles(absl::Span<const AttentionTile> tiles) {
-  if (tiles.empty()) return;
-  const AttentionTile& first = tiles.front();
-  if (PickAttentionKernel(first.arena->spec(), first.bf16_products) ==
-      AttentionKernel::kAvx512Bf16) {
-    AttendTilesDpbf16(tiles);
-    return;
-  }
-  for (const AttentionTile& tile : tiles) AttendTile(tile);
-}
-
 AttentionKernel PickAttentionKernel(const KvCacheSpec& spec, bool bf16_products) {
   if (bf16_products && AmxAttentionSupported(spec)) return AttentionKernel::kAmx;
   if (bf16_products && Dpbf16AttentionSupported(spec)) return AttentionKernel::kAvx512Bf16;

@@ -60,14 +60,6 @@ const char* AttentionKernelName(AttentionKernel kernel);
 // scratch must grow.
 void AttendTile(const AttentionTile& tile);
 
-// AttendTile on each of `tiles`, with the same results, for tiles of one
-// layer over one arena (decode: one sequence's kv heads). The AVX512-BF16
-// kernel interleaves their reads: a sequence's kv heads lie side by side in
-// each block, and on AMD Zen 5 reading each block's chunks of six heads
-// together took 5-12% less time than one head's chunks across the context
-// at a time (decode attention alone, 2k-4k tokens, batch 1 and 8).
-void AttendTiles(absl::Span<const AttentionTile> tiles);
-
 }  // namespace strata::engine::cpu
 
 #endif  // STRATA_ENGINE_CPU_ATTENTION_H_

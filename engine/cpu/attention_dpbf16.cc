@@ -3,7 +3,6 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <array>
 #include <cstring>
 
 #include "engine/cpu/aligned_buffer.h"
@@ -24,7 +23,6 @@ constexpr int64_t kSpan = 32;          // keys per span: one row of 32 bf16 weig
 constexpr int64_t kDimBlock = 32;      // head dims per 64-byte slice of a row
 constexpr int64_t kDimTile = 16;       // output dims per accumulator vector
 constexpr int64_t kGroupQueries = 16;  // queries whose score rows are held at once
-constexpr size_t kMaxGroups = 16;      // groups whose steps interleave
 // Chunks of keys, or spans of values, whose products run per step: enough
 // score vectors per vdpbf16ps chain to hide its latency.
 constexpr int64_t kStepChunks = 8;
@@ -323,43 +321,23 @@ STRATA_AVX512 void WriteOutputs(const Group& g, const float* sums) {
   }
 }
 
-// The groups' attention, their steps interleaved: step k of every group,
-// then step k + 1. Groups of one sequence's kv heads (decode) then read the
-// heads' chunks of a block together, a few KiB that lie side by side in the
-// arena, instead of one head's chunk per block across the whole context;
-// each group's arithmetic is its own and unchanged.
-STRATA_AVX512 void AttendGroups(absl::Span<const Group> groups) {
-  int64_t chunks = 0, spans = 0;
-  for (const Group& g : groups) {
-    PackQueries(g);
-    PrepareTail(g);
-    for (int64_t c = 0; c < kAheadChunks; ++c) g.Prefetch(c, false);
-    chunks = std::max(chunks, g.chunks);
-    spans = std::max(spans, g.spans);
+// The group's attention: every q.k, the softmax rows, the weighted sums.
+STRATA_AVX512 void Attend(const Group& g) {
+  PackQueries(g);
+  PrepareTail(g);
+  for (int64_t c = 0; c < kAheadChunks; ++c) g.Prefetch(c, false);
+  for (int64_t c0 = 0; c0 < g.chunks; c0 += kStepChunks) ScoreStep(g, c0);
+  for (int64_t c = 0; c < kAheadChunks; ++c) g.Prefetch(c, true);
+  alignas(64) float sums[kGroupQueries];
+  const int64_t row = g.row_len();
+  for (int64_t j = 0; j < g.nq; ++j) {
+    sums[j] = SoftmaxRowBf16(g.scratch->scores.as<float>() + j * row, g.query(j).count, row,
+                             g.tile->scale, g.scratch->weights.as<uint16_t>() + j * row);
   }
-  for (int64_t c0 = 0; c0 < chunks; c0 += kStepChunks) {
-    for (const Group& g : groups) {
-      if (c0 < g.chunks) ScoreStep(g, c0);
-    }
-  }
-  alignas(64) float sums[kMaxGroups][kGroupQueries];
-  for (size_t i = 0; i < groups.size(); ++i) {
-    const Group& g = groups[i];
-    for (int64_t c = 0; c < kAheadChunks; ++c) g.Prefetch(c, true);
-    const int64_t row = g.row_len();
-    for (int64_t j = 0; j < g.nq; ++j) {
-      sums[i][j] = SoftmaxRowBf16(g.scratch->scores.as<float>() + j * row, g.query(j).count, row,
-                                  g.tile->scale, g.scratch->weights.as<uint16_t>() + j * row);
-    }
-    float* acc = g.scratch->acc.as<float>();
-    std::fill(acc, acc + g.nq * 2 * g.d, 0.0f);
-  }
-  for (int64_t s0 = 0; s0 < spans; s0 += kStepSpans) {
-    for (const Group& g : groups) {
-      if (s0 < g.spans) WeightStep(g, s0);
-    }
-  }
-  for (size_t i = 0; i < groups.size(); ++i) WriteOutputs(groups[i], sums[i]);
+  float* acc = g.scratch->acc.as<float>();
+  std::fill(acc, acc + g.nq * 2 * g.d, 0.0f);
+  for (int64_t s0 = 0; s0 < g.spans; s0 += kStepSpans) WeightStep(g, s0);
+  WriteOutputs(g, sums);
 }
 
 // Whether the group decodes (its queries, one or a GQA group's, all see the
@@ -394,8 +372,8 @@ void PrepareGroup(Group& g) {
     std::memset(scratch.zeros.data(), 0, scratch.zeros.size());
   }
   scratch.q.GrowTo(static_cast<size_t>(kGroupQueries * g.d * 2));
-  // Rows for the group's nq queries only: decode keeps one scratch per
-  // interleaved head, each a row (not 16) of the context's length.
+  // Rows for the group's nq queries only: a decode query's scores need one
+  // row of the context's length, not 16.
   scratch.scores.GrowTo(static_cast<size_t>(g.nq * g.row_len() * 4));
   scratch.weights.GrowTo(static_cast<size_t>(g.nq * g.row_len() * 2));
   scratch.acc.GrowTo(static_cast<size_t>(g.nq * 2 * g.d * 4));
@@ -407,40 +385,24 @@ bool Dpbf16AttentionSupported(const KvCacheSpec& spec) {
   return KvLayoutFor(spec) == KvLayout::kChunks && HasAvx512Bf16();
 }
 
-void AttendTilesDpbf16(absl::Span<const AttentionTile> tiles) {
-  thread_local Scratch scratch[kMaxGroups];
-  std::array<ChunkMap, kMaxGroups> maps;
-  std::array<Group, kMaxGroups> groups;
-  size_t used = 0;
-  const auto flush = [&] {
-    AttendGroups(absl::MakeConstSpan(groups.data(), used));
-    used = 0;
-  };
-  for (size_t t = 0; t < tiles.size(); ++t) {
-    const AttentionTile& tile = tiles[t];
-    const auto queries = static_cast<int64_t>(tile.queries.size());
-    for (int64_t first = 0; first < queries; first += kGroupQueries) {
-      if (used == kMaxGroups) flush();
-      maps[used].Init(tile);
-      Group& g = groups[used];
-      g.tile = &tile;
-      g.map = &maps[used];
-      g.scratch = &scratch[used];
-      g.d = tile.arena->spec().head_dim;
-      g.first = first;
-      g.nq = std::min(kGroupQueries, queries - first);
-      PrepareGroup(g);
-      ++used;
-      // A tile of many queries (prefill) runs its groups one by one: they
-      // read the same chunks, which the first leaves in the cache.
-      if (queries > kGroupQueries) flush();
-    }
-  }
-  if (used > 0) flush();
-}
-
 void AttendTileDpbf16(const AttentionTile& tile) {
-  AttendTilesDpbf16(absl::MakeConstSpan(&tile, 1));
+  thread_local Scratch scratch;
+  ChunkMap map;
+  map.Init(tile);
+  const auto queries = static_cast<int64_t>(tile.queries.size());
+  // Groups one by one: they read the same chunks, which the first leaves in
+  // the cache.
+  for (int64_t first = 0; first < queries; first += kGroupQueries) {
+    Group g;
+    g.tile = &tile;
+    g.map = &map;
+    g.scratch = &scratch;
+    g.d = tile.arena->spec().head_dim;
+    g.first = first;
+    g.nq = std::min(kGroupQueries, queries - first);
+    PrepareGroup(g);
+    Attend(g);
+  }
 }
 
 }  // namespace strata::engine::cpu

@@ -38,11 +38,6 @@ bool Dpbf16AttentionSupported(const KvCacheSpec& spec);
 // scratch).
 void AttendTileDpbf16(const AttentionTile& tile);
 
-// AttendTiles's contract (attention.h) for tiles this kernel takes: a few
-// queries' tiles run with their steps interleaved, so that one sequence's kv
-// heads read each block's chunks together.
-void AttendTilesDpbf16(absl::Span<const AttentionTile> tiles);
-
 }  // namespace strata::engine::cpu
 
 #endif  // STRATA_ENGINE_CPU_ATTENTION_DPBF16_H_

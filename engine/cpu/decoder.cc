@@ -289,7 +289,7 @@ void Decoder::PlanAttention() {
     // the faster way when a block's heads lay side by side.)
     for (int64_t g = 0; g < kv_heads; ++g) {
       for (int64_t first = 0; first < queries; first += tile) {
-        attention_work_.push_back({sequence, g, 1, begin, first, std::min(queries, first + tile)});
+        attention_work_.push_back({sequence, g, begin, first, std::min(queries, first + tile)});
       }
     }
     begin = end;
@@ -304,32 +304,23 @@ void Decoder::Attention(int64_t layer, const DecoderBatch& batch, const KvArena&
   pool_->ParallelForDynamic(static_cast<int64_t>(attention_work_.size()), [&](int64_t item) {
     const AttentionWork& work = attention_work_[static_cast<size_t>(item)];
     thread_local std::vector<AttentionQuery> queries;
-    thread_local std::vector<AttentionTile> tiles;
-    const int64_t per_head = work.last - work.first;
     queries.clear();
-    tiles.clear();
-    for (int64_t kv_head = work.kv_head; kv_head < work.kv_head + work.kv_heads; ++kv_head) {
-      for (int64_t f = work.first; f < work.last; ++f) {
-        const int64_t r = work.row_begin + f / group;
-        const int64_t h = kv_head * group + f % group;
-        queries.push_back({qkv_.data() + r * qkv_stride_ + h * d,
-                           rows_[static_cast<size_t>(r)].position + 1,
-                           attn_.data() + r * heads * d + h * d});
-      }
+    for (int64_t f = work.first; f < work.last; ++f) {
+      const int64_t r = work.row_begin + f / group;
+      const int64_t h = work.kv_head * group + f % group;
+      queries.push_back({qkv_.data() + r * qkv_stride_ + h * d,
+                         rows_[static_cast<size_t>(r)].position + 1,
+                         attn_.data() + r * heads * d + h * d});
     }
-    for (int64_t i = 0; i < work.kv_heads; ++i) {
-      AttentionTile tile;
-      tile.arena = &arena;
-      tile.layer = layer;
-      tile.kv_head = work.kv_head + i;
-      tile.block_table = batch.sequences[static_cast<size_t>(work.sequence)].block_table;
-      tile.queries = absl::MakeConstSpan(queries).subspan(static_cast<size_t>(i * per_head),
-                                                          static_cast<size_t>(per_head));
-      tile.scale = scale;
-      tile.bf16_products = precision_ == Precision::kBf16;
-      tiles.push_back(tile);
-    }
-    AttendTiles(tiles);
+    AttentionTile tile;
+    tile.arena = &arena;
+    tile.layer = layer;
+    tile.kv_head = work.kv_head;
+    tile.block_table = batch.sequences[static_cast<size_t>(work.sequence)].block_table;
+    tile.queries = queries;
+    tile.scale = scale;
+    tile.bf16_products = precision_ == Precision::kBf16;
+    AttendTile(tile);
   });
 }
 

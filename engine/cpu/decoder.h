@@ -94,12 +94,9 @@ class Decoder {
   };
   // One attention tile: query vectors [first, last) of a sequence's rows x
   // the kv head's query heads, flattened as row * group + head in group.
-  // Queries [first, last) of each of kv heads [kv_head, kv_head + kv_heads)
-  // of one sequence: one tile per head (attention.h).
   struct AttentionWork {
     int64_t sequence;
     int64_t kv_head;
-    int64_t kv_heads;
     int64_t row_begin;  // the sequence's first row in the batch
     int64_t first, last;
   };

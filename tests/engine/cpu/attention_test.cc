@@ -215,46 +215,6 @@ TEST_P(AttentionTest, BlocksInArenaOrderGiveTheSameBits) {
   }
 }
 
-TEST_P(AttentionTest, TilesRunTogetherMatchEachTileAlone) {
-  // Decode runs a sequence's kv heads as one call, whose kernel may
-  // interleave the tiles' reads: each tile's outputs must be AttendTile's
-  // bits. Tiles of different lengths end at different steps; the other kv
-  // head's K/V are zero.
-  const int64_t d = spec_.head_dim;
-  const std::vector<std::pair<int64_t, int64_t>> items = {
-      {0, Capacity()}, {1, 5}, {2, Capacity() / 2 + 3}, {3, 17}, {4, Capacity() - 1}};
-  std::vector<std::vector<float>> outs(items.size(), std::vector<float>(static_cast<size_t>(d)));
-  std::vector<AttentionQuery> queries;
-  for (size_t i = 0; i < items.size(); ++i) {
-    queries.push_back({queries_.data() + items[i].first * d, items[i].second, outs[i].data()});
-  }
-  std::vector<AttentionTile> tiles;
-  for (size_t i = 0; i < items.size(); i += 2) {  // tiles of 2, 2 and 1 queries
-    AttentionTile tile;
-    tile.arena = arena_.get();
-    tile.layer = kLayer;
-    tile.kv_head = i == 2 ? 1 - kHead : kHead;
-    tile.block_table = table_;
-    tile.queries = absl::MakeConstSpan(queries).subspan(i, std::min<size_t>(2, items.size() - i));
-    tile.scale = 1.0f / std::sqrt(static_cast<float>(d));
-    tile.bf16_products = GetParam().bf16_products;
-    tiles.push_back(tile);
-  }
-  if (GetParam().dpbf16) {
-    AttendTilesDpbf16(tiles);
-  } else {
-    AttendTiles(tiles);
-  }
-  for (size_t i = 0; i < items.size(); ++i) {
-    std::vector<float> alone(static_cast<size_t>(d));
-    AttentionTile tile = tiles[i / 2];
-    const AttentionQuery query{queries_.data() + items[i].first * d, items[i].second, alone.data()};
-    tile.queries = absl::MakeConstSpan(&query, 1);
-    (GetParam().dpbf16 ? AttendTileDpbf16 : AttendTile)(tile);
-    ASSERT_EQ(std::memcmp(alone.data(), outs[i].data(), alone.size() * 4), 0) << "query " << i;
-  }
-}
-
 TEST_P(AttentionTest, AttendTileRunsTheKernelItNames) {
   // What `strata bench engine` reports as the attention kernel is what
   // AttendTile runs: the named bf16 kernel gives AttendTile's bits.
