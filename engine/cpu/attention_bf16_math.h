@@ -66,6 +66,13 @@ struct ChunkMap {
                           table[static_cast<size_t>(block)] * block_stride + within * chunk_bytes;
     return reinterpret_cast<const uint16_t*>(at);
   }
+
+  // Whether chunk c lies right after chunk c - 1 in the arena (their blocks
+  // are consecutive in the arena, or c is not the first of its block).
+  bool FollowsPrevious(absl::Span<const BlockId> table, int64_t c, bool is_value) const {
+    return c > 0 && Chunk(table, c, is_value) ==
+                        Chunk(table, c - 1, is_value) + chunk_bytes / sizeof(uint16_t);
+  }
 };
 
 // In-register transpose of a 16 x 16 matrix of 32-bit words: r[i] becomes
