@@ -220,12 +220,12 @@ void KvArena::CopySlices(const BlockMove& move, int64_t first, int64_t last) {
 
 namespace {
 
-// Whether `batch`, moves all of one kind, may run in any order: tier
-// moves each read or write one block and a host span of their own, unless
-// two promotions name the same block (then the later must win).
+// Whether `batch`, copies or promotions, may run in any order: promotions
+// each write one block from a host span of their own, unless two name the
+// same block (then the later must win). (Demotions always may: each reads
+// its block into a host span of its own.)
 bool Independent(absl::Span<const BlockMove> batch) {
   if (batch.front().kind == BlockMoveKind::kCopy) return false;  // a copy may read another's dst
-  if (batch.front().kind == BlockMoveKind::kDeviceToHost) return true;
   absl::flat_hash_set<BlockId> written;
   for (const BlockMove& move : batch) {
     if (!written.insert(move.dst).second) return false;
